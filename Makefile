@@ -1,0 +1,88 @@
+# Behalf — `make run` starts the suite, `make test` passes the tests. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/.bin
+export PATH := $(BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
+
+BUF_VERSION := v1.75.0
+GRPCURL_VERSION := v1.9.4
+HEALTH_PROBE_VERSION := v0.4.62
+GHZ_VERSION := v0.93.0
+
+GEN_DIR := sdk/python
+PROTO_FILES := $(wildcard protos/behalf/v1/*.proto)
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed tools ## Install Python packages (pinned by constraints.txt) and Go tools
+
+$(BIN)/buf:
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(BIN)/grpcurl:
+	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+$(BIN)/grpc-health-probe:
+	GOBIN=$(BIN) go install github.com/grpc-ecosystem/grpc-health-probe@$(HEALTH_PROBE_VERSION)
+$(BIN)/ghz:
+	GOBIN=$(BIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+.PHONY: tools
+tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz ## Install buf, grpcurl, grpc-health-probe, ghz
+
+.PHONY: protos
+protos: $(VENV)/.installed ## Generate Python code and type stubs from protos/
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN_DIR) --grpc_python_out=$(GEN_DIR) \
+		--pyi_out=$(GEN_DIR) $(PROTO_FILES)
+
+.PHONY: protos-check
+protos-check: $(VENV)/.installed ## Fail when generated code is stale
+	@tmp=$$(mktemp -d) && \
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$$tmp --grpc_python_out=$$tmp \
+		--pyi_out=$$tmp $(PROTO_FILES) && \
+	for f in $$tmp/behalf/v1/*; do \
+		cmp -s $$f $(GEN_DIR)/behalf/v1/$$(basename $$f) || \
+		{ echo "stale generated code: $(GEN_DIR)/behalf/v1/$$(basename $$f); run 'make protos'"; exit 1; }; \
+	done; rm -rf $$tmp
+
+.PHONY: lint
+lint: $(VENV)/.installed $(BIN)/buf ## ruff and buf lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	cd protos && $(BIN)/buf lint
+
+.PHONY: fmt
+fmt: $(VENV)/.installed ## Format and fix with ruff
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+.PHONY: test
+test: install protos-check lint ## Run the whole test suite against real PostgreSQL and Kafka
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: $(VENV)/.installed ## Fast, pure tests only
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+.PHONY: run
+run: install ## Start PostgreSQL, Kafka and the three services; print where they listen
+	$(PY) -m behalf.devstack up
+
+.PHONY: stop
+stop: ## Stop what `make run` started
+	@if [ -x $(PY) ]; then $(PY) -m behalf.devstack down; fi
+
+.PHONY: constraints
+constraints: ## Re-pin every installed package into constraints.txt
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -1,0 +1,1 @@
+"""Test harness shared by Behalf's test suites: local infrastructure (PostgreSQL, Kafka)."""

@@ -1,0 +1,244 @@
+"""Start and stop the real PostgreSQL and Kafka servers that integration tests run against.
+
+By default both run as local processes through ``deploy/local/postgres.sh`` and
+``deploy/local/kafka.sh``, each on a free port in its own folder under the base dir given by
+the caller (see :func:`default_base_dir`). Environment overrides:
+
+- ``BEHALF_DATABASE_URL``: use this PostgreSQL server; nothing is started or stopped.
+- ``BEHALF_KAFKA_BOOTSTRAP``: use this Kafka bootstrap address; nothing is started or stopped.
+- ``BEHALF_USE_TESTCONTAINERS=1``: where a Docker engine answers, use testcontainers instead.
+- ``BEHALF_PG_FAST``: passed on to postgres.sh; this module sets it to 1 unless it is set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_DIR = REPO_ROOT / "deploy" / "local"
+POSTGRES_SCRIPT = DEPLOY_DIR / "postgres.sh"
+KAFKA_SCRIPT = DEPLOY_DIR / "kafka.sh"
+
+# First start of Kafka may download its jars with Maven, hence the generous bound.
+SCRIPT_TIMEOUT_S = 600.0
+
+
+class InfraError(RuntimeError):
+    """A local server could not be started or stopped, or an operation is not supported."""
+
+
+def _noop() -> None:
+    return None
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def default_base_dir() -> Path:
+    """Return a per-process folder under ``$REPO/.run`` for servers started by tests.
+
+    It lives in the repository rather than under pytest's ``/tmp/pytest-of-root`` (mode 0700)
+    so that the ``postgres`` user can reach it without loosening permissions.
+    """
+    path = REPO_ROOT / ".run" / f"test-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+    return path
+
+
+def docker_available() -> bool:
+    """Tell whether a Docker engine answers ``docker info``."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        result = subprocess.run(["docker", "info"], capture_output=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def _use_testcontainers() -> bool:
+    return os.environ.get("BEHALF_USE_TESTCONTAINERS") == "1" and docker_available()
+
+
+def _run_script(script: Path, command: str, env: Mapping[str, str]) -> str:
+    """Run a deploy script; return the last line of its stdout, or raise with its stderr."""
+    try:
+        result = subprocess.run(
+            ["bash", str(script), command],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=SCRIPT_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise InfraError(f"{script.name} {command} timed out after {exc.timeout}s") from exc
+    if result.returncode != 0:
+        raise InfraError(
+            f"{script.name} {command} exited {result.returncode}:\n{result.stderr}{result.stdout}"
+        )
+    lines = result.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+@dataclass
+class PostgresServer:
+    """A running PostgreSQL server; ``url`` points at its ``behalf`` database."""
+
+    url: str
+    port: int
+    _stop: Callable[[], object] = field(default=_noop, repr=False)
+
+    def stop(self) -> None:
+        """Stop the server (a no-op for a server this module did not start)."""
+        self._stop()
+
+
+def start_postgres(base_dir: Path) -> PostgresServer:
+    """Start PostgreSQL in ``base_dir / "postgres"`` on a free port, or use an existing one."""
+    external = os.environ.get("BEHALF_DATABASE_URL")
+    if external:
+        return PostgresServer(url=external, port=urlsplit(external).port or 5432)
+    if _use_testcontainers():
+        return _start_postgres_container()
+    port = free_port()
+    env = {
+        "BEHALF_PG_DIR": str(base_dir / "postgres"),
+        "BEHALF_PG_PORT": str(port),
+        "BEHALF_PG_FAST": os.environ.get("BEHALF_PG_FAST", "1"),
+    }
+    url = _run_script(POSTGRES_SCRIPT, "start", env)
+    return PostgresServer(
+        url=url, port=port, _stop=partial(_run_script, POSTGRES_SCRIPT, "stop", env)
+    )
+
+
+def _start_postgres_container() -> PostgresServer:
+    from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+
+    container: Any = PostgresContainer("postgres:16-alpine", dbname="behalf").start()
+    url: str = container.get_connection_url(driver=None)
+    port = int(container.get_exposed_port(5432))
+    return PostgresServer(url=url, port=port, _stop=container.stop)
+
+
+@dataclass
+class KafkaServer:
+    """A running single-node Kafka broker reachable at ``bootstrap`` (``host:port``).
+
+    ``kill()`` and ``restart()`` serve fault tests and work only for a broker this module
+    started as a local process; they raise :class:`InfraError` otherwise.
+    """
+
+    bootstrap: str
+    _env: Mapping[str, str] | None = field(default=None, repr=False)
+    _stop: Callable[[], object] = field(default=_noop, repr=False)
+
+    def stop(self) -> None:
+        """Stop the broker cleanly (SIGTERM), or do nothing for an external one."""
+        self._stop()
+
+    def kill(self) -> None:
+        """Kill the broker with SIGKILL, as a crash would; ``restart()`` brings it back."""
+        _run_script(KAFKA_SCRIPT, "kill", self._local_env("kill"))
+
+    def restart(self, *, clean: bool = True) -> None:
+        """Stop (cleanly, or by SIGKILL when ``clean`` is false) and start on the same data."""
+        env = self._local_env("restart")
+        _run_script(KAFKA_SCRIPT, "stop" if clean else "kill", env)
+        _run_script(KAFKA_SCRIPT, "start", env)
+
+    def start(self) -> None:
+        """Start the broker again after ``stop()`` or ``kill()``, keeping its data."""
+        _run_script(KAFKA_SCRIPT, "start", self._local_env("start"))
+
+    def _local_env(self, what: str) -> Mapping[str, str]:
+        if self._env is None:
+            raise InfraError(f"cannot {what} a Kafka broker this harness did not start")
+        return self._env
+
+
+def start_kafka(base_dir: Path) -> KafkaServer:
+    """Start a Kafka broker in ``base_dir / "kafka"`` on free ports, or use an existing one."""
+    external = os.environ.get("BEHALF_KAFKA_BOOTSTRAP")
+    if external:
+        return KafkaServer(bootstrap=external)
+    if _use_testcontainers():
+        return _start_kafka_container()
+    env = {
+        "BEHALF_KAFKA_DIR": str(base_dir / "kafka"),
+        "BEHALF_KAFKA_PORT": str(free_port()),
+        "BEHALF_KAFKA_CONTROLLER_PORT": str(free_port()),
+        # Lets kafka.sh probe readiness with a real metadata request through aiokafka.
+        "BEHALF_PYTHON": sys.executable,
+    }
+    bootstrap = _run_script(KAFKA_SCRIPT, "start", env)
+    return KafkaServer(
+        bootstrap=bootstrap,
+        _env=env,
+        _stop=partial(_run_script, KAFKA_SCRIPT, "stop", env),
+    )
+
+
+def _start_kafka_container() -> KafkaServer:
+    from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+
+    container: Any = KafkaContainer().with_kraft().start()
+    bootstrap: str = container.get_bootstrap_server()
+    return KafkaServer(bootstrap=bootstrap, _stop=container.stop)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def database_url(url: str, name: str) -> str:
+    """Return ``url`` with its database replaced by ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def create_database_from_template(admin_url: str, template: str, name: str) -> str:
+    """Create database ``name`` as a copy of ``template``; return the new database's URL.
+
+    PostgreSQL refuses to copy a template that has other open connections, so close every
+    connection to ``template`` (pools included) first. ``admin_url`` may point at any database
+    other than ``template`` and ``name``.
+    """
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(
+            f"CREATE DATABASE {_quote_ident(name)} TEMPLATE {_quote_ident(template)}"
+        )
+    finally:
+        await conn.close()
+    return database_url(admin_url, name)
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    """Drop database ``name`` if it exists, closing any connections still open to it."""
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
+    finally:
+        await conn.close()
