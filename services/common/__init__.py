@@ -1,0 +1,1 @@
+"""Shared building blocks of the Behalf services: config, logging, errors, server host."""

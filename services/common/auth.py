@@ -1,0 +1,29 @@
+"""Reading the bearer credential from gRPC metadata, and checking the service credential."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+
+from behalf.common.errors import Unauthenticated
+
+_BEARER = "bearer "
+
+
+def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+    """The token of `authorization: Bearer <token>`, or Unauthenticated."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str):
+            if value[: len(_BEARER)].lower() == _BEARER and len(value) > len(_BEARER):
+                return value[len(_BEARER) :].strip()
+            raise Unauthenticated("authorization metadata must be 'Bearer <key>'")
+    raise Unauthenticated("missing authorization metadata")
+
+
+def require_service_token(
+    metadata: Sequence[tuple[str, str | bytes]] | None, expected: str
+) -> None:
+    """Accept only the internal service credential, compared in constant time."""
+    token = bearer_token(metadata)
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthenticated("invalid service credential")

@@ -1,0 +1,21 @@
+"""Opaque, prefixed, random ids: `agt_…`, `prm_…`, `req_…`."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+_ID_BODY_LENGTH = 20
+ID_PATTERN = re.compile(r"^[a-z]{3}_[0-9a-z]{20}$")
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def new_id(prefix: str) -> str:
+    """Return `<prefix>_` followed by 20 random base-36 characters (about 103 bits)."""
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(_ID_BODY_LENGTH))
+    return f"{prefix}_{body}"
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """Tell whether `value` is well-formed as an id with this prefix."""
+    return value.startswith(prefix + "_") and ID_PATTERN.match(value) is not None

@@ -1,0 +1,138 @@
+"""One server interceptor for every RPC: request id, access log, metrics, error mapping."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import structlog
+from behalf.common.errors import BehalfError
+from prometheus_client import Counter, Histogram
+
+RPC_SECONDS = Histogram(
+    "behalf_rpc_seconds",
+    "Server-side RPC latency.",
+    ["service", "method", "code"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RPC_ERRORS = Counter("behalf_rpc_errors_total", "RPCs that ended non-OK.", ["service", "code"])
+
+_log = structlog.get_logger("rpc")
+_INTERNAL_MESSAGE = "internal error"
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return uuid.uuid4().hex
+
+
+class _Call:
+    """Bookkeeping for one RPC: binds log context on entry, records the outcome on exit."""
+
+    def __init__(self, service: str, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.service = service
+        self.method = method
+        self.context = context
+        self.started = time.perf_counter()
+        self.code = grpc.StatusCode.OK
+        structlog.contextvars.bind_contextvars(rpc=method, request_id=_request_id(context))
+
+    async def fail(self, exc: BaseException) -> None:
+        """Turn a handler exception into a status; never leak a driver's text."""
+        if isinstance(exc, BehalfError):
+            self.code = exc.code
+            await self.context.abort(exc.code, str(exc))
+        _log.exception("rpc_crashed")
+        self.code = grpc.StatusCode.INTERNAL
+        await self.context.abort(grpc.StatusCode.INTERNAL, _INTERNAL_MESSAGE)
+
+    def finish(self) -> None:
+        elapsed = time.perf_counter() - self.started
+        code_name = self.code.name
+        RPC_SECONDS.labels(self.service, self.method, code_name).observe(elapsed)
+        if self.code is grpc.StatusCode.OK:
+            _log.debug("rpc_done", code=code_name, ms=round(elapsed * 1000, 3))
+        else:
+            RPC_ERRORS.labels(self.service, code_name).inc()
+            _log.info("rpc_done", code=code_name, ms=round(elapsed * 1000, 3))
+        structlog.contextvars.unbind_contextvars("rpc", "request_id")
+
+
+def _wrap_unary(
+    service: str, method: str, behaviour: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        call = _Call(service, method, context)
+        try:
+            return await behaviour(request, context)
+        except grpc.aio.AbortError:
+            call.code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception as exc:
+            await call.fail(exc)
+        finally:
+            call.finish()
+
+    return handle
+
+
+def _wrap_streaming(
+    service: str, method: str, behaviour: Callable[..., AsyncIterator[Any]]
+) -> Callable[..., AsyncIterator[Any]]:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        call = _Call(service, method, context)
+        try:
+            async for response in behaviour(request, context):
+                yield response
+        except grpc.aio.AbortError:
+            call.code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception as exc:
+            await call.fail(exc)
+        finally:
+            call.finish()
+
+    return handle
+
+
+class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every handler of the server it is installed on."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        if method in {"Check", "Watch"} and "grpc.health" in handler_call_details.method:
+            return handler
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(self._service, method, handler.unary_unary), **kwargs
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(self._service, method, handler.stream_unary), **kwargs
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_streaming(self._service, method, handler.unary_stream), **kwargs
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_streaming(self._service, method, handler.stream_stream), **kwargs
+        )

@@ -1,0 +1,58 @@
+"""Settings every service process shares: where it listens and how it starts and stops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from behalf.common.config import ConfigError, Env
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    """Listening addresses, drain and startup bounds, log level."""
+
+    host: str
+    grpc_port: int
+    metrics_port: int | None
+    grace_seconds: float
+    startup_timeout_seconds: float
+    log_level: str
+
+    @classmethod
+    def from_env(
+        cls, env: Env, *, default_grpc_port: int, default_metrics_port: int
+    ) -> HostSettings:
+        metrics_port = env.port("BEHALF_METRICS_PORT", default_metrics_port)
+        log_level = env.str("BEHALF_LOG_LEVEL", "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(
+                f"BEHALF_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}"
+            )
+        return cls(
+            host=env.str("BEHALF_HOST", "127.0.0.1"),
+            grpc_port=env.port("BEHALF_GRPC_PORT", default_grpc_port),
+            metrics_port=metrics_port or None,
+            grace_seconds=env.float("BEHALF_GRACE_SECONDS", 10.0),
+            startup_timeout_seconds=env.float("BEHALF_STARTUP_TIMEOUT_SECONDS", 30.0, minimum=0.1),
+            log_level=log_level,
+        )
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Broker address and topic layout."""
+
+    bootstrap: str
+    topic_prefix: str
+    partitions: int
+
+    @classmethod
+    def from_env(cls, env: Env) -> KafkaSettings:
+        prefix = env.str("BEHALF_TOPIC_PREFIX", "behalf")
+        if not prefix.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ConfigError(f"BEHALF_TOPIC_PREFIX has characters Kafka refuses: {prefix!r}")
+        return cls(
+            bootstrap=env.str("BEHALF_KAFKA_BOOTSTRAP"),
+            topic_prefix=prefix,
+            partitions=env.int("BEHALF_TOPIC_PARTITIONS", 3, minimum=1, maximum=1000),
+        )

@@ -1,0 +1,1 @@
+"""The registry: policy, audit trail, outbox relay and the policy watch stream, over PostgreSQL."""

@@ -1,0 +1,39 @@
+"""Verifier settings from the environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from behalf.common.config import Env
+from behalf.common.settings import HostSettings, KafkaSettings
+
+
+@dataclass(frozen=True)
+class VerifierSettings:
+    """Everything the verifier process needs."""
+
+    host: HostSettings
+    kafka: KafkaSettings
+    registry_target: str
+    service_token: str
+    verifier_id: str
+    staleness_bound_seconds: float
+    min_revision_wait_seconds: float
+    audit_timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Env) -> VerifierSettings:
+        return cls(
+            host=HostSettings.from_env(env, default_grpc_port=50052, default_metrics_port=9102),
+            kafka=KafkaSettings.from_env(env),
+            registry_target=env.str("BEHALF_REGISTRY_TARGET", "127.0.0.1:50051"),
+            service_token=env.secret("BEHALF_SERVICE_TOKEN"),
+            verifier_id=env.str(
+                "BEHALF_VERIFIER_ID", f"verifier-{socket.gethostname()}-{os.getpid()}"
+            ),
+            staleness_bound_seconds=env.float("BEHALF_STALENESS_BOUND_SECONDS", 30.0, minimum=0.1),
+            min_revision_wait_seconds=env.float("BEHALF_MIN_REVISION_WAIT_SECONDS", 0.5),
+            audit_timeout_seconds=env.float("BEHALF_AUDIT_TIMEOUT_SECONDS", 2.0, minimum=0.05),
+        )
