@@ -1,0 +1,122 @@
+"""Run the real service processes (console entry points) for end-to-end tests."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.harness.infra import REPO_ROOT, free_port
+
+SERVICE_TOKEN = "test-service-token-" + secrets.token_hex(8)
+MASTER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def tool(name: str) -> str:
+    """Path of a Go tool installed by `make tools` into .bin."""
+    return str(REPO_ROOT / ".bin" / name)
+
+
+def entry_point(name: str) -> list[str]:
+    """The command that runs a service, from the interpreter running the tests."""
+    return [sys.executable, "-m", f"behalf.{name}"]
+
+
+@dataclass
+class ServiceProcess:
+    """One running service process with its own ports and log file."""
+
+    name: str
+    grpc_port: int
+    metrics_port: int
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def health_status(self, timeout: float = 1.0) -> int:
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+            return int(reply.status)
+
+    def wait_serving(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.process.returncode}:\n{self.log()}")
+            try:
+                if self.health_status() == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not SERVING after {timeout}s:\n{self.log()}")
+
+    def terminate(self, timeout: float = 20.0) -> int:
+        """SIGTERM, and wait for the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+def base_env(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> dict[str, str]:
+    """Environment shared by every service of one test stack."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEHALF_")}
+    env.update(
+        BEHALF_DATABASE_URL=database_url,
+        BEHALF_KAFKA_BOOTSTRAP=kafka_bootstrap,
+        BEHALF_TOPIC_PREFIX=topic_prefix,
+        BEHALF_TOPIC_PARTITIONS="2",
+        BEHALF_SERVICE_TOKEN=SERVICE_TOKEN,
+        BEHALF_MASTER_KEY=MASTER_KEY,
+        BEHALF_STARTUP_TIMEOUT_SECONDS="60",
+        BEHALF_GRACE_SECONDS="5",
+        BEHALF_LOG_LEVEL="INFO",
+        BEHALF_ALLOW_PRIVATE_WEBHOOK_URLS="true",
+    )
+    return env
+
+
+def start_service(
+    name: str, env: dict[str, str], log_dir: Path, **overrides: str
+) -> ServiceProcess:
+    """Start `behalf.<name>` on free ports; does not wait for it."""
+    grpc_port, metrics_port = free_port(), free_port()
+    full_env = {
+        **env,
+        "BEHALF_GRPC_PORT": str(grpc_port),
+        "BEHALF_METRICS_PORT": str(metrics_port),
+        **overrides,
+    }
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}-{grpc_port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            entry_point(name), env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+    return ServiceProcess(name, grpc_port, metrics_port, log_path, process, full_env)
