@@ -38,8 +38,14 @@ $(BIN)/grpc-health-probe:
 $(BIN)/ghz:
 	GOBIN=$(BIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
+.PHONY: kcat
+kcat: # Debian's kcat, a librdkafka client the tests use to list topics (needs root for apt-get)
+	@command -v kcat >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; } || \
+		echo "kcat not installed (apt-get needs root); its test will be skipped"
+
 .PHONY: tools
-tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz ## Install buf, grpcurl, grpc-health-probe, ghz
+tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz kcat ## Install buf, grpcurl, grpc-health-probe, ghz, kcat
 
 .PHONY: protos
 protos: $(VENV)/.installed ## Generate Python code and type stubs from protos/
@@ -77,11 +83,11 @@ test-unit: $(VENV)/.installed ## Fast, pure tests only
 
 .PHONY: run
 run: install ## Start PostgreSQL, Kafka and the three services; print where they listen
-	$(PY) -m behalf.devstack up
+	$(PY) deploy/local/devstack.py up
 
 .PHONY: stop
 stop: ## Stop what `make run` started
-	@if [ -x $(PY) ]; then $(PY) -m behalf.devstack down; fi
+	@if [ -x $(PY) ]; then $(PY) deploy/local/devstack.py down; fi
 
 .PHONY: constraints
 constraints: ## Re-pin every installed package into constraints.txt

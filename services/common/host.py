@@ -9,10 +9,11 @@ from typing import Any
 
 import grpc
 import structlog
-from behalf.common.interceptors import ObservabilityInterceptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
+
+from behalf.common.interceptors import ObservabilityInterceptor
 
 _log = structlog.get_logger("host")
 

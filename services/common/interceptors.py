@@ -9,8 +9,9 @@ from typing import Any
 
 import grpc
 import structlog
-from behalf.common.errors import BehalfError
 from prometheus_client import Counter, Histogram
+
+from behalf.common.errors import BehalfError
 
 RPC_SECONDS = Histogram(
     "behalf_rpc_seconds",

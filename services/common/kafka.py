@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+
 from behalf.common.startup import retry_until
 
 EVENT_TYPE_HEADER = "event-type"

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import structlog
+
 from behalf.common.startup import retry_until
 
 _log = structlog.get_logger("pg")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 import structlog
+
 from behalf.common.config import ConfigError, Env
 from behalf.common.host import BindError, ServiceHost
 from behalf.common.logging import configure_logging

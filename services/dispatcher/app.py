@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+
 from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics, ensure_topics
 from behalf.common.pg import connect_pool, migrate

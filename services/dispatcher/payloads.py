@@ -1,0 +1,73 @@
+"""Webhook JSON bodies `{"type", "timestamp", "data"}` built from Kafka events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from behalf.v1 import common_pb2, events_pb2
+
+_DECISION_TYPES = {
+    common_pb2.OUTCOME_ALLOW: "verification.allowed",
+    common_pb2.OUTCOME_DENY: "verification.denied",
+    common_pb2.OUTCOME_REQUIRE_APPROVAL: "verification.approval_required",
+}
+
+
+class UnsupportedEvent(ValueError):
+    """The event cannot become a webhook (no type, unknown outcome)."""
+
+
+@dataclass(frozen=True)
+class WebhookMessage:
+    """One event as it goes out: its identity, its type, and the exact body bytes."""
+
+    event_id: str
+    tenant_id: str
+    event_type: str
+    body: bytes
+
+
+def _rfc3339(ts: Timestamp, fallback: datetime | None) -> str:
+    if ts.seconds or ts.nanos:
+        return ts.ToJsonString()
+    moment = fallback or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _body(event_type: str, timestamp: str, data: dict[str, object]) -> bytes:
+    document = {"type": event_type, "timestamp": timestamp, "data": data}
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decision_type(event: events_pb2.DecisionEvent) -> str:
+    """`verification.allowed|denied|approval_required` from the decision's outcome."""
+    try:
+        return _DECISION_TYPES[event.decision.outcome]
+    except KeyError:
+        raise UnsupportedEvent(f"decision outcome {event.decision.outcome} has no type") from None
+
+
+def from_decision(
+    event: events_pb2.DecisionEvent, *, now: datetime | None = None
+) -> WebhookMessage:
+    """A decision event as a webhook; timestamp is the decision time."""
+    event_type = decision_type(event)
+    data = MessageToDict(event, preserving_proto_field_name=True)
+    timestamp = _rfc3339(event.decision.decide_time, now)
+    return WebhookMessage(event.event_id, event.tenant_id, event_type, _body(event_type, timestamp, data))
+
+
+def from_lifecycle(
+    event: events_pb2.LifecycleEvent, *, now: datetime | None = None
+) -> WebhookMessage:
+    """A lifecycle event as a webhook of its own type; timestamp is the commit time."""
+    if not event.type:
+        raise UnsupportedEvent("lifecycle event has no type")
+    data = MessageToDict(event, preserving_proto_field_name=True)
+    timestamp = _rfc3339(event.occur_time, now)
+    return WebhookMessage(event.event_id, event.tenant_id, event.type, _body(event.type, timestamp, data))

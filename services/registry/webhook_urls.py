@@ -1,0 +1,77 @@
+"""Validating webhook endpoint URLs: http(s) only, and no private or local targets.
+
+IP literals are checked against the private, loopback, link-local, unspecified, multicast and
+reserved ranges; `localhost` and `*.localhost` are refused by name. Host names are not resolved
+here (DNS can change after validation anyway): the dispatcher must check the address it
+actually connects to.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+MAX_URL_LENGTH = 2048
+_NUMERIC_LAST_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.I)
+
+
+class InvalidWebhookUrl(ValueError):
+    """The URL is malformed or targets a refused address; the message says why."""
+
+
+def validate_webhook_url(raw: str, *, allow_private: bool) -> str:
+    """Return the URL unchanged if acceptable, else raise InvalidWebhookUrl.
+
+    `allow_private` is the development setting: it also allows plain http.
+    """
+    if not raw:
+        raise InvalidWebhookUrl("is required")
+    if len(raw) > MAX_URL_LENGTH:
+        raise InvalidWebhookUrl(f"must be at most {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+        raise InvalidWebhookUrl("must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidWebhookUrl(f"is malformed ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in {"http", "https"}:
+        raise InvalidWebhookUrl("must be an http or https URL")
+    if scheme == "http" and not allow_private:
+        raise InvalidWebhookUrl("must use https")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidWebhookUrl("must not carry credentials")
+    if port == 0:
+        raise InvalidWebhookUrl("has an invalid port")
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise InvalidWebhookUrl("has no host")
+    if not allow_private:
+        _refuse_local_host(host)
+    return raw
+
+
+def _refuse_local_host(host: str) -> None:
+    if host == "localhost" or host.endswith(".localhost"):
+        raise InvalidWebhookUrl("must not target localhost")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if _NUMERIC_LAST_LABEL.match(host.rsplit(".", 1)[-1]):
+            # "2130706433" or "0x7f.1" read as IPv4 by URL parsers; refuse the ambiguity.
+            raise InvalidWebhookUrl("has a numeric host that is not a plain IP address") from None
+        return
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_unspecified
+        or address.is_multicast
+        or address.is_reserved
+        or not address.is_global
+    ):
+        raise InvalidWebhookUrl("must not target a private, loopback or link-local address")

@@ -1,0 +1,345 @@
+"""The verifier's immutable, pre-indexed policy snapshot, and applying registry deltas to it.
+
+Protobuf messages are converted to frozen dataclasses once, here, so the hot path reads plain
+attributes. Layout, all keyed by tenant first so another tenant's objects are unreachable:
+
+    PolicySnapshot
+    ├── agents:            (tenant_id, agent_id)      -> AgentPolicy (agent + its permissions,
+    │                                                    sorted by id and indexed by action)
+    └── permission_owners: (tenant_id, permission_id) -> agent_id (for deletes by id)
+
+Both maps are `PersistentMap`s, so `apply_delta` copies only the buckets it touches and rebuilds
+only the touched agents' `AgentPolicy`: cheap even for a snapshot of a million permissions, and
+the old snapshot stays valid for requests still deciding on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+
+from behalf.common.resource_names import (
+    InvalidResourceName,
+    is_wildcard,
+    normalize_pattern,
+    resource_matches,
+)
+from behalf.v1 import common_pb2, internal_pb2, resources_pb2
+from behalf.verifier.persistent_map import PersistentMap
+
+
+class InvalidDelta(ValueError):
+    """A delta or snapshot chunk is inconsistent (for example it crosses tenants)."""
+
+
+class ActionCategory(IntEnum):
+    """Mirror of behalf.v1.ActionCategory (same numbers)."""
+
+    UNSPECIFIED = 0
+    DATA_ACCESS = 1
+    MESSAGING = 2
+    SCHEDULING = 3
+    TRANSACTIONS = 4
+    CONTENT = 5
+    ADMIN_WORKFLOWS = 6
+
+
+class MatchKind(IntEnum):
+    """How a permission's resources cover a resource, most specific first."""
+
+    EXACT = 0
+    WILDCARD = 1
+    ANY_RESOURCE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in integer minor units of one ISO-4217 currency."""
+
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEntry:
+    """The parts of an agent the decision needs."""
+
+    tenant_id: str
+    agent_id: str
+    disabled: bool
+    revision: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PermissionEntry:
+    """One unrevoked passport line, with its resources pre-split into exact names and wildcards.
+
+    `any_resource` is true only when the grant named no resources at all; a grant whose names all
+    failed normalization matches nothing rather than everything.
+    """
+
+    permission_id: str
+    tenant_id: str
+    agent_id: str
+    allowed_actions: frozenset[str]
+    blocked_actions: frozenset[str] = frozenset()
+    exact_resources: frozenset[str] = frozenset()
+    wildcard_resources: tuple[str, ...] = ()
+    any_resource: bool = False
+    max_amount: Money | None = None
+    budget: Money | None = None
+    budget_spent_minor: int = 0
+    not_before: datetime | None = None
+    expires_at: datetime | None = None
+    requires_approval: bool = False
+    category: ActionCategory = ActionCategory.UNSPECIFIED
+    revision: int = 0
+
+    def match(self, resource: str) -> MatchKind | None:
+        """How this permission covers a normalized resource; None if it does not."""
+        if self.any_resource:
+            return MatchKind.ANY_RESOURCE
+        if resource in self.exact_resources:
+            return MatchKind.EXACT
+        if any(resource_matches(pattern, resource) for pattern in self.wildcard_resources):
+            return MatchKind.WILDCARD
+        return None
+
+    def is_active(self, now: datetime) -> bool:
+        """Whether `not_before <= now < expires_at` (absent bounds are open)."""
+        return (self.not_before is None or self.not_before <= now) and (
+            self.expires_at is None or now < self.expires_at
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPolicy:
+    """One agent (None if only its permissions are known) and its permissions, indexed by action.
+
+    `by_action` lists, sorted by permission id, every permission naming the action as allowed
+    or blocked: exactly the permissions a decision about that action needs to look at.
+    """
+
+    agent: AgentEntry | None
+    permissions: tuple[PermissionEntry, ...]
+    by_action: Mapping[str, tuple[PermissionEntry, ...]] = field(repr=False)
+
+    @classmethod
+    def build(cls, agent: AgentEntry | None, permissions: Iterable[PermissionEntry]) -> AgentPolicy:
+        """Sort the permissions by id and index them by every action they name."""
+        ordered = tuple(sorted(permissions, key=lambda p: p.permission_id))
+        by_action: dict[str, list[PermissionEntry]] = {}
+        for permission in ordered:
+            for action in permission.allowed_actions | permission.blocked_actions:
+                by_action.setdefault(action, []).append(permission)
+        index = {action: tuple(entries) for action, entries in by_action.items()}
+        return cls(agent=agent, permissions=ordered, by_action=index)
+
+    def for_action(self, action: str) -> tuple[PermissionEntry, ...]:
+        """Permissions that allow or block `action`, sorted by permission id."""
+        return self.by_action.get(action, ())
+
+
+AgentKey = tuple[str, str]  # (tenant_id, agent_id)
+PermissionKey = tuple[str, str]  # (tenant_id, permission_id)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PolicySnapshot:
+    """The whole policy at one revision; never mutated, replaced by `apply_delta`."""
+
+    revision: int
+    agents: PersistentMap[AgentKey, AgentPolicy]
+    permission_owners: PersistentMap[PermissionKey, str]
+
+    def agent_policy(self, tenant_id: str, agent_id: str) -> AgentPolicy | None:
+        """The agent's policy in this tenant; None for unknown ids and other tenants' agents."""
+        return self.agents.get((tenant_id, agent_id))
+
+    @property
+    def permission_count(self) -> int:
+        """Number of unrevoked permissions held."""
+        return len(self.permission_owners)
+
+
+def money_from_proto(message: common_pb2.Money) -> Money:
+    """Convert a Money message."""
+    return Money(amount_minor=message.amount_minor, currency=message.currency)
+
+
+def agent_from_proto(message: resources_pb2.Agent) -> AgentEntry:
+    """Convert an Agent message."""
+    return AgentEntry(
+        tenant_id=message.tenant_id,
+        agent_id=message.agent_id,
+        disabled=message.disabled,
+        revision=message.revision,
+    )
+
+
+def permission_from_proto(message: resources_pb2.Permission) -> PermissionEntry:
+    """Convert a Permission message, normalizing its resource patterns defensively."""
+    exact: set[str] = set()
+    wildcards: set[str] = set()
+    for raw in message.resources:
+        try:
+            pattern = normalize_pattern(raw)
+        except InvalidResourceName:
+            continue  # the registry validates on grant; a bad name must not widen the grant
+        (wildcards if is_wildcard(pattern) else exact).add(pattern)
+    return PermissionEntry(
+        permission_id=message.permission_id,
+        tenant_id=message.tenant_id,
+        agent_id=message.agent_id,
+        allowed_actions=frozenset(message.allowed_actions),
+        blocked_actions=frozenset(message.blocked_actions),
+        exact_resources=frozenset(exact),
+        wildcard_resources=tuple(sorted(wildcards)),
+        any_resource=len(message.resources) == 0,
+        max_amount=money_from_proto(message.max_amount) if message.HasField("max_amount") else None,
+        budget=money_from_proto(message.budget) if message.HasField("budget") else None,
+        budget_spent_minor=message.budget_spent_minor,
+        not_before=_time(message, "not_before"),
+        expires_at=_time(message, "expires_at"),
+        requires_approval=message.requires_approval,
+        category=_category(message.category),
+        revision=message.revision,
+    )
+
+
+def snapshot_from_entries(
+    revision: int, agents: Iterable[AgentEntry], permissions: Iterable[PermissionEntry]
+) -> PolicySnapshot:
+    """Build a snapshot from converted agents and unrevoked permissions."""
+    agent_by_key: dict[AgentKey, AgentEntry] = {(a.tenant_id, a.agent_id): a for a in agents}
+    grouped: dict[AgentKey, dict[str, PermissionEntry]] = {}
+    owners: dict[PermissionKey, str] = {}
+    for permission in permissions:
+        grouped.setdefault((permission.tenant_id, permission.agent_id), {})[
+            permission.permission_id
+        ] = permission
+        owners[(permission.tenant_id, permission.permission_id)] = permission.agent_id
+    keys = agent_by_key.keys() | grouped.keys()
+    policies = {
+        key: AgentPolicy.build(agent_by_key.get(key), grouped.get(key, {}).values()) for key in keys
+    }
+    return PolicySnapshot(revision, PersistentMap(policies), PersistentMap(owners))
+
+
+def build_snapshot(
+    revision: int,
+    agents: Iterable[resources_pb2.Agent],
+    permissions: Iterable[resources_pb2.Permission],
+) -> PolicySnapshot:
+    """Build a snapshot from registry messages; revoked permissions are left out."""
+    return snapshot_from_entries(
+        revision,
+        (agent_from_proto(a) for a in agents),
+        (permission_from_proto(p) for p in permissions if not p.revoked),
+    )
+
+
+def snapshot_from_chunks(chunks: Sequence[internal_pb2.PolicySnapshotChunk]) -> PolicySnapshot:
+    """Build a snapshot from a complete WatchPolicy chunk sequence (one revision, last one last)."""
+    if not chunks or not chunks[-1].last:
+        raise InvalidDelta("snapshot is incomplete: no chunk marked last")
+    revision = chunks[0].revision
+    if any(chunk.revision != revision for chunk in chunks):
+        raise InvalidDelta("snapshot chunks carry different revisions")
+    return build_snapshot(
+        revision,
+        (agent for chunk in chunks for agent in chunk.agents),
+        (permission for chunk in chunks for permission in chunk.permissions),
+    )
+
+
+@dataclass(slots=True)
+class _AgentDraft:
+    """A mutable working copy of one agent's policy while a delta is applied."""
+
+    agent: AgentEntry | None
+    permissions: dict[str, PermissionEntry]
+
+
+def apply_delta(snapshot: PolicySnapshot, delta: internal_pb2.PolicyDelta) -> PolicySnapshot:
+    """Return a new snapshot with the delta's changes; the given one is left untouched.
+
+    A delta at or below the snapshot's revision was already applied (redelivery after a
+    reconnect) and returns the same snapshot. Revoking a permission removes it; deleting an
+    agent removes its permissions too. Every object must belong to the delta's tenant.
+    """
+    if delta.revision <= snapshot.revision:
+        return snapshot
+    tenant_id = delta.tenant_id
+    owners = snapshot.permission_owners
+    drafts: dict[str, _AgentDraft] = {}
+
+    def draft(agent_id: str) -> _AgentDraft:
+        if agent_id not in drafts:
+            current = snapshot.agent_policy(tenant_id, agent_id)
+            drafts[agent_id] = (
+                _AgentDraft(current.agent, {p.permission_id: p for p in current.permissions})
+                if current is not None
+                else _AgentDraft(None, {})
+            )
+        return drafts[agent_id]
+
+    def remove_permission(permission_id: str) -> None:
+        nonlocal owners
+        owner = owners.get((tenant_id, permission_id))
+        if owner is not None:
+            draft(owner).permissions.pop(permission_id, None)
+            owners = owners.delete((tenant_id, permission_id))
+
+    for change in delta.changes:
+        kind = change.WhichOneof("change")
+        if kind == "agent_upserted":
+            _require_tenant(change.agent_upserted.tenant_id, tenant_id, delta.revision)
+            draft(change.agent_upserted.agent_id).agent = agent_from_proto(change.agent_upserted)
+        elif kind == "agent_deleted":
+            gone = draft(change.agent_deleted)
+            for permission_id in list(gone.permissions):
+                remove_permission(permission_id)
+            gone.agent = None
+        elif kind == "permission_upserted":
+            message = change.permission_upserted
+            _require_tenant(message.tenant_id, tenant_id, delta.revision)
+            remove_permission(message.permission_id)
+            if not message.revoked:
+                draft(message.agent_id).permissions[message.permission_id] = permission_from_proto(
+                    message
+                )
+                owners = owners.set((tenant_id, message.permission_id), message.agent_id)
+        elif kind == "permission_deleted":
+            remove_permission(change.permission_deleted)
+        else:
+            raise InvalidDelta(f"delta at revision {delta.revision} has an empty change")
+
+    agents = snapshot.agents
+    for agent_id, working in drafts.items():
+        key = (tenant_id, agent_id)
+        if working.agent is None and not working.permissions:
+            agents = agents.delete(key)
+        else:
+            agents = agents.set(key, AgentPolicy.build(working.agent, working.permissions.values()))
+    return PolicySnapshot(delta.revision, agents, owners)
+
+
+def _require_tenant(object_tenant: str, delta_tenant: str, revision: int) -> None:
+    if object_tenant != delta_tenant:
+        raise InvalidDelta(f"delta at revision {revision} changes an object of another tenant")
+
+
+def _time(message: resources_pb2.Permission, name: str) -> datetime | None:
+    if not message.HasField(name):
+        return None
+    return getattr(message, name).ToDatetime(tzinfo=UTC)
+
+
+def _category(value: int) -> ActionCategory:
+    try:
+        return ActionCategory(value)
+    except ValueError:
+        return ActionCategory.UNSPECIFIED  # unknown categories are scored as the riskiest

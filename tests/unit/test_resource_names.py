@@ -1,0 +1,214 @@
+"""Tests for normalizing resource names and patterns and matching them."""
+
+from __future__ import annotations
+
+import pytest
+from behalf.common.resource_names import (
+    InvalidResourceName,
+    is_wildcard,
+    normalize_pattern,
+    normalize_resource,
+    resource_matches,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+HOST = st.lists(LABEL, min_size=1, max_size=4).map(".".join).filter(
+    lambda h: not h.rsplit(".", 1)[-1].isdigit()
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("example.com", "example.com"),
+        ("Example.COM", "example.com"),
+        ("example.com.", "example.com"),
+        ("https://user:pw@Shop.Example.com:8443/cart?x=1#top", "shop.example.com"),
+        ("shop.example.com/path", "shop.example.com"),
+        ("shop.example.com:443", "shop.example.com"),
+        ("bücher.de", "xn--bcher-kva.de"),
+        ("XN--BCHER-KVA.de", "xn--bcher-kva.de"),
+        ("faß.de", "xn--fa-hia.de"),
+        ("ｅｘａｍｐｌｅ．ｃｏｍ", "example.com"),
+        ("example。com", "example.com"),
+        ("stripe", "stripe"),
+        ("1.2.3.4", "1.2.3.4"),
+        ("http://1.2.3.4:80/x", "1.2.3.4"),
+        ("[2001:DB8::1]:443", "2001:db8::1"),
+        ("2001:DB8::1", "2001:db8::1"),
+    ],
+)
+def test_normalize_resource_canonical_forms(raw: str, expected: str) -> None:
+    """Names, URLs, IDNs and IP literals normalize to one canonical lower-case host."""
+    assert normalize_resource(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "exa mple.com",
+        " example.com",
+        "a..b",
+        "example.com..",
+        ".example.com",
+        "http://",
+        "example.com:http",
+        "-bad.com",
+        "ex_ample.com",
+        "ex!ample.com",
+        "xn--zz.com",
+        "a" * 64 + ".com",
+        ".".join(["a" * 60] * 5),
+        "01.2.3.4",
+        "0x7f.1",
+        "123",
+        "1::2::3",
+        "[::1",
+        "ex\u200dample.com",
+    ],
+)
+def test_normalize_resource_rejects_malformed_names(raw: str) -> None:
+    """Malformed, over-long, ambiguous-numeric and invalid IDNA names raise InvalidResourceName."""
+    with pytest.raises(InvalidResourceName):
+        normalize_resource(raw)
+
+
+def test_invalid_resource_name_is_a_value_error() -> None:
+    """InvalidResourceName is a ValueError so generic validation code can catch it."""
+    assert issubclass(InvalidResourceName, ValueError)
+
+
+def test_name_of_exactly_253_characters_is_accepted() -> None:
+    """The 253-character limit is inclusive."""
+    name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
+    assert len(name) == 253
+    assert normalize_resource(name) == name
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("*.example.com", "*.example.com"),
+        ("*.Example.COM.", "*.example.com"),
+        ("*.bücher.de", "*.xn--bcher-kva.de"),
+        ("shop.example.com", "shop.example.com"),
+    ],
+)
+def test_normalize_pattern_canonical_forms(raw: str, expected: str) -> None:
+    """Patterns normalize like names, keeping a leading `*.` label."""
+    assert normalize_pattern(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["*", "*.com", "*example.com", "a.*.com", "*.*.com", "**.example.com", "*.1.2.3.4",
+            "*.https://example.com", "*.example.com/path", "ex*ample.com", "*."],
+)
+def test_normalize_pattern_rejects_bad_wildcards(raw: str) -> None:
+    """Only a whole leftmost `*` label followed by two or more labels is a valid wildcard."""
+    with pytest.raises(InvalidResourceName):
+        normalize_pattern(raw)
+
+
+def test_is_wildcard_tells_patterns_apart() -> None:
+    """is_wildcard is true for `*.` patterns only."""
+    assert is_wildcard("*.example.com")
+    assert not is_wildcard("example.com")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "resource", "expected"),
+    [
+        ("example.com", "example.com", True),
+        ("example.com", "a.example.com", False),
+        ("*.example.com", "a.example.com", True),
+        ("*.example.com", "a.b.example.com", True),
+        ("*.example.com", "example.com", False),
+        ("*.example.com", "evilexample.com", False),
+        ("*.example.com", "example.com.evil.net", False),
+        ("*.example.com", "a.example.co", False),
+        ("*.example.com", "", False),
+        ("*.example.com", "xn--xample-2of.com", False),
+    ],
+)
+def test_resource_matches_exact_and_strict_subdomains(
+    pattern: str, resource: str, expected: bool
+) -> None:
+    """Exact patterns match themselves; wildcards match strict subdomains, never substrings."""
+    assert resource_matches(pattern, resource) is expected
+
+
+LOOKALIKES = [
+    "example.com",
+    "EXAMPLE.COM.",
+    "example.com.evil.net",
+    "a.example.com.evil.net",
+    "evilexample.com",
+    "a.evilexample.com",
+    "a.еxample.com",  # Cyrillic e
+    "a.examp1e.com",
+    "a.example.co",
+    "https://example.com/a.example.com",
+    "a.example.com@evil.net",
+]
+
+
+@pytest.mark.parametrize("raw", LOOKALIKES)
+def test_wildcard_rejects_lookalikes_after_normalizing(raw: str) -> None:
+    """Look-alikes of a subdomain of example.com never match `*.example.com` once normalized."""
+    assert not resource_matches(normalize_pattern("*.example.com"), normalize_resource(raw))
+
+
+@pytest.mark.parametrize(
+    "raw", ["A.Example.COM", "a.example.com.", "https://a.example.com:8443/x", "ａ．ｅｘａｍｐｌｅ．ｃｏｍ"]
+)
+def test_wildcard_matches_spellings_of_a_real_subdomain(raw: str) -> None:
+    """Case, trailing dot, URL and full-width spellings of a.example.com all match."""
+    assert resource_matches(normalize_pattern("*.example.com"), normalize_resource(raw))
+
+
+@given(HOST)
+def test_normalize_resource_is_idempotent(host: str) -> None:
+    """Normalizing a normalized name returns it unchanged."""
+    once = normalize_resource(host)
+    assert normalize_resource(once) == once
+
+
+@given(HOST, st.sampled_from(["", ".", ":8080", "/path?q=1"]), st.booleans())
+def test_spelling_variants_normalize_alike(host: str, suffix: str, upper: bool) -> None:
+    """Upper case, a trailing dot, a port or a path do not change the normalized name."""
+    raw = (host.upper() if upper else host) + suffix
+    assert normalize_resource(raw) == normalize_resource(host)
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_normalize_resource_never_crashes(raw: str) -> None:
+    """Any text either normalizes or raises InvalidResourceName, never another error."""
+    try:
+        normalized = normalize_resource(raw)
+    except InvalidResourceName:
+        return
+    assert normalized == normalized.lower()
+    assert " " not in normalized
+
+
+@given(st.text(min_size=1, max_size=30), st.sampled_from(["example.com", "a.b.example.org"]))
+def test_wildcard_match_is_label_based(prefix: str, suffix: str) -> None:
+    """A wildcard match always means the resource's labels end with the suffix's labels."""
+    try:
+        resource = normalize_resource(prefix + suffix)
+    except InvalidResourceName:
+        return
+    matched = resource_matches("*." + suffix, resource)
+    labels, suffix_labels = resource.split("."), suffix.split(".")
+    expected = len(labels) > len(suffix_labels) and labels[-len(suffix_labels) :] == suffix_labels
+    assert matched is expected
+
+
+@given(HOST)
+def test_wildcard_never_matches_its_own_apex(host: str) -> None:
+    """`*.x` never matches x itself."""
+    apex = normalize_resource(host + ".example.com")
+    assert not resource_matches("*." + apex, apex)
