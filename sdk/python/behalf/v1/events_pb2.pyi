@@ -43,7 +43,7 @@ class DecisionEvent(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., decision: _Optional[_Union[_common_pb2.Decision, _Mapping]] = ..., agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., test_mode: _Optional[bool] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class LifecycleEvent(_message.Message):
-    __slots__ = ("event_id", "tenant_id", "type", "revision", "occur_time", "agent", "permission", "approval", "endpoint")
+    __slots__ = ("event_id", "tenant_id", "type", "revision", "occur_time", "agent", "permission", "approval", "endpoint", "api_key")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class LifecycleEvent(_message.Message):
     PERMISSION_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     tenant_id: str
     type: str
@@ -62,7 +63,8 @@ class LifecycleEvent(_message.Message):
     permission: _resources_pb2.Permission
     approval: _resources_pb2.Approval
     endpoint: _resources_pb2.WebhookEndpoint
-    def __init__(self, event_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., type: _Optional[str] = ..., revision: _Optional[int] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent: _Optional[_Union[_resources_pb2.Agent, _Mapping]] = ..., permission: _Optional[_Union[_resources_pb2.Permission, _Mapping]] = ..., approval: _Optional[_Union[_resources_pb2.Approval, _Mapping]] = ..., endpoint: _Optional[_Union[_resources_pb2.WebhookEndpoint, _Mapping]] = ...) -> None: ...
+    api_key: _resources_pb2.ApiKey
+    def __init__(self, event_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., type: _Optional[str] = ..., revision: _Optional[int] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., agent: _Optional[_Union[_resources_pb2.Agent, _Mapping]] = ..., permission: _Optional[_Union[_resources_pb2.Permission, _Mapping]] = ..., approval: _Optional[_Union[_resources_pb2.Approval, _Mapping]] = ..., endpoint: _Optional[_Union[_resources_pb2.WebhookEndpoint, _Mapping]] = ..., api_key: _Optional[_Union[_resources_pb2.ApiKey, _Mapping]] = ...) -> None: ...
 
 class DeliveryTask(_message.Message):
     __slots__ = ("delivery_id", "webhook_id", "tenant_id", "endpoint_id", "event_id", "event_type", "payload", "attempt", "due_time")

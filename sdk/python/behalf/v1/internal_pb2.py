@@ -27,7 +27,7 @@ from behalf.v1 import resources_pb2 as behalf_dot_v1_dot_resources__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62\x65half/v1/internal.proto\x12\tbehalf.v1\x1a\x16\x62\x65half/v1/common.proto\x1a\x19\x62\x65half/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\x12WatchPolicyRequest\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.behalf.v1.WatchHelloH\x00\x12\"\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x13.behalf.v1.WatchAckH\x00\x42\t\n\x07message\"!\n\nWatchHello\x12\x13\n\x0bverifier_id\x18\x01 \x01(\t\"\x1c\n\x08WatchAck\x12\x10\n\x08revision\x18\x01 \x01(\x03\"\xb3\x01\n\x13WatchPolicyResponse\x12\x38\n\x0esnapshot_chunk\x18\x01 \x01(\x0b\x32\x1e.behalf.v1.PolicySnapshotChunkH\x00\x12\'\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x16.behalf.v1.PolicyDeltaH\x00\x12.\n\theartbeat\x18\x03 \x01(\x0b\x32\x19.behalf.v1.WatchHeartbeatH\x00\x42\t\n\x07message\"\x83\x01\n\x13PolicySnapshotChunk\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12 \n\x06\x61gents\x18\x02 \x03(\x0b\x32\x10.behalf.v1.Agent\x12*\n\x0bpermissions\x18\x03 \x03(\x0b\x32\x15.behalf.v1.Permission\x12\x0c\n\x04last\x18\x04 \x01(\x08\"\\\n\x0bPolicyDelta\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12(\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x17.behalf.v1.PolicyChange\"\xb1\x01\n\x0cPolicyChange\x12*\n\x0e\x61gent_upserted\x18\x01 \x01(\x0b\x32\x10.behalf.v1.AgentH\x00\x12\x17\n\ragent_deleted\x18\x02 \x01(\tH\x00\x12\x34\n\x13permission_upserted\x18\x03 \x01(\x0b\x32\x15.behalf.v1.PermissionH\x00\x12\x1c\n\x12permission_deleted\x18\x04 \x01(\tH\x00\x42\x08\n\x06\x63hange\"S\n\x0eWatchHeartbeat\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12/\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\x14ReserveBudgetRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x15\n\rpermission_id\x18\x02 \x01(\t\x12 \n\x06\x61mount\x18\x03 \x01(\x0b\x32\x10.behalf.v1.Money\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"N\n\x15ReserveBudgetResponse\x12\x10\n\x08reserved\x18\x01 \x01(\x08\x12#\n\tremaining\x18\x02 \x01(\x0b\x32\x10.behalf.v1.Money\"T\n\x14ReleaseBudgetRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x15\n\rpermission_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\")\n\x15ReleaseBudgetResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\xab\x01\n\x15\x43reateApprovalRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12 \n\x06\x61mount\x18\x05 \x01(\x0b\x32\x10.behalf.v1.Money\x12\x15\n\rpermission_id\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"?\n\x16\x43reateApprovalResponse\x12%\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x13.behalf.v1.Approval\"\xaa\x01\n\x16\x43onsumeApprovalRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x10\n\x08resource\x18\x05 \x01(\t\x12 \n\x06\x61mount\x18\x06 \x01(\x0b\x32\x10.behalf.v1.Money\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"T\n\x17\x43onsumeApprovalResponse\x12\x10\n\x08\x63onsumed\x18\x01 \x01(\x08\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.behalf.v1.ApprovalState\".\n\x19ListWebhookTargetsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"V\n\rWebhookTarget\x12,\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1a.behalf.v1.WebhookEndpoint\x12\x17\n\x0fsigning_secrets\x18\x02 \x03(\t\"G\n\x1aListWebhookTargetsResponse\x12)\n\x07targets\x18\x01 \x03(\x0b\x32\x18.behalf.v1.WebhookTarget2\xa7\x04\n\x17RegistryInternalService\x12P\n\x0bWatchPolicy\x12\x1d.behalf.v1.WatchPolicyRequest\x1a\x1e.behalf.v1.WatchPolicyResponse(\x01\x30\x01\x12R\n\rReserveBudget\x12\x1f.behalf.v1.ReserveBudgetRequest\x1a .behalf.v1.ReserveBudgetResponse\x12R\n\rReleaseBudget\x12\x1f.behalf.v1.ReleaseBudgetRequest\x1a .behalf.v1.ReleaseBudgetResponse\x12U\n\x0e\x43reateApproval\x12 .behalf.v1.CreateApprovalRequest\x1a!.behalf.v1.CreateApprovalResponse\x12X\n\x0f\x43onsumeApproval\x12!.behalf.v1.ConsumeApprovalRequest\x1a\".behalf.v1.ConsumeApprovalResponse\x12\x61\n\x12ListWebhookTargets\x12$.behalf.v1.ListWebhookTargetsRequest\x1a%.behalf.v1.ListWebhookTargetsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62\x65half/v1/internal.proto\x12\tbehalf.v1\x1a\x16\x62\x65half/v1/common.proto\x1a\x19\x62\x65half/v1/resources.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\x12WatchPolicyRequest\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.behalf.v1.WatchHelloH\x00\x12\"\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32\x13.behalf.v1.WatchAckH\x00\x42\t\n\x07message\"!\n\nWatchHello\x12\x13\n\x0bverifier_id\x18\x01 \x01(\t\"\x1c\n\x08WatchAck\x12\x10\n\x08revision\x18\x01 \x01(\x03\"\xb3\x01\n\x13WatchPolicyResponse\x12\x38\n\x0esnapshot_chunk\x18\x01 \x01(\x0b\x32\x1e.behalf.v1.PolicySnapshotChunkH\x00\x12\'\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x16.behalf.v1.PolicyDeltaH\x00\x12.\n\theartbeat\x18\x03 \x01(\x0b\x32\x19.behalf.v1.WatchHeartbeatH\x00\x42\t\n\x07message\"\xb2\x01\n\x13PolicySnapshotChunk\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12 \n\x06\x61gents\x18\x02 \x03(\x0b\x32\x10.behalf.v1.Agent\x12*\n\x0bpermissions\x18\x03 \x03(\x0b\x32\x15.behalf.v1.Permission\x12\x0c\n\x04last\x18\x04 \x01(\x08\x12-\n\x08\x61pi_keys\x18\x05 \x03(\x0b\x32\x1b.behalf.v1.ApiKeyCredential\"|\n\x10\x41piKeyCredential\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x1d\n\x04role\x18\x03 \x01(\x0e\x32\x0f.behalf.v1.Role\x12\x15\n\rsecret_sha256\x18\x04 \x01(\x0c\x12\x0f\n\x07revoked\x18\x05 \x01(\x08\"\\\n\x0bPolicyDelta\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12(\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x17.behalf.v1.PolicyChange\"\xea\x01\n\x0cPolicyChange\x12*\n\x0e\x61gent_upserted\x18\x01 \x01(\x0b\x32\x10.behalf.v1.AgentH\x00\x12\x17\n\ragent_deleted\x18\x02 \x01(\tH\x00\x12\x34\n\x13permission_upserted\x18\x03 \x01(\x0b\x32\x15.behalf.v1.PermissionH\x00\x12\x1c\n\x12permission_deleted\x18\x04 \x01(\tH\x00\x12\x37\n\x10\x61pi_key_upserted\x18\x05 \x01(\x0b\x32\x1b.behalf.v1.ApiKeyCredentialH\x00\x42\x08\n\x06\x63hange\"S\n\x0eWatchHeartbeat\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12/\n\x0bserver_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\x14ReserveBudgetRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x15\n\rpermission_id\x18\x02 \x01(\t\x12 \n\x06\x61mount\x18\x03 \x01(\x0b\x32\x10.behalf.v1.Money\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"N\n\x15ReserveBudgetResponse\x12\x10\n\x08reserved\x18\x01 \x01(\x08\x12#\n\tremaining\x18\x02 \x01(\x0b\x32\x10.behalf.v1.Money\"T\n\x14ReleaseBudgetRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x15\n\rpermission_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\")\n\x15ReleaseBudgetResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\xab\x01\n\x15\x43reateApprovalRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12\x10\n\x08resource\x18\x04 \x01(\t\x12 \n\x06\x61mount\x18\x05 \x01(\x0b\x32\x10.behalf.v1.Money\x12\x15\n\rpermission_id\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"?\n\x16\x43reateApprovalResponse\x12%\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x13.behalf.v1.Approval\"\xaa\x01\n\x16\x43onsumeApprovalRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x10\n\x08resource\x18\x05 \x01(\t\x12 \n\x06\x61mount\x18\x06 \x01(\x0b\x32\x10.behalf.v1.Money\x12\x12\n\nrequest_id\x18\x07 \x01(\t\"T\n\x17\x43onsumeApprovalResponse\x12\x10\n\x08\x63onsumed\x18\x01 \x01(\x08\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.behalf.v1.ApprovalState\".\n\x19ListWebhookTargetsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"V\n\rWebhookTarget\x12,\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1a.behalf.v1.WebhookEndpoint\x12\x17\n\x0fsigning_secrets\x18\x02 \x03(\t\"G\n\x1aListWebhookTargetsResponse\x12)\n\x07targets\x18\x01 \x03(\x0b\x32\x18.behalf.v1.WebhookTarget\",\n\x19\x41uthenticateApiKeyRequest\x12\x0f\n\x07\x61pi_key\x18\x01 \x01(\t\"^\n\x1a\x41uthenticateApiKeyResponse\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x1d\n\x04role\x18\x03 \x01(\x0e\x32\x0f.behalf.v1.Role2\x8a\x05\n\x17RegistryInternalService\x12P\n\x0bWatchPolicy\x12\x1d.behalf.v1.WatchPolicyRequest\x1a\x1e.behalf.v1.WatchPolicyResponse(\x01\x30\x01\x12R\n\rReserveBudget\x12\x1f.behalf.v1.ReserveBudgetRequest\x1a .behalf.v1.ReserveBudgetResponse\x12R\n\rReleaseBudget\x12\x1f.behalf.v1.ReleaseBudgetRequest\x1a .behalf.v1.ReleaseBudgetResponse\x12U\n\x0e\x43reateApproval\x12 .behalf.v1.CreateApprovalRequest\x1a!.behalf.v1.CreateApprovalResponse\x12X\n\x0f\x43onsumeApproval\x12!.behalf.v1.ConsumeApprovalRequest\x1a\".behalf.v1.ConsumeApprovalResponse\x12\x61\n\x12ListWebhookTargets\x12$.behalf.v1.ListWebhookTargetsRequest\x1a%.behalf.v1.ListWebhookTargetsResponse\x12\x61\n\x12\x41uthenticateApiKey\x12$.behalf.v1.AuthenticateApiKeyRequest\x1a%.behalf.v1.AuthenticateApiKeyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,35 +43,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WATCHPOLICYRESPONSE']._serialized_start=298
   _globals['_WATCHPOLICYRESPONSE']._serialized_end=477
   _globals['_POLICYSNAPSHOTCHUNK']._serialized_start=480
-  _globals['_POLICYSNAPSHOTCHUNK']._serialized_end=611
-  _globals['_POLICYDELTA']._serialized_start=613
-  _globals['_POLICYDELTA']._serialized_end=705
-  _globals['_POLICYCHANGE']._serialized_start=708
-  _globals['_POLICYCHANGE']._serialized_end=885
-  _globals['_WATCHHEARTBEAT']._serialized_start=887
-  _globals['_WATCHHEARTBEAT']._serialized_end=970
-  _globals['_RESERVEBUDGETREQUEST']._serialized_start=972
-  _globals['_RESERVEBUDGETREQUEST']._serialized_end=1090
-  _globals['_RESERVEBUDGETRESPONSE']._serialized_start=1092
-  _globals['_RESERVEBUDGETRESPONSE']._serialized_end=1170
-  _globals['_RELEASEBUDGETREQUEST']._serialized_start=1172
-  _globals['_RELEASEBUDGETREQUEST']._serialized_end=1256
-  _globals['_RELEASEBUDGETRESPONSE']._serialized_start=1258
-  _globals['_RELEASEBUDGETRESPONSE']._serialized_end=1299
-  _globals['_CREATEAPPROVALREQUEST']._serialized_start=1302
-  _globals['_CREATEAPPROVALREQUEST']._serialized_end=1473
-  _globals['_CREATEAPPROVALRESPONSE']._serialized_start=1475
-  _globals['_CREATEAPPROVALRESPONSE']._serialized_end=1538
-  _globals['_CONSUMEAPPROVALREQUEST']._serialized_start=1541
-  _globals['_CONSUMEAPPROVALREQUEST']._serialized_end=1711
-  _globals['_CONSUMEAPPROVALRESPONSE']._serialized_start=1713
-  _globals['_CONSUMEAPPROVALRESPONSE']._serialized_end=1797
-  _globals['_LISTWEBHOOKTARGETSREQUEST']._serialized_start=1799
-  _globals['_LISTWEBHOOKTARGETSREQUEST']._serialized_end=1845
-  _globals['_WEBHOOKTARGET']._serialized_start=1847
-  _globals['_WEBHOOKTARGET']._serialized_end=1933
-  _globals['_LISTWEBHOOKTARGETSRESPONSE']._serialized_start=1935
-  _globals['_LISTWEBHOOKTARGETSRESPONSE']._serialized_end=2006
-  _globals['_REGISTRYINTERNALSERVICE']._serialized_start=2009
-  _globals['_REGISTRYINTERNALSERVICE']._serialized_end=2560
+  _globals['_POLICYSNAPSHOTCHUNK']._serialized_end=658
+  _globals['_APIKEYCREDENTIAL']._serialized_start=660
+  _globals['_APIKEYCREDENTIAL']._serialized_end=784
+  _globals['_POLICYDELTA']._serialized_start=786
+  _globals['_POLICYDELTA']._serialized_end=878
+  _globals['_POLICYCHANGE']._serialized_start=881
+  _globals['_POLICYCHANGE']._serialized_end=1115
+  _globals['_WATCHHEARTBEAT']._serialized_start=1117
+  _globals['_WATCHHEARTBEAT']._serialized_end=1200
+  _globals['_RESERVEBUDGETREQUEST']._serialized_start=1202
+  _globals['_RESERVEBUDGETREQUEST']._serialized_end=1320
+  _globals['_RESERVEBUDGETRESPONSE']._serialized_start=1322
+  _globals['_RESERVEBUDGETRESPONSE']._serialized_end=1400
+  _globals['_RELEASEBUDGETREQUEST']._serialized_start=1402
+  _globals['_RELEASEBUDGETREQUEST']._serialized_end=1486
+  _globals['_RELEASEBUDGETRESPONSE']._serialized_start=1488
+  _globals['_RELEASEBUDGETRESPONSE']._serialized_end=1529
+  _globals['_CREATEAPPROVALREQUEST']._serialized_start=1532
+  _globals['_CREATEAPPROVALREQUEST']._serialized_end=1703
+  _globals['_CREATEAPPROVALRESPONSE']._serialized_start=1705
+  _globals['_CREATEAPPROVALRESPONSE']._serialized_end=1768
+  _globals['_CONSUMEAPPROVALREQUEST']._serialized_start=1771
+  _globals['_CONSUMEAPPROVALREQUEST']._serialized_end=1941
+  _globals['_CONSUMEAPPROVALRESPONSE']._serialized_start=1943
+  _globals['_CONSUMEAPPROVALRESPONSE']._serialized_end=2027
+  _globals['_LISTWEBHOOKTARGETSREQUEST']._serialized_start=2029
+  _globals['_LISTWEBHOOKTARGETSREQUEST']._serialized_end=2075
+  _globals['_WEBHOOKTARGET']._serialized_start=2077
+  _globals['_WEBHOOKTARGET']._serialized_end=2163
+  _globals['_LISTWEBHOOKTARGETSRESPONSE']._serialized_start=2165
+  _globals['_LISTWEBHOOKTARGETSRESPONSE']._serialized_end=2236
+  _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_start=2238
+  _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_end=2282
+  _globals['_AUTHENTICATEAPIKEYRESPONSE']._serialized_start=2284
+  _globals['_AUTHENTICATEAPIKEYRESPONSE']._serialized_end=2378
+  _globals['_REGISTRYINTERNALSERVICE']._serialized_start=2381
+  _globals['_REGISTRYINTERNALSERVICE']._serialized_end=3031
 # @@protoc_insertion_point(module_scope)

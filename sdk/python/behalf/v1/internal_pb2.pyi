@@ -42,16 +42,32 @@ class WatchPolicyResponse(_message.Message):
     def __init__(self, snapshot_chunk: _Optional[_Union[PolicySnapshotChunk, _Mapping]] = ..., delta: _Optional[_Union[PolicyDelta, _Mapping]] = ..., heartbeat: _Optional[_Union[WatchHeartbeat, _Mapping]] = ...) -> None: ...
 
 class PolicySnapshotChunk(_message.Message):
-    __slots__ = ("revision", "agents", "permissions", "last")
+    __slots__ = ("revision", "agents", "permissions", "last", "api_keys")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
     PERMISSIONS_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
+    API_KEYS_FIELD_NUMBER: _ClassVar[int]
     revision: int
     agents: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Agent]
     permissions: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Permission]
     last: bool
-    def __init__(self, revision: _Optional[int] = ..., agents: _Optional[_Iterable[_Union[_resources_pb2.Agent, _Mapping]]] = ..., permissions: _Optional[_Iterable[_Union[_resources_pb2.Permission, _Mapping]]] = ..., last: _Optional[bool] = ...) -> None: ...
+    api_keys: _containers.RepeatedCompositeFieldContainer[ApiKeyCredential]
+    def __init__(self, revision: _Optional[int] = ..., agents: _Optional[_Iterable[_Union[_resources_pb2.Agent, _Mapping]]] = ..., permissions: _Optional[_Iterable[_Union[_resources_pb2.Permission, _Mapping]]] = ..., last: _Optional[bool] = ..., api_keys: _Optional[_Iterable[_Union[ApiKeyCredential, _Mapping]]] = ...) -> None: ...
+
+class ApiKeyCredential(_message.Message):
+    __slots__ = ("key_id", "tenant_id", "role", "secret_sha256", "revoked")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    SECRET_SHA256_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    tenant_id: str
+    role: _resources_pb2.Role
+    secret_sha256: bytes
+    revoked: bool
+    def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[_Union[_resources_pb2.Role, str]] = ..., secret_sha256: _Optional[bytes] = ..., revoked: _Optional[bool] = ...) -> None: ...
 
 class PolicyDelta(_message.Message):
     __slots__ = ("revision", "tenant_id", "changes")
@@ -64,16 +80,18 @@ class PolicyDelta(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., tenant_id: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[PolicyChange, _Mapping]]] = ...) -> None: ...
 
 class PolicyChange(_message.Message):
-    __slots__ = ("agent_upserted", "agent_deleted", "permission_upserted", "permission_deleted")
+    __slots__ = ("agent_upserted", "agent_deleted", "permission_upserted", "permission_deleted", "api_key_upserted")
     AGENT_UPSERTED_FIELD_NUMBER: _ClassVar[int]
     AGENT_DELETED_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_UPSERTED_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_DELETED_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_UPSERTED_FIELD_NUMBER: _ClassVar[int]
     agent_upserted: _resources_pb2.Agent
     agent_deleted: str
     permission_upserted: _resources_pb2.Permission
     permission_deleted: str
-    def __init__(self, agent_upserted: _Optional[_Union[_resources_pb2.Agent, _Mapping]] = ..., agent_deleted: _Optional[str] = ..., permission_upserted: _Optional[_Union[_resources_pb2.Permission, _Mapping]] = ..., permission_deleted: _Optional[str] = ...) -> None: ...
+    api_key_upserted: ApiKeyCredential
+    def __init__(self, agent_upserted: _Optional[_Union[_resources_pb2.Agent, _Mapping]] = ..., agent_deleted: _Optional[str] = ..., permission_upserted: _Optional[_Union[_resources_pb2.Permission, _Mapping]] = ..., permission_deleted: _Optional[str] = ..., api_key_upserted: _Optional[_Union[ApiKeyCredential, _Mapping]] = ...) -> None: ...
 
 class WatchHeartbeat(_message.Message):
     __slots__ = ("revision", "server_time")
@@ -188,3 +206,19 @@ class ListWebhookTargetsResponse(_message.Message):
     TARGETS_FIELD_NUMBER: _ClassVar[int]
     targets: _containers.RepeatedCompositeFieldContainer[WebhookTarget]
     def __init__(self, targets: _Optional[_Iterable[_Union[WebhookTarget, _Mapping]]] = ...) -> None: ...
+
+class AuthenticateApiKeyRequest(_message.Message):
+    __slots__ = ("api_key",)
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    api_key: str
+    def __init__(self, api_key: _Optional[str] = ...) -> None: ...
+
+class AuthenticateApiKeyResponse(_message.Message):
+    __slots__ = ("key_id", "tenant_id", "role")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    tenant_id: str
+    role: _resources_pb2.Role
+    def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[_Union[_resources_pb2.Role, str]] = ...) -> None: ...

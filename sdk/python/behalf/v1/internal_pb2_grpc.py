@@ -65,6 +65,11 @@ class RegistryInternalServiceStub:
                 request_serializer=behalf_dot_v1_dot_internal__pb2.ListWebhookTargetsRequest.SerializeToString,
                 response_deserializer=behalf_dot_v1_dot_internal__pb2.ListWebhookTargetsResponse.FromString,
                 _registered_method=True)
+        self.AuthenticateApiKey = channel.unary_unary(
+                '/behalf.v1.RegistryInternalService/AuthenticateApiKey',
+                request_serializer=behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyRequest.SerializeToString,
+                response_deserializer=behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryInternalServiceServicer:
@@ -114,6 +119,13 @@ class RegistryInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AuthenticateApiKey(self, request, context):
+        """Resolves a tenant API key to its tenant and role, for services without the key table.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -146,6 +158,11 @@ def add_RegistryInternalServiceServicer_to_server(servicer, server):
                     servicer.ListWebhookTargets,
                     request_deserializer=behalf_dot_v1_dot_internal__pb2.ListWebhookTargetsRequest.FromString,
                     response_serializer=behalf_dot_v1_dot_internal__pb2.ListWebhookTargetsResponse.SerializeToString,
+            ),
+            'AuthenticateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthenticateApiKey,
+                    request_deserializer=behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyRequest.FromString,
+                    response_serializer=behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +328,33 @@ class RegistryInternalService:
             '/behalf.v1.RegistryInternalService/ListWebhookTargets',
             behalf_dot_v1_dot_internal__pb2.ListWebhookTargetsRequest.SerializeToString,
             behalf_dot_v1_dot_internal__pb2.ListWebhookTargetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthenticateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/behalf.v1.RegistryInternalService/AuthenticateApiKey',
+            behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyRequest.SerializeToString,
+            behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,
