@@ -2,49 +2,106 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
+import grpc
 from aiokafka import AIOKafkaProducer
+from envoy.service.auth.v3 import external_auth_pb2_grpc
+
 from behalf.common.host import ServiceHost
-from behalf.common.startup import retry_until
+from behalf.common.kafka import Topics
+from behalf.common.startup import StartupError, retry_until
 from behalf.v1 import verifier_pb2_grpc
+from behalf.verifier.api import Verifier, VerifierApi
+from behalf.verifier.audit import DecisionPublisher, new_producer
+from behalf.verifier.ext_authz import ExtAuthzApi
+from behalf.verifier.policy_watch import PolicyWatcher
+from behalf.verifier.registry_steps import RegistrySteps
 from behalf.verifier.settings import VerifierSettings
+
+REGISTRY_CALL_TIMEOUT_SECONDS = 2.0
 
 
 class VerifierService:
-    """Wires the Verify servicer to the registry and Kafka."""
+    """Wires the Verify and ext_authz servicers to the registry and Kafka."""
 
     def __init__(self, settings: VerifierSettings) -> None:
         self.settings = settings
         self.producer: AIOKafkaProducer | None = None
+        self._channel: grpc.aio.Channel | None = None
+        self.watcher: PolicyWatcher | None = None
 
     def register(self, host: ServiceHost) -> None:
+        settings = self.settings
+        # Created here (inside the running loop) and started in start(); until then a publish
+        # fails, so nothing can be allowed before the producer is up.
+        self.producer = new_producer(settings.kafka.bootstrap)
+        publisher = DecisionPublisher(
+            self.producer,
+            Topics(settings.kafka.topic_prefix).decisions,
+            settings.audit_timeout_seconds,
+        )
+        self._channel = grpc.aio.insecure_channel(
+            settings.registry_target,
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.keepalive_time_ms", 10_000),
+                ("grpc.keepalive_timeout_ms", 5_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ],
+        )
+        self.watcher = PolicyWatcher(
+            self._channel,
+            service_token=settings.service_token,
+            verifier_id=settings.verifier_id,
+            staleness_bound=timedelta(seconds=settings.staleness_bound_seconds),
+        )
+        verifier = Verifier(
+            self.watcher,
+            RegistrySteps(
+                self._channel,
+                service_token=settings.service_token,
+                timeout=REGISTRY_CALL_TIMEOUT_SECONDS,
+            ),
+            publisher,
+            verifier_id=settings.verifier_id,
+            min_revision_wait_seconds=settings.min_revision_wait_seconds,
+        )
         host.add_service(
             verifier_pb2_grpc.add_VerifierServiceServicer_to_server,
-            verifier_pb2_grpc.VerifierServiceServicer(),
+            VerifierApi(verifier),
             "behalf.v1.VerifierService",
+        )
+        host.add_service(
+            external_auth_pb2_grpc.add_AuthorizationServicer_to_server,
+            ExtAuthzApi(verifier),
+            "envoy.service.auth.v3.Authorization",
         )
 
     async def start(self, host: ServiceHost) -> None:
-        async def start_producer() -> AIOKafkaProducer:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka.bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=1,
-            )
-            try:
-                await producer.start()
-            except Exception:
-                await producer.stop()
-                raise
-            return producer
+        assert self.watcher is not None
+        self.watcher.start()
 
-        self.producer = await retry_until(
+        assert self.producer is not None
+        await retry_until(
             f"Kafka at {self.settings.kafka.bootstrap}",
-            start_producer,
+            self.producer.start,
             timeout_seconds=self.settings.host.startup_timeout_seconds,
         )
+        try:
+            async with asyncio.timeout(self.settings.host.startup_timeout_seconds):
+                await self.watcher.wait_ready()
+        except TimeoutError:
+            raise StartupError(
+                f"no policy snapshot from the registry at {self.settings.registry_target}"
+            ) from None
         await host.set_serving(True)
 
     async def stop(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
         if self.producer is not None:
             await self.producer.stop()
+        if self._channel is not None:
+            await self._channel.close()

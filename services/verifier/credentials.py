@@ -1,0 +1,78 @@
+"""API key credentials streamed from the registry, so Verify authenticates without I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from behalf.common.errors import PermissionDenied, Unauthenticated
+from behalf.v1 import internal_pb2, resources_pb2
+
+VERIFY_ROLES = frozenset({resources_pb2.ROLE_VERIFY, resources_pb2.ROLE_ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: the key's id, tenant and role."""
+
+    key_id: str
+    tenant_id: str
+    role: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Credential:
+    caller: Caller
+    secret_sha256: bytes
+
+
+class CredentialIndex:
+    """Unrevoked keys by the SHA-256 of their secret; replaced, never mutated."""
+
+    __slots__ = ("_by_hash",)
+
+    def __init__(self, credentials: Iterable[internal_pb2.ApiKeyCredential] = ()) -> None:
+        by_hash: dict[bytes, _Credential] = {}
+        for credential in credentials:
+            if not credential.revoked:
+                by_hash[credential.secret_sha256] = _credential(credential)
+        self._by_hash = MappingProxyType(by_hash)
+
+    def with_changes(self, changes: Iterable[internal_pb2.ApiKeyCredential]) -> CredentialIndex:
+        """A new index with keys added or (when revoked) removed."""
+        by_hash = dict(self._by_hash)
+        for credential in changes:
+            stale = [h for h, c in by_hash.items() if c.caller.key_id == credential.key_id]
+            for digest in stale:
+                del by_hash[digest]
+            if not credential.revoked:
+                by_hash[credential.secret_sha256] = _credential(credential)
+        index = CredentialIndex()
+        index._by_hash = MappingProxyType(by_hash)
+        return index
+
+    def authenticate(self, token: str) -> Caller:
+        """The caller a key belongs to, or Unauthenticated (the same message for every failure)."""
+        digest = hashlib.sha256(token.encode()).digest()
+        found = self._by_hash.get(digest)
+        if found is None or not hmac.compare_digest(found.secret_sha256, digest):
+            raise Unauthenticated("invalid API key")
+        return found.caller
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+
+def require_verify_role(caller: Caller) -> None:
+    """Only verify and admin keys may ask for decisions."""
+    if caller.role not in VERIFY_ROLES:
+        raise PermissionDenied("this API key's role may not call Verify")
+
+
+def _credential(message: internal_pb2.ApiKeyCredential) -> _Credential:
+    return _Credential(
+        Caller(message.key_id, message.tenant_id, message.role), bytes(message.secret_sha256)
+    )

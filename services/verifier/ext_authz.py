@@ -1,0 +1,132 @@
+"""Envoy ext_authz (`envoy.service.auth.v3.Authorization/Check`) over the Verify pipeline.
+
+How a Check request maps to a Verify (route-level `context_extensions`, which the mesh
+operator sets, win over request headers, which the calling application sets):
+
+| Verify field  | context_extensions | request header             | fallback          |
+|---------------|--------------------|----------------------------|-------------------|
+| agent_id      | `agent_id`         | `x-behalf-agent-id`        | none: deny        |
+| action        | `action`           | `x-behalf-action`          | none: deny        |
+| resource      | `resource`         | `x-behalf-resource`        | the request host  |
+| amount        | -                  | `x-behalf-amount-minor` + `x-behalf-currency` | none |
+| approval_id   | -                  | `x-behalf-approval-id`     | none              |
+| min_revision  | -                  | `x-behalf-min-revision`    | 0                 |
+| request_id    | -                  | `x-request-id`             | generated         |
+
+The API key comes from the Check call's own gRPC metadata (`authorization: Bearer …`, set by
+Envoy's `grpc_service.initial_metadata`), never from the proxied request. Anything that cannot
+be mapped or verified is denied: 401 for a bad key, 400 for a malformed request, 403 for every
+other non-allow, each with a JSON body {"reason_code", "reason", "request_id"}. An allow adds
+`x-behalf-request-id`, `x-behalf-risk` and `x-behalf-permission-id` to the upstream request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import grpc
+from envoy.config.core.v3 import base_pb2
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
+from envoy.type.v3 import http_status_pb2
+from google.rpc import code_pb2, status_pb2
+
+from behalf.common.auth import bearer_token
+from behalf.common.errors import BehalfError, InvalidArgument, Unauthenticated
+from behalf.common.ids import new_id
+from behalf.v1 import common_pb2, verifier_pb2
+from behalf.verifier.api import Verifier
+
+
+def verify_request_from_check(check: external_auth_pb2.CheckRequest) -> verifier_pb2.VerifyRequest:
+    """Map a Check to a VerifyRequest, or raise InvalidArgument naming what is missing."""
+    http = check.attributes.request.http
+    headers: Mapping[str, str] = {k.lower(): v for k, v in http.headers.items()}
+    extensions = check.attributes.context_extensions
+
+    def pick(extension: str, header: str) -> str:
+        return extensions.get(extension) or headers.get(header, "")
+
+    request = verifier_pb2.VerifyRequest(
+        agent_id=pick("agent_id", "x-behalf-agent-id"),
+        action=pick("action", "x-behalf-action"),
+        resource=pick("resource", "x-behalf-resource") or http.host.rsplit(":", 1)[0],
+        approval_id=headers.get("x-behalf-approval-id", ""),
+        request_id=headers.get("x-request-id", ""),
+    )
+    if not request.agent_id:
+        raise InvalidArgument("agent_id", "missing: set context_extensions or x-behalf-agent-id")
+    if not request.action:
+        raise InvalidArgument("action", "missing: set context_extensions or x-behalf-action")
+    amount, currency = headers.get("x-behalf-amount-minor"), headers.get("x-behalf-currency")
+    if amount is not None or currency is not None:
+        if amount is None or not amount.isdigit():
+            raise InvalidArgument("x-behalf-amount-minor", "must be a non-negative integer")
+        request.amount.amount_minor = int(amount)
+        request.amount.currency = currency or ""
+    revision = headers.get("x-behalf-min-revision")
+    if revision is not None:
+        if not revision.isdigit():
+            raise InvalidArgument("x-behalf-min-revision", "must be a non-negative integer")
+        request.min_revision = int(revision)
+    return request
+
+
+class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):
+    """Answers Envoy with allow or deny; never with an error Envoy could treat as allow."""
+
+    def __init__(self, verifier: Verifier) -> None:
+        self._verifier = verifier
+
+    async def Check(
+        self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
+    ) -> external_auth_pb2.CheckResponse:
+        request_id = request.attributes.request.http.headers.get("x-request-id") or new_id("req")
+        try:
+            token = bearer_token(context.invocation_metadata())
+            verify_request = verify_request_from_check(request)
+            decision = await self._verifier.verify(token, verify_request)
+        except Unauthenticated as exc:
+            return _denied(http_status_pb2.Unauthorized, "UNAUTHENTICATED", str(exc), request_id)
+        except InvalidArgument as exc:
+            return _denied(http_status_pb2.BadRequest, "INVALID_ARGUMENT", str(exc), request_id)
+        except BehalfError as exc:
+            return _denied(http_status_pb2.Forbidden, exc.code.name, str(exc), request_id)
+        if decision.outcome != common_pb2.OUTCOME_ALLOW:
+            reason_code = common_pb2.ReasonCode.Name(decision.reason_code).removeprefix(
+                "REASON_CODE_"
+            )
+            return _denied(
+                http_status_pb2.Forbidden, reason_code, decision.reason, decision.request_id
+            )
+        return external_auth_pb2.CheckResponse(
+            status=status_pb2.Status(code=code_pb2.OK),
+            ok_response=external_auth_pb2.OkHttpResponse(
+                headers=[
+                    _header("x-behalf-request-id", decision.request_id),
+                    _header("x-behalf-risk", common_pb2.Risk.Name(decision.risk)),
+                    _header("x-behalf-permission-id", decision.permission_id),
+                ]
+            ),
+        )
+
+
+def _header(key: str, value: str) -> base_pb2.HeaderValueOption:
+    return base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=key, value=value))
+
+
+def _denied(
+    status: int, reason_code: str, reason: str, request_id: str
+) -> external_auth_pb2.CheckResponse:
+    body = json.dumps({"reason_code": reason_code, "reason": reason, "request_id": request_id})
+    return external_auth_pb2.CheckResponse(
+        status=status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=reason_code),
+        denied_response=external_auth_pb2.DeniedHttpResponse(
+            status=http_status_pb2.HttpStatus(code=status),  # type: ignore[arg-type]
+            headers=[
+                _header("content-type", "application/json"),
+                _header("x-behalf-request-id", request_id),
+            ],
+            body=body,
+        ),
+    )

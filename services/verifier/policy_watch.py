@@ -1,0 +1,182 @@
+"""Keeps the verifier's policy current: the registry's watch stream, applied and acked."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import structlog
+from prometheus_client import Gauge
+
+from behalf.v1 import internal_pb2, internal_pb2_grpc
+from behalf.verifier.credentials import CredentialIndex
+from behalf.verifier.engine import Freshness
+from behalf.verifier.snapshot import PolicySnapshot, apply_delta, snapshot_from_chunks
+
+_log = structlog.get_logger("policy_watch")
+
+SNAPSHOT_REVISION = Gauge("behalf_verifier_snapshot_revision", "Policy revision applied.")
+SNAPSHOT_PERMISSIONS = Gauge("behalf_verifier_snapshot_permissions", "Permissions held.")
+STALENESS_SECONDS = Gauge(
+    "behalf_verifier_staleness_seconds", "Seconds since the registry was last heard from."
+)
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyState:
+    """Everything Verify reads, swapped in with one assignment."""
+
+    snapshot: PolicySnapshot
+    credentials: CredentialIndex
+
+
+class PolicyWatcher:
+    """Holds the current `PolicyState`; a background task follows the registry's stream.
+
+    Reconnects with backoff; each reconnect starts from a fresh snapshot. `last_heard` is the
+    time of the last message from the registry (snapshot, delta or heartbeat).
+    """
+
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        service_token: str,
+        verifier_id: str,
+        staleness_bound: timedelta,
+    ) -> None:
+        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)
+        self._metadata = (("authorization", f"Bearer {service_token}"),)
+        self._verifier_id = verifier_id
+        self._staleness_bound = staleness_bound
+        self.state: PolicyState | None = None
+        self.last_heard = _EPOCH
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        STALENESS_SECONDS.set_function(self._staleness_seconds)
+
+    @property
+    def freshness(self) -> Freshness:
+        return Freshness(self.last_heard, self._staleness_bound)
+
+    @property
+    def ready(self) -> bool:
+        return self.state is not None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow_forever(), name="policy-watch")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def wait_ready(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.state is not None)
+
+    async def wait_for_revision(self, revision: int, wait_seconds: float) -> bool:
+        """Wait up to `wait_seconds` for the applied revision to reach `revision`."""
+
+        def reached() -> bool:
+            return self.state is not None and self.state.snapshot.revision >= revision
+
+        if reached():
+            return True
+        try:
+            async with asyncio.timeout(wait_seconds):
+                async with self._changed:
+                    await self._changed.wait_for(reached)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _follow_forever(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._follow_once()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                _log.warning("watch_disconnected", code=exc.code().name, retry_in=backoff)
+            except Exception:
+                _log.exception("watch_failed", retry_in=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    async def _follow_once(self) -> None:
+        acks: asyncio.Queue[int] = asyncio.Queue()
+
+        async def requests() -> AsyncIterator[internal_pb2.WatchPolicyRequest]:
+            yield internal_pb2.WatchPolicyRequest(
+                hello=internal_pb2.WatchHello(verifier_id=self._verifier_id)
+            )
+            while True:
+                revision = await acks.get()
+                yield internal_pb2.WatchPolicyRequest(ack=internal_pb2.WatchAck(revision=revision))
+
+        call = self._stub.WatchPolicy(requests(), metadata=self._metadata)
+        chunks: list[internal_pb2.PolicySnapshotChunk] = []
+        credentials: list[internal_pb2.ApiKeyCredential] = []
+        async for message in call:
+            self.last_heard = datetime.now(UTC)
+            kind = message.WhichOneof("message")
+            if kind == "snapshot_chunk":
+                chunks.append(message.snapshot_chunk)
+                credentials.extend(message.snapshot_chunk.api_keys)
+                if message.snapshot_chunk.last:
+                    state = PolicyState(snapshot_from_chunks(chunks), CredentialIndex(credentials))
+                    chunks, credentials = [], []
+                    await self._swap(state)
+                    acks.put_nowait(state.snapshot.revision)
+                    _log.info(
+                        "snapshot_applied",
+                        revision=state.snapshot.revision,
+                        permissions=state.snapshot.permission_count,
+                        api_keys=len(state.credentials),
+                    )
+            elif kind == "delta" and self.state is not None:
+                await self._swap(_applied(self.state, message.delta))
+                acks.put_nowait(message.delta.revision)
+            elif kind == "heartbeat" and self.state is not None:
+                # The registry sends a heartbeat only after every delta up to its revision, so
+                # revisions without policy changes (approvals, endpoints) are reached too.
+                if message.heartbeat.revision > self.state.snapshot.revision:
+                    snapshot = dataclasses.replace(
+                        self.state.snapshot, revision=message.heartbeat.revision
+                    )
+                    await self._swap(PolicyState(snapshot, self.state.credentials))
+                    acks.put_nowait(snapshot.revision)
+
+    async def _swap(self, state: PolicyState) -> None:
+        self.state = state
+        SNAPSHOT_REVISION.set(state.snapshot.revision)
+        SNAPSHOT_PERMISSIONS.set(state.snapshot.permission_count)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _staleness_seconds(self) -> float:
+        return (datetime.now(UTC) - self.last_heard).total_seconds()
+
+
+def _applied(state: PolicyState, delta: internal_pb2.PolicyDelta) -> PolicyState:
+    """Apply a delta's policy changes to the snapshot and its key changes to the credentials."""
+    if delta.revision <= state.snapshot.revision:
+        return state
+    key_changes = [c.api_key_upserted for c in delta.changes if c.HasField("api_key_upserted")]
+    if key_changes:
+        policy_only = internal_pb2.PolicyDelta(revision=delta.revision, tenant_id=delta.tenant_id)
+        policy_only.changes.extend(c for c in delta.changes if not c.HasField("api_key_upserted"))
+        delta = policy_only
+    credentials = state.credentials.with_changes(key_changes) if key_changes else state.credentials
+    return PolicyState(apply_delta(state.snapshot, delta), credentials)

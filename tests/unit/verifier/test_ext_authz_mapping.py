@@ -1,0 +1,80 @@
+"""Envoy Check requests map to Verify requests, and unmappable ones are refused."""
+
+from __future__ import annotations
+
+import pytest
+from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
+
+from behalf.common.errors import InvalidArgument
+from behalf.verifier.ext_authz import verify_request_from_check
+
+
+def _check(headers: dict[str, str], extensions: dict[str, str] | None = None, host: str = ""):
+    http = attribute_context_pb2.AttributeContext.HttpRequest(headers=headers, host=host)
+    attributes = attribute_context_pb2.AttributeContext(
+        request=attribute_context_pb2.AttributeContext.Request(http=http),
+        context_extensions=extensions or {},
+    )
+    return external_auth_pb2.CheckRequest(attributes=attributes)
+
+
+def test_context_extensions_win_over_headers() -> None:
+    """Operator-set context_extensions override what the application put in headers."""
+    request = verify_request_from_check(
+        _check(
+            {"x-behalf-agent-id": "agt_fromheader", "x-behalf-action": "read_email"},
+            {"agent_id": "agt_fromroute", "action": "purchase"},
+            host="shop.example.com:443",
+        )
+    )
+    assert request.agent_id == "agt_fromroute"
+    assert request.action == "purchase"
+    assert request.resource == "shop.example.com"
+
+
+def test_amount_and_revision_headers_are_read() -> None:
+    """Amount, currency, approval id, min revision and request id come from headers."""
+    request = verify_request_from_check(
+        _check(
+            {
+                "x-behalf-agent-id": "agt_a",
+                "x-behalf-action": "purchase",
+                "x-behalf-amount-minor": "1250",
+                "x-behalf-currency": "EUR",
+                "x-behalf-min-revision": "17",
+                "x-behalf-approval-id": "apr_x",
+                "x-request-id": "rid-1",
+            },
+            host="vendor.example",
+        )
+    )
+    assert (request.amount.amount_minor, request.amount.currency) == (1250, "EUR")
+    assert request.min_revision == 17
+    assert request.approval_id == "apr_x"
+    assert request.request_id == "rid-1"
+
+
+@pytest.mark.parametrize(
+    ("headers", "field"),
+    [
+        ({"x-behalf-action": "purchase"}, "agent_id"),
+        ({"x-behalf-agent-id": "agt_a"}, "action"),
+        (
+            {"x-behalf-agent-id": "agt_a", "x-behalf-action": "p", "x-behalf-amount-minor": "1.5"},
+            "x-behalf-amount-minor",
+        ),
+        (
+            {"x-behalf-agent-id": "agt_a", "x-behalf-action": "p", "x-behalf-currency": "USD"},
+            "x-behalf-amount-minor",
+        ),
+        (
+            {"x-behalf-agent-id": "agt_a", "x-behalf-action": "p", "x-behalf-min-revision": "-3"},
+            "x-behalf-min-revision",
+        ),
+    ],
+)
+def test_unmappable_checks_are_refused(headers: dict[str, str], field: str) -> None:
+    """A Check missing agent or action, or with a malformed number, is refused by field."""
+    with pytest.raises(InvalidArgument) as caught:
+        verify_request_from_check(_check(headers, host="h.example"))
+    assert caught.value.field == field
