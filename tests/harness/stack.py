@@ -1,0 +1,133 @@
+"""A whole Behalf stack of real processes on a fresh database and topic prefix, for e2e tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import grpc
+
+from behalf.v1 import (
+    registry_pb2,
+    registry_pb2_grpc,
+    resources_pb2,
+    verifier_pb2_grpc,
+)
+from tests.harness.infra import database_url as with_database
+from tests.harness.infra import drop_database
+from tests.harness.processes import SERVICE_TOKEN, ServiceProcess, base_env, start_service
+
+
+def bearer(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+@dataclass
+class Tenant:
+    """A tenant created through the registry, with an admin key and a verify key."""
+
+    tenant_id: str
+    admin_key: str
+    verify_key: str
+
+    @property
+    def admin(self) -> tuple[tuple[str, str], ...]:
+        return bearer(self.admin_key)
+
+    @property
+    def verify(self) -> tuple[tuple[str, str], ...]:
+        return bearer(self.verify_key)
+
+
+@dataclass
+class Stack:
+    """Registry and verifiers (and optionally a dispatcher) as real processes."""
+
+    admin_url: str
+    database: str
+    env: dict[str, str]
+    log_dir: Path
+    registry: ServiceProcess
+    verifiers: list[ServiceProcess] = field(default_factory=list)
+    dispatcher: ServiceProcess | None = None
+
+    @property
+    def topic_prefix(self) -> str:
+        return self.env["BEHALF_TOPIC_PREFIX"]
+
+    def registry_stub(self) -> registry_pb2_grpc.RegistryServiceStub:
+        return registry_pb2_grpc.RegistryServiceStub(grpc.insecure_channel(self.registry.target))
+
+    def verifier_stub(self, index: int = 0) -> verifier_pb2_grpc.VerifierServiceStub:
+        channel = grpc.insecure_channel(self.verifiers[index].target)
+        return verifier_pb2_grpc.VerifierServiceStub(channel)
+
+    def create_tenant(self, name: str = "acme") -> Tenant:
+        registry = self.registry_stub()
+        created = registry.CreateTenant(
+            registry_pb2.CreateTenantRequest(name=name), metadata=bearer(SERVICE_TOKEN), timeout=10
+        )
+        verify = registry.CreateApiKey(
+            registry_pb2.CreateApiKeyRequest(name="verify", role=resources_pb2.ROLE_VERIFY),
+            metadata=bearer(created.admin_key_secret),
+            timeout=10,
+        )
+        return Tenant(created.tenant.tenant_id, created.admin_key_secret, verify.secret)
+
+    def start_verifier(self, **overrides: str) -> ServiceProcess:
+        process = start_service(
+            "verifier",
+            self.env,
+            self.log_dir,
+            BEHALF_REGISTRY_TARGET=self.registry.target,
+            **overrides,
+        )
+        process.wait_serving()
+        self.verifiers.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in [*self.verifiers, self.registry, self.dispatcher]:
+            if process is not None:
+                process.kill()
+
+
+async def start_stack(
+    admin_url: str,
+    kafka_bootstrap: str,
+    log_dir: Path,
+    *,
+    verifiers: int = 1,
+    dispatcher: bool = False,
+    overrides: Sequence[tuple[str, str]] = (),
+) -> Stack:
+    """Create a fresh database, then start the registry, verifiers and maybe a dispatcher."""
+    database = f"e2e_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+    env = base_env(
+        with_database(admin_url, database), kafka_bootstrap, f"e2e{uuid.uuid4().hex[:8]}"
+    )
+    env.update(dict(overrides))
+    registry = start_service("registry", env, log_dir)
+    registry.wait_serving()
+    stack = Stack(admin_url, database, env, log_dir, registry)
+    for _ in range(verifiers):
+        stack.start_verifier()
+    if dispatcher:
+        stack.dispatcher = start_service(
+            "dispatcher", env, log_dir, BEHALF_REGISTRY_TARGET=registry.target
+        )
+        stack.dispatcher.wait_serving()
+    return stack
+
+
+async def stop_stack(stack: Stack) -> None:
+    stack.stop()
+    await drop_database(stack.admin_url, stack.database)
