@@ -1,0 +1,84 @@
+"""With the Kafka broker down, allows turn into AUDIT_UNAVAILABLE denies, and recover."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from google.protobuf import duration_pb2
+
+from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
+from tests.harness.infra import KafkaServer, default_base_dir, start_kafka
+from tests.harness.stack import Stack, start_stack, stop_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def own_broker() -> AsyncIterator[KafkaServer]:
+    if os.environ.get("BEHALF_KAFKA_BOOTSTRAP"):
+        pytest.skip("needs a broker this test can stop; BEHALF_KAFKA_BOOTSTRAP points elsewhere")
+    server = start_kafka(default_base_dir() / "kafka-audit")
+    yield server
+    server.stop()
+
+
+async def test_allows_fail_closed_while_kafka_is_down(
+    database_url: str, own_broker: KafkaServer, tmp_path
+) -> None:
+    """No allow is returned while decisions cannot be audited; service resumes by itself."""
+    stack: Stack = await start_stack(
+        database_url,
+        own_broker.bootstrap,
+        tmp_path,
+        overrides=[("BEHALF_AUDIT_TIMEOUT_SECONDS", "1")],
+    )
+    try:
+        tenant = stack.create_tenant()
+        registry = stack.registry_stub()
+        agent = registry.CreateAgent(
+            registry_pb2.CreateAgentRequest(name="buyer", kind=resources_pb2.AGENT_KIND_NATIVE),
+            metadata=tenant.admin,
+        ).agent
+        grant = registry.GrantPermission(
+            registry_pb2.GrantPermissionRequest(
+                agent_id=agent.agent_id,
+                allowed_actions=["purchase"],
+                resources=["coachella.com"],
+                max_amount=common_pb2.Money(amount_minor=80000, currency="USD"),
+                expires_in=duration_pb2.Duration(seconds=3600),
+            ),
+            metadata=tenant.admin,
+        )
+        request = verifier_pb2.VerifyRequest(
+            agent_id=agent.agent_id,
+            action="purchase",
+            resource="coachella.com",
+            amount=common_pb2.Money(amount_minor=100, currency="USD"),
+            min_revision=grant.revision,
+        )
+        verifier = stack.verifier_stub()
+
+        def decide() -> common_pb2.Decision:
+            return verifier.Verify(request, metadata=tenant.verify, timeout=15).decision
+
+        assert decide().outcome == common_pb2.OUTCOME_ALLOW
+
+        own_broker.stop()
+        during = [decide() for _ in range(3)]
+        assert all(d.outcome == common_pb2.OUTCOME_DENY for d in during)
+        assert all(d.reason_code == common_pb2.REASON_CODE_AUDIT_UNAVAILABLE for d in during)
+        assert stack.verifiers[0].process.poll() is None
+
+        own_broker.start()
+        deadline = time.monotonic() + 90
+        outcome = common_pb2.OUTCOME_DENY
+        while time.monotonic() < deadline and outcome != common_pb2.OUTCOME_ALLOW:
+            outcome = decide().outcome
+            await asyncio.sleep(0.5)
+        assert outcome == common_pb2.OUTCOME_ALLOW
+    finally:
+        await stop_stack(stack)
