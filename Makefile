@@ -89,6 +89,13 @@ run: install ## Start PostgreSQL, Kafka and the three services; print where they
 stop: ## Stop what `make run` started
 	@if [ -x $(PY) ]; then $(PY) deploy/local/devstack.py down; fi
 
+.PHONY: bench-verify
+bench-verify: install ## Verify vs a bare grpc.aio server under ghz; appends to docs/benchmarks.md
+	$(PY) bench/verify_bench.py
+
+.PHONY: bench
+bench: bench-verify ## Run every benchmark
+
 .PHONY: constraints
 constraints: ## Re-pin every installed package into constraints.txt
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
