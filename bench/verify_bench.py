@@ -105,7 +105,8 @@ def machine() -> str:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     system = f"{platform.system()} {platform.release()}"
-    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {system}, Python {platform.python_version()}"
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {system}, Python {python}"
 
 
 async def seed(stack) -> tuple[str, dict]:
