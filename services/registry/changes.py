@@ -10,13 +10,15 @@ from behalf.common.ids import new_id
 from behalf.v1 import events_pb2, resources_pb2
 
 Subject = (
-    resources_pb2.Agent
+    resources_pb2.ApiKey
+    | resources_pb2.Agent
     | resources_pb2.Permission
     | resources_pb2.Approval
     | resources_pb2.WebhookEndpoint
 )
 
 _SUBJECT_FIELD = {
+    resources_pb2.ApiKey: "api_key",
     resources_pb2.Agent: "agent",
     resources_pb2.Permission: "permission",
     resources_pb2.Approval: "approval",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -148,15 +147,8 @@ class PolicyWatcher:
             elif kind == "delta" and self.state is not None:
                 await self._swap(_applied(self.state, message.delta))
                 acks.put_nowait(message.delta.revision)
-            elif kind == "heartbeat" and self.state is not None:
-                # The registry sends a heartbeat only after every delta up to its revision, so
-                # revisions without policy changes (approvals, endpoints) are reached too.
-                if message.heartbeat.revision > self.state.snapshot.revision:
-                    snapshot = dataclasses.replace(
-                        self.state.snapshot, revision=message.heartbeat.revision
-                    )
-                    await self._swap(PolicyState(snapshot, self.state.credentials))
-                    acks.put_nowait(snapshot.revision)
+            # Heartbeats only refresh last_heard: every revision, even one without policy
+            # changes (an approval, an endpoint), arrives as a delta of its own.
 
     async def _swap(self, state: PolicyState) -> None:
         self.state = state
