@@ -1,45 +1,160 @@
-"""The dispatcher service's lifecycle: database, migrations, topics, servicers."""
+"""The dispatcher service's lifecycle: database, migrations, topics, consumers, servicers."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import socket
+
 import asyncpg
+import grpc
+import structlog
+from aiokafka import AIOKafkaProducer
 
 from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics, ensure_topics
 from behalf.common.pg import connect_pool, migrate
+from behalf.common.startup import retry_until
+from behalf.dispatcher.api import DispatcherServicer, Redriver
+from behalf.dispatcher.auth import Authenticator, ServiceTokenAuthenticator
+from behalf.dispatcher.consumer import ConsumerLoop, new_consumer
+from behalf.dispatcher.delivery import EndpointLimiter, HttpDeliverer
+from behalf.dispatcher.pipeline import Pipeline, SuspensionAwareSource
 from behalf.dispatcher.settings import DispatcherSettings
+from behalf.dispatcher.store import DeliveryStore
+from behalf.dispatcher.targets import RegistryTargetSource, TargetCache, TargetSource
+from behalf.dispatcher.tasks import KafkaTaskSink
 from behalf.v1 import dispatcher_pb2_grpc
+
+_log = structlog.get_logger("dispatcher")
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per POST otherwise
 
 
 class DispatcherService:
-    """Wires the dispatcher's servicer to PostgreSQL and Kafka."""
+    """Wires consumers, the HTTP deliverer and the servicer to PostgreSQL, Kafka and the registry.
 
-    def __init__(self, settings: DispatcherSettings) -> None:
+    `target_source` and `authenticator` may be injected (tests); by default they talk to the
+    registry with the service credential.
+    """
+
+    def __init__(
+        self,
+        settings: DispatcherSettings,
+        *,
+        target_source: TargetSource | None = None,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         self.settings = settings
+        self.topics = Topics(settings.kafka.topic_prefix, retry_tiers=settings.retry_tiers)
         self.pool: asyncpg.Pool | None = None
+        self.store = DeliveryStore()
+        self._target_source = target_source
+        self._auth = authenticator or ServiceTokenAuthenticator(settings.service_token)
+        self._sink = KafkaTaskSink()
+        self._channel: grpc.aio.Channel | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._deliverer: HttpDeliverer | None = None
+        self.loops: list[ConsumerLoop] = []
+        self._runs: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def register(self, host: ServiceHost) -> None:
+        redriver = Redriver(self.store, self._sink, self.topics.retry(self.topics.retry_tiers[0]))
         host.add_service(
             dispatcher_pb2_grpc.add_DispatcherServiceServicer_to_server,
-            dispatcher_pb2_grpc.DispatcherServiceServicer(),
+            DispatcherServicer(self._auth, self.store, redriver),
             "behalf.v1.DispatcherService",
         )
 
     async def start(self, host: ServiceHost) -> None:
-        timeout = self.settings.host.startup_timeout_seconds
+        settings = self.settings
+        timeout = settings.host.startup_timeout_seconds
         self.pool = await connect_pool(
-            self.settings.database_url, schema="dispatcher", timeout_seconds=timeout
+            settings.database_url, schema="dispatcher", timeout_seconds=timeout, max_size=20
         )
+        self.store.attach(self.pool)
         await migrate(self.pool, "behalf.dispatcher")
-        kafka = self.settings.kafka
+        kafka = settings.kafka
         await ensure_topics(
-            kafka.bootstrap,
-            Topics(kafka.topic_prefix).all(),
-            partitions=kafka.partitions,
-            timeout_seconds=timeout,
+            kafka.bootstrap, self.topics.all(), partitions=kafka.partitions, timeout_seconds=timeout
         )
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True, linger_ms=2
+        )
+        await retry_until(
+            f"Kafka at {kafka.bootstrap}", self._producer.start, timeout_seconds=timeout
+        )
+        self._sink.attach(self._producer)
+        source = self._target_source
+        if source is None:
+            self._channel = grpc.aio.insecure_channel(settings.registry_target)
+            source = RegistryTargetSource(self._channel, settings.service_token)
+        targets = TargetCache(
+            SuspensionAwareSource(source, self.store), ttl_seconds=settings.target_cache_seconds
+        )
+        self._deliverer = HttpDeliverer(settings.delivery)
+        pipeline = Pipeline(
+            store=self.store,
+            targets=targets,
+            deliverer=self._deliverer,
+            limiter=EndpointLimiter(settings.delivery),
+            policy=settings.policy(),
+            sink=self._sink,
+            topics=self.topics,
+        )
+        client = f"dispatcher-{socket.gethostname()}-{os.getpid()}"
+        group = settings.consumer_group
+        self.loops.append(
+            ConsumerLoop(
+                "events",
+                new_consumer(kafka.bootstrap, f"{group}.events", client_id=client),
+                [self.topics.decisions, self.topics.lifecycle],
+                lambda r: pipeline.handle_source(r.topic, r.value),
+                max_in_flight=settings.max_in_flight,
+                drain_seconds=settings.delivery.total_timeout_seconds + 5,
+            )
+        )
+        for tier in settings.retry_tiers:
+            self.loops.append(
+                ConsumerLoop(
+                    f"retry.{tier}",
+                    new_consumer(kafka.bootstrap, f"{group}.retry.{tier}", client_id=client),
+                    [self.topics.retry(tier)],
+                    lambda r, t=tier: pipeline.handle_task(t, r.value),
+                    gate_on_due=True,
+                    max_in_flight=settings.max_in_flight,
+                    drain_seconds=settings.delivery.total_timeout_seconds + 5,
+                )
+            )
+        for loop in self.loops:
+            await retry_until(
+                f"Kafka consumer {loop.name}", loop.consumer_start, timeout_seconds=timeout
+            )
+            run = asyncio.create_task(loop.run(), name=f"consumer-{loop.name}")
+            run.add_done_callback(lambda t, h=host: self._loop_ended(t, h))
+            self._runs.append(run)
         await host.set_serving(True)
+        _log.info("dispatcher_ready", tiers=list(settings.retry_tiers))
+
+    def _loop_ended(self, task: asyncio.Task[None], host: ServiceHost) -> None:
+        """A consumer loop that ends on its own is a failure: stop the process to restart it."""
+        if self._stopping or task.cancelled():
+            return
+        _log.error("consumer_loop_ended", loop=task.get_name(), error=repr(task.exception()))
+        host.request_stop()
 
     async def stop(self) -> None:
+        self._stopping = True
+        for loop in self.loops:
+            loop.stop()
+        if self._runs:
+            await asyncio.gather(*self._runs, return_exceptions=True)
+        if self._deliverer is not None:
+            await self._deliverer.close()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._channel is not None:
+            await self._channel.close()
         if self.pool is not None:
             await self.pool.close()

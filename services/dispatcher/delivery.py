@@ -43,6 +43,7 @@ class AttemptOutcome:
     error: str
     response_body: str
     retry_after: float | None = None
+    permanent: bool = False  # retrying cannot help (refused target address)
 
 
 class _TokenBucket:
@@ -161,7 +162,7 @@ class HttpDeliverer:
         started = time.perf_counter()
         refusal = await refused_target(url, allow_private=self._settings.allow_private_targets)
         if refusal is not None:
-            return AttemptOutcome(started_at, 0, 0.0, refusal, "")
+            return AttemptOutcome(started_at, 0, 0.0, refusal, "", permanent=True)
         try:
             async with asyncio.timeout(self._settings.total_timeout_seconds):
                 async with self._client.stream("POST", url, headers=headers, content=body) as resp:

@@ -59,7 +59,9 @@ def from_decision(
     event_type = decision_type(event)
     data = MessageToDict(event, preserving_proto_field_name=True)
     timestamp = _rfc3339(event.decision.decide_time, now)
-    return WebhookMessage(event.event_id, event.tenant_id, event_type, _body(event_type, timestamp, data))
+    return WebhookMessage(
+        event.event_id, event.tenant_id, event_type, _body(event_type, timestamp, data)
+    )
 
 
 def from_lifecycle(
@@ -70,4 +72,6 @@ def from_lifecycle(
         raise UnsupportedEvent("lifecycle event has no type")
     data = MessageToDict(event, preserving_proto_field_name=True)
     timestamp = _rfc3339(event.occur_time, now)
-    return WebhookMessage(event.event_id, event.tenant_id, event.type, _body(event.type, timestamp, data))
+    return WebhookMessage(
+        event.event_id, event.tenant_id, event.type, _body(event.type, timestamp, data)
+    )

@@ -58,7 +58,7 @@ def classify(status_code: int) -> Verdict:
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date); None if unusable."""
+    """Seconds to wait from `Retry-After` (delta-seconds or HTTP date); None if unusable."""
     if not value:
         return None
     value = value.strip()

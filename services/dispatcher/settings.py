@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from behalf.common.config import Env
+from behalf.common.config import ConfigError, Env
 from behalf.common.settings import HostSettings, KafkaSettings
+from behalf.dispatcher.delivery import DeliverySettings
+from behalf.dispatcher.retry_policy import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -17,13 +19,54 @@ class DispatcherSettings:
     database_url: str
     registry_target: str
     service_token: str
+    retry_tiers: tuple[str, ...] = ("5s", "1m", "10m")
+    retry_after_cap_seconds: float = 600.0
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    consumer_group: str = "behalf-dispatcher"
+    target_cache_seconds: float = 60.0
+    max_in_flight: int = 1000
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_tiers, self.retry_after_cap_seconds)
 
     @classmethod
     def from_env(cls, env: Env) -> DispatcherSettings:
+        tiers = tuple(
+            t.strip() for t in env.str("BEHALF_WEBHOOK_RETRY_TIERS", "5s,1m,10m").split(",")
+        )
+        cap = env.float("BEHALF_WEBHOOK_RETRY_AFTER_CAP_SECONDS", 600.0)
+        try:
+            RetryPolicy(tiers, cap)
+        except ValueError as exc:
+            raise ConfigError(f"BEHALF_WEBHOOK_RETRY_TIERS: {exc}") from None
+        if not tiers or any(not t for t in tiers):
+            raise ConfigError("BEHALF_WEBHOOK_RETRY_TIERS needs at least one tier, e.g. 5s,1m")
         return cls(
             host=HostSettings.from_env(env, default_grpc_port=50053, default_metrics_port=9103),
             kafka=KafkaSettings.from_env(env),
             database_url=env.str("BEHALF_DATABASE_URL"),
             registry_target=env.str("BEHALF_REGISTRY_TARGET", "127.0.0.1:50051"),
             service_token=env.secret("BEHALF_SERVICE_TOKEN"),
+            retry_tiers=tiers,
+            retry_after_cap_seconds=cap,
+            delivery=DeliverySettings(
+                connect_timeout_seconds=env.float(
+                    "BEHALF_WEBHOOK_CONNECT_TIMEOUT_SECONDS", 15.0, minimum=0.01
+                ),
+                total_timeout_seconds=env.float(
+                    "BEHALF_WEBHOOK_TIMEOUT_SECONDS", 15.0, minimum=0.01
+                ),
+                endpoint_concurrency=env.int(
+                    "BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY", 8, minimum=1, maximum=1000
+                ),
+                endpoint_rate_per_second=env.float("BEHALF_WEBHOOK_ENDPOINT_RATE", 0.0),
+                endpoint_burst=env.int("BEHALF_WEBHOOK_ENDPOINT_BURST", 50, minimum=1),
+                endpoint_queue_limit=env.int(
+                    "BEHALF_WEBHOOK_ENDPOINT_QUEUE_LIMIT", 64, minimum=1, maximum=100_000
+                ),
+                allow_private_targets=env.bool("BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
+            ),
+            consumer_group=env.str("BEHALF_DISPATCHER_GROUP", "behalf-dispatcher"),
+            target_cache_seconds=env.float("BEHALF_WEBHOOK_TARGET_CACHE_SECONDS", 60.0),
+            max_in_flight=env.int("BEHALF_DISPATCHER_MAX_IN_FLIGHT", 1000, minimum=1),
         )

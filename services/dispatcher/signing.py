@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures: the `webhook-id`, `webhook-timestamp`, `webhook-signature` headers."""
+"""Standard Webhooks signatures: `webhook-id`, `webhook-timestamp`, `webhook-signature`."""
 
 from __future__ import annotations
 

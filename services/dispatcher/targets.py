@@ -32,7 +32,9 @@ class Target:
         return f"Target({self.endpoint_id!r}, {self.url!r}, disabled={self.disabled})"
 
     def wants(self, event_type: str) -> bool:
-        return not self.disabled and bool(self.secrets) and type_matches(self.event_types, event_type)
+        return (
+            not self.disabled and bool(self.secrets) and type_matches(self.event_types, event_type)
+        )
 
 
 class TargetSource(Protocol):
@@ -99,6 +101,7 @@ class TargetCache:
 
     def invalidate(self, tenant_id: str) -> None:
         self._entries.pop(tenant_id, None)
+        self._loading.pop(tenant_id, None)
         self._generation[tenant_id] = self._generation.get(tenant_id, 0) + 1
 
     async def targets(self, tenant_id: str) -> tuple[Target, ...]:
@@ -109,7 +112,7 @@ class TargetCache:
         if loading is None:
             loading = asyncio.ensure_future(self._load(tenant_id))
             self._loading[tenant_id] = loading
-            loading.add_done_callback(lambda _f: self._loading.pop(tenant_id, None))
+            loading.add_done_callback(lambda f: self._forget(tenant_id, f))
         return await asyncio.shield(loading)
 
     async def target(self, tenant_id: str, endpoint_id: str) -> Target | None:
@@ -117,6 +120,12 @@ class TargetCache:
             if target.endpoint_id == endpoint_id:
                 return target
         return None
+
+    def _forget(self, tenant_id: str, future: asyncio.Future[tuple[Target, ...]]) -> None:
+        if self._loading.get(tenant_id) is future:
+            del self._loading[tenant_id]
+        if not future.cancelled():
+            future.exception()  # mark retrieved; callers saw it already
 
     async def _load(self, tenant_id: str) -> tuple[Target, ...]:
         generation = self._generation.get(tenant_id, 0)

@@ -1,4 +1,4 @@
-"""The registry service's lifecycle: database, migrations, topics, servicers."""
+"""The registry service's lifecycle: database, migrations, topics, servicers, background tasks."""
 
 from __future__ import annotations
 
@@ -7,8 +7,22 @@ import asyncpg
 from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics, ensure_topics
 from behalf.common.pg import connect_pool, migrate
+from behalf.registry.api import RegistryApi
+from behalf.registry.api_support import RegistryDeps
+from behalf.registry.audit import AuditQueries, AuditSink
+from behalf.registry.internal_api import InternalDeps, RegistryInternalApi
+from behalf.registry.keys import Authenticator, StoredKey
+from behalf.registry.passport import PassportSigner
+from behalf.registry.relay import OutboxRelay
+from behalf.registry.secret_box import SecretBox
 from behalf.registry.settings import RegistrySettings
+from behalf.registry.store import tenants
+from behalf.registry.sweeper import ExpirySweeper
+from behalf.registry.watch import WatchHub
 from behalf.v1 import internal_pb2_grpc, registry_pb2_grpc
+
+SCHEMA = "registry"
+AUDIT_GROUP_SUFFIX = "registry-audit"
 
 
 class RegistryService:
@@ -17,34 +31,80 @@ class RegistryService:
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
+        self.api = RegistryApi()
+        self.internal_api = RegistryInternalApi()
+        self._tasks: list[WatchHub | OutboxRelay | AuditSink | ExpirySweeper] = []
 
     def register(self, host: ServiceHost) -> None:
         host.add_service(
             registry_pb2_grpc.add_RegistryServiceServicer_to_server,
-            registry_pb2_grpc.RegistryServiceServicer(),
+            self.api,
             "behalf.v1.RegistryService",
         )
         host.add_service(
             internal_pb2_grpc.add_RegistryInternalServiceServicer_to_server,
-            internal_pb2_grpc.RegistryInternalServiceServicer(),
+            self.internal_api,
             "behalf.v1.RegistryInternalService",
         )
 
     async def start(self, host: ServiceHost) -> None:
-        timeout = self.settings.host.startup_timeout_seconds
-        self.pool = await connect_pool(
-            self.settings.database_url, schema="registry", timeout_seconds=timeout
-        )
-        await migrate(self.pool, "behalf.registry")
-        kafka = self.settings.kafka
+        settings = self.settings
+        timeout = settings.host.startup_timeout_seconds
+        pool = await connect_pool(settings.database_url, schema=SCHEMA, timeout_seconds=timeout)
+        self.pool = pool
+        await migrate(pool, "behalf.registry")
+        kafka = settings.kafka
+        topics = Topics(kafka.topic_prefix)
         await ensure_topics(
-            kafka.bootstrap,
-            Topics(kafka.topic_prefix).all(),
-            partitions=kafka.partitions,
-            timeout_seconds=timeout,
+            kafka.bootstrap, topics.all(), partitions=kafka.partitions, timeout_seconds=timeout
         )
+
+        async def lookup(secret_hash: bytes) -> StoredKey | None:
+            return await tenants.find_key(pool, secret_hash)
+
+        authenticator = Authenticator(lookup)
+        webhook_box = SecretBox(settings.master_key, "webhook-secrets")
+        hub = WatchHub(pool, database_url=settings.database_url)
+        self.api.attach(
+            RegistryDeps(
+                pool=pool,
+                authenticator=authenticator,
+                service_token=settings.service_token,
+                webhook_box=webhook_box,
+                idempotency_box=SecretBox(settings.master_key, "idempotent-responses"),
+                signer=PassportSigner(settings.master_key),
+                watcher=hub,
+                audit=AuditQueries(pool),
+                allow_private_webhook_urls=settings.allow_private_webhook_urls,
+            )
+        )
+        self.internal_api.attach(
+            InternalDeps(
+                pool=pool,
+                service_token=settings.service_token,
+                webhook_box=webhook_box,
+                stream=hub,
+                authenticator=authenticator,
+            )
+        )
+        self._tasks = [
+            hub,
+            OutboxRelay(pool, bootstrap=kafka.bootstrap, topic=topics.lifecycle),
+            AuditSink(
+                pool,
+                bootstrap=kafka.bootstrap,
+                topic=topics.decisions,
+                group_id=f"{kafka.topic_prefix}.{AUDIT_GROUP_SUFFIX}",
+            ),
+            ExpirySweeper(pool),
+        ]
+        for task in self._tasks:
+            await task.start()
         await host.set_serving(True)
 
     async def stop(self) -> None:
+        for task in reversed(self._tasks):
+            await task.stop()
+        self._tasks = []
         if self.pool is not None:
             await self.pool.close()

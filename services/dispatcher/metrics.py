@@ -1,0 +1,25 @@
+"""Prometheus metrics of the dispatcher."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+DELIVERIES = Counter(
+    "behalf_webhook_deliveries_total",
+    "Delivery steps by outcome: succeeded, retry, dead, deferred.",
+    ["outcome"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "behalf_webhook_attempt_seconds",
+    "Latency of one webhook POST.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
+)
+RETRY_LAG_SECONDS = Histogram(
+    "behalf_webhook_retry_lag_seconds",
+    "How late a retry task started after its due time.",
+    ["tier"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+DEAD_LETTERS = Counter(
+    "behalf_webhook_dead_letters_total", "Deliveries parked in the dead-letter topic."
+)

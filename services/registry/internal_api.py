@@ -1,0 +1,268 @@
+"""RegistryInternalService: what verifiers and dispatchers ask the registry, with the service
+credential. Budgets and approvals are the rare stateful steps of a Verify; the policy watch
+stream is delegated to the watch hub after authentication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import asyncpg
+import grpc
+
+from behalf.common.auth import require_service_token
+from behalf.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from behalf.common.ids import new_id
+from behalf.registry import validation as v
+from behalf.registry.api_support import Unchanged, not_found
+from behalf.registry.api_webhooks import secret_aad
+from behalf.registry.changes import next_revision, write_event
+from behalf.registry.keys import Authenticator
+from behalf.registry.secret_box import SecretBox
+from behalf.registry.store import approvals, budgets, permissions, webhooks
+from behalf.v1 import common_pb2, internal_pb2, internal_pb2_grpc
+from behalf.v1 import internal_pb2 as pb
+
+DEFAULT_APPROVAL_WINDOW = timedelta(minutes=15)
+MAX_REQUEST_ID = 128
+
+
+class PolicyStream(Protocol):
+    """The watch hub's stream (behalf.registry.watch.WatchHub.serve)."""
+
+    def serve(
+        self,
+        request_iterator: AsyncIterator[internal_pb2.WatchPolicyRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[internal_pb2.WatchPolicyResponse]: ...
+
+
+@dataclass(frozen=True)
+class InternalDeps:
+    """What the internal API needs."""
+
+    pool: asyncpg.Pool
+    service_token: str
+    webhook_box: SecretBox
+    stream: PolicyStream
+    authenticator: Authenticator
+    approval_window: timedelta = DEFAULT_APPROVAL_WINDOW
+
+
+def _request_id(value: str, field: str = "request_id") -> str:
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_REQUEST_ID or any(ord(ch) < 0x21 for ch in value):
+        raise InvalidArgument(field, f"must be 1..{MAX_REQUEST_ID} printable characters")
+    return value
+
+
+def _action(value: str) -> str:
+    actions = v.actions([value], "action")
+    if not actions:
+        raise InvalidArgument("action", "is required")
+    return actions[0]
+
+
+def _resource(value: str) -> str:
+    if not value or len(value) > 253:
+        raise InvalidArgument("resource", "must be a normalized resource of 1..253 characters")
+    return value
+
+
+def _approval_request(
+    tenant_id: str,
+    agent_id: str,
+    action: str,
+    resource: str,
+    amount: v.MoneyValue | None,
+    permission_id: str,
+    request_id: str,
+) -> approvals.ApprovalRequest:
+    return approvals.ApprovalRequest(
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        action=action,
+        resource=resource,
+        amount_minor=amount.amount_minor if amount else None,
+        amount_currency=amount.currency if amount else None,
+        permission_id=permission_id,
+        request_id=request_id,
+    )
+
+
+class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
+    """The RegistryInternalService servicer."""
+
+    def __init__(self, deps: InternalDeps | None = None) -> None:
+        self._attached = deps
+
+    def attach(self, deps: InternalDeps) -> None:
+        """Give the servicer its dependencies (the app registers first, connects later)."""
+        self._attached = deps
+
+    @property
+    def _deps(self) -> InternalDeps:
+        if self._attached is None:
+            raise Unavailable("the registry is starting")
+        return self._attached
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        return self._deps.pool
+
+    def _check(self, context: grpc.aio.ServicerContext) -> None:
+        require_service_token(context.invocation_metadata(), self._deps.service_token)
+
+    async def WatchPolicy(
+        self,
+        request_iterator: AsyncIterator[internal_pb2.WatchPolicyRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
+        self._check(context)
+        async for response in self._deps.stream.serve(request_iterator, context):
+            yield response
+
+    async def ReserveBudget(
+        self, request: pb.ReserveBudgetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReserveBudgetResponse:
+        self._check(context)
+        tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
+        permission_id = v.require_id(request.permission_id, "prm", "permission_id")
+        if not request.HasField("amount"):
+            raise InvalidArgument("amount", "is required")
+        amount = v.money(request.amount, "amount")
+        request_id = _request_id(request.request_id)
+        async with self._pool.acquire() as conn:
+            state = await budgets.state(conn, tenant_id, permission_id)
+            if state is None:
+                raise not_found("permission", permission_id)
+            if state.budget_minor is None:
+                raise FailedPrecondition(f"permission {permission_id} has no budget")
+            if state.currency != amount.currency:
+                raise FailedPrecondition(
+                    f"permission {permission_id} budget is in {state.currency}"
+                )
+            result = await budgets.reserve(
+                conn,
+                tenant_id=tenant_id,
+                permission_id=permission_id,
+                request_id=request_id,
+                amount_minor=amount.amount_minor,
+                currency=amount.currency,
+            )
+        return pb.ReserveBudgetResponse(
+            reserved=result.reserved,
+            remaining=common_pb2.Money(
+                amount_minor=result.remaining_minor, currency=result.currency
+            ),
+        )
+
+    async def ReleaseBudget(
+        self, request: pb.ReleaseBudgetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReleaseBudgetResponse:
+        self._check(context)
+        tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
+        permission_id = v.require_id(request.permission_id, "prm", "permission_id")
+        request_id = _request_id(request.request_id)
+        async with self._pool.acquire() as conn:
+            released = await budgets.release(
+                conn, tenant_id=tenant_id, permission_id=permission_id, request_id=request_id
+            )
+        return pb.ReleaseBudgetResponse(released=released)
+
+    async def CreateApproval(
+        self, request: pb.CreateApprovalRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateApprovalResponse:
+        self._check(context)
+        tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
+        wanted = _approval_request(
+            tenant_id,
+            v.require_id(request.agent_id, "agt", "agent_id"),
+            _action(request.action),
+            _resource(request.resource),
+            v.optional_money(request, "amount"),
+            v.require_id(request.permission_id, "prm", "permission_id"),
+            _request_id(request.request_id),
+        )
+        expires_at = datetime.now(UTC) + self._deps.approval_window
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                permission = await permissions.get(conn, tenant_id, wanted.permission_id)
+                if permission is None or permission.agent_id != wanted.agent_id:
+                    raise not_found("permission", wanted.permission_id)
+                # Revision first, like every mutation, so locks are always taken in one order.
+                revision = await next_revision(conn)
+                approval, created = await approvals.insert_if_new(
+                    conn, approval_id=new_id("apr"), request=wanted, expires_at=expires_at
+                )
+                if not created:
+                    raise Unchanged(approval)  # rolls the revision back
+                await write_event(
+                    conn,
+                    tenant_id=tenant_id,
+                    event_type="approval.requested",
+                    revision=revision,
+                    subject=approval,
+                )
+        except Unchanged as existing:
+            approval = existing.result  # type: ignore[assignment]
+        return pb.CreateApprovalResponse(approval=approval)
+
+    async def ConsumeApproval(
+        self, request: pb.ConsumeApprovalRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConsumeApprovalResponse:
+        self._check(context)
+        tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
+        approval_id = v.require_id(request.approval_id, "apr", "approval_id")
+        wanted = _approval_request(
+            tenant_id,
+            v.require_id(request.agent_id, "agt", "agent_id"),
+            _action(request.action),
+            _resource(request.resource),
+            v.optional_money(request, "amount"),
+            "",
+            _request_id(request.request_id),
+        )
+        async with self._pool.acquire() as conn:
+            consumed = await approvals.consume(conn, approval_id=approval_id, request=wanted)
+            approval = await approvals.get(conn, tenant_id, approval_id)
+        if approval is None:
+            raise not_found("approval", approval_id)
+        return pb.ConsumeApprovalResponse(consumed=consumed, state=approval.state)
+
+    async def ListWebhookTargets(
+        self, request: pb.ListWebhookTargetsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListWebhookTargetsResponse:
+        self._check(context)
+        tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
+        box = self._deps.webhook_box
+        targets = await webhooks.targets(self._pool, tenant_id)
+        return pb.ListWebhookTargetsResponse(
+            targets=[
+                pb.WebhookTarget(
+                    endpoint=t.endpoint,
+                    signing_secrets=[
+                        box.decrypt(c, secret_aad(t.endpoint.endpoint_id)).decode()
+                        for c in t.secret_ciphertexts
+                    ],
+                )
+                for t in targets
+            ]
+        )
+
+    async def AuthenticateApiKey(
+        self, request: pb.AuthenticateApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AuthenticateApiKeyResponse:
+        self._check(context)
+        if not request.api_key:
+            raise InvalidArgument("api_key", "is required")
+        caller = await self._deps.authenticator.authenticate(
+            [("authorization", f"Bearer {request.api_key}")]
+        )
+        return pb.AuthenticateApiKeyResponse(
+            key_id=caller.key_id, tenant_id=caller.tenant_id, role=caller.role.to_proto()
+        )

@@ -1,0 +1,5 @@
+"""The registry's PostgreSQL queries, one module per concept; no gRPC here.
+
+Functions take a connection (or the pool, for single statements) and return protobuf
+resources; transactions, revisions and events are the caller's.
+"""

@@ -1,0 +1,25 @@
+"""Small conversions shared by the store modules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+from google.protobuf import timestamp_pb2
+
+from behalf.v1 import common_pb2
+
+Executor = asyncpg.Connection | asyncpg.Pool
+
+
+def set_time(target: timestamp_pb2.Timestamp, value: datetime | None) -> None:
+    """Copy a timestamptz into a Timestamp field, leaving it unset for NULL."""
+    if value is not None:
+        target.FromDatetime(value)
+
+
+def set_money(target: common_pb2.Money, amount: int | None, currency: str | None) -> None:
+    """Copy an (amount, currency) column pair into a Money field, leaving it unset for NULL."""
+    if amount is not None and currency is not None:
+        target.amount_minor = amount
+        target.currency = currency

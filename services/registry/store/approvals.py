@@ -1,0 +1,205 @@
+"""Approvals: one human decision on exactly one request; state changes are conditional UPDATEs.
+
+An approval past its expiry that is still `pending` or `approved` in the table reads as
+EXPIRED everywhere here, whether or not the sweeper has marked it yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from behalf.registry.store._rows import Executor, set_money, set_time
+from behalf.registry.store.paging import Cursor
+from behalf.v1 import resources_pb2
+
+R = resources_pb2
+_STATE_FROM_DB = {
+    "pending": R.APPROVAL_STATE_PENDING,
+    "approved": R.APPROVAL_STATE_APPROVED,
+    "denied": R.APPROVAL_STATE_DENIED,
+    "expired": R.APPROVAL_STATE_EXPIRED,
+    "consumed": R.APPROVAL_STATE_CONSUMED,
+}
+_STATE_TO_DB = {v: k for k, v in _STATE_FROM_DB.items()}
+_LIVE = ("pending", "approved")
+
+# The effective state as SQL, so filters agree with what `to_approval` shows.
+_EFFECTIVE_STATE = (
+    "CASE WHEN state IN ('pending', 'approved') AND expires_at <= now() "
+    "THEN 'expired' ELSE state END"
+)
+
+
+def to_approval(row: asyncpg.Record, now: datetime) -> R.Approval:
+    state = row["state"]
+    if state in _LIVE and row["expires_at"] <= now:
+        state = "expired"
+    approval = R.Approval(
+        approval_id=row["approval_id"],
+        tenant_id=row["tenant_id"],
+        agent_id=row["agent_id"],
+        action=row["action"],
+        resource=row["resource"],
+        permission_id=row["permission_id"],
+        state=_STATE_FROM_DB[state],
+        request_id=row["request_id"],
+        resolved_by=row["resolved_by"],
+        resolution_comment=row["resolution_comment"],
+    )
+    set_money(approval.amount, row["amount_minor"], row["amount_currency"])
+    set_time(approval.create_time, row["created_at"])
+    set_time(approval.expire_time, row["expires_at"])
+    set_time(approval.resolve_time, row["resolved_at"])
+    set_time(approval.consume_time, row["consumed_at"])
+    return approval
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What one Verify asked for."""
+
+    tenant_id: str
+    agent_id: str
+    action: str
+    resource: str
+    amount_minor: int | None
+    amount_currency: str | None
+    permission_id: str
+    request_id: str
+
+
+async def _now(conn: Executor) -> datetime:
+    now: datetime = await conn.fetchval("SELECT now()")
+    return now
+
+
+async def insert_if_new(
+    conn: Executor, *, approval_id: str, request: ApprovalRequest, expires_at: datetime
+) -> tuple[R.Approval, bool]:
+    """Create the approval for this request id, or return the one already made (and False)."""
+    row = await conn.fetchrow(
+        """INSERT INTO approvals (approval_id, tenant_id, agent_id, action, resource,
+               amount_minor, amount_currency, permission_id, state, request_id, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)
+           ON CONFLICT (tenant_id, request_id) DO NOTHING RETURNING *, now() AS now""",
+        approval_id,
+        request.tenant_id,
+        request.agent_id,
+        request.action,
+        request.resource,
+        request.amount_minor,
+        request.amount_currency,
+        request.permission_id,
+        request.request_id,
+        expires_at,
+    )
+    if row is not None:
+        return to_approval(row, row["now"]), True
+    row = await conn.fetchrow(
+        "SELECT *, now() AS now FROM approvals WHERE tenant_id = $1 AND request_id = $2",
+        request.tenant_id,
+        request.request_id,
+    )
+    return to_approval(row, row["now"]), False
+
+
+async def get(conn: Executor, tenant_id: str, approval_id: str) -> R.Approval | None:
+    row = await conn.fetchrow(
+        "SELECT *, now() AS now FROM approvals WHERE tenant_id = $1 AND approval_id = $2",
+        tenant_id,
+        approval_id,
+    )
+    return to_approval(row, row["now"]) if row else None
+
+
+async def list_page(
+    conn: Executor,
+    tenant_id: str,
+    *,
+    state: int | None,
+    agent_id: str | None,
+    before: Cursor | None,
+    limit: int,
+) -> list[tuple[R.Approval, datetime]]:
+    """Newest first, before the cursor."""
+    rows = await conn.fetch(
+        f"""SELECT *, now() AS now FROM approvals
+            WHERE tenant_id = $1
+              AND ($2::text IS NULL OR {_EFFECTIVE_STATE} = $2)
+              AND ($3::text IS NULL OR agent_id = $3)
+              AND ($4::timestamptz IS NULL OR (created_at, approval_id) < ($4, $5))
+            ORDER BY created_at DESC, approval_id DESC LIMIT $6""",
+        tenant_id,
+        _STATE_TO_DB[state] if state is not None else None,
+        agent_id,
+        before.created_at if before else None,
+        before.row_id if before else "",
+        limit,
+    )
+    return [(to_approval(r, r["now"]), r["created_at"]) for r in rows]
+
+
+async def resolve(
+    conn: Executor,
+    tenant_id: str,
+    approval_id: str,
+    *,
+    approve: bool,
+    resolved_by: str,
+    comment: str,
+) -> R.Approval | None:
+    """Approve or deny a pending, unexpired approval; None if it is not in that state."""
+    row = await conn.fetchrow(
+        """UPDATE approvals SET state = $3, resolved_at = now(), resolved_by = $4,
+               resolution_comment = $5
+           WHERE tenant_id = $1 AND approval_id = $2 AND state = 'pending' AND expires_at > now()
+           RETURNING *, now() AS now""",
+        tenant_id,
+        approval_id,
+        "approved" if approve else "denied",
+        resolved_by,
+        comment,
+    )
+    return to_approval(row, row["now"]) if row else None
+
+
+async def consume(
+    conn: Executor,
+    *,
+    approval_id: str,
+    request: ApprovalRequest,
+) -> bool:
+    """Move an approved, unexpired approval for exactly this request to consumed; at most once.
+
+    A retry by the request that consumed it is answered True again; any other caller loses.
+    """
+    consumed = await conn.fetchval(
+        """UPDATE approvals SET state = 'consumed', consumed_at = now(),
+               consumed_by_request_id = $8
+           WHERE tenant_id = $1 AND approval_id = $2 AND state = 'approved'
+             AND expires_at > now() AND agent_id = $3 AND action = $4 AND resource = $5
+             AND amount_minor IS NOT DISTINCT FROM $6
+             AND amount_currency IS NOT DISTINCT FROM $7
+           RETURNING true""",
+        request.tenant_id,
+        approval_id,
+        request.agent_id,
+        request.action,
+        request.resource,
+        request.amount_minor,
+        request.amount_currency,
+        request.request_id,
+    )
+    if consumed:
+        return True
+    again = await conn.fetchval(
+        """SELECT true FROM approvals WHERE tenant_id = $1 AND approval_id = $2
+             AND state = 'consumed' AND consumed_by_request_id = $3""",
+        request.tenant_id,
+        approval_id,
+        request.request_id,
+    )
+    return bool(again)

@@ -1,0 +1,64 @@
+"""Idempotency keys: the first response to a create, kept (encrypted by the caller) for 24 h."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import asyncpg
+
+RETENTION = "24 hours"
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """A response stored under a key, with the hash of the request that made it."""
+
+    request_hash: bytes
+    response: bytes
+
+
+async def lock(conn: asyncpg.Connection, tenant_id: str, operation: str, key: str) -> None:
+    """Serialise callers of one key until the transaction ends."""
+    name = "\n".join(("idempotency", tenant_id, operation, key)).encode()
+    lock_id = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
+
+
+async def find(
+    conn: asyncpg.Connection, tenant_id: str, operation: str, key: str
+) -> Remembered | None:
+    row = await conn.fetchrow(
+        f"""SELECT request_hash, response FROM idempotency_keys
+            WHERE tenant_id = $1 AND operation = $2 AND idempotency_key = $3
+              AND created_at > now() - interval '{RETENTION}'""",
+        tenant_id,
+        operation,
+        key,
+    )
+    return Remembered(bytes(row["request_hash"]), bytes(row["response"])) if row else None
+
+
+async def save(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    operation: str,
+    key: str,
+    *,
+    request_hash: bytes,
+    response: bytes,
+) -> None:
+    """Remember a response (replacing an expired entry under the same key)."""
+    await conn.execute(
+        """INSERT INTO idempotency_keys
+               (tenant_id, operation, idempotency_key, request_hash, response)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (tenant_id, operation, idempotency_key) DO UPDATE
+           SET request_hash = EXCLUDED.request_hash, response = EXCLUDED.response,
+               created_at = now()""",
+        tenant_id,
+        operation,
+        key,
+        request_hash,
+        response,
+    )

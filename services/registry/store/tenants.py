@@ -1,0 +1,111 @@
+"""Tenants and their API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from behalf.registry.keys import Role, StoredKey
+from behalf.registry.store._rows import Executor, set_time
+from behalf.registry.store.paging import Cursor
+from behalf.v1 import resources_pb2
+
+
+def to_tenant(row: asyncpg.Record) -> resources_pb2.Tenant:
+    tenant = resources_pb2.Tenant(tenant_id=row["tenant_id"], name=row["name"])
+    set_time(tenant.create_time, row["created_at"])
+    return tenant
+
+
+def to_api_key(row: asyncpg.Record) -> resources_pb2.ApiKey:
+    key = resources_pb2.ApiKey(
+        key_id=row["key_id"],
+        tenant_id=row["tenant_id"],
+        name=row["name"],
+        role=Role(row["role"]).to_proto(),
+        display_prefix=row["display_prefix"],
+    )
+    set_time(key.create_time, row["created_at"])
+    set_time(key.revoke_time, row["revoked_at"])
+    return key
+
+
+async def insert_tenant(conn: Executor, tenant_id: str, name: str) -> resources_pb2.Tenant:
+    row = await conn.fetchrow(
+        "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) RETURNING *", tenant_id, name
+    )
+    return to_tenant(row)
+
+
+async def get_tenant(conn: Executor, tenant_id: str) -> resources_pb2.Tenant | None:
+    row = await conn.fetchrow("SELECT * FROM tenants WHERE tenant_id = $1", tenant_id)
+    return to_tenant(row) if row else None
+
+
+async def insert_key(
+    conn: Executor,
+    *,
+    key_id: str,
+    tenant_id: str,
+    name: str,
+    role: Role,
+    display_prefix: str,
+    secret_hash: bytes,
+) -> resources_pb2.ApiKey:
+    row = await conn.fetchrow(
+        """INSERT INTO api_keys (key_id, tenant_id, name, role, display_prefix, secret_hash)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+        key_id,
+        tenant_id,
+        name,
+        role.value,
+        display_prefix,
+        secret_hash,
+    )
+    return to_api_key(row)
+
+
+async def find_key(conn: Executor, secret_hash: bytes) -> StoredKey | None:
+    """The unrevoked key with this hash."""
+    row = await conn.fetchrow(
+        """SELECT key_id, tenant_id, role, secret_hash FROM api_keys
+           WHERE secret_hash = $1 AND revoked_at IS NULL""",
+        secret_hash,
+    )
+    if row is None:
+        return None
+    return StoredKey(row["key_id"], row["tenant_id"], Role(row["role"]), bytes(row["secret_hash"]))
+
+
+async def list_keys(
+    conn: Executor, tenant_id: str, *, after: Cursor | None, limit: int
+) -> list[tuple[resources_pb2.ApiKey, datetime]]:
+    rows = await conn.fetch(
+        """SELECT * FROM api_keys WHERE tenant_id = $1
+             AND ($2::timestamptz IS NULL OR (created_at, key_id) > ($2, $3))
+           ORDER BY created_at, key_id LIMIT $4""",
+        tenant_id,
+        after.created_at if after else None,
+        after.row_id if after else "",
+        limit,
+    )
+    return [(to_api_key(r), r["created_at"]) for r in rows]
+
+
+async def revoke_key(conn: Executor, tenant_id: str, key_id: str) -> resources_pb2.ApiKey | None:
+    """Revoke an unrevoked key; None if the tenant has no such key or it is revoked already."""
+    row = await conn.fetchrow(
+        """UPDATE api_keys SET revoked_at = now()
+           WHERE tenant_id = $1 AND key_id = $2 AND revoked_at IS NULL RETURNING *""",
+        tenant_id,
+        key_id,
+    )
+    return to_api_key(row) if row else None
+
+
+async def get_key(conn: Executor, tenant_id: str, key_id: str) -> resources_pb2.ApiKey | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM api_keys WHERE tenant_id = $1 AND key_id = $2", tenant_id, key_id
+    )
+    return to_api_key(row) if row else None

@@ -1,0 +1,328 @@
+"""Request validation: every check names the field at fault (InvalidArgument(field, problem)).
+
+Functions return plain, validated values (or a `GrantSpec`), so what reaches the store has
+been checked once, here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from behalf.common.errors import InvalidArgument
+from behalf.common.ids import is_id
+from behalf.common.resource_names import InvalidResourceName, normalize_pattern
+from behalf.registry.templates import Catalogue, ScopeTemplate
+from behalf.v1 import common_pb2, registry_pb2, resources_pb2
+
+MAX_NAME = 200
+MAX_DESCRIPTION = 2000
+MAX_LABELS = 32
+MAX_LABEL_PART = 63
+MAX_ACTIONS = 64
+MAX_RESOURCES = 100
+MAX_EVENT_TYPES = 50
+MAX_IDEMPOTENCY_KEY = 200
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 50
+MAX_EXPIRES_IN = timedelta(days=3660)
+DEFAULT_WAIT = timedelta(seconds=2)
+MAX_WAIT = timedelta(seconds=30)
+DEFAULT_OVERLAP = timedelta(hours=24)
+MAX_OVERLAP = timedelta(days=7)
+
+_ACTION = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]*[A-Za-z0-9])?$")
+_EVENT_TYPE = re.compile(r"^(\*|[a-z][a-z_]*(\.[a-z][a-z_]*)*(\.\*)?)$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+# ISO 4217 active alphabetic codes (funds and precious-metal codes left out).
+ISO_4217 = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
+    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
+    GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS
+    KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
+    MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF
+    SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD
+    TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()
+)
+
+
+def require_id(value: str, prefix: str, field: str) -> str:
+    """A well-formed `<prefix>_…` id."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if not is_id(value, prefix):
+        raise InvalidArgument(field, f"must be an id of the form {prefix}_ and 20 characters")
+    return value
+
+
+def optional_id(value: str, prefix: str, field: str) -> str | None:
+    return require_id(value, prefix, field) if value else None
+
+
+def name(value: str, field: str = "name") -> str:
+    """1..200 characters, not only whitespace."""
+    if not value.strip():
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_NAME:
+        raise InvalidArgument(field, f"must be at most {MAX_NAME} characters")
+    if any(ord(ch) < 0x20 for ch in value):
+        raise InvalidArgument(field, "must not contain control characters")
+    return value
+
+
+def description(value: str, field: str = "description") -> str:
+    if len(value) > MAX_DESCRIPTION:
+        raise InvalidArgument(field, f"must be at most {MAX_DESCRIPTION} characters")
+    return value
+
+
+def labels(value: Mapping[str, str], field: str = "labels") -> dict[str, str]:
+    if len(value) > MAX_LABELS:
+        raise InvalidArgument(field, f"must have at most {MAX_LABELS} entries")
+    for key, item in value.items():
+        if not key or len(key) > MAX_LABEL_PART or not _LABEL_KEY.match(key):
+            raise InvalidArgument(
+                f"{field}[{key[:MAX_LABEL_PART]!r}]",
+                f"keys must be 1..{MAX_LABEL_PART} letters, digits, '_', '-', '.' or '/'",
+            )
+        if len(item) > MAX_LABEL_PART:
+            raise InvalidArgument(f"{field}[{key!r}]", f"must be at most {MAX_LABEL_PART} chars")
+    return dict(value)
+
+
+def agent_kind(value: int) -> int:
+    if value not in (resources_pb2.AGENT_KIND_NATIVE, resources_pb2.AGENT_KIND_EXTERNAL):
+        raise InvalidArgument("kind", "must be AGENT_KIND_NATIVE or AGENT_KIND_EXTERNAL")
+    return value
+
+
+def optional_agent_kind(value: int) -> int | None:
+    return None if value == resources_pb2.AGENT_KIND_UNSPECIFIED else agent_kind(value)
+
+
+def actions(values: Iterable[str], field: str) -> tuple[str, ...]:
+    """lower_snake action names, 1..64 characters each, duplicates dropped (order kept)."""
+    seen: dict[str, None] = {}
+    for index, action in enumerate(values):
+        if not action:
+            raise InvalidArgument(f"{field}[{index}]", "must not be empty")
+        if len(action) > 64 or not _ACTION.match(action):
+            raise InvalidArgument(f"{field}[{index}]", "must be a lower_snake name of 1..64 chars")
+        seen[action] = None
+    if len(seen) > MAX_ACTIONS:
+        raise InvalidArgument(field, f"must have at most {MAX_ACTIONS} entries")
+    return tuple(seen)
+
+
+def resources(values: Iterable[str], field: str = "resources") -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for index, raw in enumerate(values):
+        try:
+            seen[normalize_pattern(raw)] = None
+        except InvalidResourceName as exc:
+            raise InvalidArgument(f"{field}[{index}]", str(exc)) from None
+    if len(seen) > MAX_RESOURCES:
+        raise InvalidArgument(field, f"must have at most {MAX_RESOURCES} entries")
+    return tuple(seen)
+
+
+def currency(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(field, "is required with an amount")
+    if not _CURRENCY.match(value) or value not in ISO_4217:
+        raise InvalidArgument(field, "must be an ISO-4217 code in upper case, such as USD")
+    return value
+
+
+@dataclass(frozen=True)
+class MoneyValue:
+    """A validated amount."""
+
+    amount_minor: int
+    currency: str
+
+    def to_proto(self) -> common_pb2.Money:
+        return common_pb2.Money(amount_minor=self.amount_minor, currency=self.currency)
+
+
+def money(value: common_pb2.Money, field: str) -> MoneyValue:
+    if value.amount_minor < 0:
+        raise InvalidArgument(f"{field}.amount_minor", "must be >= 0")
+    return MoneyValue(value.amount_minor, currency(value.currency, f"{field}.currency"))
+
+
+def optional_money(message: object, field: str) -> MoneyValue | None:
+    """The Money in `message.<field>` if set."""
+    if not message.HasField(field):  # type: ignore[attr-defined]
+        return None
+    return money(getattr(message, field), field)
+
+
+def page(page_size: int) -> int:
+    """0 means the default; 1..500 otherwise."""
+    if page_size < 0 or page_size > MAX_PAGE_SIZE:
+        raise InvalidArgument("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
+    return page_size or DEFAULT_PAGE_SIZE
+
+
+def idempotency_key(value: str) -> str:
+    if len(value) > MAX_IDEMPOTENCY_KEY or any(ord(ch) < 0x21 for ch in value):
+        raise InvalidArgument(
+            "idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY} printable characters"
+        )
+    return value
+
+
+def bounded_duration(
+    value: duration_pb2.Duration, field: str, *, default: timedelta, maximum: timedelta
+) -> timedelta:
+    """0 means the default; negative is invalid; longer than `maximum` is capped."""
+    if value.seconds < 0 or value.nanos < 0:
+        raise InvalidArgument(field, "must not be negative")
+    given = value.ToTimedelta()
+    if given == timedelta(0):
+        return default
+    return min(given, maximum)
+
+
+def propagation_wait(wait: registry_pb2.PropagationWait) -> timedelta | None:
+    """How long to wait for verifiers, or None for no wait."""
+    if not wait.enabled:
+        return None
+    return bounded_duration(wait.timeout, "wait.timeout", default=DEFAULT_WAIT, maximum=MAX_WAIT)
+
+
+def event_types(values: Iterable[str], field: str = "event_types") -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for index, value in enumerate(values):
+        if len(value) > 100 or not _EVENT_TYPE.match(value):
+            raise InvalidArgument(
+                f"{field}[{index}]", "must be an event type like 'agent.disabled' or 'agent.*'"
+            )
+        seen[value] = None
+    if len(seen) > MAX_EVENT_TYPES:
+        raise InvalidArgument(field, f"must have at most {MAX_EVENT_TYPES} entries")
+    return tuple(seen)
+
+
+def approval_state(value: int) -> int | None:
+    if value == resources_pb2.APPROVAL_STATE_UNSPECIFIED:
+        return None
+    if value not in resources_pb2.ApprovalState.values():
+        raise InvalidArgument("state", "is not a known approval state")
+    return value
+
+
+def action_category(value: int) -> int:
+    if value not in common_pb2.ActionCategory.values():
+        raise InvalidArgument("category", "is not a known category")
+    return value
+
+
+@dataclass(frozen=True)
+class GrantSpec:
+    """A validated permission grant, with the template (if any) already applied."""
+
+    agent_id: str
+    allowed_actions: tuple[str, ...]
+    blocked_actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    max_amount: MoneyValue | None
+    budget: MoneyValue | None
+    not_before: datetime | None
+    expires_at: datetime | None
+    requires_approval: bool
+    template_name: str
+    template_version: int
+    category: int
+
+
+def _timestamp(message: object, field: str) -> datetime | None:
+    if not message.HasField(field):  # type: ignore[attr-defined]
+        return None
+    value: timestamp_pb2.Timestamp = getattr(message, field)
+    try:
+        return value.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(field, "is out of range") from None
+
+
+def _template(request: registry_pb2.GrantPermissionRequest, catalogue: Catalogue) -> ScopeTemplate:
+    if request.template_version < 0:
+        raise InvalidArgument("template_version", "must be >= 0")
+    if not catalogue.has_name(request.template_name):
+        raise InvalidArgument("template_name", "is not a known scope template")
+    template = catalogue.get(request.template_name, request.template_version)
+    if template is None:
+        raise InvalidArgument("template_version", "is not a version of this template")
+    return template
+
+
+def grant(
+    request: registry_pb2.GrantPermissionRequest, *, now: datetime, catalogue: Catalogue
+) -> GrantSpec:
+    """Validate a grant and apply its template; contradictions are refused, field named."""
+    agent_id = require_id(request.agent_id, "agt", "agent_id")
+    template = _template(request, catalogue) if request.template_name else None
+    if template is None and request.template_version:
+        raise InvalidArgument("template_version", "is only meaningful with template_name")
+    allowed = actions(request.allowed_actions, "allowed_actions")
+    blocked = actions(request.blocked_actions, "blocked_actions")
+    if template is not None:
+        allowed = allowed or template.allowed_actions
+        blocked = tuple(dict.fromkeys((*template.blocked_actions, *blocked)))
+    if not allowed:
+        raise InvalidArgument("allowed_actions", "must name at least one action")
+    for action in blocked:
+        if action in allowed:
+            raise InvalidArgument("blocked_actions", f"{action!r} is also in allowed_actions")
+    patterns = resources(request.resources)
+    if template is not None and template.resources_required and not patterns:
+        raise InvalidArgument("resources", f"template {template.name} requires resources")
+    max_amount = optional_money(request, "max_amount")
+    budget = optional_money(request, "budget")
+    if template is not None and not template.amounts_apply:
+        for field, value in (("max_amount", max_amount), ("budget", budget)):
+            if value is not None:
+                raise InvalidArgument(field, f"template {template.name} has no amount limits")
+    if max_amount and budget and max_amount.currency != budget.currency:
+        raise InvalidArgument("budget.currency", "must equal max_amount.currency")
+    not_before = _timestamp(request, "not_before")
+    expires_at = _timestamp(request, "expires_at")
+    if request.HasField("expires_in"):
+        if expires_at is not None:
+            raise InvalidArgument("expires_in", "must not be set together with expires_at")
+        lifetime = request.expires_in.ToTimedelta()
+        if lifetime <= timedelta(0) or lifetime > MAX_EXPIRES_IN:
+            raise InvalidArgument("expires_in", "must be positive and at most ten years")
+        expires_at = now + lifetime
+    elif expires_at is None and template is not None and template.default_expires_in:
+        expires_at = now + template.default_expires_in
+    if expires_at is not None and expires_at <= now:
+        raise InvalidArgument("expires_at", "is in the past")
+    if expires_at is not None and not_before is not None and expires_at <= not_before:
+        raise InvalidArgument("expires_at", "must be after not_before")
+    if request.HasField("requires_approval"):
+        requires_approval = request.requires_approval
+    else:
+        requires_approval = template.default_requires_approval if template else False
+    return GrantSpec(
+        agent_id=agent_id,
+        allowed_actions=allowed,
+        blocked_actions=blocked,
+        resources=patterns,
+        max_amount=max_amount,
+        budget=budget,
+        not_before=not_before,
+        expires_at=expires_at,
+        requires_approval=requires_approval,
+        template_name=template.name if template else "",
+        template_version=template.version if template else 0,
+        category=template.category if template else common_pb2.ACTION_CATEGORY_UNSPECIFIED,
+    )

@@ -1,0 +1,287 @@
+"""Dispatcher integration fixtures: a local HTTP receiver, a fake registry, a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+from aiokafka import AIOKafkaProducer
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from behalf.common.config import Env
+from behalf.common.host import ServiceHost
+from behalf.common.kafka import EVENT_TYPE_HEADER
+from behalf.dispatcher.app import DispatcherService
+from behalf.dispatcher.settings import DispatcherSettings
+from behalf.v1 import common_pb2, events_pb2, internal_pb2, internal_pb2_grpc, resources_pb2
+from tests.harness.infra import create_database_from_template, drop_database
+
+SERVICE_TOKEN = "dispatcher-test-service-token-0001"  # conftest may be imported twice
+TENANT = "ten_" + "a" * 20
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# -- HTTP receiver ---------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    """One request the receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+# A behaviour gets the request and its 1-based number on that path; returns (status, headers)
+# or None to hang until the client gives up.
+Behaviour = Callable[[Received, int], Awaitable[tuple[int, dict[str, str]] | None]]
+
+
+async def ok(_request: Received, _n: int) -> tuple[int, dict[str, str]]:
+    return 200, {}
+
+
+@dataclass
+class Receiver:
+    """A tiny HTTP/1.1 server on 127.0.0.1 recording every request."""
+
+    port: int = 0
+    requests: list[Received] = field(default_factory=list)
+    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def on(self, path: str) -> list[Received]:
+        return [r for r in self.requests if r.path == path]
+
+    async def wait_for(
+        self, predicate: Callable[[], bool], within: float = 30.0, what: str = "requests"
+    ) -> None:
+        deadline = time.monotonic() + within
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.05)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                _method, path, _version = line.decode().split(" ", 2)
+                headers: dict[str, str] = {}
+                while True:
+                    raw = await reader.readline()
+                    if raw in (b"\r\n", b"\n", b""):
+                        break
+                    key, _, value = raw.decode().partition(":")
+                    headers[key.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                request = Received(path, headers, body, time.monotonic())
+                self.requests.append(request)
+                self.arrived.set()
+                behaviour = self.behaviours.get(path, ok)
+                answer = await behaviour(request, len(self.on(path)))
+                if answer is None:
+                    await asyncio.sleep(3600)
+                    return
+                status, extra = answer
+                reply = b"received"
+                head = [f"HTTP/1.1 {status} X", f"content-length: {len(reply)}"]
+                head += [f"{k}: {v}" for k, v in extra.items()]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + reply)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            return
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    recv = Receiver()
+    server = await asyncio.start_server(recv.handle, "127.0.0.1", 0)
+    recv.port = server.sockets[0].getsockname()[1]
+    yield recv
+    server.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(server.wait_closed(), 1)
+
+
+# -- fake registry ---------------------------------------------------------------------------
+
+
+class FakeRegistry(internal_pb2_grpc.RegistryInternalServiceServicer):
+    """ListWebhookTargets from an in-memory table; checks the service credential."""
+
+    def __init__(self) -> None:
+        self.targets: dict[str, list[internal_pb2.WebhookTarget]] = {}
+        self.calls = 0
+        self.port = 0
+
+    def add(
+        self,
+        url: str,
+        *,
+        secrets_: list[str] | None = None,
+        event_types: list[str] | None = None,
+        tenant_id: str = TENANT,
+        disabled: bool = False,
+    ) -> tuple[str, list[str]]:
+        endpoint_id = "whe_" + uuid.uuid4().hex[:20]
+        keys = secrets_ or [new_secret()]
+        self.targets.setdefault(tenant_id, []).append(
+            internal_pb2.WebhookTarget(
+                endpoint=resources_pb2.WebhookEndpoint(
+                    endpoint_id=endpoint_id,
+                    tenant_id=tenant_id,
+                    url=url,
+                    event_types=event_types or [],
+                    disabled=disabled,
+                ),
+                signing_secrets=keys,
+            )
+        )
+        return endpoint_id, keys
+
+    async def ListWebhookTargets(self, request, context):
+        if (("authorization", f"Bearer {SERVICE_TOKEN}")) not in context.invocation_metadata():
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "service credential required")
+        self.calls += 1
+        return internal_pb2.ListWebhookTargetsResponse(
+            targets=self.targets.get(request.tenant_id, [])
+        )
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[FakeRegistry]:
+    fake = FakeRegistry()
+    server = grpc.aio.server()
+    internal_pb2_grpc.add_RegistryInternalServiceServicer_to_server(fake, server)
+    fake.port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield fake
+    await server.stop(0)
+
+
+# -- database, topics, dispatcher ------------------------------------------------------------
+
+
+@pytest.fixture
+async def dispatcher_db(database_url: str) -> AsyncIterator[str]:
+    name = f"dsp_{uuid.uuid4().hex[:12]}"
+    url = await create_database_from_template(database_url, "template1", name)
+    yield url
+    await drop_database(database_url, name)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"dsp{uuid.uuid4().hex[:10]}"
+
+
+def dispatcher_env(
+    db_url: str, kafka_bootstrap: str, prefix: str, registry_port: int, **overrides: str
+) -> dict[str, str]:
+    env = {
+        "BEHALF_DATABASE_URL": db_url,
+        "BEHALF_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "BEHALF_TOPIC_PREFIX": prefix,
+        "BEHALF_TOPIC_PARTITIONS": "3",
+        "BEHALF_REGISTRY_TARGET": f"127.0.0.1:{registry_port}",
+        "BEHALF_SERVICE_TOKEN": SERVICE_TOKEN,
+        "BEHALF_GRPC_PORT": "0",
+        "BEHALF_METRICS_PORT": "0",
+        "BEHALF_WEBHOOK_RETRY_TIERS": "1s,2s",
+        "BEHALF_WEBHOOK_TIMEOUT_SECONDS": "3",
+        "BEHALF_WEBHOOK_CONNECT_TIMEOUT_SECONDS": "3",
+        "BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "BEHALF_DISPATCHER_GROUP": f"{prefix}-dispatcher",
+        "BEHALF_STARTUP_TIMEOUT_SECONDS": "30",
+        "BEHALF_GRACE_SECONDS": "1",
+    }
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Running:
+    """An in-process dispatcher and its host."""
+
+    service: DispatcherService
+    host: ServiceHost
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.host.bound_port}"
+
+
+@contextlib.asynccontextmanager
+async def run_dispatcher(env: dict[str, str]) -> AsyncIterator[Running]:
+    settings = DispatcherSettings.from_env(Env(env))
+    service = DispatcherService(settings)
+    host = ServiceHost("dispatcher", host="127.0.0.1", port=0, metrics_port=None, grace_seconds=1)
+    service.register(host)
+    await host.start()
+    try:
+        await service.start(host)
+        for loop in service.loops:
+            await asyncio.wait_for(loop.assigned.wait(), 30)
+        yield Running(service, host)
+    finally:
+        await host.drain()
+        await service.stop()
+
+
+@pytest.fixture
+def env(dispatcher_db, kafka_bootstrap, prefix, registry) -> dict[str, str]:
+    return dispatcher_env(dispatcher_db, kafka_bootstrap, prefix, registry.port)
+
+
+# -- producing events ------------------------------------------------------------------------
+
+
+def decision_event(outcome: int = common_pb2.OUTCOME_DENY, tenant_id: str = TENANT):
+    now = Timestamp()
+    now.GetCurrentTime()
+    return events_pb2.DecisionEvent(
+        event_id="evt_" + uuid.uuid4().hex[:20],
+        tenant_id=tenant_id,
+        agent_id="agt_" + "b" * 20,
+        action="purchase",
+        resource="shop.example.com",
+        decision=common_pb2.Decision(request_id="req_1", outcome=outcome, decide_time=now),
+    )
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    p = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, event, event_type: str) -> None:
+    await producer.send_and_wait(
+        topic,
+        event.SerializeToString(),
+        key=event.tenant_id.encode(),
+        headers=[(EVENT_TYPE_HEADER, event_type.encode())],
+    )

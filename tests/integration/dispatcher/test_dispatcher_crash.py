@@ -1,0 +1,99 @@
+"""Crash safety: SIGKILL the dispatcher process mid-run; after restarts every event arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sys
+import time
+
+import asyncpg
+import pytest
+
+from tests.integration.dispatcher.conftest import decision_event, dispatcher_env, publish
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 1000
+
+
+def _append(log_path):
+    return open(log_path, "ab")  # the child process writes to it
+
+
+async def start_process(env: dict[str, str], log_path) -> asyncio.subprocess.Process:
+    log = _append(log_path)
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "behalf.dispatcher",
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=log,
+    )
+
+
+async def test_sigkill_at_random_points_loses_nothing(
+    dispatcher_db, kafka_bootstrap, prefix, registry, receiver, producer, tmp_path
+):
+    """1,000 events, two SIGKILLs during delivery: each event is received, each delivery ends."""
+    rng = random.Random(5)
+
+    async def sometimes_failing(_request, _n):
+        await asyncio.sleep(rng.random() * 0.01)
+        return (500, {}) if rng.random() < 0.05 else (200, {})
+
+    receiver.behaviours["/crash"] = sometimes_failing
+    registry.add(receiver.url("/crash"))
+    env = dispatcher_env(dispatcher_db, kafka_bootstrap, prefix, registry.port)
+    log_path = tmp_path / "dispatcher.log"
+    events = [decision_event() for _ in range(EVENTS)]
+    expected = {e.event_id for e in events}
+
+    def received_ids() -> set[str]:
+        return {json.loads(r.body)["data"]["event_id"] for r in receiver.on("/crash")}
+
+    process = await start_process(env, log_path)
+    for event in events:
+        await publish(producer, f"{prefix}.decisions", event, "verification.denied")
+    kills = 0
+    for threshold in (150, 500):
+        await receiver.wait_for(
+            lambda t=threshold: len(receiver.on("/crash")) >= t, within=120, what="progress"
+        )
+        await asyncio.sleep(rng.random() * 0.3)
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        kills += 1
+        process = await start_process(env, log_path)
+    try:
+        await receiver.wait_for(lambda: received_ids() >= expected, within=180, what="every event")
+        deadline = time.monotonic() + 60
+        conn = await asyncpg.connect(dispatcher_db)
+        try:
+            while True:
+                states = dict(
+                    await conn.fetch(
+                        "SELECT state, count(*) FROM dispatcher.deliveries GROUP BY state"
+                    )
+                )
+                if states.get("succeeded") == EVENTS or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            webhook_ids = {
+                r["webhook_id"]
+                for r in await conn.fetch("SELECT webhook_id FROM dispatcher.deliveries")
+            }
+        finally:
+            await conn.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    assert kills == 2
+    assert received_ids() == expected
+    assert states == {"succeeded": EVENTS}, states
+    assert {r.headers["webhook-id"] for r in receiver.on("/crash")} == webhook_ids
+    assert len(webhook_ids) == EVENTS

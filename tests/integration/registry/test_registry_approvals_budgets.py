@@ -1,0 +1,313 @@
+"""Approvals (internal create and consume, public list, get, resolve) and budget reservations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from behalf.v1 import common_pb2 as common
+from behalf.v1 import internal_pb2 as ipb
+from behalf.v1 import registry_pb2 as pb
+from behalf.v1 import resources_pb2 as res
+from tests.integration.registry.support import Registry, Tenant, fails, new_agent
+
+pytestmark = pytest.mark.integration
+C = grpc.StatusCode
+
+
+def usd(amount: int) -> common.Money:
+    return common.Money(amount_minor=amount, currency="USD")
+
+
+async def _setup(registry: Registry, **grant: object) -> tuple[Tenant, res.Agent, res.Permission]:
+    tenant = await registry.tenant()
+    agent = await new_agent(tenant)
+    granted = await tenant.admin.GrantPermission(
+        pb.GrantPermissionRequest(
+            agent_id=agent.agent_id,
+            allowed_actions=["purchase"],
+            resources=["shop.example.com"],
+            **grant,  # type: ignore[arg-type]
+        )
+    )
+    return tenant, agent, granted.permission
+
+
+def _approval_request(
+    tenant: Tenant, agent: res.Agent, permission: res.Permission, request_id: str = "req-1"
+) -> ipb.CreateApprovalRequest:
+    return ipb.CreateApprovalRequest(
+        tenant_id=tenant.tenant_id,
+        agent_id=agent.agent_id,
+        action="purchase",
+        resource="shop.example.com",
+        amount=usd(500),
+        permission_id=permission.permission_id,
+        request_id=request_id,
+    )
+
+
+def _consume(
+    tenant: Tenant, agent: res.Agent, approval_id: str, request_id: str, **overrides: object
+) -> ipb.ConsumeApprovalRequest:
+    fields: dict[str, object] = {
+        "tenant_id": tenant.tenant_id,
+        "approval_id": approval_id,
+        "agent_id": agent.agent_id,
+        "action": "purchase",
+        "resource": "shop.example.com",
+        "amount": usd(500),
+        "request_id": request_id,
+    }
+    fields.update(overrides)
+    return ipb.ConsumeApprovalRequest(**fields)  # type: ignore[arg-type]
+
+
+async def test_approval_lifecycle(registry: Registry) -> None:
+    """An approval is created once per request id, listed, approved, and consumed exactly once."""
+    tenant, agent, permission = await _setup(registry, requires_approval=True)
+    internal = registry.internal()
+    created = await internal.CreateApproval(_approval_request(tenant, agent, permission))
+    again = await internal.CreateApproval(_approval_request(tenant, agent, permission))
+    approval = created.approval
+    assert again.approval == approval and approval.state == res.APPROVAL_STATE_PENDING
+    assert approval.approval_id.startswith("apr_") and approval.amount.amount_minor == 500
+
+    pending = await tenant.audit.ListApprovals(
+        pb.ListApprovalsRequest(state=res.APPROVAL_STATE_PENDING)
+    )
+    assert [a.approval_id for a in pending.approvals] == [approval.approval_id]
+    polled = await tenant.verify.GetApproval(
+        pb.GetApprovalRequest(approval_id=approval.approval_id)
+    )
+    assert polled.approval.state == res.APPROVAL_STATE_PENDING
+
+    early = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "req-2"))
+    assert not early.consumed and early.state == res.APPROVAL_STATE_PENDING
+
+    resolved = await tenant.admin.ResolveApproval(
+        pb.ResolveApprovalRequest(
+            approval_id=approval.approval_id,
+            approve=True,
+            resolved_by="ana@example.com",
+            comment="ok",
+        )
+    )
+    assert resolved.approval.state == res.APPROVAL_STATE_APPROVED
+    assert resolved.approval.resolved_by == "ana@example.com" and resolved.revision > 0
+    await fails(
+        tenant.admin.ResolveApproval(
+            pb.ResolveApprovalRequest(
+                approval_id=approval.approval_id, approve=False, resolved_by="b"
+            )
+        ),
+        C.FAILED_PRECONDITION,
+        "APPROVAL_STATE_APPROVED",
+    )
+    for wrong in (
+        {"action": "issue_refund"},
+        {"resource": "other.example.com"},
+        {"amount": usd(501)},
+        {"amount": common.Money(amount_minor=500, currency="EUR")},
+    ):
+        miss = await internal.ConsumeApproval(
+            _consume(tenant, agent, approval.approval_id, "req-x", **wrong)
+        )
+        assert not miss.consumed and miss.state == res.APPROVAL_STATE_APPROVED
+    used = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "req-3"))
+    assert used.consumed and used.state == res.APPROVAL_STATE_CONSUMED
+    retry = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "req-3"))
+    assert retry.consumed
+    other = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "req-4"))
+    assert not other.consumed
+    types = [e for e, _, _ in await registry.outbox()]
+    assert types.count("approval.requested") == 1 and types.count("approval.resolved") == 1
+
+
+async def test_approval_is_consumed_once_under_concurrency(registry: Registry) -> None:
+    """Fifty concurrent consumers of one approved approval: exactly one wins."""
+    tenant, agent, permission = await _setup(registry, requires_approval=True)
+    internal = registry.internal()
+    approval = (
+        await internal.CreateApproval(_approval_request(tenant, agent, permission))
+    ).approval
+    await tenant.admin.ResolveApproval(
+        pb.ResolveApprovalRequest(approval_id=approval.approval_id, approve=True, resolved_by="a")
+    )
+    results = await asyncio.gather(
+        *(
+            internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, f"r{i}"))
+            for i in range(50)
+        )
+    )
+    assert sum(r.consumed for r in results) == 1
+
+
+async def test_denied_approval_cannot_be_consumed(registry: Registry) -> None:
+    """A denied approval is never consumed."""
+    tenant, agent, permission = await _setup(registry, requires_approval=True)
+    internal = registry.internal()
+    approval = (
+        await internal.CreateApproval(_approval_request(tenant, agent, permission))
+    ).approval
+    denied = await tenant.admin.ResolveApproval(
+        pb.ResolveApprovalRequest(approval_id=approval.approval_id, approve=False, resolved_by="a")
+    )
+    assert denied.approval.state == res.APPROVAL_STATE_DENIED
+    result = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "r"))
+    assert not result.consumed and result.state == res.APPROVAL_STATE_DENIED
+
+
+async def test_approval_roles_validation_and_isolation(registry: Registry) -> None:
+    """Verify keys may only get approvals; bad fields name themselves; other tenants see none."""
+    tenant, agent, permission = await _setup(registry, requires_approval=True)
+    internal = registry.internal()
+    approval = (
+        await internal.CreateApproval(_approval_request(tenant, agent, permission))
+    ).approval
+    await fails(tenant.verify.ListApprovals(pb.ListApprovalsRequest()), C.PERMISSION_DENIED)
+    await fails(
+        tenant.audit.ResolveApproval(
+            pb.ResolveApprovalRequest(
+                approval_id=approval.approval_id, approve=True, resolved_by="a"
+            )
+        ),
+        C.PERMISSION_DENIED,
+    )
+    await fails(
+        tenant.admin.ResolveApproval(
+            pb.ResolveApprovalRequest(approval_id=approval.approval_id, approve=True)
+        ),
+        C.INVALID_ARGUMENT,
+        "resolved_by",
+    )
+    await fails(
+        tenant.admin.ResolveApproval(
+            pb.ResolveApprovalRequest(
+                approval_id=approval.approval_id, approve=True, resolved_by="a", comment="c" * 2001
+            )
+        ),
+        C.INVALID_ARGUMENT,
+        "comment",
+    )
+    await fails(
+        tenant.admin.ListApprovals(pb.ListApprovalsRequest(state=42)), C.INVALID_ARGUMENT, "state"
+    )
+    other = await registry.tenant("Other")
+    missing = "apr_" + "0" * 20
+    for approval_id in (approval.approval_id, missing):
+        assert (
+            await fails(
+                other.admin.GetApproval(pb.GetApprovalRequest(approval_id=approval_id)), C.NOT_FOUND
+            )
+            == f"approval {approval_id} not found"
+        )
+        await fails(
+            other.admin.ResolveApproval(
+                pb.ResolveApprovalRequest(approval_id=approval_id, approve=True, resolved_by="a")
+            ),
+            C.NOT_FOUND,
+        )
+    assert not (await other.admin.ListApprovals(pb.ListApprovalsRequest())).approvals
+    wrong_tenant = _approval_request(tenant, agent, permission, "req-9")
+    wrong_tenant.tenant_id = other.tenant_id
+    await fails(internal.CreateApproval(wrong_tenant), C.NOT_FOUND)
+    bad = _approval_request(tenant, agent, permission)
+    bad.action = "Buy Now"
+    await fails(internal.CreateApproval(bad), C.INVALID_ARGUMENT, "action")
+    await fails(
+        registry.internal(tenant.admin_secret).CreateApproval(
+            _approval_request(tenant, agent, permission)
+        ),
+        C.UNAUTHENTICATED,
+    )
+
+
+async def test_budget_200_concurrent_reservations_exactly_8_succeed(registry: Registry) -> None:
+    """200 concurrent reservations of 100 against a budget of 800: exactly 8 succeed."""
+    tenant, _, permission = await _setup(registry, budget=usd(800))
+    internal = registry.internal()
+    results = await asyncio.gather(
+        *(
+            internal.ReserveBudget(
+                ipb.ReserveBudgetRequest(
+                    tenant_id=tenant.tenant_id,
+                    permission_id=permission.permission_id,
+                    amount=usd(100),
+                    request_id=f"req-{i}",
+                )
+            )
+            for i in range(200)
+        )
+    )
+    assert sum(r.reserved for r in results) == 8
+    got = await tenant.admin.GetPermission(
+        pb.GetPermissionRequest(permission_id=permission.permission_id)
+    )
+    assert got.permission.budget_spent_minor == 800
+
+
+async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
+    registry: Registry,
+) -> None:
+    """Reserving twice with one request id reserves once; releasing returns it exactly once."""
+    tenant, _, permission = await _setup(registry, budget=usd(1000))
+    internal = registry.internal()
+
+    def reserve(request_id: str, amount: int = 300) -> ipb.ReserveBudgetRequest:
+        return ipb.ReserveBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission.permission_id,
+            amount=usd(amount),
+            request_id=request_id,
+        )
+
+    first = await internal.ReserveBudget(reserve("a"))
+    second = await internal.ReserveBudget(reserve("a"))
+    assert first.reserved and second.reserved and first.remaining.amount_minor == 700
+    assert second.remaining.amount_minor == 700
+    too_much = await internal.ReserveBudget(reserve("b", 701))
+    assert not too_much.reserved and too_much.remaining.amount_minor == 700
+    release = ipb.ReleaseBudgetRequest(
+        tenant_id=tenant.tenant_id, permission_id=permission.permission_id, request_id="a"
+    )
+    assert (await internal.ReleaseBudget(release)).released
+    assert not (await internal.ReleaseBudget(release)).released
+    assert (await internal.ReserveBudget(reserve("c", 1000))).reserved
+    await fails(
+        internal.ReserveBudget(
+            ipb.ReserveBudgetRequest(
+                tenant_id=tenant.tenant_id,
+                permission_id=permission.permission_id,
+                amount=common.Money(amount_minor=5, currency="EUR"),
+                request_id="d",
+            )
+        ),
+        C.FAILED_PRECONDITION,
+    )
+    for bad, field in (
+        (reserve("e", -1), "amount.amount_minor"),
+        (
+            ipb.ReserveBudgetRequest(
+                tenant_id=tenant.tenant_id, permission_id=permission.permission_id, request_id="x"
+            ),
+            "amount",
+        ),
+        (
+            ipb.ReserveBudgetRequest(
+                tenant_id="t", permission_id=permission.permission_id, amount=usd(1), request_id="x"
+            ),
+            "tenant_id",
+        ),
+        (reserve(""), "request_id"),
+    ):
+        await fails(internal.ReserveBudget(bad), C.INVALID_ARGUMENT, field)
+    other = await registry.tenant("Other")
+    foreign = reserve("f")
+    foreign.tenant_id = other.tenant_id
+    assert (
+        await fails(internal.ReserveBudget(foreign), C.NOT_FOUND)
+        == f"permission {permission.permission_id} not found"
+    )

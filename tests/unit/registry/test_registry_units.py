@@ -1,0 +1,132 @@
+"""Pure registry pieces: keys, secret box, webhook URLs, templates, page tokens, validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from behalf.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
+from behalf.registry import validation as v
+from behalf.registry.keys import Authenticator, Role, StoredKey, generate_key, hash_key
+from behalf.registry.passport import PassportSigner
+from behalf.registry.secret_box import DecryptionError, SecretBox, new_webhook_secret
+from behalf.registry.store import paging
+from behalf.registry.templates import CATALOGUE, Catalogue
+from behalf.registry.webhook_urls import InvalidWebhookUrl, validate_webhook_url
+from behalf.v1 import common_pb2, registry_pb2
+
+MASTER = bytes(range(32))
+
+
+def test_generated_keys_are_prefixed_random_and_hashed() -> None:
+    """Keys read bhk_<role>_…, differ every time, and store only their SHA-256."""
+    a, b = generate_key(Role.AUDIT_READ), generate_key(Role.AUDIT_READ)
+    assert a.secret.startswith("bhk_audit_") and len(a.secret) == len("bhk_audit_") + 43
+    assert a.secret != b.secret and a.secret_hash == hash_key(a.secret)
+    assert a.display_prefix == a.secret[: len("bhk_audit_") + 4]
+
+
+async def test_authenticator_maps_keys_and_refuses_others() -> None:
+    """A known key yields its caller; unknown or malformed keys are Unauthenticated."""
+    key = generate_key(Role.VERIFY)
+
+    async def lookup(digest: bytes) -> StoredKey | None:
+        return (
+            StoredKey("key_1", "ten_1", Role.VERIFY, digest) if digest == key.secret_hash else None
+        )
+
+    auth = Authenticator(lookup)
+    caller = await auth.authenticate([("authorization", f"Bearer {key.secret}")])
+    assert (caller.tenant_id, caller.role) == ("ten_1", Role.VERIFY)
+    with pytest.raises(PermissionDenied):
+        caller.require(Role.ADMIN)
+    for token in (generate_key(Role.VERIFY).secret, "garbage"):
+        with pytest.raises(Unauthenticated):
+            await auth.authenticate([("authorization", f"Bearer {token}")])
+
+
+def test_secret_box_round_trips_and_binds_associated_data() -> None:
+    """Ciphertexts decrypt only under the same key, purpose and associated data."""
+    box = SecretBox(MASTER, "webhook-secrets")
+    sealed = box.encrypt(b"hello", b"row-1")
+    assert box.decrypt(sealed, b"row-1") == b"hello" and b"hello" not in sealed
+    with pytest.raises(DecryptionError):
+        box.decrypt(sealed, b"row-2")
+    with pytest.raises(DecryptionError):
+        SecretBox(MASTER, "other").decrypt(sealed, b"row-1")
+    assert new_webhook_secret().startswith("whsec_")
+
+
+def test_passport_key_is_deterministic_per_master_key() -> None:
+    """Every replica derives the same signing key from the same master key."""
+    assert PassportSigner(MASTER).public_key == PassportSigner(MASTER).public_key
+    assert PassportSigner(MASTER).public_key != PassportSigner(bytes(32)).public_key
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example.com/x", "https://8.8.8.8/x", "https://[2001:4860::8888]/"]
+)
+def test_public_webhook_urls_pass(url: str) -> None:
+    """Public https URLs are accepted."""
+    assert validate_webhook_url(url, allow_private=False) == url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://172.16.0.1/", "https://[fe80::1]/", "https://api.localhost/", "http://x.io/"]
+)
+def test_private_webhook_urls_fail_unless_allowed(url: str) -> None:
+    """Private, link-local, localhost and plain-http URLs need the development setting."""
+    with pytest.raises(InvalidWebhookUrl):
+        validate_webhook_url(url, allow_private=False)
+    assert validate_webhook_url(url, allow_private=True) == url
+
+
+def test_catalogue_covers_six_categories_with_versions() -> None:
+    """The catalogue spans all six categories; version 0 means latest."""
+    catalogue = Catalogue()
+    assert {t.category for t in CATALOGUE} == set(range(1, 7))
+    assert catalogue.get("transactions.purchase").version == 2  # type: ignore[union-attr]
+    assert catalogue.get("transactions.purchase", 1).version == 1  # type: ignore[union-attr]
+    assert catalogue.get("nope") is None
+    assert all(t.resources_required for t in CATALOGUE if t.amounts_apply)
+
+
+def test_page_tokens_round_trip_and_are_list_specific() -> None:
+    """A token decodes to its cursor only for the list that issued it."""
+    now = datetime.now(UTC)
+    token = paging.encode("agents", now, "agt_x")
+    assert paging.decode("agents", token) == paging.Cursor(now, "agt_x")
+    assert paging.decode("agents", "") is None
+    for bad in ("!!", "e30", paging.encode("permissions", now, "x")):
+        with pytest.raises(paging.BadPageToken):
+            paging.decode("agents", bad)
+
+
+def test_grant_validation_applies_template_and_names_fields() -> None:
+    """A template grant fills defaults; a contradiction names the field."""
+    now = datetime.now(UTC)
+    request = registry_pb2.GrantPermissionRequest(
+        agent_id="agt_" + "a" * 20, template_name="transactions.refunds", resources=["x.com"]
+    )
+    spec = v.grant(request, now=now, catalogue=Catalogue())
+    assert spec.requires_approval and spec.category == common_pb2.ACTION_CATEGORY_TRANSACTIONS
+    assert spec.expires_at == now + timedelta(days=7)
+    request.blocked_actions.append("issue_refund")
+    with pytest.raises(InvalidArgument) as info:
+        v.grant(request, now=now, catalogue=Catalogue())
+    assert info.value.field == "blocked_actions"
+
+
+@pytest.mark.parametrize("code", ["USD", "EUR", "JPY"])
+def test_known_currencies_pass(code: str) -> None:
+    """ISO-4217 codes in upper case are accepted."""
+    assert v.currency(code, "c") == code
+
+
+@pytest.mark.parametrize("code", ["", "usd", "US", "XXX1", "ABC"])
+def test_unknown_currencies_fail(code: str) -> None:
+    """Anything but a known upper-case ISO-4217 code is refused, naming the field."""
+    with pytest.raises(InvalidArgument) as info:
+        v.currency(code, "max_amount.currency")
+    assert info.value.field == "max_amount.currency"
