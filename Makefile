@@ -12,6 +12,7 @@ BUF_VERSION := v1.75.0
 GRPCURL_VERSION := v1.9.4
 HEALTH_PROBE_VERSION := v0.4.62
 GHZ_VERSION := v0.93.0
+KUSTOMIZE_VERSION := v5.8.0
 
 GEN_DIR := sdk/python
 PROTO_FILES := $(wildcard protos/behalf/v1/*.proto)
@@ -37,6 +38,8 @@ $(BIN)/grpc-health-probe:
 	GOBIN=$(BIN) go install github.com/grpc-ecosystem/grpc-health-probe@$(HEALTH_PROBE_VERSION)
 $(BIN)/ghz:
 	GOBIN=$(BIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+$(BIN)/kustomize:
+	GOBIN=$(BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 .PHONY: kcat
 kcat: # Debian's kcat, a librdkafka client the tests use to list topics (needs root for apt-get)
@@ -45,7 +48,7 @@ kcat: # Debian's kcat, a librdkafka client the tests use to list topics (needs r
 		echo "kcat not installed (apt-get needs root); its test will be skipped"
 
 .PHONY: tools
-tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz kcat ## Install buf, grpcurl, grpc-health-probe, ghz, kcat
+tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize kcat ## Install buf, grpcurl, grpc-health-probe, ghz, kustomize, kcat
 
 .PHONY: protos
 protos: $(VENV)/.installed ## Generate Python code and type stubs from protos/
@@ -88,6 +91,10 @@ run: install ## Start PostgreSQL, Kafka and the three services; print where they
 .PHONY: stop
 stop: ## Stop what `make run` started
 	@if [ -x $(PY) ]; then $(PY) deploy/local/devstack.py down; fi
+
+.PHONY: deploy-check
+deploy-check: install ## Validate Kubernetes manifests, Dockerfile, compose file and Envoy config offline
+	deploy/validate.sh
 
 .PHONY: bench-verify
 bench-verify: install ## Verify vs a bare grpc.aio server under ghz; appends to docs/benchmarks.md

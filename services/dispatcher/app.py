@@ -17,7 +17,7 @@ from behalf.common.kafka import Topics, ensure_topics
 from behalf.common.pg import connect_pool, migrate
 from behalf.common.startup import retry_until
 from behalf.dispatcher.api import DispatcherServicer, Redriver
-from behalf.dispatcher.auth import Authenticator, ServiceTokenAuthenticator
+from behalf.dispatcher.auth import Authenticator, RegistryKeyAuthenticator
 from behalf.dispatcher.consumer import ConsumerLoop, new_consumer
 from behalf.dispatcher.delivery import EndpointLimiter, HttpDeliverer
 from behalf.dispatcher.pipeline import Pipeline, SuspensionAwareSource
@@ -50,7 +50,7 @@ class DispatcherService:
         self.pool: asyncpg.Pool | None = None
         self.store = DeliveryStore()
         self._target_source = target_source
-        self._auth = authenticator or ServiceTokenAuthenticator(settings.service_token)
+        self._auth = authenticator
         self._sink = KafkaTaskSink()
         self._channel: grpc.aio.Channel | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -60,6 +60,9 @@ class DispatcherService:
         self._stopping = False
 
     def register(self, host: ServiceHost) -> None:
+        if self._auth is None:
+            self._channel = grpc.aio.insecure_channel(self.settings.registry_target)
+            self._auth = RegistryKeyAuthenticator(self._channel, self.settings.service_token)
         redriver = Redriver(self.store, self._sink, self.topics.retry(self.topics.retry_tiers[0]))
         host.add_service(
             dispatcher_pb2_grpc.add_DispatcherServiceServicer_to_server,
@@ -88,7 +91,8 @@ class DispatcherService:
         self._sink.attach(self._producer)
         source = self._target_source
         if source is None:
-            self._channel = grpc.aio.insecure_channel(settings.registry_target)
+            if self._channel is None:
+                self._channel = grpc.aio.insecure_channel(settings.registry_target)
             source = RegistryTargetSource(self._channel, settings.service_token)
         targets = TargetCache(
             SuspensionAwareSource(source, self.store), ttl_seconds=settings.target_cache_seconds

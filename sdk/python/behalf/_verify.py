@@ -1,0 +1,76 @@
+"""Verify on the wire: build the request (exact amounts, a request id always set) and turn the
+reply into a `Decision` or the exception that fails closed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+
+from behalf._exceptions import (
+    ActionDenied,
+    ApprovalRequired,
+    InvalidRequest,
+    VerificationUnavailable,
+)
+from behalf._models import Approval, Decision
+from behalf._money import AmountLike, Money, normalize_currency, to_minor_units
+from behalf.v1 import common_pb2, verifier_pb2
+
+__all__ = ["build_verify_request", "decision_or_raise"]
+
+
+def build_verify_request(
+    agent_id: str,
+    action: str,
+    *,
+    resource: str = "",
+    amount: AmountLike | None = None,
+    currency: str | None = None,
+    context: Mapping[str, str] | None = None,
+    min_revision: int = 0,
+    approval_id: str = "",
+    request_id: str | None = None,
+) -> verifier_pb2.VerifyRequest:
+    """The wire request, validated as far as the client can; a request id is always set."""
+    if not isinstance(agent_id, str) or not agent_id:
+        raise InvalidRequest("agent_id is required", field="agent_id")
+    if not isinstance(action, str) or not action:
+        raise InvalidRequest("action is required", field="action")
+    request = verifier_pb2.VerifyRequest(
+        agent_id=agent_id,
+        action=action,
+        resource=resource or "",
+        min_revision=int(min_revision or 0),
+        approval_id=approval_id or "",
+        request_id=request_id or f"req_{uuid.uuid4().hex}",
+    )
+    if amount is not None:
+        if isinstance(amount, Money) and currency is None:
+            currency = amount.currency
+        if currency is None:
+            raise InvalidRequest("currency is required with an amount", field="currency")
+        code = normalize_currency(currency)
+        request.amount.CopyFrom(
+            common_pb2.Money(amount_minor=to_minor_units(amount, code), currency=code)
+        )
+    elif currency is not None:
+        raise InvalidRequest("currency given without an amount", field="amount")
+    if context:
+        request.context.update({str(k): str(v) for k, v in context.items()})
+    return request
+
+
+def decision_or_raise(
+    reply: verifier_pb2.VerifyResponse,
+    *,
+    waiter: Callable[[str, float, float], Awaitable[Approval]] | None = None,
+) -> Decision:
+    """The decision if it is an explicit ALLOW; the matching exception otherwise."""
+    if not reply.HasField("decision"):
+        raise VerificationUnavailable("Verify answered without a decision")
+    decision = Decision.from_proto(reply.decision)
+    if reply.decision.outcome == common_pb2.OUTCOME_ALLOW:
+        return decision
+    if reply.decision.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL:
+        raise ApprovalRequired(decision, waiter=waiter)
+    raise ActionDenied(decision)  # DENY, and UNSPECIFIED or unknown outcomes too

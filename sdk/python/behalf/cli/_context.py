@@ -1,0 +1,203 @@
+"""CLI plumbing: settings from flags, environment or a profile file; stubs; output; parsing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import typer
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from rich.console import Console
+from rich.table import Table
+
+from behalf._client import DEFAULT_REGISTRY, DEFAULT_VERIFIER, map_rpc_error
+from behalf._exceptions import AuthenticationError, BehalfError
+from behalf._money import Money
+from behalf.v1 import dispatcher_pb2_grpc, registry_pb2_grpc
+
+T = TypeVar("T")
+
+# Exit codes scripts can rely on (verify: 0 allow, 1 deny, 2 approval required).
+EXIT_OK, EXIT_DENY, EXIT_APPROVAL, EXIT_ERROR = 0, 1, 2, 3
+DEFAULT_DISPATCHER = "127.0.0.1:50053"
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def profile_settings(name: str | None) -> dict[str, str]:
+    """`[profiles.<name>]` of $BEHALF_CONFIG or ~/.config/behalf/config.toml, if present."""
+    path = Path(os.environ.get("BEHALF_CONFIG") or Path.home() / ".config/behalf/config.toml")
+    if not path.is_file():
+        if name:
+            raise BehalfError(f"profile {name!r} asked for but {path} does not exist")
+        return {}
+    data = tomllib.loads(path.read_text())
+    profiles = data.get("profiles", {})
+    chosen = name or os.environ.get("BEHALF_PROFILE") or "default"
+    if chosen not in profiles:
+        if name:
+            raise BehalfError(f"no profile {name!r} in {path}")
+        return {}
+    return {str(k): str(v) for k, v in profiles[chosen].items()}
+
+
+@dataclass
+class Settings:
+    """Resolved CLI settings: flag, then environment, then profile, then default."""
+
+    api_key: str = ""
+    registry: str = DEFAULT_REGISTRY
+    verifier: str = DEFAULT_VERIFIER
+    dispatcher: str = DEFAULT_DISPATCHER
+    service_token: str = ""
+    timeout: float = 10.0
+    json: bool = False
+    _channels: dict[str, grpc.Channel] = field(default_factory=dict, repr=False)
+
+    def channel(self, target: str) -> grpc.Channel:
+        if target not in self._channels:
+            self._channels[target] = grpc.insecure_channel(target)
+        return self._channels[target]
+
+    def registry_stub(self) -> registry_pb2_grpc.RegistryServiceStub:
+        return registry_pb2_grpc.RegistryServiceStub(self.channel(self.registry))
+
+    def dispatcher_stub(self) -> dispatcher_pb2_grpc.DispatcherServiceStub:
+        return dispatcher_pb2_grpc.DispatcherServiceStub(self.channel(self.dispatcher))
+
+    def call(self, method: Callable[..., T], request: Message, *, key: str | None = None) -> T:
+        """One RPC with the API key (or `key`) and the deadline; errors become BehalfError."""
+        secret = key if key is not None else self.api_key
+        if not secret:
+            raise AuthenticationError("no API key: pass --api-key or set BEHALF_API_KEY")
+        try:
+            return method(
+                request, metadata=(("authorization", f"Bearer {secret}"),), timeout=self.timeout
+            )
+        except grpc.RpcError as exc:
+            raise map_rpc_error(exc, type(request).__name__.removesuffix("Request")) from exc
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """The settings the root callback stored."""
+    value = ctx.find_root().obj
+    assert isinstance(value, Settings)
+    return value
+
+
+def parse_duration(text: str) -> timedelta:
+    """ "2h", "30m", "1h30m", "7d", "45s" or plain seconds."""
+    text = text.strip().lower()
+    if text.isdigit():
+        return timedelta(seconds=int(text))
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise typer.BadParameter(f"{text!r} is not a duration like 2h, 30m, 1h30m, 7d")
+    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time, or a duration meaning that long ago ("1h")."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC) - parse_duration(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
+    """["k=v", ...] as a dict."""
+    result: dict[str, str] = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{what} {item!r} is not key=value")
+        result[key] = value
+    return result
+
+
+def enum_value(enum: Any, prefix: str, name: str | None, what: str) -> int:
+    """An enum's number from a friendly name ("audit-read" -> ROLE_AUDIT_READ)."""
+    if not name:
+        return 0
+    full = prefix + name.upper().replace("-", "_")
+    try:
+        value: int = enum.Value(full)
+    except ValueError as exc:
+        choices = [
+            n.removeprefix(prefix).lower() for n in enum.keys() if not n.endswith("_UNSPECIFIED")
+        ]
+        raise typer.BadParameter(f"{what} {name!r} is not one of {', '.join(choices)}") from exc
+    return value
+
+
+def as_dict(message: Message) -> dict[str, Any]:
+    """A message as JSON-ready data with proto field names."""
+    result: dict[str, Any] = MessageToDict(message, preserving_proto_field_name=True)
+    return result
+
+
+def money(data: dict[str, Any] | None) -> str:
+    """ "800.00 USD" from a Money dict, or ""."""
+    if not data:
+        return ""
+    return str(Money(int(data.get("amount_minor", 0)), str(data.get("currency", ""))))
+
+
+def emit(
+    s: Settings,
+    data: Message | dict[str, Any],
+    rows: Iterable[dict[str, Any]] | None = None,
+    columns: Sequence[tuple[str, Callable[[dict[str, Any]], Any]]] = (),
+    title: str | None = None,
+) -> None:
+    """`--json`: the whole reply as JSON. Otherwise a table of `rows`, or key: value lines."""
+    payload = as_dict(data) if isinstance(data, Message) else data
+    if s.json:
+        stdout.print_json(json.dumps(payload, default=str))
+        return
+    if rows is None:
+        for key, value in payload.items():
+            if isinstance(value, dict | list):
+                value = json.dumps(value, default=str)
+            stdout.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+        return
+    table = Table(title=title, show_lines=False)
+    for name, _ in columns:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*(_cell(get(row)) for _, get in columns))
+    stdout.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def enum_name(value: str | None, prefix: str) -> str:
+    """ "DENY" from "OUTCOME_DENY" (MessageToDict gives names)."""
+    return (value or "").removeprefix(prefix)
+
+
+def fail(message: str) -> None:
+    """Print a one-line error to stderr."""
+    print(f"behalf: error: {message}", file=sys.stderr)

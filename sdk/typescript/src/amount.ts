@@ -1,0 +1,65 @@
+import { InvalidRequest } from "./errors";
+
+/**
+ * An amount in integer minor units (cents for USD). Accepted as a `bigint`, a safe integer
+ * `number`, or a decimal string of digits. Never a float: `799.99` is rejected, write `79999`.
+ */
+export type AmountInput = bigint | number | string;
+
+/** The largest value of a protobuf int64. */
+export const INT64_MAX = 9223372036854775807n;
+
+const DIGITS = /^(0|[1-9][0-9]*)$/;
+
+/**
+ * Validates an amount in minor units and returns it as a `bigint`.
+ *
+ * Rejects (with {@link InvalidRequest}) fractions, NaN, infinities, negative values, numbers
+ * beyond `Number.MAX_SAFE_INTEGER` (they may already have lost precision; pass a `bigint` or a
+ * string instead), strings that are not plain decimal digits (`"1e3"`, `" 12"`, `"7.50"`), and
+ * anything above the int64 range.
+ */
+export function parseMinorUnits(value: AmountInput, field = "amount.amount_minor"): bigint {
+  let parsed: bigint;
+  if (typeof value === "bigint") {
+    parsed = value;
+  } else if (typeof value === "number") {
+    if (!Number.isFinite(value) || !Number.isInteger(value)) {
+      throw new InvalidRequest(
+        field,
+        `must be an integer number of minor units, got ${String(value)}`,
+      );
+    }
+    if (!Number.isSafeInteger(value)) {
+      throw new InvalidRequest(
+        field,
+        "is beyond Number.MAX_SAFE_INTEGER and may have lost precision; pass a bigint or a string",
+      );
+    }
+    parsed = BigInt(value);
+  } else if (typeof value === "string") {
+    if (!DIGITS.test(value)) {
+      throw new InvalidRequest(field, "must be a string of decimal digits (integer minor units)");
+    }
+    parsed = BigInt(value);
+  } else {
+    throw new InvalidRequest(field, "must be a bigint, an integer number or a string of digits");
+  }
+  if (parsed < 0n) {
+    throw new InvalidRequest(field, "must not be negative");
+  }
+  if (parsed > INT64_MAX) {
+    throw new InvalidRequest(field, "exceeds the int64 range");
+  }
+  return parsed;
+}
+
+const CURRENCY = /^[A-Z]{3}$/;
+
+/** Validates an ISO-4217 alphabetic code in upper case, for example "USD". */
+export function parseCurrency(value: unknown, field = "amount.currency"): string {
+  if (typeof value !== "string" || !CURRENCY.test(value)) {
+    throw new InvalidRequest(field, "must be an ISO-4217 code of three upper-case letters");
+  }
+  return value;
+}

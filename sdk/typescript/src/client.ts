@@ -1,0 +1,460 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+
+import * as grpc from "@grpc/grpc-js";
+
+import { parseCurrency, parseMinorUnits } from "./amount";
+import {
+  ActionDenied,
+  ApprovalRejected,
+  ApprovalRequired,
+  AuthenticationError,
+  BehalfError,
+  ConfigurationError,
+  InvalidRequest,
+  VerificationUnavailable,
+  type WaitOptions,
+} from "./errors";
+import { Outcome as PbOutcome } from "./gen/behalf/v1/common";
+import { RegistryServiceClient, type GetApprovalResponse } from "./gen/behalf/v1/registry";
+import {
+  VerifierServiceClient,
+  type VerifyRequest,
+  type VerifyResponse,
+} from "./gen/behalf/v1/verifier";
+import { toApproval, toDecision, type Approval, type Decision, type VerifyParams } from "./types";
+
+/** Options of {@link Behalf}. */
+export interface BehalfOptions {
+  /** An API key with role `verify` (or `admin`); sent as `authorization: Bearer <key>`. */
+  apiKey: string;
+  /** The verifier's address, for example `"127.0.0.1:50052"` or `"verifier.behalf:50052"`. */
+  target: string;
+  /** The registry's address; needed only to wait for approvals (GetApproval). */
+  registryTarget?: string;
+  /** Deadline of every RPC, in milliseconds (default 5000). */
+  deadlineMs?: number;
+  /**
+   * Channel credentials. Default: plaintext for loopback targets (localhost, 127.0.0.0/8, ::1,
+   * unix sockets, e.g. a sidecar) and TLS with the system roots for every other target, so the
+   * API key never crosses a network in clear text unless you ask for it with
+   * `grpc.credentials.createInsecure()`.
+   */
+  credentials?: grpc.ChannelCredentials;
+  /** Extra grpc-js channel options, merged over the SDK's keepalive defaults. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Overrides the client's `deadlineMs` for this call. */
+  deadlineMs?: number;
+  /** Cancels the call; a cancelled call throws {@link VerificationUnavailable}. */
+  signal?: AbortSignal;
+}
+
+/** Anything that can verify; {@link guard} accepts it (the {@link Behalf} client, or a fake). */
+export interface Verifier {
+  verify(params: VerifyParams, options?: CallOptions): Promise<Decision>;
+}
+
+export const DEFAULT_DEADLINE_MS = 5_000;
+const DEFAULT_WAIT_MS = 5 * 60_000;
+const DEFAULT_POLL_MS = 1_000;
+const SDK_VERSION = "0.1.0";
+
+/** Keepalive within what the Behalf services permit (pings at least 10 s apart). */
+export const DEFAULT_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  "grpc.keepalive_time_ms": 30_000,
+  "grpc.keepalive_timeout_ms": 10_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.primary_user_agent": `behalf-sdk-typescript/${SDK_VERSION}`,
+};
+
+/** Codes worth polling through while waiting for an approval (the read is safe to repeat). */
+const TRANSIENT = new Set(["UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "UNKNOWN"]);
+
+/** True for targets that stay on this machine: loopback hosts and unix sockets. */
+export function isLoopbackTarget(target: string): boolean {
+  if (target.startsWith("unix:")) {
+    return true;
+  }
+  let rest = target.replace(/^(dns|ipv4|ipv6):(\/\/[^/]*\/)?/, "");
+  rest = rest.split(",")[0] ?? "";
+  let host: string;
+  const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(rest);
+  if (bracketed) {
+    host = bracketed[1] ?? "";
+  } else if ((rest.match(/:/g) ?? []).length > 1) {
+    host = rest; // a bare IPv6 address
+  } else {
+    host = rest.replace(/:\d+$/, "");
+  }
+  host = host.toLowerCase();
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+function positiveMs(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) {
+    return fallback;
+  }
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ConfigurationError(`${name} must be a positive number of milliseconds`);
+  }
+  return value;
+}
+
+function codeName(code: number): string {
+  return grpc.status[code] ?? `CODE_${code}`;
+}
+
+function isServiceError(error: unknown): error is grpc.ServiceError {
+  return error instanceof Error && typeof (error as Partial<grpc.ServiceError>).code === "number";
+}
+
+/**
+ * Maps a failed RPC to the SDK's error types. Everything that is not a credential problem or a
+ * malformed request becomes {@link VerificationUnavailable}: no answer is never an allow.
+ */
+export function errorFromStatus(error: unknown, requestId?: string): BehalfError {
+  if (error instanceof BehalfError) {
+    return error;
+  }
+  if (!isServiceError(error)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new VerificationUnavailable(`verification unavailable: ${message}`, {
+      ...(requestId === undefined ? {} : { requestId }),
+      cause: error,
+    });
+  }
+  const grpcCode = codeName(error.code);
+  const details = error.details || error.message;
+  const base = { ...(requestId === undefined ? {} : { requestId }), grpcCode };
+  switch (error.code) {
+    case grpc.status.UNAUTHENTICATED:
+    case grpc.status.PERMISSION_DENIED:
+      return new AuthenticationError(details, base);
+    case grpc.status.INVALID_ARGUMENT: {
+      // The services answer "<field>: <problem>".
+      const match = /^(\S+?): ([\s\S]*)$/.exec(details);
+      return match
+        ? new InvalidRequest(match[1] ?? "", match[2] ?? "", base)
+        : new InvalidRequest("", details, base);
+    }
+    default:
+      return new VerificationUnavailable(`verification unavailable (${grpcCode}): ${details}`, {
+        ...base,
+        cause: error,
+      });
+  }
+}
+
+function nonEmpty(value: unknown, field: string): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new InvalidRequest(field, "must be a non-empty string");
+  }
+  return value;
+}
+
+/** Builds the wire request; throws {@link InvalidRequest} before anything is sent. */
+export function buildVerifyRequest(params: VerifyParams, requestId: string): VerifyRequest {
+  if (typeof params !== "object" || params === null) {
+    throw new InvalidRequest("params", "must be an object");
+  }
+  const request: VerifyRequest = {
+    agentId: nonEmpty(params.agentId, "agent_id"),
+    action: nonEmpty(params.action, "action"),
+    resource: params.resource ?? "",
+    context: {},
+    minRevision: "0",
+    approvalId: params.approvalId ?? "",
+    requestId,
+  };
+  if (params.approvalId !== undefined && typeof params.approvalId !== "string") {
+    throw new InvalidRequest("approval_id", "must be a string");
+  }
+  if (typeof request.resource !== "string") {
+    throw new InvalidRequest("resource", "must be a string");
+  }
+  if (params.amountMinor !== undefined && params.amountMinor !== null) {
+    const amountMinor = parseMinorUnits(params.amountMinor, "amount.amount_minor");
+    if (params.currency === undefined) {
+      throw new InvalidRequest("amount.currency", "is required with amountMinor");
+    }
+    request.amount = { amountMinor: amountMinor.toString(), currency: parseCurrency(params.currency, "amount.currency") };
+  } else if (params.currency !== undefined) {
+    throw new InvalidRequest("amount.amount_minor", "is required with currency");
+  }
+  if (params.minRevision !== undefined) {
+    request.minRevision = parseMinorUnits(params.minRevision, "min_revision").toString();
+  }
+  if (params.context !== undefined) {
+    for (const [key, value] of Object.entries(params.context)) {
+      if (typeof value !== "string") {
+        throw new InvalidRequest(`context[${key}]`, "must be a string");
+      }
+      request.context[key] = value;
+    }
+  }
+  return request;
+}
+
+/**
+ * The Behalf client. One instance holds one long-lived channel (with keepalive) to the
+ * verifier, and lazily one to the registry; share it, and `close()` it on shutdown.
+ *
+ * ```ts
+ * const behalf = new Behalf({ apiKey, target: "127.0.0.1:50052" });
+ * await behalf.verify({ agentId, action: "purchase", resource: "coachella.com",
+ *                       amountMinor: 79_999n, currency: "USD" }); // throws unless ALLOW
+ * ```
+ */
+export class Behalf implements Verifier {
+  readonly target: string;
+  readonly registryTarget: string | undefined;
+  readonly deadlineMs: number;
+  readonly #metadata: grpc.Metadata;
+  readonly #verifier: InstanceType<typeof VerifierServiceClient>;
+  readonly #credentials: (target: string) => grpc.ChannelCredentials;
+  readonly #channelOptions: grpc.ChannelOptions;
+  #registry: InstanceType<typeof RegistryServiceClient> | undefined;
+  #closed = false;
+
+  constructor(options: BehalfOptions) {
+    if (typeof options?.apiKey !== "string" || options.apiKey.length === 0) {
+      throw new ConfigurationError("apiKey is required");
+    }
+    if (typeof options.target !== "string" || options.target.length === 0) {
+      throw new ConfigurationError("target is required");
+    }
+    this.target = options.target;
+    this.registryTarget = options.registryTarget;
+    this.deadlineMs = positiveMs(options.deadlineMs, DEFAULT_DEADLINE_MS, "deadlineMs");
+    this.#metadata = new grpc.Metadata();
+    this.#metadata.set("authorization", `Bearer ${options.apiKey}`);
+    const explicit = options.credentials;
+    this.#credentials = (target) =>
+      explicit ??
+      (isLoopbackTarget(target) ? grpc.credentials.createInsecure() : grpc.credentials.createSsl());
+    this.#channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions };
+    this.#verifier = new VerifierServiceClient(
+      this.target,
+      this.#credentials(this.target),
+      this.#channelOptions,
+    );
+  }
+
+  /**
+   * Asks whether the agent may act. Resolves with the decision on ALLOW only; otherwise throws
+   * {@link ActionDenied}, {@link ApprovalRequired}, {@link VerificationUnavailable},
+   * {@link InvalidRequest} or {@link AuthenticationError}. Never retried by the SDK (a Verify
+   * may reserve budget); pass your own `requestId` to correlate a retry you make.
+   */
+  async verify(params: VerifyParams, options: CallOptions = {}): Promise<Decision> {
+    const requestId = params?.requestId ?? randomUUID();
+    const request = buildVerifyRequest(params, requestId);
+    let response: VerifyResponse;
+    try {
+      response = await this.#unary<VerifyResponse>(
+        (metadata, callOptions, callback) =>
+          this.#verifier.verify(request, metadata, callOptions, callback),
+        options,
+      );
+    } catch (error) {
+      throw errorFromStatus(error, requestId);
+    }
+    if (response.decision === undefined) {
+      throw new VerificationUnavailable("the verifier answered without a decision", { requestId });
+    }
+    const decision = toDecision(response.decision);
+    if (response.decision.outcome === PbOutcome.OUTCOME_ALLOW) {
+      return decision;
+    }
+    if (response.decision.outcome === PbOutcome.OUTCOME_REQUIRE_APPROVAL) {
+      throw new ApprovalRequired(
+        decision,
+        this.registryTarget === undefined
+          ? undefined
+          : (approvalId, waitOptions) => this.waitForApproval(approvalId, waitOptions),
+      );
+    }
+    throw new ActionDenied(decision); // DENY, and any outcome this SDK does not know
+  }
+
+  /** Runs `fn` only if `params` is allowed; see {@link guard}. */
+  guard<T>(params: VerifyParams, fn: (decision: Decision) => T | Promise<T>): Promise<T> {
+    return guard(this, params, fn);
+  }
+
+  /** Reads one approval from the registry (needs `registryTarget`). */
+  async getApproval(approvalId: string, options: CallOptions = {}): Promise<Approval> {
+    const registry = this.#registryClient();
+    let response: GetApprovalResponse;
+    try {
+      response = await this.#unary<GetApprovalResponse>(
+        (metadata, callOptions, callback) =>
+          registry.getApproval({ approvalId }, metadata, callOptions, callback),
+        options,
+      );
+    } catch (error) {
+      throw errorFromStatus(error);
+    }
+    if (response.approval === undefined) {
+      throw new VerificationUnavailable("the registry answered without an approval");
+    }
+    return toApproval(response.approval);
+  }
+
+  /**
+   * Polls GetApproval until the approval leaves PENDING. Resolves with it when APPROVED; throws
+   * {@link ApprovalRejected} when DENIED, EXPIRED or CONSUMED, and {@link VerificationUnavailable}
+   * if it is still pending (or the registry unreachable) when `deadlineMs` passes.
+   */
+  async waitForApproval(approvalId: string, options: WaitOptions = {}): Promise<Approval> {
+    const waitMs = positiveMs(options.deadlineMs, DEFAULT_WAIT_MS, "deadlineMs");
+    const pollMs = positiveMs(options.pollIntervalMs, DEFAULT_POLL_MS, "pollIntervalMs");
+    const until = Date.now() + waitMs;
+    let last: unknown;
+    for (;;) {
+      const remaining = until - Date.now();
+      if (remaining <= 0) {
+        break;
+      }
+      try {
+        const approval = await this.getApproval(approvalId, {
+          deadlineMs: Math.min(remaining, this.deadlineMs),
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+        });
+        if (approval.state === "APPROVED") {
+          return approval;
+        }
+        if (approval.state !== "PENDING") {
+          throw new ApprovalRejected(approval);
+        }
+        last = undefined;
+      } catch (error) {
+        const transient =
+          error instanceof VerificationUnavailable &&
+          TRANSIENT.has(error.grpcCode ?? "") &&
+          !options.signal?.aborted;
+        if (!transient) {
+          throw error;
+        }
+        last = error;
+      }
+      const pause = Math.min(pollMs, until - Date.now());
+      if (pause > 0) {
+        try {
+          await sleep(pause, undefined, options.signal ? { signal: options.signal } : undefined);
+        } catch (error) {
+          throw new VerificationUnavailable("waiting for the approval was aborted", {
+            grpcCode: "CANCELLED",
+            cause: error,
+          });
+        }
+      }
+    }
+    throw new VerificationUnavailable(
+      `approval ${approvalId} not approved within ${waitMs} ms` +
+        (last instanceof Error ? ` (last error: ${last.message})` : ""),
+      { grpcCode: "DEADLINE_EXCEEDED", ...(last === undefined ? {} : { cause: last }) },
+    );
+  }
+
+  /** Closes the channels. Calls made afterwards throw {@link VerificationUnavailable}. */
+  close(): void {
+    this.#closed = true;
+    this.#verifier.close();
+    this.#registry?.close();
+  }
+
+  #registryClient(): InstanceType<typeof RegistryServiceClient> {
+    if (this.registryTarget === undefined) {
+      throw new ConfigurationError("approvals need a client created with registryTarget");
+    }
+    if (this.#closed) {
+      throw new VerificationUnavailable("the client is closed");
+    }
+    this.#registry ??= new RegistryServiceClient(
+      this.registryTarget,
+      this.#credentials(this.registryTarget),
+      this.#channelOptions,
+    );
+    return this.#registry;
+  }
+
+  #unary<Res>(
+    start: (
+      metadata: grpc.Metadata,
+      options: Partial<grpc.CallOptions>,
+      callback: (error: grpc.ServiceError | null, response: Res) => void,
+    ) => grpc.ClientUnaryCall,
+    options: CallOptions,
+  ): Promise<Res> {
+    if (this.#closed) {
+      return Promise.reject(new VerificationUnavailable("the client is closed"));
+    }
+    const deadlineMs = positiveMs(options.deadlineMs, this.deadlineMs, "deadlineMs");
+    const signal = options.signal;
+    if (signal?.aborted) {
+      return Promise.reject(new VerificationUnavailable("the call was aborted", { grpcCode: "CANCELLED" }));
+    }
+    return new Promise<Res>((resolve, reject) => {
+      const onAbort = (): void => call.cancel();
+      const call = start(
+        this.#metadata.clone(),
+        { deadline: Date.now() + deadlineMs },
+        (error, response) => {
+          signal?.removeEventListener("abort", onAbort);
+          if (error) {
+            reject(error);
+          } else {
+            resolve(response);
+          }
+        },
+      );
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+/**
+ * Runs `fn` only after `behalf.verify(params)` resolved, i.e. only on an explicit ALLOW, and
+ * returns its result. On any other outcome the error propagates and `fn` never runs.
+ *
+ * ```ts
+ * await guard(behalf, { agentId, action: "purchase", resource: "coachella.com",
+ *                       amountMinor: order.totalMinor, currency: "USD" },
+ *             () => charge(order));
+ * ```
+ */
+export async function guard<T>(
+  behalf: Verifier,
+  params: VerifyParams,
+  fn: (decision: Decision) => T | Promise<T>,
+): Promise<T> {
+  const decision = await behalf.verify(params);
+  if (decision?.outcome !== "ALLOW") {
+    // Unreachable with the Behalf client (it throws first); a defence against a lax Verifier.
+    throw new VerificationUnavailable("verify resolved without an ALLOW decision");
+  }
+  return await fn(decision);
+}
+
+/**
+ * Wraps a function so that every call first verifies the parameters derived from its
+ * arguments; the function never runs unless allowed.
+ *
+ * ```ts
+ * const buy = guarded(behalf, (order: Order) => ({ agentId, action: "purchase",
+ *   resource: order.vendor, amountMinor: order.totalMinor, currency: order.currency }),
+ *   async (order: Order) => charge(order));
+ * ```
+ */
+export function guarded<A extends unknown[], T>(
+  behalf: Verifier,
+  params: (...args: A) => VerifyParams,
+  fn: (...args: A) => T | Promise<T>,
+): (...args: A) => Promise<T> {
+  return (...args: A) => guard(behalf, params(...args), () => fn(...args));
+}

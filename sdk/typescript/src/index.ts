@@ -1,0 +1,41 @@
+/**
+ * `@behalf/sdk`: ask Behalf before an AI agent acts. `verify` resolves only on ALLOW and throws
+ * a typed error otherwise, so code after `await behalf.verify(...)` never runs on a deny.
+ */
+export {
+  Behalf,
+  DEFAULT_CHANNEL_OPTIONS,
+  DEFAULT_DEADLINE_MS,
+  errorFromStatus,
+  guard,
+  guarded,
+  isLoopbackTarget,
+  type BehalfOptions,
+  type CallOptions,
+  type Verifier,
+} from "./client";
+export { INT64_MAX, parseCurrency, parseMinorUnits, type AmountInput } from "./amount";
+export {
+  ActionDenied,
+  ApprovalRejected,
+  ApprovalRequired,
+  AuthenticationError,
+  BehalfError,
+  ConfigurationError,
+  DecisionError,
+  InvalidRequest,
+  VerificationUnavailable,
+  type ApprovalWaiter,
+  type WaitOptions,
+} from "./errors";
+export type {
+  Approval,
+  ApprovalState,
+  Decision,
+  Outcome,
+  ReasonCode,
+  Risk,
+  VerifyParams,
+} from "./types";
+/** The generated contract (ts-proto), for callers that need the raw messages and clients. */
+export * as v1 from "./v1";

@@ -1,0 +1,120 @@
+"""Decisions and lifecycle changes reach a customer endpoint as Standard Webhooks, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2
+from standardwebhooks.webhooks import Webhook
+
+from behalf.v1 import (
+    common_pb2,
+    dispatcher_pb2,
+    dispatcher_pb2_grpc,
+    registry_pb2,
+    resources_pb2,
+    verifier_pb2,
+)
+from tests.harness.receiver import Receiver
+from tests.harness.stack import start_stack, stop_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    recv = Receiver()
+    server = await asyncio.start_server(recv.handle, "127.0.0.1", 0)
+    recv.port = server.sockets[0].getsockname()[1]
+    yield recv
+    server.close()
+
+
+async def test_denied_verify_arrives_signed_and_is_listed(
+    database_url: str, kafka_bootstrap: str, receiver: Receiver, tmp_path
+) -> None:
+    """A real deny is delivered to a real endpoint, verifiable with the standardwebhooks
+    library, and the tenant's admin key lists the delivery through the dispatcher."""
+    stack = await start_stack(
+        database_url,
+        kafka_bootstrap,
+        tmp_path,
+        dispatcher=True,
+        overrides=[("BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")],
+    )
+    try:
+        tenant = stack.create_tenant()
+        registry = stack.registry_stub()
+        endpoint = registry.CreateWebhookEndpoint(
+            registry_pb2.CreateWebhookEndpointRequest(
+                url=receiver.url("/hooks"), event_types=["verification.*", "agent.disabled"]
+            ),
+            metadata=tenant.admin,
+        )
+        agent = registry.CreateAgent(
+            registry_pb2.CreateAgentRequest(name="buyer", kind=resources_pb2.AGENT_KIND_NATIVE),
+            metadata=tenant.admin,
+        ).agent
+        grant = registry.GrantPermission(
+            registry_pb2.GrantPermissionRequest(
+                agent_id=agent.agent_id,
+                allowed_actions=["purchase"],
+                resources=["coachella.com"],
+                max_amount=common_pb2.Money(amount_minor=80000, currency="USD"),
+                expires_in=duration_pb2.Duration(seconds=3600),
+            ),
+            metadata=tenant.admin,
+        )
+        denied = (
+            stack.verifier_stub()
+            .Verify(
+                verifier_pb2.VerifyRequest(
+                    agent_id=agent.agent_id,
+                    action="purchase",
+                    resource="coachella.com",
+                    amount=common_pb2.Money(amount_minor=90000, currency="USD"),
+                    min_revision=grant.revision,
+                ),
+                metadata=tenant.verify,
+            )
+            .decision
+        )
+        registry.DisableAgent(
+            registry_pb2.DisableAgentRequest(agent_id=agent.agent_id), metadata=tenant.admin
+        )
+
+        def types() -> set[str]:
+            return {json.loads(r.body)["type"] for r in receiver.on("/hooks")}
+
+        await receiver.wait_for(
+            lambda: {"verification.denied", "agent.disabled"} <= types(), within=60
+        )
+        webhook = Webhook(endpoint.signing_secret)
+        for request in receiver.on("/hooks"):
+            payload = webhook.verify(request.body, request.headers)
+            if payload["type"] == "verification.denied":
+                assert payload["data"]["decision"]["request_id"] == denied.request_id
+                assert (
+                    payload["data"]["decision"]["reason_code"] == "REASON_CODE_AMOUNT_EXCEEDS_LIMIT"
+                )
+        assert "agent.created" not in types()
+
+        channel = grpc.insecure_channel(stack.dispatcher.target)
+        deliveries = dispatcher_pb2_grpc.DispatcherServiceStub(channel).ListDeliveries(
+            dispatcher_pb2.ListDeliveriesRequest(endpoint_id=endpoint.endpoint.endpoint_id),
+            metadata=tenant.admin,
+            timeout=10,
+        )
+        assert len(deliveries.deliveries) >= 2
+        assert all(d.endpoint_id == endpoint.endpoint.endpoint_id for d in deliveries.deliveries)
+        with pytest.raises(grpc.RpcError) as caught:
+            dispatcher_pb2_grpc.DispatcherServiceStub(channel).ListDeliveries(
+                dispatcher_pb2.ListDeliveriesRequest(), metadata=tenant.verify, timeout=10
+            )
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        await stop_stack(stack)

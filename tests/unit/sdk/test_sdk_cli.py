@@ -1,0 +1,99 @@
+"""The CLI without a stack: exit codes of `verify` against the scripted server, one-line errors,
+`--json` anywhere, and duration parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import grpc
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from behalf.cli import app
+from behalf.cli._context import parse_duration
+from tests.unit.sdk.fake_server import Fake, decision
+
+runner = CliRunner()
+
+
+async def _invoke(*args: str, env: dict[str, str] | None = None):
+    return await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+
+
+@pytest.mark.parametrize(
+    ("step", "code"),
+    [
+        (decision("ALLOW"), 0),
+        (decision("DENY", "AMOUNT_EXCEEDS_LIMIT"), 1),
+        (decision("REQUIRE_APPROVAL", "APPROVAL_REQUIRED", approval_id="apr_1"), 2),
+        (grpc.StatusCode.UNAUTHENTICATED, 3),
+        (grpc.StatusCode.INTERNAL, 3),
+    ],
+)
+async def test_verify_exit_codes(fake: Fake, step, code: int) -> None:
+    """verify exits 0 allow, 1 deny, 2 approval required, 3 error."""
+    fake.script(step)
+    result = await _invoke(
+        "verify",
+        "agt_1",
+        "purchase",
+        "--amount",
+        "799.99",
+        "--currency",
+        "USD",
+        env={"BEHALF_API_KEY": "k", "BEHALF_VERIFIER": fake.target},
+    )
+    assert result.exit_code == code, result.output
+    if code < 3:
+        assert fake.requests[-1].amount.amount_minor == 79999
+
+
+async def test_verify_json_output_parses(fake: Fake) -> None:
+    """`--json` after the subcommand still works, and prints the decision as JSON."""
+    fake.script(decision("DENY", "NO_PERMISSION", request_id="req_7"))
+    result = await _invoke(
+        "verify",
+        "agt_1",
+        "purchase",
+        "--json",
+        env={"BEHALF_API_KEY": "k", "BEHALF_VERIFIER": fake.target},
+    )
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert (data["outcome"], data["reason_code"], data["request_id"]) == (
+        "DENY",
+        "NO_PERMISSION",
+        "req_7",
+    )
+
+
+def test_bad_flag_is_one_line_and_exit_3() -> None:
+    """An unknown flag prints one line on stderr and exits 3."""
+    result = runner.invoke(app, ["agents", "list", "--bogus"])
+    assert result.exit_code == 3
+    assert result.stderr.strip().count("\n") == 0
+    assert "--bogus" in result.stderr
+
+
+def test_float_like_amount_with_too_many_decimals_is_an_error() -> None:
+    """An amount the currency cannot hold is refused before any call."""
+    result = runner.invoke(
+        app,
+        ["verify", "agt_1", "purchase", "--amount", "1.001", "--currency", "USD"],
+        env={"BEHALF_API_KEY": "k", "BEHALF_VERIFIER": "127.0.0.1:1"},
+    )
+    assert result.exit_code == 3
+    assert "decimals" in result.stderr
+
+
+def test_durations() -> None:
+    """2h, 30m, 1h30m, 7d and plain seconds parse; nonsense does not."""
+    assert parse_duration("2h") == timedelta(hours=2)
+    assert parse_duration("1h30m") == timedelta(minutes=90)
+    assert parse_duration("7d") == timedelta(days=7)
+    assert parse_duration("45") == timedelta(seconds=45)
+    with pytest.raises(typer.BadParameter):
+        parse_duration("2 hours")
