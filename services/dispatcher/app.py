@@ -106,6 +106,7 @@ class DispatcherService:
             policy=settings.policy(),
             sink=self._sink,
             topics=self.topics,
+            report_gone=source.suspend if isinstance(source, RegistryTargetSource) else None,
         )
         client = f"dispatcher-{socket.gethostname()}-{os.getpid()}"
         group = settings.consumer_group

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -81,6 +81,7 @@ class Pipeline:
         sink: TaskSink,
         topics: Topics,
         ahead_patience_seconds: float = 120.0,
+        report_gone: Callable[[str, str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._targets = targets
@@ -90,6 +91,7 @@ class Pipeline:
         self._sink = sink
         self._topics = topics
         self._ahead_patience = ahead_patience_seconds
+        self._report_gone = report_gone
 
     async def handle_source(self, topic: str, value: bytes) -> None:
         """A decision or lifecycle event: fan out to matching endpoints and deliver."""
@@ -198,6 +200,8 @@ class Pipeline:
         if outcome.status_code == GONE_STATUS:
             await self._store.suspend_endpoint(row.tenant_id, row.endpoint_id, "410 Gone")
             self._targets.invalidate(row.tenant_id)
+            if self._report_gone is not None:
+                await self._report_gone(row.tenant_id, row.endpoint_id, "HTTP 410 Gone")
             _log.warning("endpoint_suspended", endpoint_id=row.endpoint_id, tenant_id=row.tenant_id)
 
     async def _defer(self, row: DeliveryRow) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
+import structlog
 
 from behalf.common.errors import Unavailable
 from behalf.dispatcher.matching import type_matches
@@ -35,6 +36,9 @@ class Target:
         return (
             not self.disabled and bool(self.secrets) and type_matches(self.event_types, event_type)
         )
+
+
+_log = structlog.get_logger("targets")
 
 
 class TargetSource(Protocol):
@@ -73,6 +77,21 @@ class RegistryTargetSource:
             )
             for t in response.targets
         ]
+
+    async def suspend(self, tenant_id: str, endpoint_id: str, reason: str) -> None:
+        """Ask the registry to disable an endpoint that answered 410 Gone (best effort: the
+        local suspension already stops deliveries; the registry makes it visible and emits
+        `webhook.endpoint_disabled`)."""
+        try:
+            await self._stub.SuspendWebhookEndpoint(
+                internal_pb2.SuspendWebhookEndpointRequest(
+                    tenant_id=tenant_id, endpoint_id=endpoint_id, reason=reason
+                ),
+                metadata=self._metadata,
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            _log.warning("endpoint_suspend_not_reported", code=exc.code().name)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 
 from behalf.common.host import ServiceHost
@@ -85,6 +87,7 @@ class RegistryService:
                 webhook_box=webhook_box,
                 stream=hub,
                 authenticator=authenticator,
+                approval_window=timedelta(seconds=settings.approval_window_seconds),
             )
         )
         self._tasks = [

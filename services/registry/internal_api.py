@@ -12,6 +12,7 @@ from typing import Protocol
 
 import asyncpg
 import grpc
+import structlog
 
 from behalf.common.auth import require_service_token
 from behalf.common.errors import FailedPrecondition, InvalidArgument, Unavailable
@@ -28,6 +29,7 @@ from behalf.v1 import internal_pb2 as pb
 
 DEFAULT_APPROVAL_WINDOW = timedelta(minutes=15)
 MAX_REQUEST_ID = 128
+_log = structlog.get_logger("internal_api")
 
 
 class PolicyStream(Protocol):
@@ -266,3 +268,31 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         return pb.AuthenticateApiKeyResponse(
             key_id=caller.key_id, tenant_id=caller.tenant_id, role=caller.role.to_proto()
         )
+
+    async def SuspendWebhookEndpoint(
+        self, request: pb.SuspendWebhookEndpointRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SuspendWebhookEndpointResponse:
+        """The dispatcher found the endpoint gone (HTTP 410): disable it, as an admin would."""
+        self._check(context)
+        tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
+        endpoint_id = v.require_id(request.endpoint_id, "whe", "endpoint_id")
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                revision = await next_revision(conn)
+                found = await webhooks.set_disabled(conn, tenant_id, endpoint_id, disabled=True)
+                if found is None:
+                    raise not_found("webhook endpoint", endpoint_id)
+                endpoint, changed = found
+                if not changed:
+                    raise Unchanged(endpoint)
+                await write_event(
+                    conn,
+                    tenant_id=tenant_id,
+                    event_type="webhook.endpoint_disabled",
+                    revision=revision,
+                    subject=endpoint,
+                )
+        except Unchanged as exc:
+            return pb.SuspendWebhookEndpointResponse(endpoint=exc.result)
+        _log.info("endpoint_suspended", endpoint_id=endpoint_id, reason=request.reason[:200])
+        return pb.SuspendWebhookEndpointResponse(endpoint=endpoint, revision=revision)

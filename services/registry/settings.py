@@ -20,6 +20,7 @@ class RegistrySettings:
     service_token: str
     master_key: bytes
     allow_private_webhook_urls: bool
+    approval_window_seconds: float
 
     @classmethod
     def from_env(cls, env: Env) -> RegistrySettings:
@@ -30,6 +31,7 @@ class RegistrySettings:
             service_token=env.secret("BEHALF_SERVICE_TOKEN"),
             master_key=_master_key(env),
             allow_private_webhook_urls=env.bool("BEHALF_ALLOW_PRIVATE_WEBHOOK_URLS", False),
+            approval_window_seconds=env.float("BEHALF_APPROVAL_WINDOW_SECONDS", 900.0, minimum=1),
         )
 
 

@@ -20,6 +20,7 @@ from behalf.common.ids import new_id
 from behalf.v1 import common_pb2, events_pb2, verifier_pb2, verifier_pb2_grpc
 from behalf.verifier.audit import AuditUnavailable, DecisionPublisher
 from behalf.verifier.credentials import Caller, require_verify_role
+from behalf.verifier.dry_run import DryRunSteps
 from behalf.verifier.engine import (
     DecisionResult,
     Outcome,
@@ -37,6 +38,7 @@ DECISIONS = Counter(
     "behalf_verifier_decisions_total", "Decisions by outcome and reason.", ["outcome", "reason"]
 )
 _log = structlog.get_logger("verify")
+_DRY_RUN = DryRunSteps()
 
 
 class DecisionSink(Protocol):
@@ -63,9 +65,7 @@ class Verifier:
         self._verifier_id = verifier_id
         self._min_revision_wait = min_revision_wait_seconds
 
-    async def verify(
-        self, token: str, request: verifier_pb2.VerifyRequest, *, test_mode: bool = False
-    ) -> common_pb2.Decision:
+    async def verify(self, token: str, request: verifier_pb2.VerifyRequest) -> common_pb2.Decision:
         state = self._watcher.state
         if state is None:
             return self._unaudited_stale(request)
@@ -77,9 +77,11 @@ class Verifier:
         if checked.min_revision > state.snapshot.revision:
             await self._watcher.wait_for_revision(checked.min_revision, self._min_revision_wait)
             state = self._watcher.state or state
-        # 3-10. Decide.
+        # 3-10. Decide; a test-mode request has no side effects.
+        test_mode = request.test_mode
+        steps = _DRY_RUN if test_mode else self._steps
         now = datetime.now(UTC)
-        result = await decide(checked, state.snapshot, now, self._watcher.freshness, self._steps)
+        result = await decide(checked, state.snapshot, now, self._watcher.freshness, steps)
         # 11. Audit before answering; an allow that cannot be audited becomes a deny.
         event = self._event(caller, checked, result, now, request, test_mode)
         try:

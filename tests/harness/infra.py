@@ -104,10 +104,26 @@ class PostgresServer:
     url: str
     port: int
     _stop: Callable[[], object] = field(default=_noop, repr=False)
+    _env: Mapping[str, str] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
         """Stop the server (a no-op for a server this module did not start)."""
         self._stop()
+
+    def start(self) -> None:
+        """Start the server again after ``stop()`` on the same data and port (fault tests)."""
+        _run_script(POSTGRES_SCRIPT, "start", self._local_env("start"))
+
+    def restart(self) -> None:
+        """Stop (fast shutdown, closing every connection) and start on the same data and port."""
+        env = self._local_env("restart")
+        _run_script(POSTGRES_SCRIPT, "stop", env)
+        _run_script(POSTGRES_SCRIPT, "start", env)
+
+    def _local_env(self, what: str) -> Mapping[str, str]:
+        if self._env is None:
+            raise InfraError(f"cannot {what} a PostgreSQL server this harness did not start")
+        return self._env
 
 
 def start_postgres(base_dir: Path) -> PostgresServer:
@@ -125,7 +141,7 @@ def start_postgres(base_dir: Path) -> PostgresServer:
     }
     url = _run_script(POSTGRES_SCRIPT, "start", env)
     return PostgresServer(
-        url=url, port=port, _stop=partial(_run_script, POSTGRES_SCRIPT, "stop", env)
+        url=url, port=port, _stop=partial(_run_script, POSTGRES_SCRIPT, "stop", env), _env=env
     )
 
 

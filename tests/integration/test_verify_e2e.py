@@ -315,3 +315,26 @@ def test_ext_authz_allows_and_denies(stack: Stack, tenant: Tenant) -> None:
     body = json.loads(denied.denied_response.body)
     assert body["reason_code"] == "AMOUNT_EXCEEDS_LIMIT"
     assert body["request_id"]
+
+
+def test_test_mode_has_no_side_effects(stack: Stack, tenant: Tenant) -> None:
+    """A test-mode verify is decided as usual but creates no approval and is marked a test."""
+    agent_id = _agent(stack, tenant, "tested-by-a-human")
+    _grant(stack, tenant, agent_id, requires_approval=True)
+    decision = _verify(
+        stack,
+        tenant,
+        agent_id=agent_id,
+        action="purchase",
+        resource="coachella.com",
+        amount=usd(100),
+        test_mode=True,
+    )
+    assert decision.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
+    assert decision.approval_id == ""
+    pending = stack.registry_stub().ListApprovals(
+        registry_pb2.ListApprovalsRequest(agent_id=agent_id), metadata=tenant.admin, timeout=10
+    )
+    assert list(pending.approvals) == []
+    events = asyncio.run(_consume_decisions(stack, {decision.request_id}))
+    assert events[decision.request_id].test_mode

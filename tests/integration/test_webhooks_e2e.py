@@ -38,7 +38,8 @@ async def test_denied_verify_arrives_signed_and_is_listed(
     database_url: str, kafka_bootstrap: str, receiver: Receiver, tmp_path
 ) -> None:
     """A real deny is delivered to a real endpoint, verifiable with the standardwebhooks
-    library, and the tenant's admin key lists the delivery through the dispatcher."""
+    library; an endpoint answering 410 is disabled in the registry; the tenant's admin key
+    lists the deliveries through the dispatcher."""
     stack = await start_stack(
         database_url,
         kafka_bootstrap,
@@ -55,6 +56,17 @@ async def test_denied_verify_arrives_signed_and_is_listed(
             ),
             metadata=tenant.admin,
         )
+        gone = registry.CreateWebhookEndpoint(
+            registry_pb2.CreateWebhookEndpointRequest(
+                url=receiver.url("/gone"), event_types=["verification.denied"]
+            ),
+            metadata=tenant.admin,
+        )
+
+        async def answer_gone(_request, _n):
+            return 410, {}
+
+        receiver.behaviours["/gone"] = answer_gone
         agent = registry.CreateAgent(
             registry_pb2.CreateAgentRequest(name="buyer", kind=resources_pb2.AGENT_KIND_NATIVE),
             metadata=tenant.admin,
@@ -102,6 +114,18 @@ async def test_denied_verify_arrives_signed_and_is_listed(
                     payload["data"]["decision"]["reason_code"] == "REASON_CODE_AMOUNT_EXCEEDS_LIMIT"
                 )
         assert "agent.created" not in types()
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while asyncio.get_running_loop().time() < deadline:
+            state = registry.GetWebhookEndpoint(
+                registry_pb2.GetWebhookEndpointRequest(endpoint_id=gone.endpoint.endpoint_id),
+                metadata=tenant.admin,
+            ).endpoint
+            if state.disabled:
+                break
+            await asyncio.sleep(0.2)
+        assert state.disabled, "an endpoint answering 410 is disabled in the registry"
+        assert len(receiver.on("/gone")) == 1
 
         channel = grpc.insecure_channel(stack.dispatcher.target)
         deliveries = dispatcher_pb2_grpc.DispatcherServiceStub(channel).ListDeliveries(

@@ -222,3 +222,21 @@ class AuthenticateApiKeyResponse(_message.Message):
     tenant_id: str
     role: _resources_pb2.Role
     def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[_Union[_resources_pb2.Role, str]] = ...) -> None: ...
+
+class SuspendWebhookEndpointRequest(_message.Message):
+    __slots__ = ("tenant_id", "endpoint_id", "reason")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    endpoint_id: str
+    reason: str
+    def __init__(self, tenant_id: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SuspendWebhookEndpointResponse(_message.Message):
+    __slots__ = ("endpoint", "revision")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    endpoint: _resources_pb2.WebhookEndpoint
+    revision: int
+    def __init__(self, endpoint: _Optional[_Union[_resources_pb2.WebhookEndpoint, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...

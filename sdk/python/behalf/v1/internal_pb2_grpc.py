@@ -70,6 +70,11 @@ class RegistryInternalServiceStub:
                 request_serializer=behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyRequest.SerializeToString,
                 response_deserializer=behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyResponse.FromString,
                 _registered_method=True)
+        self.SuspendWebhookEndpoint = channel.unary_unary(
+                '/behalf.v1.RegistryInternalService/SuspendWebhookEndpoint',
+                request_serializer=behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointRequest.SerializeToString,
+                response_deserializer=behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryInternalServiceServicer:
@@ -126,6 +131,13 @@ class RegistryInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SuspendWebhookEndpoint(self, request, context):
+        """Disables an endpoint the dispatcher found gone (HTTP 410) or failing for too long.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +175,11 @@ def add_RegistryInternalServiceServicer_to_server(servicer, server):
                     servicer.AuthenticateApiKey,
                     request_deserializer=behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyRequest.FromString,
                     response_serializer=behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyResponse.SerializeToString,
+            ),
+            'SuspendWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendWebhookEndpoint,
+                    request_deserializer=behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointRequest.FromString,
+                    response_serializer=behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,6 +372,33 @@ class RegistryInternalService:
             '/behalf.v1.RegistryInternalService/AuthenticateApiKey',
             behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyRequest.SerializeToString,
             behalf_dot_v1_dot_internal__pb2.AuthenticateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/behalf.v1.RegistryInternalService/SuspendWebhookEndpoint',
+            behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointRequest.SerializeToString,
+            behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from behalf.v1 import common_pb2 as behalf_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62\x65half/v1/verifier.proto\x12\tbehalf.v1\x1a\x16\x62\x65half/v1/common.proto\"\x8c\x02\n\rVerifyRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12 \n\x06\x61mount\x18\x04 \x01(\x0b\x32\x10.behalf.v1.Money\x12\x36\n\x07\x63ontext\x18\x05 \x03(\x0b\x32%.behalf.v1.VerifyRequest.ContextEntry\x12\x14\n\x0cmin_revision\x18\x06 \x01(\x03\x12\x13\n\x0b\x61pproval_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"7\n\x0eVerifyResponse\x12%\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x13.behalf.v1.Decision2P\n\x0fVerifierService\x12=\n\x06Verify\x12\x18.behalf.v1.VerifyRequest\x1a\x19.behalf.v1.VerifyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x62\x65half/v1/verifier.proto\x12\tbehalf.v1\x1a\x16\x62\x65half/v1/common.proto\"\x9f\x02\n\rVerifyRequest\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12 \n\x06\x61mount\x18\x04 \x01(\x0b\x32\x10.behalf.v1.Money\x12\x36\n\x07\x63ontext\x18\x05 \x03(\x0b\x32%.behalf.v1.VerifyRequest.ContextEntry\x12\x14\n\x0cmin_revision\x18\x06 \x01(\x03\x12\x13\n\x0b\x61pproval_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x11\n\ttest_mode\x18\t \x01(\x08\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"7\n\x0eVerifyResponse\x12%\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x13.behalf.v1.Decision2P\n\x0fVerifierService\x12=\n\x06Verify\x12\x18.behalf.v1.VerifyRequest\x1a\x19.behalf.v1.VerifyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,11 +35,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFYREQUEST_CONTEXTENTRY']._loaded_options = None
   _globals['_VERIFYREQUEST_CONTEXTENTRY']._serialized_options = b'8\001'
   _globals['_VERIFYREQUEST']._serialized_start=64
-  _globals['_VERIFYREQUEST']._serialized_end=332
-  _globals['_VERIFYREQUEST_CONTEXTENTRY']._serialized_start=286
-  _globals['_VERIFYREQUEST_CONTEXTENTRY']._serialized_end=332
-  _globals['_VERIFYRESPONSE']._serialized_start=334
-  _globals['_VERIFYRESPONSE']._serialized_end=389
-  _globals['_VERIFIERSERVICE']._serialized_start=391
-  _globals['_VERIFIERSERVICE']._serialized_end=471
+  _globals['_VERIFYREQUEST']._serialized_end=351
+  _globals['_VERIFYREQUEST_CONTEXTENTRY']._serialized_start=305
+  _globals['_VERIFYREQUEST_CONTEXTENTRY']._serialized_end=351
+  _globals['_VERIFYRESPONSE']._serialized_start=353
+  _globals['_VERIFYRESPONSE']._serialized_end=408
+  _globals['_VERIFIERSERVICE']._serialized_start=410
+  _globals['_VERIFIERSERVICE']._serialized_end=490
 # @@protoc_insertion_point(module_scope)

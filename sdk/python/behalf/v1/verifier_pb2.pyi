@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class VerifyRequest(_message.Message):
-    __slots__ = ("agent_id", "action", "resource", "amount", "context", "min_revision", "approval_id", "request_id")
+    __slots__ = ("agent_id", "action", "resource", "amount", "context", "min_revision", "approval_id", "request_id", "test_mode")
     class ContextEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,7 @@ class VerifyRequest(_message.Message):
     MIN_REVISION_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TEST_MODE_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     action: str
     resource: str
@@ -32,7 +33,8 @@ class VerifyRequest(_message.Message):
     min_revision: int
     approval_id: str
     request_id: str
-    def __init__(self, agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., min_revision: _Optional[int] = ..., approval_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    test_mode: bool
+    def __init__(self, agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., context: _Optional[_Mapping[str, str]] = ..., min_revision: _Optional[int] = ..., approval_id: _Optional[str] = ..., request_id: _Optional[str] = ..., test_mode: _Optional[bool] = ...) -> None: ...
 
 class VerifyResponse(_message.Message):
     __slots__ = ("decision",)
