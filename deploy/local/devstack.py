@@ -185,6 +185,7 @@ def up() -> None:
         "BEHALF_KAFKA_BOOTSTRAP": bootstrap,
         "BEHALF_REGISTRY_TARGET": f"127.0.0.1:{SERVICES['registry'][0]}",
         "BEHALF_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
+        "BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
     }
     for name in SERVICES:
         _say(f"starting {name}")
