@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from behalf.v1 import common_pb2
+from behalf.v1 import common_pb2, internal_pb2, resources_pb2
 from behalf.verifier.engine import (
     DecisionResult,
     Freshness,
@@ -29,6 +29,7 @@ from behalf.verifier.snapshot import (
     MatchKind,
     PermissionEntry,
     PolicySnapshot,
+    apply_delta,
     snapshot_from_entries,
 )
 
@@ -412,3 +413,25 @@ def test_decisions_are_deterministic(policy: tuple) -> None:
 
 def _fields(req: VerifyInput) -> dict[str, object]:
     return {name: getattr(req, name) for name in VerifyInput.__dataclass_fields__}
+
+
+@settings(max_examples=100)
+@given(policies(), STEPS, st.integers(1, 20), st.booleans())
+def test_nothing_allowed_at_a_disables_revision(
+    policy: tuple, steps: RecordingSteps, gap: int, applied: bool
+) -> None:
+    """Passing a DisableAgent's revision as min_revision never yields an allow, whether the
+    verifier has applied that revision yet or not."""
+    entries, req = policy
+    before = snapshot_of(*entries)
+    disable_revision = before.revision + gap
+    delta = internal_pb2.PolicyDelta(revision=disable_revision, tenant_id=TENANT)
+    delta.changes.add().agent_upserted.CopyFrom(
+        resources_pb2.Agent(agent_id=AGENT, tenant_id=TENANT, disabled=True)
+    )
+    current = apply_delta(before, delta) if applied else before
+    asked = VerifyInput(**{**_fields(req), "min_revision": disable_revision})
+    result = run(asked, current, steps)
+    assert result.outcome is Outcome.DENY
+    expected = ReasonCode.AGENT_DISABLED if applied else ReasonCode.STALE_POLICY
+    assert result.reason_code is expected
