@@ -142,6 +142,19 @@ class PermissionHandlers(Handlers):
             public_key=signed.public_key,
         )
 
+    async def ListPassportKeys(
+        self, request: pb.ListPassportKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPassportKeysResponse:
+        await self._auth(context, *READ)
+        signer = self._deps.signer
+        return pb.ListPassportKeysResponse(
+            keys=[
+                pb.PassportKey(
+                    key_id=signer.key_id, public_key=signer.public_key, algorithm="Ed25519"
+                )
+            ]
+        )
+
     async def ListScopeTemplates(
         self, request: pb.ListScopeTemplatesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListScopeTemplatesResponse:

@@ -117,6 +117,7 @@ class Verifier:
                 policy_revision=result.policy_revision,
                 approval_id=result.approval_id,
                 verifier_id=self._verifier_id,
+                test_mode=test_mode,
             ),
             agent_id=checked.agent_id,
             action=checked.action,

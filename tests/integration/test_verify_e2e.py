@@ -331,6 +331,7 @@ def test_test_mode_has_no_side_effects(stack: Stack, tenant: Tenant) -> None:
         test_mode=True,
     )
     assert decision.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
+    assert decision.test_mode
     assert decision.approval_id == ""
     pending = stack.registry_stub().ListApprovals(
         registry_pb2.ListApprovalsRequest(agent_id=agent_id), metadata=tenant.admin, timeout=10

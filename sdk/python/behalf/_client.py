@@ -239,6 +239,20 @@ class AsyncBehalf:
             public_key=reply.public_key,
         )
 
+    async def passport_keys(
+        self,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> dict[str, str]:
+        """The registry's published passport signing keys, key id to public key: fetch once,
+        pin them, then verify passports offline with `SignedPassport.verify(public_key=...)`."""
+        stub = registry_pb2_grpc.RegistryServiceStub(self._channel(self.registry_target))
+        request = registry_pb2.ListPassportKeysRequest()
+        reply = await self._unary(
+            stub.ListPassportKeys, request, "ListPassportKeys", timeout, False
+        )
+        return {key.key_id: key.public_key for key in reply.keys}
+
     def guard(self, **options: Any) -> Guard:
         """`guard(self, ...)`: see `behalf.guard`."""
         from behalf._guard import Guard
@@ -395,6 +409,10 @@ class Behalf:
     def export_passport(self, agent_id: str, *, timeout: float | None = None) -> SignedPassport:
         """Blocking `AsyncBehalf.export_passport`."""
         return self._run(self.aio.export_passport(agent_id, timeout=timeout))
+
+    def passport_keys(self, *, timeout: float | None = None) -> dict[str, str]:
+        """Blocking `AsyncBehalf.passport_keys`."""
+        return self._run(self.aio.passport_keys(timeout=timeout))
 
     def guard(self, **options: Any) -> Guard:
         """`guard(self, ...)`: see `behalf.guard`."""

@@ -243,6 +243,10 @@ async def test_export_passport_is_signed_canonical_json(registry: Registry) -> N
     key.verify(unb64(exported.signature), exported.document)
     again = await tenant.admin.ExportPassport(pb.ExportPassportRequest(agent_id=agent.agent_id))
     assert (again.key_id, again.public_key) == (exported.key_id, exported.public_key)
+    published = await tenant.audit.ListPassportKeys(pb.ListPassportKeysRequest())
+    assert [(k.key_id, k.public_key, k.algorithm) for k in published.keys] == [
+        (exported.key_id, exported.public_key, "Ed25519")
+    ]
     await fails(
         tenant.verify.ExportPassport(pb.ExportPassportRequest(agent_id=agent.agent_id)),
         C.PERMISSION_DENIED,

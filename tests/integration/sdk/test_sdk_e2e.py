@@ -238,7 +238,8 @@ async def test_passport_export_verifies_and_detects_tampering(
     agent_id, _ = _agent_with_grant(stack, tenant, *PURCHASE)
     async with AsyncBehalf(tenant.admin_key, registry_target=stack.registry.target) as admin:
         signed = await admin.export_passport(agent_id)
-    passport = signed.verify(signed.public_key)
+        pinned = await admin.passport_keys()
+    passport = signed.verify(pinned[signed.key_id])
     assert passport.agent_id == agent_id and passport.tenant_id == tenant.tenant_id
     assert passport.permissions[0]["resources"] == ["coachella.com"]
 

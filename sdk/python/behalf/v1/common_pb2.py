@@ -25,23 +25,23 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62\x65half/v1/common.proto\x12\tbehalf.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"\xa9\x02\n\x08\x44\x65\x63ision\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x07outcome\x18\x02 \x01(\x0e\x32\x12.behalf.v1.Outcome\x12*\n\x0breason_code\x18\x03 \x01(\x0e\x32\x15.behalf.v1.ReasonCode\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x1d\n\x04risk\x18\x05 \x01(\x0e\x32\x0f.behalf.v1.Risk\x12\x15\n\rpermission_id\x18\x06 \x01(\t\x12\x17\n\x0fpolicy_revision\x18\x07 \x01(\x03\x12\x13\n\x0b\x61pproval_id\x18\x08 \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bverifier_id\x18\n \x01(\t*e\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n\rOUTCOME_ALLOW\x10\x01\x12\x10\n\x0cOUTCOME_DENY\x10\x02\x12\x1c\n\x18OUTCOME_REQUIRE_APPROVAL\x10\x03*\x91\x05\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x17\n\x13REASON_CODE_ALLOWED\x10\x01\x12!\n\x1dREASON_CODE_APPROVAL_CONSUMED\x10\x02\x12\x1c\n\x18REASON_CODE_STALE_POLICY\x10\x03\x12\x1f\n\x1bREASON_CODE_AGENT_NOT_FOUND\x10\x04\x12\x1e\n\x1aREASON_CODE_AGENT_DISABLED\x10\x05\x12\x1e\n\x1aREASON_CODE_ACTION_BLOCKED\x10\x06\x12\"\n\x1eREASON_CODE_PERMISSION_EXPIRED\x10\x07\x12$\n REASON_CODE_RESOURCE_NOT_ALLOWED\x10\x08\x12\x1d\n\x19REASON_CODE_NO_PERMISSION\x10\t\x12\x1f\n\x1bREASON_CODE_AMOUNT_REQUIRED\x10\n\x12$\n REASON_CODE_AMOUNT_EXCEEDS_LIMIT\x10\x0b\x12!\n\x1dREASON_CODE_CURRENCY_MISMATCH\x10\x0c\x12 \n\x1cREASON_CODE_BUDGET_EXHAUSTED\x10\r\x12!\n\x1dREASON_CODE_APPROVAL_REQUIRED\x10\x0e\x12 \n\x1cREASON_CODE_APPROVAL_INVALID\x10\x0f\x12!\n\x1dREASON_CODE_AUDIT_UNAVAILABLE\x10\x10\x12$\n REASON_CODE_REGISTRY_UNAVAILABLE\x10\x11\x12(\n$REASON_CODE_PERMISSION_NOT_YET_VALID\x10\x12*J\n\x04Risk\x12\x14\n\x10RISK_UNSPECIFIED\x10\x00\x12\x0c\n\x08RISK_LOW\x10\x01\x12\x0f\n\x0bRISK_MEDIUM\x10\x02\x12\r\n\tRISK_HIGH\x10\x03*\xf5\x01\n\x0e\x41\x63tionCategory\x12\x1f\n\x1b\x41\x43TION_CATEGORY_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41\x43TION_CATEGORY_DATA_ACCESS\x10\x01\x12\x1d\n\x19\x41\x43TION_CATEGORY_MESSAGING\x10\x02\x12\x1e\n\x1a\x41\x43TION_CATEGORY_SCHEDULING\x10\x03\x12 \n\x1c\x41\x43TION_CATEGORY_TRANSACTIONS\x10\x04\x12\x1b\n\x17\x41\x43TION_CATEGORY_CONTENT\x10\x05\x12#\n\x1f\x41\x43TION_CATEGORY_ADMIN_WORKFLOWS\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x62\x65half/v1/common.proto\x12\tbehalf.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x05Money\x12\x14\n\x0c\x61mount_minor\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"\xbc\x02\n\x08\x44\x65\x63ision\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x07outcome\x18\x02 \x01(\x0e\x32\x12.behalf.v1.Outcome\x12*\n\x0breason_code\x18\x03 \x01(\x0e\x32\x15.behalf.v1.ReasonCode\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x1d\n\x04risk\x18\x05 \x01(\x0e\x32\x0f.behalf.v1.Risk\x12\x15\n\rpermission_id\x18\x06 \x01(\t\x12\x17\n\x0fpolicy_revision\x18\x07 \x01(\x03\x12\x13\n\x0b\x61pproval_id\x18\x08 \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bverifier_id\x18\n \x01(\t\x12\x11\n\ttest_mode\x18\x0b \x01(\x08*e\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x11\n\rOUTCOME_ALLOW\x10\x01\x12\x10\n\x0cOUTCOME_DENY\x10\x02\x12\x1c\n\x18OUTCOME_REQUIRE_APPROVAL\x10\x03*\x91\x05\n\nReasonCode\x12\x1b\n\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x17\n\x13REASON_CODE_ALLOWED\x10\x01\x12!\n\x1dREASON_CODE_APPROVAL_CONSUMED\x10\x02\x12\x1c\n\x18REASON_CODE_STALE_POLICY\x10\x03\x12\x1f\n\x1bREASON_CODE_AGENT_NOT_FOUND\x10\x04\x12\x1e\n\x1aREASON_CODE_AGENT_DISABLED\x10\x05\x12\x1e\n\x1aREASON_CODE_ACTION_BLOCKED\x10\x06\x12\"\n\x1eREASON_CODE_PERMISSION_EXPIRED\x10\x07\x12$\n REASON_CODE_RESOURCE_NOT_ALLOWED\x10\x08\x12\x1d\n\x19REASON_CODE_NO_PERMISSION\x10\t\x12\x1f\n\x1bREASON_CODE_AMOUNT_REQUIRED\x10\n\x12$\n REASON_CODE_AMOUNT_EXCEEDS_LIMIT\x10\x0b\x12!\n\x1dREASON_CODE_CURRENCY_MISMATCH\x10\x0c\x12 \n\x1cREASON_CODE_BUDGET_EXHAUSTED\x10\r\x12!\n\x1dREASON_CODE_APPROVAL_REQUIRED\x10\x0e\x12 \n\x1cREASON_CODE_APPROVAL_INVALID\x10\x0f\x12!\n\x1dREASON_CODE_AUDIT_UNAVAILABLE\x10\x10\x12$\n REASON_CODE_REGISTRY_UNAVAILABLE\x10\x11\x12(\n$REASON_CODE_PERMISSION_NOT_YET_VALID\x10\x12*J\n\x04Risk\x12\x14\n\x10RISK_UNSPECIFIED\x10\x00\x12\x0c\n\x08RISK_LOW\x10\x01\x12\x0f\n\x0bRISK_MEDIUM\x10\x02\x12\r\n\tRISK_HIGH\x10\x03*\xf5\x01\n\x0e\x41\x63tionCategory\x12\x1f\n\x1b\x41\x43TION_CATEGORY_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41\x43TION_CATEGORY_DATA_ACCESS\x10\x01\x12\x1d\n\x19\x41\x43TION_CATEGORY_MESSAGING\x10\x02\x12\x1e\n\x1a\x41\x43TION_CATEGORY_SCHEDULING\x10\x03\x12 \n\x1c\x41\x43TION_CATEGORY_TRANSACTIONS\x10\x04\x12\x1b\n\x17\x41\x43TION_CATEGORY_CONTENT\x10\x05\x12#\n\x1f\x41\x43TION_CATEGORY_ADMIN_WORKFLOWS\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'behalf.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=419
-  _globals['_OUTCOME']._serialized_end=520
-  _globals['_REASONCODE']._serialized_start=523
-  _globals['_REASONCODE']._serialized_end=1180
-  _globals['_RISK']._serialized_start=1182
-  _globals['_RISK']._serialized_end=1256
-  _globals['_ACTIONCATEGORY']._serialized_start=1259
-  _globals['_ACTIONCATEGORY']._serialized_end=1504
+  _globals['_OUTCOME']._serialized_start=438
+  _globals['_OUTCOME']._serialized_end=539
+  _globals['_REASONCODE']._serialized_start=542
+  _globals['_REASONCODE']._serialized_end=1199
+  _globals['_RISK']._serialized_start=1201
+  _globals['_RISK']._serialized_end=1275
+  _globals['_ACTIONCATEGORY']._serialized_start=1278
+  _globals['_ACTIONCATEGORY']._serialized_end=1523
   _globals['_MONEY']._serialized_start=70
   _globals['_MONEY']._serialized_end=117
   _globals['_DECISION']._serialized_start=120
-  _globals['_DECISION']._serialized_end=417
+  _globals['_DECISION']._serialized_end=436
 # @@protoc_insertion_point(module_scope)

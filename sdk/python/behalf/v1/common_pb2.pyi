@@ -98,7 +98,7 @@ class Money(_message.Message):
     def __init__(self, amount_minor: _Optional[int] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class Decision(_message.Message):
-    __slots__ = ("request_id", "outcome", "reason_code", "reason", "risk", "permission_id", "policy_revision", "approval_id", "decide_time", "verifier_id")
+    __slots__ = ("request_id", "outcome", "reason_code", "reason", "risk", "permission_id", "policy_revision", "approval_id", "decide_time", "verifier_id", "test_mode")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     REASON_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class Decision(_message.Message):
     APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
     DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_ID_FIELD_NUMBER: _ClassVar[int]
+    TEST_MODE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     outcome: Outcome
     reason_code: ReasonCode
@@ -119,4 +120,5 @@ class Decision(_message.Message):
     approval_id: str
     decide_time: _timestamp_pb2.Timestamp
     verifier_id: str
-    def __init__(self, request_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reason_code: _Optional[_Union[ReasonCode, str]] = ..., reason: _Optional[str] = ..., risk: _Optional[_Union[Risk, str]] = ..., permission_id: _Optional[str] = ..., policy_revision: _Optional[int] = ..., approval_id: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verifier_id: _Optional[str] = ...) -> None: ...
+    test_mode: bool
+    def __init__(self, request_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reason_code: _Optional[_Union[ReasonCode, str]] = ..., reason: _Optional[str] = ..., risk: _Optional[_Union[Risk, str]] = ..., permission_id: _Optional[str] = ..., policy_revision: _Optional[int] = ..., approval_id: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verifier_id: _Optional[str] = ..., test_mode: _Optional[bool] = ...) -> None: ...

@@ -327,6 +327,26 @@ class ExportPassportResponse(_message.Message):
     public_key: str
     def __init__(self, document: _Optional[bytes] = ..., signature: _Optional[str] = ..., key_id: _Optional[str] = ..., public_key: _Optional[str] = ...) -> None: ...
 
+class ListPassportKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PassportKey(_message.Message):
+    __slots__ = ("key_id", "public_key", "algorithm")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    ALGORITHM_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    public_key: str
+    algorithm: str
+    def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[str] = ..., algorithm: _Optional[str] = ...) -> None: ...
+
+class ListPassportKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[PassportKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[PassportKey, _Mapping]]] = ...) -> None: ...
+
 class ListScopeTemplatesRequest(_message.Message):
     __slots__ = ("category", "all_versions")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]

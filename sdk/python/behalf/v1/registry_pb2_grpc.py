@@ -117,6 +117,11 @@ class RegistryServiceStub:
                 request_serializer=behalf_dot_v1_dot_registry__pb2.ExportPassportRequest.SerializeToString,
                 response_deserializer=behalf_dot_v1_dot_registry__pb2.ExportPassportResponse.FromString,
                 _registered_method=True)
+        self.ListPassportKeys = channel.unary_unary(
+                '/behalf.v1.RegistryService/ListPassportKeys',
+                request_serializer=behalf_dot_v1_dot_registry__pb2.ListPassportKeysRequest.SerializeToString,
+                response_deserializer=behalf_dot_v1_dot_registry__pb2.ListPassportKeysResponse.FromString,
+                _registered_method=True)
         self.ListScopeTemplates = channel.unary_unary(
                 '/behalf.v1.RegistryService/ListScopeTemplates',
                 request_serializer=behalf_dot_v1_dot_registry__pb2.ListScopeTemplatesRequest.SerializeToString,
@@ -312,6 +317,13 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPassportKeys(self, request, context):
+        """Lists the public keys passports are signed with, to pin and verify passports offline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListScopeTemplates(self, request, context):
         """Lists the scope template catalogue (latest version of each unless asked otherwise).
         """
@@ -499,6 +511,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ExportPassport,
                     request_deserializer=behalf_dot_v1_dot_registry__pb2.ExportPassportRequest.FromString,
                     response_serializer=behalf_dot_v1_dot_registry__pb2.ExportPassportResponse.SerializeToString,
+            ),
+            'ListPassportKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPassportKeys,
+                    request_deserializer=behalf_dot_v1_dot_registry__pb2.ListPassportKeysRequest.FromString,
+                    response_serializer=behalf_dot_v1_dot_registry__pb2.ListPassportKeysResponse.SerializeToString,
             ),
             'ListScopeTemplates': grpc.unary_unary_rpc_method_handler(
                     servicer.ListScopeTemplates,
@@ -1011,6 +1028,33 @@ class RegistryService:
             '/behalf.v1.RegistryService/ExportPassport',
             behalf_dot_v1_dot_registry__pb2.ExportPassportRequest.SerializeToString,
             behalf_dot_v1_dot_registry__pb2.ExportPassportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPassportKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/behalf.v1.RegistryService/ListPassportKeys',
+            behalf_dot_v1_dot_registry__pb2.ListPassportKeysRequest.SerializeToString,
+            behalf_dot_v1_dot_registry__pb2.ListPassportKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

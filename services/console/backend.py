@@ -1,0 +1,109 @@
+"""gRPC clients of the registry, dispatcher and verifier, with failures translated once.
+
+Every call carries the signed-in person's key (or a test link's key) as `authorization:
+Bearer …` metadata and a deadline. A failed call becomes a `BackendError` whose message is
+safe to put on a page: the services' own messages for the codes that describe the request
+(they name the field and never carry secrets), and fixed wording for everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+
+from behalf.v1 import dispatcher_pb2_grpc, registry_pb2_grpc, verifier_pb2_grpc
+
+_log = structlog.get_logger("console.backend")
+R = TypeVar("R")
+
+_SHOW_DETAILS = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.OUT_OF_RANGE,
+}
+_FIXED = {
+    grpc.StatusCode.UNAUTHENTICATED: "The API key was not accepted (unknown or revoked).",
+    grpc.StatusCode.PERMISSION_DENIED: "Your key's role may not do this.",
+    grpc.StatusCode.UNAVAILABLE: "The service is unreachable right now; try again shortly.",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "The service did not answer in time; try again.",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "The service is busy; try again shortly.",
+}
+
+
+class BackendError(Exception):
+    """A call failed; `str(error)` is safe to show, `code` is the gRPC status."""
+
+    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def unauthenticated(self) -> bool:
+        return self.code is grpc.StatusCode.UNAUTHENTICATED
+
+    @property
+    def not_found(self) -> bool:
+        return self.code is grpc.StatusCode.NOT_FOUND
+
+
+def translate(error: grpc.RpcError, service: str) -> BackendError:
+    """The page-safe form of a failed call."""
+    code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
+    if code in _SHOW_DETAILS:
+        details = (error.details() if hasattr(error, "details") else "") or code.name
+        return BackendError(details[:500], code)
+    message = _FIXED.get(code, f"The {service} failed unexpectedly ({code.name}).")
+    return BackendError(message, code)
+
+
+class Backend:
+    """One channel per service, shared by every session; stubs per service."""
+
+    def __init__(
+        self, *, registry: str, dispatcher: str, verifier: str, timeout_seconds: float
+    ) -> None:
+        self._targets = {"registry": registry, "dispatcher": dispatcher, "verifier": verifier}
+        self._timeout = timeout_seconds
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self.registry: registry_pb2_grpc.RegistryServiceStub
+        self.dispatcher: dispatcher_pb2_grpc.DispatcherServiceStub
+        self.verifier: verifier_pb2_grpc.VerifierServiceStub
+
+    async def start(self) -> None:
+        """Open the channels (lazily connecting) inside the running event loop."""
+        for name, target in self._targets.items():
+            self._channels[name] = grpc.aio.insecure_channel(target)
+        self.registry = registry_pb2_grpc.RegistryServiceStub(self._channels["registry"])
+        self.dispatcher = dispatcher_pb2_grpc.DispatcherServiceStub(self._channels["dispatcher"])
+        self.verifier = verifier_pb2_grpc.VerifierServiceStub(self._channels["verifier"])
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    async def call(self, method: Callable[..., Awaitable[R]], request: Any, api_key: str) -> R:
+        """Call `method` (a stub attribute) with the key; BackendError on failure."""
+        service = _service_of(method)
+        try:
+            return await method(
+                request, metadata=(("authorization", f"Bearer {api_key}"),), timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            error = translate(exc, service)
+            _log.info("rpc_failed", service=service, code=error.code.name)
+            raise error from None
+
+
+def _service_of(method: Callable[..., Any]) -> str:
+    name = getattr(method, "_method", b"")
+    text = name.decode() if isinstance(name, bytes) else str(name)
+    for service in ("Registry", "Dispatcher", "Verifier"):
+        if f"{service}Service" in text:
+            return service.lower()
+    return "service"

@@ -1,0 +1,106 @@
+"""Decisions: a filterable, live-updating audit table, a chart by outcome, one decision."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from behalf.console import forms
+from behalf.console.chart import build_chart
+from behalf.console.present import outcome
+from behalf.console.web import BACKEND, JINJA, render, require_session
+from behalf.v1 import registry_pb2
+
+routes = web.RouteTableDef()
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+TABLE_PAGE = 50
+CHART_SAMPLE = 500
+
+
+async def _data(request: web.Request, filters: forms.DecisionFilters) -> dict[str, object]:
+    session = require_session(request)
+    backend = request.app[BACKEND]
+    page_token = request.query.get("page_token", "")[:1000]
+    table = await backend.call(
+        backend.registry.ListDecisions, filters.request(TABLE_PAGE, page_token), session.api_key
+    )
+    now = datetime.now(UTC)
+    start, end = forms.chart_window(filters, now)
+    window = forms.DecisionFilters(
+        filters.agent_id,
+        filters.outcome,
+        filters.reason_code,
+        start.strftime("%Y-%m-%dT%H:%M:%S"),
+        end.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    sample = await backend.call(
+        backend.registry.ListDecisions, window.request(CHART_SAMPLE), session.api_key
+    )
+    points = [
+        (d.decision.decide_time.ToDatetime(tzinfo=UTC), outcome(d.decision.outcome))
+        for d in sample.decisions
+    ]
+    return {
+        "decisions": list(table.decisions),
+        "next_page_token": table.next_page_token,
+        "page_token": page_token,
+        "chart": build_chart(points, start, end),
+        "chart_truncated": bool(sample.next_page_token),
+        "chart_start": start,
+        "chart_end": end,
+        "updated": now,
+    }
+
+
+@routes.get("/decisions")
+async def decisions(request: web.Request) -> web.StreamResponse:
+    require_session(request)
+    checked = forms.decision_filters(request.query)
+    filters = checked.value if checked.ok else forms.DecisionFilters()
+    assert filters is not None
+    return render(
+        request,
+        "decisions.html",
+        filters=filters,
+        errors=checked.errors,
+        form=dict(request.query),
+        outcomes=list(forms.OUTCOMES),
+        reason_codes=list(forms.REASON_CODES),
+        **await _data(request, filters),
+    )
+
+
+@routes.get("/decisions/live")
+async def live(request: web.Request) -> web.StreamResponse:
+    """The table body and chart, re-rendered for the page's polling script."""
+    require_session(request)
+    checked = forms.decision_filters(request.query)
+    if not checked.ok:
+        return web.json_response({"error": "invalid filters"}, status=400)
+    assert checked.value is not None
+    data = await _data(request, checked.value)
+    env = request.app[JINJA]
+    return web.json_response(
+        {
+            "rows": env.get_template("_decision_rows.html").render(**data),
+            "chart": env.get_template("_chart.html").render(**data),
+            "updated": data["updated"].strftime("%H:%M:%S UTC"),  # type: ignore[attr-defined]
+        }
+    )
+
+
+@routes.get("/decisions/{request_id}")
+async def decision(request: web.Request) -> web.StreamResponse:
+    session = require_session(request)
+    request_id = request.match_info["request_id"]
+    if not REQUEST_ID.match(request_id):
+        raise web.HTTPNotFound()
+    backend = request.app[BACKEND]
+    found = await backend.call(
+        backend.registry.GetDecision,
+        registry_pb2.GetDecisionRequest(request_id=request_id),
+        session.api_key,
+    )
+    return render(request, "decision.html", event=found.decision)
