@@ -20,6 +20,7 @@ from behalf.dispatcher.api import DispatcherServicer, Redriver
 from behalf.dispatcher.auth import Authenticator, RegistryKeyAuthenticator
 from behalf.dispatcher.consumer import ConsumerLoop, new_consumer
 from behalf.dispatcher.delivery import EndpointLimiter, HttpDeliverer
+from behalf.dispatcher.endpoint_health import EndpointHealth
 from behalf.dispatcher.pipeline import Pipeline, SuspensionAwareSource
 from behalf.dispatcher.settings import DispatcherSettings
 from behalf.dispatcher.store import DeliveryStore
@@ -107,6 +108,7 @@ class DispatcherService:
             sink=self._sink,
             topics=self.topics,
             report_gone=source.suspend if isinstance(source, RegistryTargetSource) else None,
+            health=EndpointHealth(settings.disable_after_failing_seconds),
         )
         client = f"dispatcher-{socket.gethostname()}-{os.getpid()}"
         group = settings.consumer_group

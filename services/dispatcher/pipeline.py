@@ -14,6 +14,7 @@ from behalf.common.kafka import Topics
 from behalf.dispatcher import metrics
 from behalf.dispatcher.consumer import RetryLater
 from behalf.dispatcher.delivery import AttemptOutcome, EndpointLimiter, HttpDeliverer
+from behalf.dispatcher.endpoint_health import EndpointHealth
 from behalf.dispatcher.payloads import (
     UnsupportedEvent,
     WebhookMessage,
@@ -82,6 +83,7 @@ class Pipeline:
         topics: Topics,
         ahead_patience_seconds: float = 120.0,
         report_gone: Callable[[str, str, str], Awaitable[None]] | None = None,
+        health: EndpointHealth | None = None,
     ) -> None:
         self._store = store
         self._targets = targets
@@ -92,6 +94,7 @@ class Pipeline:
         self._topics = topics
         self._ahead_patience = ahead_patience_seconds
         self._report_gone = report_gone
+        self._health = health or EndpointHealth(0)
 
     async def handle_source(self, topic: str, value: bytes) -> None:
         """A decision or lifecycle event: fan out to matching endpoints and deliver."""
@@ -103,6 +106,7 @@ class Pipeline:
         if message.event_type.startswith(WEBHOOK_EVENT_PREFIX):
             if changed_endpoint and message.event_type in _ENDPOINT_BACK:
                 await self._store.lift_suspensions(message.tenant_id, changed_endpoint)
+                self._health.forget(changed_endpoint)
             self._targets.invalidate(message.tenant_id)
         targets = {
             t.endpoint_id: t
@@ -197,12 +201,25 @@ class Pipeline:
                 tenant_id=row.tenant_id,
                 reason=step.reason or outcome.error,
             )
+        succeeded = state == SUCCEEDED
+        failing = self._health.record(row.endpoint_id, succeeded, time.monotonic())
         if outcome.status_code == GONE_STATUS:
-            await self._store.suspend_endpoint(row.tenant_id, row.endpoint_id, "410 Gone")
-            self._targets.invalidate(row.tenant_id)
-            if self._report_gone is not None:
-                await self._report_gone(row.tenant_id, row.endpoint_id, "HTTP 410 Gone")
-            _log.warning("endpoint_suspended", endpoint_id=row.endpoint_id, tenant_id=row.tenant_id)
+            await self._suspend(row, "HTTP 410 Gone")
+        elif failing:
+            await self._suspend(row, "every attempt failed for the whole health window")
+
+    async def _suspend(self, row: DeliveryRow, reason: str) -> None:
+        """Stop sending to the endpoint here at once, and have the registry disable it."""
+        await self._store.suspend_endpoint(row.tenant_id, row.endpoint_id, reason)
+        self._targets.invalidate(row.tenant_id)
+        if self._report_gone is not None:
+            await self._report_gone(row.tenant_id, row.endpoint_id, reason)
+        _log.warning(
+            "endpoint_suspended",
+            endpoint_id=row.endpoint_id,
+            tenant_id=row.tenant_id,
+            reason=reason,
+        )
 
     async def _defer(self, row: DeliveryRow) -> None:
         step = self._policy.deferral(row.attempts_in_cycle)

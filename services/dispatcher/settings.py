@@ -24,6 +24,7 @@ class DispatcherSettings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     consumer_group: str = "behalf-dispatcher"
     target_cache_seconds: float = 60.0
+    disable_after_failing_seconds: float = 86400.0
     max_in_flight: int = 1000
 
     def policy(self) -> RetryPolicy:
@@ -41,6 +42,8 @@ class DispatcherSettings:
             raise ConfigError(f"BEHALF_WEBHOOK_RETRY_TIERS: {exc}") from None
         if not tiers or any(not t for t in tiers):
             raise ConfigError("BEHALF_WEBHOOK_RETRY_TIERS needs at least one tier, e.g. 5s,1m")
+        if len(set(tiers)) != len(tiers):
+            raise ConfigError("BEHALF_WEBHOOK_RETRY_TIERS names a tier twice (one topic per tier)")
         return cls(
             host=HostSettings.from_env(env, default_grpc_port=50053, default_metrics_port=9103),
             kafka=KafkaSettings.from_env(env),
@@ -68,5 +71,8 @@ class DispatcherSettings:
             ),
             consumer_group=env.str("BEHALF_DISPATCHER_GROUP", "behalf-dispatcher"),
             target_cache_seconds=env.float("BEHALF_WEBHOOK_TARGET_CACHE_SECONDS", 60.0),
+            disable_after_failing_seconds=env.float(
+                "BEHALF_WEBHOOK_DISABLE_AFTER_FAILING_SECONDS", 86400.0
+            ),
             max_in_flight=env.int("BEHALF_DISPATCHER_MAX_IN_FLIGHT", 1000, minimum=1),
         )

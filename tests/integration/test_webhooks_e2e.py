@@ -142,3 +142,62 @@ async def test_denied_verify_arrives_signed_and_is_listed(
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     finally:
         await stop_stack(stack)
+
+
+async def test_sustained_failure_disables_endpoint_and_says_so(
+    database_url: str, kafka_bootstrap: str, receiver: Receiver, tmp_path
+) -> None:
+    """An endpoint whose every attempt fails for the health window is disabled in the registry,
+    and the tenant's other endpoint receives `webhook.endpoint_disabled`."""
+    stack = await start_stack(
+        database_url,
+        kafka_bootstrap,
+        tmp_path,
+        dispatcher=True,
+        overrides=[
+            ("BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+            ("BEHALF_WEBHOOK_RETRY_TIERS", "1s,2s"),
+            ("BEHALF_WEBHOOK_DISABLE_AFTER_FAILING_SECONDS", "2"),
+        ],
+    )
+
+    async def broken(_request, _n):
+        return 500, {}
+
+    receiver.behaviours["/broken"] = broken
+    try:
+        tenant = stack.create_tenant()
+        registry = stack.registry_stub()
+        registry.CreateWebhookEndpoint(
+            registry_pb2.CreateWebhookEndpointRequest(
+                url=receiver.url("/ops"), event_types=["webhook.*"]
+            ),
+            metadata=tenant.admin,
+        )
+        failing = registry.CreateWebhookEndpoint(
+            registry_pb2.CreateWebhookEndpointRequest(
+                url=receiver.url("/broken"), event_types=["agent.created"]
+            ),
+            metadata=tenant.admin,
+        )
+        for name in ("noisy-1", "noisy-2", "noisy-3"):
+            registry.CreateAgent(
+                registry_pb2.CreateAgentRequest(name=name, kind=resources_pb2.AGENT_KIND_NATIVE),
+                metadata=tenant.admin,
+            )
+
+        def disabled_events() -> list[dict]:
+            bodies = [json.loads(r.body) for r in receiver.on("/ops")]
+            return [b for b in bodies if b["type"] == "webhook.endpoint_disabled"]
+
+        await receiver.wait_for(lambda: bool(disabled_events()), within=60)
+        event = disabled_events()[0]
+        assert event["data"]["endpoint"]["endpoint_id"] == failing.endpoint.endpoint_id
+        state = registry.GetWebhookEndpoint(
+            registry_pb2.GetWebhookEndpointRequest(endpoint_id=failing.endpoint.endpoint_id),
+            metadata=tenant.admin,
+        ).endpoint
+        assert state.disabled
+        assert len(receiver.on("/broken")) >= 5
+    finally:
+        await stop_stack(stack)
