@@ -47,8 +47,14 @@ kcat: # Debian's kcat, a librdkafka client the tests use to list topics (needs r
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; } || \
 		echo "kcat not installed (apt-get needs root); its test will be skipped"
 
+.PHONY: chromium
+chromium: # Debian's Chromium, for the console's browser tests (needs root for apt-get)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium not installed (apt-get needs root); browser tests will be skipped"
+
 .PHONY: tools
-tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize kcat ## Install buf, grpcurl, grpc-health-probe, ghz, kustomize, kcat
+tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize kcat chromium ## Install buf, grpcurl, grpc-health-probe, ghz, kustomize, kcat, chromium
 
 .PHONY: protos
 protos: $(VENV)/.installed ## Generate Python code and type stubs from protos/

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -34,6 +35,7 @@ SERVICES = {  # name: (grpc port, metrics port)
     "verifier": (50052, 9102),
     "dispatcher": (50053, 9103),
 }
+CONSOLE_PORT = 8080
 
 
 def _say(message: str) -> None:
@@ -69,7 +71,12 @@ def _secrets() -> dict[str, str]:
         )
         SECRETS_FILE.chmod(0o600)
     pairs = (line.split("=", 1) for line in SECRETS_FILE.read_text().splitlines() if "=" in line)
-    return dict(pairs)
+    values = dict(pairs)
+    if "BEHALF_CONSOLE_SECRET" not in values:
+        values["BEHALF_CONSOLE_SECRET"] = secrets.token_urlsafe(48)
+        with SECRETS_FILE.open("a") as file:
+            file.write(f"BEHALF_CONSOLE_SECRET={values['BEHALF_CONSOLE_SECRET']}\n")
+    return values
 
 
 def _pid_file(name: str) -> Path:
@@ -124,6 +131,19 @@ def _wait_serving(name: str, timeout: float = 90.0) -> None:
             pass
         time.sleep(0.2)
     sys.exit(f"{name} not SERVING after {timeout:g}s; see {LOGS / (name + '.log')}")
+
+
+def _wait_console(timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _running("console"):
+            sys.exit(f"console exited; see {LOGS / 'console.log'}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{CONSOLE_PORT}/", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"console not answering after {timeout:g}s; see {LOGS / 'console.log'}")
 
 
 def _seed(service_token: str) -> dict[str, str]:
@@ -191,6 +211,9 @@ def up() -> None:
         _say(f"starting {name}")
         _start_service(name, env)
         _wait_serving(name)
+    _say("starting console")
+    _start_service("console", env)
+    _wait_console()
     _say("seeding the demo tenant")
     demo = _seed(env["BEHALF_SERVICE_TOKEN"])
     grpcurl = REPO / ".bin" / "grpcurl"
@@ -202,6 +225,7 @@ Behalf is running.
   registry    127.0.0.1:{SERVICES["registry"][0]}   metrics http://127.0.0.1:{SERVICES["registry"][1]}/metrics
   verifier    127.0.0.1:{SERVICES["verifier"][0]}   metrics http://127.0.0.1:{SERVICES["verifier"][1]}/metrics
   dispatcher  127.0.0.1:{SERVICES["dispatcher"][0]}   metrics http://127.0.0.1:{SERVICES["dispatcher"][1]}/metrics
+  console     http://127.0.0.1:{CONSOLE_PORT}/  (sign in with the admin key below)
   logs        {LOGS}/
   demo keys   {DEMO_FILE} (admin and verify keys of tenant {demo["tenant_id"]})
 
@@ -219,7 +243,7 @@ Stop everything with: make stop
 
 
 def down() -> None:
-    for name in reversed(list(SERVICES)):
+    for name in ["console", *reversed(list(SERVICES))]:
         if _running(name):
             _say(f"stopping {name}")
             pid = int(_pid_file(name).read_text())

@@ -107,9 +107,10 @@ def is_test_request(request_id: str) -> bool:
 
 
 def is_test_decision(event: events_pb2.DecisionEvent) -> bool:
-    """A decision from a manual test link: flagged by the verifier, or by our context marker."""
+    """A decision from a manual test link: flagged by the verifier, or by our own markers."""
     return (
         event.test_mode
+        or event.decision.test_mode
         or event.context.get(TEST_CONTEXT_KEY) == "true"
         or is_test_request(event.decision.request_id)
     )

@@ -123,9 +123,8 @@ async def probe(request: web.Request) -> web.StreamResponse:
         resource=checked.value.resource,
         request_id=f"{TEST_REQUEST_PREFIX}{uuid.uuid4().hex}",
         context={TEST_CONTEXT_KEY: "true", "behalf.test_link": link.link_id},
+        test_mode=True,
     )
-    if "test_mode" in verifier_pb2.VerifyRequest.DESCRIPTOR.fields_by_name:
-        verify.test_mode = True  # type: ignore[attr-defined]
     if checked.value.amount is not None:
         verify.amount.CopyFrom(checked.value.amount)
     backend = request.app[BACKEND]

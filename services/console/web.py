@@ -49,6 +49,9 @@ SESSIONS = web.AppKey("sessions", SessionStore)
 BACKEND = web.AppKey("backend", Backend)
 LINKS = web.AppKey("links", LinkCodec)
 JINJA = web.AppKey("jinja", jinja2.Environment)
+SID = web.RequestKey("sid", str)
+SET_SID = web.RequestKey("set_sid", str)
+SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
 
 
 def jinja_environment() -> jinja2.Environment:
@@ -66,7 +69,7 @@ def jinja_environment() -> jinja2.Environment:
 
 
 def session_of(request: web.Request) -> Session | None:
-    session: Session | None = request.get("session")
+    session: Session | None = request.get(SESSION)
     return session
 
 
@@ -80,7 +83,7 @@ def render(
         .get_template(template)
         .render(
             session=session,
-            csrf=csrf_token(request.app[SETTINGS].secret, request["sid"]),
+            csrf=csrf_token(request.app[SETTINGS].secret, request[SID]),
             flashes=session.take_flashes() if session else [],
             path=request.path,
             now=datetime.now(UTC),
@@ -119,16 +122,16 @@ def require_admin(request: web.Request) -> Session:
 
 def sign_in(request: web.Request, session: Session) -> None:
     """Bind a new session to the browser under a fresh id (the old one is dropped)."""
-    request.app[SESSIONS].delete(request["sid"])
-    request["sid"] = session.session_id
-    request["set_sid"] = session.session_id
-    request["session"] = session
+    request.app[SESSIONS].delete(request[SID])
+    request[SID] = session.session_id
+    request[SET_SID] = session.session_id
+    request[SESSION] = session
 
 
 def sign_out(request: web.Request) -> None:
-    request.app[SESSIONS].delete(request["sid"])
-    request["sid"] = request["set_sid"] = new_session_id()
-    request["session"] = None
+    request.app[SESSIONS].delete(request[SID])
+    request[SID] = request[SET_SID] = new_session_id()
+    request[SESSION] = None
 
 
 def _error_page(request: web.Request, status: int, message: str) -> str:
@@ -138,7 +141,7 @@ def _error_page(request: web.Request, status: int, message: str) -> str:
             .get_template("error.html")
             .render(
                 session=session_of(request),
-                csrf=csrf_token(request.app[SETTINGS].secret, request.get("sid", "")),
+                csrf=csrf_token(request.app[SETTINGS].secret, request.get(SID, "")),
                 flashes=[],
                 path=request.path,
                 now=datetime.now(UTC),
@@ -164,7 +167,9 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
+        response = web.Response(
+            status=exc.status, reason=exc.reason, headers=exc.headers, body=exc.body
+        )
     except BackendError as exc:
         response = _backend_failure(request, exc)
     except Exception:
@@ -201,7 +206,7 @@ def _route(request: web.Request) -> str:
 
 
 def _set_cookie(request: web.Request, response: web.StreamResponse) -> None:
-    sid = request.get("set_sid")
+    sid = request.get(SET_SID)
     if sid is None:
         return
     response.set_cookie(
@@ -220,9 +225,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     sid = request.cookies.get(SESSION_COOKIE, "")
     if not looks_like_session_id(sid):
         sid = new_session_id()
-        request["set_sid"] = sid
-    request["sid"] = sid
-    request["session"] = request.app[SESSIONS].get(sid)
+        request[SET_SID] = sid
+    request[SID] = sid
+    request[SESSION] = request.app[SESSIONS].get(sid)
     return await handler(request)
 
 
@@ -237,7 +242,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     form = await request.post()
     token = form.get("csrf_token")
     if not isinstance(token, str) or not csrf_valid(
-        request.app[SETTINGS].secret, request["sid"], token
+        request.app[SETTINGS].secret, request[SID], token
     ):
         return error_response(
             request,

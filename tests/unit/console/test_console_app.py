@@ -1,0 +1,171 @@
+"""The console's HTTP layer over a fake backend: headers, CSRF, escaping, sign-in, errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from behalf.console.app import create_app
+from behalf.console.backend import BackendError
+from behalf.console.settings import ConsoleSettings
+from behalf.v1 import registry_pb2, resources_pb2
+
+ADMIN_KEY = "bhk_admin_" + "A" * 43
+AGENT_ID = "agt_" + "a" * 20
+XSS = '<script>alert("x")</script>'
+
+
+class _Names:
+    """Stub stand-in: every attribute is its own name, which FakeBackend.call dispatches on."""
+
+    def __getattr__(self, name: str) -> str:
+        return name
+
+
+class FakeBackend:
+    """Answers the few RPCs these tests need; records mutations."""
+
+    def __init__(self) -> None:
+        self.registry = self.dispatcher = self.verifier = _Names()
+        self.created: list[registry_pb2.CreateAgentRequest] = []
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def call(self, method: str, request: Any, api_key: str) -> Any:
+        if api_key != ADMIN_KEY:
+            raise BackendError("The API key was not accepted.", grpc.StatusCode.UNAUTHENTICATED)
+        agent = resources_pb2.Agent(
+            agent_id=AGENT_ID, name=XSS, description=XSS, kind=resources_pb2.AGENT_KIND_NATIVE
+        )
+        if method == "GetTenant":
+            return registry_pb2.GetTenantResponse(
+                tenant=resources_pb2.Tenant(tenant_id="ten_" + "t" * 20, name="acme")
+            )
+        if method == "ListApiKeys":
+            return registry_pb2.ListApiKeysResponse()
+        if method == "ListAgents":
+            return registry_pb2.ListAgentsResponse(agents=[agent])
+        if method == "CreateAgent":
+            self.created.append(request)
+            return registry_pb2.CreateAgentResponse(agent=agent)
+        raise BackendError("not found", grpc.StatusCode.NOT_FOUND)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[TestClient, FakeBackend]]:
+    backend = FakeBackend()
+    settings = ConsoleSettings(
+        host="127.0.0.1",
+        port=0,
+        registry_target="",
+        dispatcher_target="",
+        verifier_target="",
+        secret=b"k" * 40,
+        log_level="INFO",
+    )
+    test_client = TestClient(TestServer(create_app(settings, backend)))  # type: ignore[arg-type]
+    await test_client.start_server()
+    yield test_client, backend
+    await test_client.close()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
+    assert match is not None
+    return match[1]
+
+
+async def signed_in(test_client: TestClient) -> str:
+    page = await (await test_client.get("/sign-in")).text()
+    response = await test_client.post(
+        "/sign-in", data={"csrf_token": csrf_of(page), "api_key": ADMIN_KEY, "next": "/agents"}
+    )
+    assert response.status == 200 and response.url.path == "/agents"
+    return await response.text()
+
+
+async def test_every_answer_carries_the_security_headers(client) -> None:
+    """Pages, redirects and 404s all carry the CSP (scripts from self only) and no-store."""
+    test_client, _ = client
+    for path in ("/sign-in", "/nope", "/agents"):
+        response = await test_client.get(path, allow_redirects=False)
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_session_cookie_is_opaque_httponly_and_strict(client) -> None:
+    """The cookie is an opaque id with HttpOnly and SameSite=Strict; the key is not in it."""
+    test_client, _ = client
+    response = await test_client.get("/sign-in")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    html = await signed_in(test_client)
+    assert ADMIN_KEY not in html
+    assert all(ADMIN_KEY not in c.value for c in test_client.session.cookie_jar)
+
+
+async def test_post_without_csrf_token_is_refused(client) -> None:
+    """A POST without the session's CSRF token, or from another origin, changes nothing."""
+    test_client, backend = client
+    html = await signed_in(test_client)
+    refused = await test_client.post("/agents", data={"name": "x", "kind": "native"})
+    assert refused.status == 403 and "CSRF" in await refused.text()
+    cross = await test_client.post(
+        "/agents",
+        data={"csrf_token": csrf_of(html), "name": "x", "kind": "native"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross.status == 403
+    accepted = await test_client.post(
+        "/agents",
+        data={"csrf_token": csrf_of(html), "name": "x", "kind": "native"},
+        allow_redirects=False,
+    )
+    assert accepted.status == 303 and [a.name for a in backend.created] == ["x"]
+
+
+async def test_agent_names_are_escaped(client) -> None:
+    """Markup in an agent's name and description is rendered as text."""
+    test_client, _ = client
+    html = await signed_in(test_client)
+    assert XSS not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+
+
+async def test_a_refused_key_is_not_echoed(client) -> None:
+    """A wrong key gets a message, and the page does not repeat the key."""
+    test_client, _ = client
+    page = await (await test_client.get("/sign-in")).text()
+    wrong = "bhk_admin_" + "B" * 43
+    response = await test_client.post(
+        "/sign-in", data={"csrf_token": csrf_of(page), "api_key": wrong}
+    )
+    text = await response.text()
+    assert response.status == 401 and "not accepted" in text and wrong not in text
+
+
+async def test_sign_in_redirect_stays_on_the_console(client) -> None:
+    """`next` may only name a path on the console, never another site."""
+    test_client, _ = client
+    page = await (await test_client.get("/sign-in")).text()
+    response = await test_client.post(
+        "/sign-in",
+        data={"csrf_token": csrf_of(page), "api_key": ADMIN_KEY, "next": "//evil.example/x"},
+        allow_redirects=False,
+    )
+    assert response.status == 303 and response.headers["Location"] == "/agents"
+
+
+async def test_test_link_with_bad_token_is_gone(client) -> None:
+    """An invalid test-link token answers 410 with a plain message."""
+    test_client, _ = client
+    response = await test_client.get("/t/v1.abc.def")
+    assert response.status == 410 and "not valid" in await response.text()

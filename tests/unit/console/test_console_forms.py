@@ -1,0 +1,153 @@
+"""Console form validation: clear field messages, exact money, normalized resources."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from behalf.console import forms
+from behalf.console.chart import OUTCOMES, bucket_counts, build_chart
+from behalf.console.sessions import SessionStore, csrf_token, csrf_valid
+from behalf.v1 import resources_pb2
+
+AGENT = "agt_" + "a" * 20
+
+
+def test_agent_form_accepts_markup_as_plain_text() -> None:
+    """Names may contain markup characters: escaping happens on output, not by refusing."""
+    checked = forms.agent_form({"name": "<b>bot</b>", "kind": "external", "labels": "team=ops"})
+    assert checked.ok and checked.value is not None
+    assert checked.value.name == "<b>bot</b>"
+    assert checked.value.kind == resources_pb2.AGENT_KIND_EXTERNAL
+    assert dict(checked.value.labels) == {"team": "ops"}
+
+
+def test_agent_form_names_each_bad_field() -> None:
+    """Missing name, unknown kind and malformed labels each get a message."""
+    checked = forms.agent_form({"name": " ", "kind": "robot", "labels": "no equals sign"})
+    assert set(checked.errors) == {"name", "kind", "labels"}
+    assert (
+        forms.agent_form({"name": "n" * 201, "kind": "native"})
+        .errors["name"]
+        .startswith("must be at most")
+    )
+
+
+def test_grant_form_converts_money_exactly_and_normalizes_resources() -> None:
+    """'799.99' USD is 79999 minor units; resources are normalized; lifetime in seconds."""
+    checked = forms.grant_form(
+        AGENT,
+        {
+            "template": "transactions.purchase",
+            "resources": "Coachella.COM, *.Example.com",
+            "max_amount": "799.99",
+            "currency": "usd",
+            "expires_in": "2",
+            "expires_unit": "hours",
+            "requires_approval": "yes",
+        },
+    )
+    assert checked.ok and checked.value is not None
+    request = checked.value
+    assert request.max_amount.amount_minor == 79999 and request.max_amount.currency == "USD"
+    assert list(request.resources) == ["coachella.com", "*.example.com"]
+    assert request.expires_in.seconds == 7200
+    assert request.requires_approval is True
+
+
+def test_grant_form_refuses_bad_values() -> None:
+    """Too many decimals, bad currency, bad wildcard and bad lifetime are refused."""
+    checked = forms.grant_form(
+        AGENT,
+        {
+            "template": "",
+            "resources": "*.*.example.com",
+            "max_amount": "1.005",
+            "currency": "USD",
+            "expires_in": "-1",
+            "expires_unit": "days",
+        },
+    )
+    assert set(checked.errors) == {"template", "resources", "max_amount", "expires_in"}
+    assert forms.grant_form(AGENT, {"template": "x", "max_amount": "1", "currency": "ZZZ"}).errors
+    assert (
+        "number"
+        in forms.grant_form(
+            AGENT, {"template": "x", "max_amount": "ten", "currency": "USD"}
+        ).errors["max_amount"]
+    )
+
+
+def test_probe_form_checks_action_resource_and_amount() -> None:
+    """A test-link request needs a lower_snake action; resource and amount are normalized."""
+    checked = forms.probe_form(
+        {
+            "action": "purchase",
+            "resource": "HTTPS://Shop.Example.com/x",
+            "amount": "5",
+            "currency": "USD",
+        }
+    )
+    assert checked.ok and checked.value is not None
+    assert checked.value.resource == "shop.example.com"
+    assert checked.value.amount is not None and checked.value.amount.amount_minor == 500
+    assert "action" in forms.probe_form({"action": "Buy Things"}).errors
+
+
+def test_webhook_form_requires_http_urls_and_valid_event_types() -> None:
+    """Only http(s) URLs with a host, and event types such as agent.* are accepted."""
+    ok = forms.webhook_form({"url": "https://h.example.com/x", "event_types": "agent.*, *"})
+    assert ok.ok and ok.value is not None and list(ok.value.event_types) == ["agent.*", "*"]
+    bad = forms.webhook_form({"url": "javascript:alert(1)", "event_types": "Agent Created"})
+    assert set(bad.errors) == {"url", "event_types"}
+
+
+def test_decision_filters_validate_and_build_the_request() -> None:
+    """Filters become ListDecisions fields; nonsense is reported per field."""
+    checked = forms.decision_filters(
+        {"agent_id": AGENT, "outcome": "DENY", "since": "2025-01-31T10:00"}
+    )
+    assert checked.ok and checked.value is not None
+    request = checked.value.request(10)
+    assert request.agent_id == AGENT and request.outcome == 2 and request.page_size == 10
+    assert request.start_time.ToDatetime(tzinfo=UTC) == datetime(2025, 1, 31, 10, tzinfo=UTC)
+    bad = forms.decision_filters(
+        {"agent_id": "x", "outcome": "MAYBE", "reason_code": "NOPE", "since": "soon"}
+    )
+    assert set(bad.errors) == {"agent_id", "outcome", "reason_code", "since"}
+
+
+def test_chart_buckets_points_and_stacks_bars() -> None:
+    """Points fall into equal time slices per outcome; bars stack to the busiest bucket."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    end = start + timedelta(minutes=12)
+    points = [
+        (start + timedelta(seconds=30), "ALLOW"),
+        (start + timedelta(seconds=40), "DENY"),
+        (start + timedelta(minutes=11), "DENY"),
+        (end, "ALLOW"),  # outside [start, end)
+    ]
+    counts = bucket_counts(points, start, end, 12)
+    assert counts[0] == {"ALLOW": 1, "REQUIRE_APPROVAL": 0, "DENY": 1}
+    assert counts[11]["DENY"] == 1 and sum(sum(c.values()) for c in counts) == 3
+    chart = build_chart(points, start, end, buckets=12)
+    assert chart.max_count == 2 and chart.totals == {"ALLOW": 1, "REQUIRE_APPROVAL": 0, "DENY": 2}
+    first = [b for b in chart.bars if b.x == chart.bars[0].x]
+    assert [b.outcome for b in first] == [o for o in OUTCOMES if o != "REQUIRE_APPROVAL"]
+    assert first[1].y + first[1].height == first[0].y  # deny sits on top of allow
+    assert build_chart([], start, end).empty
+
+
+def test_sessions_expire_when_idle_and_csrf_tokens_bind_to_the_id() -> None:
+    """An idle session disappears; a CSRF token is valid only for its own session id."""
+    now = [0.0]
+    store = SessionStore(idle_seconds=10, max_seconds=100, clock=lambda: now[0])
+    session = store.create(api_key="k", role="admin", tenant_id="t", tenant_name="n", actor="a")
+    assert "'k'" not in repr(session)
+    now[0] = 5
+    assert store.get(session.session_id) is session
+    now[0] = 16
+    assert store.get(session.session_id) is None and len(store) == 0
+    token = csrf_token(b"secret", "id-1")
+    assert csrf_valid(b"secret", "id-1", token)
+    assert not csrf_valid(b"secret", "id-2", token)
+    assert not csrf_valid(b"secret", "id-1", "")
