@@ -86,6 +86,10 @@ fmt: $(VENV)/.installed ## Format and fix with ruff
 test: install protos-check lint ## Run the whole test suite against real PostgreSQL and Kafka
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+.PHONY: test-faults
+test-faults: install ## Fault suite only: kill Kafka, the registry, PostgreSQL, the dispatcher; input storm
+	$(PY) -m pytest -q tests/faults $(PYTEST_ARGS)
+
 .PHONY: test-unit
 test-unit: $(VENV)/.installed ## Fast, pure tests only
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)

@@ -7,6 +7,7 @@ for ``own_kafka`` / ``own_postgres`` and gets a server of its own; the session-w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -43,6 +44,8 @@ def faults_base_dir() -> Iterator[Path]:
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()  # the per-process folder, if nothing else uses it
 
 
 @pytest.fixture(scope="session")

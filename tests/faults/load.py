@@ -88,7 +88,7 @@ class VerifyLoad:
         metadata: Metadata,
         make: Callable[[], verifier_pb2.VerifyRequest],
         pause: float,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - the per-call gRPC deadline
     ) -> None:
         while not self.stop.is_set():
             request = make()

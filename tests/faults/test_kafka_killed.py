@@ -43,10 +43,13 @@ async def test_no_allow_escapes_the_audit_when_kafka_dies(
         verifier = aio_verifier(stack.verifiers[0].target)
         load = VerifyLoad()
         for i in range(WORKERS):
-            load.add_worker(f"w{i}", verifier, tenant.verify, lambda: purchase(agent_id, 100))
+            load.add_worker(
+                f"w{i}", verifier, tenant.verify, lambda: purchase(agent_id, 100, grant.revision)
+            )
         started = time.monotonic()
         await asyncio.sleep(3)
 
+        killing = time.monotonic()
         await asyncio.to_thread(own_kafka.kill)
         killed = time.monotonic()
         await asyncio.sleep(DOWN_SECONDS)
@@ -65,7 +68,7 @@ async def test_no_allow_escapes_the_audit_when_kafka_dies(
         assert stack.verifiers[0].process.poll() is None, "the verifier died"
         errors = [r for r in replies if r.error is not None]
         assert not errors, f"Verify failed instead of deciding: {tally(errors)}"
-        before = [r for r in replies if r.received < killed]
+        before = [r for r in replies if r.received < killing]
         assert before and all(r.allowed for r in before), tally(before)
         down = [r for r in replies if r.sent >= killed and r.received < restarting]
         assert down, "no request was answered while the broker was down"

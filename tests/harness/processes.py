@@ -105,8 +105,12 @@ def base_env(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> dict
 def start_service(
     name: str, env: dict[str, str], log_dir: Path, **overrides: str
 ) -> ServiceProcess:
-    """Start `behalf.<name>` on free ports; does not wait for it."""
-    grpc_port, metrics_port = free_port(), free_port()
+    """Start `behalf.<name>` on free ports (or those given in `overrides`); does not wait.
+
+    A restart on the same port appends to the previous process's log file.
+    """
+    grpc_port = int(overrides.get("BEHALF_GRPC_PORT") or free_port())
+    metrics_port = int(overrides.get("BEHALF_METRICS_PORT") or free_port())
     full_env = {
         **env,
         "BEHALF_GRPC_PORT": str(grpc_port),
@@ -115,7 +119,7 @@ def start_service(
     }
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{grpc_port}.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             entry_point(name), env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
         )
