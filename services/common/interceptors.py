@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import grpc
 import structlog
 from prometheus_client import Counter, Histogram
@@ -23,6 +24,16 @@ RPC_ERRORS = Counter("behalf_rpc_errors_total", "RPCs that ended non-OK.", ["ser
 
 _log = structlog.get_logger("rpc")
 _INTERNAL_MESSAGE = "internal error"
+_UNAVAILABLE_MESSAGE = "a dependency is unavailable; retry"
+# Lost connections to a dependency: the call may be retried, so UNAVAILABLE, not INTERNAL.
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:
@@ -48,6 +59,10 @@ class _Call:
         if isinstance(exc, BehalfError):
             self.code = exc.code
             await self.context.abort(exc.code, str(exc))
+        if isinstance(exc, _TRANSIENT):
+            _log.warning("dependency_unavailable", error=type(exc).__name__)
+            self.code = grpc.StatusCode.UNAVAILABLE
+            await self.context.abort(grpc.StatusCode.UNAVAILABLE, _UNAVAILABLE_MESSAGE)
         _log.exception("rpc_crashed")
         self.code = grpc.StatusCode.INTERNAL
         await self.context.abort(grpc.StatusCode.INTERNAL, _INTERNAL_MESSAGE)

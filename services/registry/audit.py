@@ -122,6 +122,8 @@ class AuditSink:
                 group_id=self._group_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                # Verifiers audit in transactions; an aborted one was answered as a deny.
+                isolation_level="read_committed",
             )
             try:
                 await consumer.start()

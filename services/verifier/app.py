@@ -6,7 +6,6 @@ import asyncio
 from datetime import timedelta
 
 import grpc
-from aiokafka import AIOKafkaProducer
 from envoy.service.auth.v3 import external_auth_pb2_grpc
 
 from behalf.common.host import ServiceHost
@@ -14,7 +13,7 @@ from behalf.common.kafka import Topics
 from behalf.common.startup import StartupError, retry_until
 from behalf.v1 import verifier_pb2_grpc
 from behalf.verifier.api import Verifier, VerifierApi
-from behalf.verifier.audit import DecisionPublisher, new_producer
+from behalf.verifier.audit import DecisionPublisher
 from behalf.verifier.ext_authz import ExtAuthzApi
 from behalf.verifier.policy_watch import PolicyWatcher
 from behalf.verifier.registry_steps import RegistrySteps
@@ -28,19 +27,19 @@ class VerifierService:
 
     def __init__(self, settings: VerifierSettings) -> None:
         self.settings = settings
-        self.producer: AIOKafkaProducer | None = None
+        self.publisher: DecisionPublisher | None = None
         self._channel: grpc.aio.Channel | None = None
         self.watcher: PolicyWatcher | None = None
 
     def register(self, host: ServiceHost) -> None:
         settings = self.settings
-        # Created here (inside the running loop) and started in start(); until then a publish
-        # fails, so nothing can be allowed before the producer is up.
-        self.producer = new_producer(settings.kafka.bootstrap)
-        publisher = DecisionPublisher(
-            self.producer,
+        # Started in start(); until then a publish fails, so nothing can be allowed before the
+        # audit trail is reachable.
+        self.publisher = DecisionPublisher(
+            settings.kafka.bootstrap,
             Topics(settings.kafka.topic_prefix).decisions,
             settings.audit_timeout_seconds,
+            transactional_id=f"behalf-verifier-{settings.verifier_id}",
         )
         self._channel = grpc.aio.insecure_channel(
             settings.registry_target,
@@ -64,7 +63,7 @@ class VerifierService:
                 service_token=settings.service_token,
                 timeout=REGISTRY_CALL_TIMEOUT_SECONDS,
             ),
-            publisher,
+            self.publisher,
             verifier_id=settings.verifier_id,
             min_revision_wait_seconds=settings.min_revision_wait_seconds,
         )
@@ -83,10 +82,10 @@ class VerifierService:
         assert self.watcher is not None
         self.watcher.start()
 
-        assert self.producer is not None
+        assert self.publisher is not None
         await retry_until(
             f"Kafka at {self.settings.kafka.bootstrap}",
-            self.producer.start,
+            self.publisher.start,
             timeout_seconds=self.settings.host.startup_timeout_seconds,
         )
         try:
@@ -101,7 +100,7 @@ class VerifierService:
     async def stop(self) -> None:
         if self.watcher is not None:
             await self.watcher.stop()
-        if self.producer is not None:
-            await self.producer.stop()
+        if self.publisher is not None:
+            await self.publisher.stop()
         if self._channel is not None:
             await self._channel.close()

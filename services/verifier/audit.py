@@ -1,12 +1,27 @@
-"""Publishing decisions to Kafka and waiting for the broker's ack: no allow without an audit."""
+"""Publishing decisions to Kafka in short transactions: no allow without an audit record, and
+no audit record of an allow the caller never got.
+
+Decisions queue up while the previous transaction is in flight and go out together in the
+next one (batching under load comes for free). A batch is committed only if everything in it
+reaches the broker before the earliest deadline in it; otherwise the transaction is never
+committed, its callers get `AuditUnavailable`, and a fresh producer with the same transactional
+id fences the old one, which makes the broker abort whatever the old one left open. Readers of
+the decisions topic (the audit sink, the dispatcher) use `isolation_level="read_committed"`,
+so they never see a decision the caller was told had failed.
+
+One window stays ambiguous, and it fails safe: if the commit request reached the broker but
+its answer did not come back in time, the caller is denied while the audit shows an allow.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from behalf.common.kafka import EVENT_TYPE_HEADER
 from behalf.v1 import common_pb2, events_pb2
@@ -14,7 +29,13 @@ from behalf.v1 import common_pb2, events_pb2
 AUDIT_FAILURES = Counter(
     "behalf_verifier_audit_publish_failures_total", "Decisions that could not be audited."
 )
+AUDIT_BATCH = Histogram(
+    "behalf_verifier_audit_batch_size",
+    "Decisions per audit transaction.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 _log = structlog.get_logger("audit")
+MAX_BATCH = 512
 
 EVENT_TYPES = {
     common_pb2.OUTCOME_ALLOW: "verification.allowed",
@@ -24,45 +45,153 @@ EVENT_TYPES = {
 
 
 class AuditUnavailable(Exception):
-    """The decision did not reach the broker in time."""
+    """The decision was not durably audited in time (and will not appear as committed)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    event: events_pb2.DecisionEvent
+    deadline: float
+    done: asyncio.Future[None]
 
 
 class DecisionPublisher:
-    """Sends DecisionEvents with an idempotent acks=all producer, keyed by tenant."""
+    """Audits DecisionEvents through one transactional, idempotent, acks=all producer."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, timeout_seconds: float) -> None:
-        self._producer = producer
+    def __init__(
+        self, bootstrap: str, topic: str, timeout_seconds: float, *, transactional_id: str
+    ) -> None:
+        self._bootstrap = bootstrap
         self._topic = topic
         self._timeout = timeout_seconds
+        self._transactional_id = transactional_id
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._producer: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect (raises while the broker is unreachable), then start the batching loop."""
+        self._producer = await self._new_producer()
+        self._task = asyncio.create_task(self._run(), name="audit-publisher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for pending in self._drain():
+            _fail(pending)
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def publish(self, event: events_pb2.DecisionEvent) -> None:
-        """Return once the broker has acked; raise AuditUnavailable otherwise."""
-        event_type = EVENT_TYPES.get(event.decision.outcome, "verification.denied")
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._producer.send_and_wait(
-                    self._topic,
-                    value=event.SerializeToString(),
-                    key=event.tenant_id.encode(),
-                    headers=[
-                        (EVENT_TYPE_HEADER, event_type.encode()),
-                        ("event-id", event.event_id.encode()),
-                    ],
-                )
-        except Exception as exc:
+        """Return once the decision is committed; raise AuditUnavailable otherwise."""
+        if self._task is None or self._task.done():
             AUDIT_FAILURES.inc()
-            _log.warning("audit_publish_failed", error=type(exc).__name__)
-            raise AuditUnavailable(type(exc).__name__) from exc
+            raise AuditUnavailable("audit publisher not running")
+        loop = asyncio.get_running_loop()
+        pending = _Pending(event, time.monotonic() + self._timeout, loop.create_future())
+        self._queue.put_nowait(pending)
+        await pending.done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get(), *self._drain(MAX_BATCH - 1)]
+            live = [p for p in batch if p.deadline > time.monotonic()]
+            for pending in batch:
+                if pending not in live:
+                    _fail(pending)
+            if not live:
+                continue
+            AUDIT_BATCH.observe(len(live))
+            if await self._commit(live):
+                for pending in live:
+                    if not pending.done.done():
+                        pending.done.set_result(None)
+            else:
+                for pending in live:
+                    _fail(pending)
+                await self._replace_producer()
+
+    async def _commit(self, batch: list[_Pending]) -> bool:
+        """One transaction for the batch, all of it before the earliest deadline."""
+        producer = self._producer
+        if producer is None:
+            return False
+        deadline = min(p.deadline for p in batch)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(loop.time() + (deadline - time.monotonic())):
+                await producer.begin_transaction()
+                for pending in batch:
+                    await producer.send(self._topic, **_record(pending.event))
+                await producer.commit_transaction()
+        except Exception as exc:
+            _log.warning("audit_publish_failed", error=type(exc).__name__, batch=len(batch))
+            return False
+        return True
+
+    async def _replace_producer(self) -> None:
+        """Drop the producer without committing; its successor's start fences it, which
+        aborts its open transaction on the broker. Retried until the broker answers."""
+        old, self._producer = self._producer, None
+        if old is not None:
+            try:
+                await asyncio.wait_for(old.stop(), timeout=1.0)
+            except Exception:
+                pass
+        delay = 0.1
+        while self._producer is None:
+            try:
+                self._producer = await self._new_producer()
+            except Exception as exc:
+                _log.warning("audit_producer_unavailable", error=type(exc).__name__)
+                for pending in self._drain():
+                    _fail(pending)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _new_producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            transactional_id=self._transactional_id,
+            transaction_timeout_ms=max(10_000, int(self._timeout * 4000)),
+            linger_ms=0,
+            max_batch_size=512 * 1024,
+            request_timeout_ms=max(1000, int(self._timeout * 1000)),
+            retry_backoff_ms=50,
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    def _drain(self, limit: int | None = None) -> list[_Pending]:
+        taken: list[_Pending] = []
+        while not self._queue.empty() and (limit is None or len(taken) < limit):
+            taken.append(self._queue.get_nowait())
+        return taken
 
 
-def new_producer(bootstrap: str) -> AIOKafkaProducer:
-    """An idempotent, acks=all producer tuned to batch concurrent Verify calls together."""
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=2,
-        max_batch_size=256 * 1024,
-        request_timeout_ms=5000,
-        retry_backoff_ms=50,
-    )
+def _fail(pending: _Pending) -> None:
+    if not pending.done.done():
+        AUDIT_FAILURES.inc()
+        pending.done.set_exception(AuditUnavailable("decision not audited in time"))
+
+
+def _record(event: events_pb2.DecisionEvent) -> dict[str, object]:
+    event_type = EVENT_TYPES.get(event.decision.outcome, "verification.denied")
+    return {
+        "value": event.SerializeToString(),
+        "key": event.tenant_id.encode(),
+        "headers": [
+            (EVENT_TYPE_HEADER, event_type.encode()),
+            ("event-id", event.event_id.encode()),
+        ],
+    }

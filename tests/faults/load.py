@@ -207,6 +207,7 @@ async def consume_all(
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=f"faults-{uuid.uuid4().hex}",
+        isolation_level="read_committed",
     )
     await consumer.start()
     records: list[tuple[int, int, dict[str, bytes], bytes]] = []

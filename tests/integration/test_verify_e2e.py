@@ -91,6 +91,7 @@ async def _consume_decisions(
         bootstrap_servers=stack.env["BEHALF_KAFKA_BOOTSTRAP"],
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        isolation_level="read_committed",
         group_id=f"test-{uuid.uuid4().hex}",
     )
     await consumer.start()
