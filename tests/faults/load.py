@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import grpc
 from aiokafka import AIOKafkaConsumer
-from google.protobuf import duration_pb2
 
 from behalf.v1 import (
     common_pb2,
@@ -21,7 +20,7 @@ from behalf.v1 import (
     verifier_pb2,
     verifier_pb2_grpc,
 )
-from tests.harness.stack import Tenant
+from tests.harness.stack import Tenant, coachella_grant
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -165,18 +164,7 @@ async def agent_with_grant(
             timeout=10,
         )
     ).agent
-    request = registry_pb2.GrantPermissionRequest(
-        agent_id=agent.agent_id,
-        allowed_actions=["purchase"],
-        resources=["coachella.com"],
-        max_amount=usd(80000),
-        expires_in=duration_pb2.Duration(seconds=3600),
-    )
-    for key, value in grant_fields.items():
-        if hasattr(value, "CopyFrom"):
-            getattr(request, key).CopyFrom(value)
-        else:
-            setattr(request, key, value)
+    request = coachella_grant(agent.agent_id, **grant_fields)
     grant = await registry.GrantPermission(request, metadata=tenant.admin, timeout=10)
     return agent.agent_id, grant
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import asyncpg
 import grpc
+from google.protobuf import duration_pb2
 
 from behalf.v1 import (
+    common_pb2,
     registry_pb2,
     registry_pb2_grpc,
     resources_pb2,
@@ -23,6 +25,28 @@ from tests.harness.processes import SERVICE_TOKEN, ServiceProcess, base_env, sta
 
 def bearer(key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {key}"),)
+
+
+def coachella_grant(agent_id: str, **fields: object) -> registry_pb2.GrantPermissionRequest:
+    """The seed's grant: purchase on coachella.com up to 800.00 USD for an hour. Keyword
+    arguments override fields; a value of None clears one (e.g. `max_amount=None`)."""
+    request = registry_pb2.GrantPermissionRequest(
+        agent_id=agent_id,
+        allowed_actions=["purchase"],
+        resources=["coachella.com"],
+        max_amount=common_pb2.Money(amount_minor=80000, currency="USD"),
+        expires_in=duration_pb2.Duration(seconds=3600),
+    )
+    for key, value in fields.items():
+        if value is None:
+            request.ClearField(key)
+        elif isinstance(value, list):
+            getattr(request, key)[:] = value
+        elif hasattr(value, "CopyFrom"):
+            getattr(request, key).CopyFrom(value)
+        else:
+            setattr(request, key, value)
+    return request
 
 
 @dataclass
@@ -76,6 +100,21 @@ class Stack:
             timeout=10,
         )
         return Tenant(created.tenant.tenant_id, created.admin_key_secret, verify.secret)
+
+    def agent_with_grant(
+        self, tenant: Tenant, name: str = "buyer", **grant_fields: object
+    ) -> tuple[str, registry_pb2.GrantPermissionResponse]:
+        """A new native agent with `coachella_grant(**grant_fields)`."""
+        registry = self.registry_stub()
+        agent = registry.CreateAgent(
+            registry_pb2.CreateAgentRequest(name=name, kind=resources_pb2.AGENT_KIND_NATIVE),
+            metadata=tenant.admin,
+            timeout=10,
+        ).agent
+        grant = registry.GrantPermission(
+            coachella_grant(agent.agent_id, **grant_fields), metadata=tenant.admin, timeout=10
+        )
+        return agent.agent_id, grant
 
     def start_verifier(self, **overrides: str) -> ServiceProcess:
         process = start_service(

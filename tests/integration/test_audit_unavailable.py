@@ -8,9 +8,8 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from google.protobuf import duration_pb2
 
-from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
+from behalf.v1 import common_pb2, verifier_pb2
 from tests.harness.infra import KafkaServer, default_base_dir, start_kafka
 from tests.harness.stack import Stack, start_stack, stop_stack
 
@@ -38,23 +37,9 @@ async def test_allows_fail_closed_while_kafka_is_down(
     )
     try:
         tenant = stack.create_tenant()
-        registry = stack.registry_stub()
-        agent = registry.CreateAgent(
-            registry_pb2.CreateAgentRequest(name="buyer", kind=resources_pb2.AGENT_KIND_NATIVE),
-            metadata=tenant.admin,
-        ).agent
-        grant = registry.GrantPermission(
-            registry_pb2.GrantPermissionRequest(
-                agent_id=agent.agent_id,
-                allowed_actions=["purchase"],
-                resources=["coachella.com"],
-                max_amount=common_pb2.Money(amount_minor=80000, currency="USD"),
-                expires_in=duration_pb2.Duration(seconds=3600),
-            ),
-            metadata=tenant.admin,
-        )
+        agent_id, grant = stack.agent_with_grant(tenant)
         request = verifier_pb2.VerifyRequest(
-            agent_id=agent.agent_id,
+            agent_id=agent_id,
             action="purchase",
             resource="coachella.com",
             amount=common_pb2.Money(amount_minor=100, currency="USD"),

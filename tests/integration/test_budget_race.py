@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2
 
-from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2, verifier_pb2_grpc
+from behalf.v1 import common_pb2, registry_pb2, verifier_pb2, verifier_pb2_grpc
 from tests.harness.stack import Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -30,19 +29,11 @@ async def test_sum_of_allowed_amounts_never_exceeds_budget(stack: Stack) -> None
     verifiers: the allowed amounts add up to at most the budget, the rest are BUDGET_EXHAUSTED."""
     tenant = stack.create_tenant()
     registry = stack.registry_stub()
-    agent = registry.CreateAgent(
-        registry_pb2.CreateAgentRequest(name="spender", kind=resources_pb2.AGENT_KIND_NATIVE),
-        metadata=tenant.admin,
-    ).agent
-    grant = registry.GrantPermission(
-        registry_pb2.GrantPermissionRequest(
-            agent_id=agent.agent_id,
-            allowed_actions=["purchase"],
-            resources=["coachella.com"],
-            budget=common_pb2.Money(amount_minor=BUDGET, currency="USD"),
-            expires_in=duration_pb2.Duration(seconds=600),
-        ),
-        metadata=tenant.admin,
+    agent_id, grant = stack.agent_with_grant(
+        tenant,
+        "spender",
+        max_amount=None,
+        budget=common_pb2.Money(amount_minor=BUDGET, currency="USD"),
     )
     rng = random.Random(7)
     amounts = [rng.randint(100, 400) for _ in range(160)]
@@ -52,7 +43,7 @@ async def test_sum_of_allowed_amounts_never_exceeds_budget(stack: Stack) -> None
     async def spend(index: int, amount: int) -> common_pb2.Decision:
         reply = await stubs[index % 2].Verify(
             verifier_pb2.VerifyRequest(
-                agent_id=agent.agent_id,
+                agent_id=agent_id,
                 action="purchase",
                 resource="coachella.com",
                 amount=common_pb2.Money(amount_minor=amount, currency="USD"),

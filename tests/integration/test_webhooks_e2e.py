@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2
 from standardwebhooks.webhooks import Webhook
 
 from behalf.v1 import (
@@ -67,25 +66,12 @@ async def test_denied_verify_arrives_signed_and_is_listed(
             return 410, {}
 
         receiver.behaviours["/gone"] = answer_gone
-        agent = registry.CreateAgent(
-            registry_pb2.CreateAgentRequest(name="buyer", kind=resources_pb2.AGENT_KIND_NATIVE),
-            metadata=tenant.admin,
-        ).agent
-        grant = registry.GrantPermission(
-            registry_pb2.GrantPermissionRequest(
-                agent_id=agent.agent_id,
-                allowed_actions=["purchase"],
-                resources=["coachella.com"],
-                max_amount=common_pb2.Money(amount_minor=80000, currency="USD"),
-                expires_in=duration_pb2.Duration(seconds=3600),
-            ),
-            metadata=tenant.admin,
-        )
+        agent_id, grant = stack.agent_with_grant(tenant)
         denied = (
             stack.verifier_stub()
             .Verify(
                 verifier_pb2.VerifyRequest(
-                    agent_id=agent.agent_id,
+                    agent_id=agent_id,
                     action="purchase",
                     resource="coachella.com",
                     amount=common_pb2.Money(amount_minor=90000, currency="USD"),
@@ -96,7 +82,7 @@ async def test_denied_verify_arrives_signed_and_is_listed(
             .decision
         )
         registry.DisableAgent(
-            registry_pb2.DisableAgentRequest(agent_id=agent.agent_id), metadata=tenant.admin
+            registry_pb2.DisableAgentRequest(agent_id=agent_id), metadata=tenant.admin
         )
 
         def types() -> set[str]:
