@@ -106,12 +106,20 @@ stop: ## Stop what `make run` started
 deploy-check: install ## Validate Kubernetes manifests, Dockerfile, compose file and Envoy config offline
 	deploy/validate.sh
 
-.PHONY: bench-verify
-bench-verify: install ## Verify vs a bare grpc.aio server under ghz; appends to docs/benchmarks.md
+.PHONY: bench-verify bench-scaleout bench-propagation bench-snapshot bench-webhooks bench-profile bench
+bench-verify: install ## Verify vs a bare grpc.aio server under ghz; p50/p99 at 25/50/75% of peak
 	$(PY) bench/verify_bench.py
-
-.PHONY: bench
-bench: bench-verify ## Run every benchmark
+bench-scaleout: install ## One verifier process vs two on one port (SO_REUSEPORT)
+	$(PY) bench/scaleout_bench.py
+bench-propagation: install ## DisableAgent returning -> three verifiers deny: p50/p99 over 300 trials
+	$(PY) bench/propagation_bench.py
+bench-snapshot: install ## Snapshot build time, memory, decide latency at 10k/100k/1M permissions
+	$(PY) bench/snapshot_bench.py
+bench-webhooks: install ## Signed webhook deliveries/s, decision->receipt latency, a hanging endpoint
+	$(PY) bench/webhooks_bench.py
+bench-profile: install ## py-spy profile of Verify under ghz load
+	$(PY) bench/profile_verify.py
+bench: bench-verify bench-scaleout bench-propagation bench-snapshot bench-webhooks bench-profile ## Run every benchmark (docs/benchmarks.md)
 
 .PHONY: constraints
 constraints: ## Re-pin every installed package into constraints.txt
