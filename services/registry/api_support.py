@@ -36,6 +36,9 @@ class PropagationWatcher(Protocol):
         timeout: float,  # noqa: ASYNC109 - the hub bounds the wait itself
     ) -> registry_pb2.Propagation: ...
 
+    def poke(self) -> None:
+        """Tell the hub a mutation has just committed."""
+
     def verifiers(self) -> list[registry_pb2.VerifierStatus]: ...
 
 
@@ -141,9 +144,11 @@ class Handlers:
         """
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                return await work(conn, await next_revision(conn))
+                result = await work(conn, await next_revision(conn))
         except Unchanged as exc:
             return exc.result  # type: ignore[return-value]
+        self._deps.watcher.poke()
+        return result
 
     async def _create_once(
         self,

@@ -164,7 +164,7 @@ class WatchHub:
         database_url: str,
         heartbeat_seconds: float = 1.0,
         snapshot_chunk_size: int = 5000,
-        poll_seconds: float = 0.2,
+        poll_seconds: float = 0.1,
         max_queued_revisions: int = 10_000,
     ) -> None:
         self._pool = pool
@@ -186,6 +186,11 @@ class WatchHub:
     def current_revision(self) -> int:
         """The highest revision the tail has read (and fanned out to every stream)."""
         return self._revision
+
+    def poke(self) -> None:
+        """A mutation just committed in this process: read the outbox now, without waiting
+        for the NOTIFY round trip (which still wakes the other replicas)."""
+        self._wake.set()
 
     async def start(self) -> None:
         """Start tailing from the current revision."""

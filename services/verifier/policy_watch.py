@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -137,6 +138,10 @@ class PolicyWatcher:
                     state = PolicyState(snapshot_from_chunks(chunks), CredentialIndex(credentials))
                     chunks, credentials = [], []
                     await self._swap(state)
+                    # The snapshot lives until the next one: keep the cyclic GC from walking
+                    # its millions of objects on every full collection (refcounting still
+                    # frees them when a later snapshot replaces this one).
+                    gc.freeze()
                     acks.put_nowait(state.snapshot.revision)
                     _log.info(
                         "snapshot_applied",

@@ -45,6 +45,7 @@ class FakeWatcher:
     """Stands in for the watch hub: every wait is acked at once by one verifier."""
 
     waits: list[tuple[int, float]] = field(default_factory=list)
+    pokes: int = 0
 
     async def wait_for_acks(self, revision: int, timeout: float) -> registry_pb2.Propagation:  # noqa: ASYNC109
         self.waits.append((revision, timeout))
@@ -52,6 +53,9 @@ class FakeWatcher:
 
     def verifiers(self) -> list[registry_pb2.VerifierStatus]:
         return [registry_pb2.VerifierStatus(verifier_id="fake-verifier", acked_revision=7)]
+
+    def poke(self) -> None:
+        self.pokes += 1
 
 
 @dataclass
