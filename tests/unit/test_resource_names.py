@@ -20,7 +20,10 @@ def fullwidth(ascii_text: str) -> str:
     return "".join(chr(ord(ch) + 0xFEE0) for ch in ascii_text)
 
 
-LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+# IDNA refuses "--" in a label's 3rd and 4th characters (reserved for "xn--" and the like).
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True).filter(
+    lambda label: label[2:4] != "--"
+)
 HOST = (
     st.lists(LABEL, min_size=1, max_size=4)
     .map(".".join)

@@ -10,12 +10,9 @@ import behalf._exceptions as exceptions
 
 def test_all_is_honest() -> None:
     """Every name in `__all__` exists, and every public name is in `__all__`."""
-    public = {
-        name
-        for name, value in vars(behalf).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)  # subpackages
-    }
-    assert set(behalf.__all__) - {"__version__"} == public
+    modules = {n for n, v in vars(behalf).items() if isinstance(v, types.ModuleType)}
+    public = {name for name in vars(behalf) if not name.startswith("_")} - modules
+    assert set(behalf.__all__) - {"__version__"} - modules == public
     for name in behalf.__all__:
         assert getattr(behalf, name) is not None
 
