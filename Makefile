@@ -57,9 +57,10 @@ chromium: # Debian's Chromium, for the console's browser tests (needs root for a
 tools: $(BIN)/buf $(BIN)/grpcurl $(BIN)/grpc-health-probe $(BIN)/ghz $(BIN)/kustomize kcat chromium ## Install buf, grpcurl, grpc-health-probe, ghz, kustomize, kcat, chromium
 
 .PHONY: protos
-protos: $(VENV)/.installed ## Generate Python code and type stubs from protos/
+protos: $(VENV)/.installed ## Generate Python and TypeScript code from protos/
 	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN_DIR) --grpc_python_out=$(GEN_DIR) \
 		--pyi_out=$(GEN_DIR) $(PROTO_FILES)
+	cd sdk/typescript && { [ -d node_modules ] || npm ci --silent; } && npm run --silent gen
 
 .PHONY: protos-check
 protos-check: $(VENV)/.installed ## Fail when generated code is stale

@@ -102,6 +102,12 @@ def base_env(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> dict
     return env
 
 
+def _port(given: str | None) -> int:
+    """The port a test asked for, or a free one (also when it passes a malformed value on
+    purpose, to see the service refuse it)."""
+    return int(given) if given and given.isdigit() else free_port()
+
+
 def start_service(
     name: str, env: dict[str, str], log_dir: Path, **overrides: str
 ) -> ServiceProcess:
@@ -109,8 +115,8 @@ def start_service(
 
     A restart on the same port appends to the previous process's log file.
     """
-    grpc_port = int(overrides.get("BEHALF_GRPC_PORT") or free_port())
-    metrics_port = int(overrides.get("BEHALF_METRICS_PORT") or free_port())
+    grpc_port = _port(overrides.get("BEHALF_GRPC_PORT"))
+    metrics_port = _port(overrides.get("BEHALF_METRICS_PORT"))
     full_env = {
         **env,
         "BEHALF_GRPC_PORT": str(grpc_port),

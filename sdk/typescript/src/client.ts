@@ -169,6 +169,7 @@ export function buildVerifyRequest(params: VerifyParams, requestId: string): Ver
     minRevision: "0",
     approvalId: params.approvalId ?? "",
     requestId,
+    testMode: params.testMode ?? false,
   };
   if (params.approvalId !== undefined && typeof params.approvalId !== "string") {
     throw new InvalidRequest("approval_id", "must be a string");

@@ -42,6 +42,8 @@ export interface VerifyParams {
   approvalId?: string;
   /** Idempotency and correlation id (up to 128 characters); a UUID is generated when absent. */
   requestId?: string;
+  /** A dry run: decided and audited as a test, with no budget, approval or other side effect. */
+  testMode?: boolean;
 }
 
 /** The decision of one Verify, as audited. */
@@ -59,6 +61,8 @@ export interface Decision {
   approvalId: string;
   decideTime: Date | undefined;
   verifierId: string;
+  /** A test-mode decision: it authorizes nothing. */
+  testMode: boolean;
 }
 
 /** An approval, as returned by the registry's GetApproval. */
@@ -119,6 +123,7 @@ export function toDecision(pb: PbDecision): Decision {
     approvalId: pb.approvalId,
     decideTime: pb.decideTime,
     verifierId: pb.verifierId,
+    testMode: pb.testMode,
   };
 }
 

@@ -113,6 +113,7 @@ export function decision(overrides: Partial<PbDecision> = {}): PbDecision {
     approvalId: "",
     decideTime: new Date("2026-01-01T00:00:00Z"),
     verifierId: "verifier-1",
+    testMode: false,
     ...overrides,
   };
 }

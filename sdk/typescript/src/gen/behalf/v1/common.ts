@@ -370,6 +370,8 @@ export interface Decision {
     | undefined;
   /** Which verifier replica decided. */
   verifierId: string;
+  /** A test-mode decision (a manual test link): it authorizes nothing and had no side effects. */
+  testMode: boolean;
 }
 
 function createBaseMoney(): Money {
@@ -473,6 +475,7 @@ function createBaseDecision(): Decision {
     approvalId: "",
     decideTime: undefined,
     verifierId: "",
+    testMode: false,
   };
 }
 
@@ -507,6 +510,9 @@ export const Decision: MessageFns<Decision> = {
     }
     if (message.verifierId !== "") {
       writer.uint32(82).string(message.verifierId);
+    }
+    if (message.testMode !== false) {
+      writer.uint32(88).bool(message.testMode);
     }
     return writer;
   },
@@ -604,6 +610,14 @@ export const Decision: MessageFns<Decision> = {
             message.verifierId = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.testMode = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -656,6 +670,11 @@ export const Decision: MessageFns<Decision> = {
         : isSet(object.verifier_id)
         ? globalThis.String(object.verifier_id)
         : "",
+      testMode: isSet(object.testMode)
+        ? globalThis.Boolean(object.testMode)
+        : isSet(object.test_mode)
+        ? globalThis.Boolean(object.test_mode)
+        : false,
     };
   },
 
@@ -691,6 +710,9 @@ export const Decision: MessageFns<Decision> = {
     if (message.verifierId !== "") {
       obj.verifierId = message.verifierId;
     }
+    if (message.testMode !== false) {
+      obj.testMode = message.testMode;
+    }
     return obj;
   },
 
@@ -709,6 +731,7 @@ export const Decision: MessageFns<Decision> = {
     message.approvalId = object.approvalId ?? "";
     message.decideTime = object.decideTime ?? undefined;
     message.verifierId = object.verifierId ?? "";
+    message.testMode = object.testMode ?? false;
     return message;
   },
 };

@@ -401,6 +401,26 @@ export interface ExportPassportResponse {
   publicKey: string;
 }
 
+/** ListPassportKeysRequest is empty. */
+export interface ListPassportKeysRequest {
+}
+
+/** PassportKey is one public key passports may be signed with. */
+export interface PassportKey {
+  /** The key id passports name ("psk_…"). */
+  keyId: string;
+  /** Raw Ed25519 public key, base64url without padding. */
+  publicKey: string;
+  /** Always "Ed25519". */
+  algorithm: string;
+}
+
+/** ListPassportKeysResponse lists the keys. */
+export interface ListPassportKeysResponse {
+  /** Current signing keys. */
+  keys: PassportKey[];
+}
+
 /** ListScopeTemplatesRequest filters the catalogue. */
 export interface ListScopeTemplatesRequest {
   /** Only this category, if set. */
@@ -4232,6 +4252,234 @@ export const ExportPassportResponse: MessageFns<ExportPassportResponse> = {
   },
 };
 
+function createBaseListPassportKeysRequest(): ListPassportKeysRequest {
+  return {};
+}
+
+export const ListPassportKeysRequest: MessageFns<ListPassportKeysRequest> = {
+  encode(_: ListPassportKeysRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPassportKeysRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPassportKeysRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListPassportKeysRequest {
+    return {};
+  },
+
+  toJSON(_: ListPassportKeysRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPassportKeysRequest>, I>>(base?: I): ListPassportKeysRequest {
+    return ListPassportKeysRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPassportKeysRequest>, I>>(_: I): ListPassportKeysRequest {
+    const message = createBaseListPassportKeysRequest();
+    return message;
+  },
+};
+
+function createBasePassportKey(): PassportKey {
+  return { keyId: "", publicKey: "", algorithm: "" };
+}
+
+export const PassportKey: MessageFns<PassportKey> = {
+  encode(message: PassportKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.publicKey !== "") {
+      writer.uint32(18).string(message.publicKey);
+    }
+    if (message.algorithm !== "") {
+      writer.uint32(26).string(message.algorithm);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PassportKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePassportKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.publicKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.algorithm = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PassportKey {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      publicKey: isSet(object.publicKey)
+        ? globalThis.String(object.publicKey)
+        : isSet(object.public_key)
+        ? globalThis.String(object.public_key)
+        : "",
+      algorithm: isSet(object.algorithm) ? globalThis.String(object.algorithm) : "",
+    };
+  },
+
+  toJSON(message: PassportKey): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.publicKey !== "") {
+      obj.publicKey = message.publicKey;
+    }
+    if (message.algorithm !== "") {
+      obj.algorithm = message.algorithm;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PassportKey>, I>>(base?: I): PassportKey {
+    return PassportKey.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PassportKey>, I>>(object: I): PassportKey {
+    const message = createBasePassportKey();
+    message.keyId = object.keyId ?? "";
+    message.publicKey = object.publicKey ?? "";
+    message.algorithm = object.algorithm ?? "";
+    return message;
+  },
+};
+
+function createBaseListPassportKeysResponse(): ListPassportKeysResponse {
+  return { keys: [] };
+}
+
+export const ListPassportKeysResponse: MessageFns<ListPassportKeysResponse> = {
+  encode(message: ListPassportKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.keys) {
+      PassportKey.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPassportKeysResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPassportKeysResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keys.push(PassportKey.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPassportKeysResponse {
+    return { keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => PassportKey.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListPassportKeysResponse): unknown {
+    const obj: any = {};
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => PassportKey.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPassportKeysResponse>, I>>(base?: I): ListPassportKeysResponse {
+    return ListPassportKeysResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPassportKeysResponse>, I>>(object: I): ListPassportKeysResponse {
+    const message = createBaseListPassportKeysResponse();
+    message.keys = object.keys?.map((e) => PassportKey.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseListScopeTemplatesRequest(): ListScopeTemplatesRequest {
   return { category: 0, allVersions: false };
 }
@@ -7253,6 +7501,18 @@ export const RegistryServiceService = {
       Buffer.from(ExportPassportResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportPassportResponse => ExportPassportResponse.decode(value),
   },
+  /** Lists the public keys passports are signed with, to pin and verify passports offline. */
+  listPassportKeys: {
+    path: "/behalf.v1.RegistryService/ListPassportKeys" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPassportKeysRequest): Buffer =>
+      Buffer.from(ListPassportKeysRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPassportKeysRequest => ListPassportKeysRequest.decode(value),
+    responseSerialize: (value: ListPassportKeysResponse): Buffer =>
+      Buffer.from(ListPassportKeysResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPassportKeysResponse => ListPassportKeysResponse.decode(value),
+  },
   /** Lists the scope template catalogue (latest version of each unless asked otherwise). */
   listScopeTemplates: {
     path: "/behalf.v1.RegistryService/ListScopeTemplates" as const,
@@ -7462,6 +7722,8 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   listPermissions: handleUnaryCall<ListPermissionsRequest, ListPermissionsResponse>;
   /** Exports an agent's passport (its active permissions) as a signed document. */
   exportPassport: handleUnaryCall<ExportPassportRequest, ExportPassportResponse>;
+  /** Lists the public keys passports are signed with, to pin and verify passports offline. */
+  listPassportKeys: handleUnaryCall<ListPassportKeysRequest, ListPassportKeysResponse>;
   /** Lists the scope template catalogue (latest version of each unless asked otherwise). */
   listScopeTemplates: handleUnaryCall<ListScopeTemplatesRequest, ListScopeTemplatesResponse>;
   /** Gets one template version. */
@@ -7750,6 +8012,22 @@ export interface RegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ExportPassportResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists the public keys passports are signed with, to pin and verify passports offline. */
+  listPassportKeys(
+    request: ListPassportKeysRequest,
+    callback: (error: ServiceError | null, response: ListPassportKeysResponse) => void,
+  ): ClientUnaryCall;
+  listPassportKeys(
+    request: ListPassportKeysRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPassportKeysResponse) => void,
+  ): ClientUnaryCall;
+  listPassportKeys(
+    request: ListPassportKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPassportKeysResponse) => void,
   ): ClientUnaryCall;
   /** Lists the scope template catalogue (latest version of each unless asked otherwise). */
   listScopeTemplates(

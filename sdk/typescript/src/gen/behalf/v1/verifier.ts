@@ -50,6 +50,11 @@ export interface VerifyRequest {
   approvalId: string;
   /** Caller-chosen idempotency and correlation id, up to 128 characters; generated when empty. */
   requestId: string;
+  /**
+   * A dry run from a manual test link: decided and audited as usual but marked as a test, and
+   * with no side effects (no budget reserved, no approval created or consumed).
+   */
+  testMode: boolean;
 }
 
 export interface VerifyRequest_ContextEntry {
@@ -73,6 +78,7 @@ function createBaseVerifyRequest(): VerifyRequest {
     minRevision: "0",
     approvalId: "",
     requestId: "",
+    testMode: false,
   };
 }
 
@@ -101,6 +107,9 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
     }
     if (message.requestId !== "") {
       writer.uint32(66).string(message.requestId);
+    }
+    if (message.testMode !== false) {
+      writer.uint32(72).bool(message.testMode);
     }
     return writer;
   },
@@ -185,6 +194,14 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.testMode = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -236,6 +253,11 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      testMode: isSet(object.testMode)
+        ? globalThis.Boolean(object.testMode)
+        : isSet(object.test_mode)
+        ? globalThis.Boolean(object.test_mode)
+        : false,
     };
   },
 
@@ -271,6 +293,9 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.testMode !== false) {
+      obj.testMode = message.testMode;
+    }
     return obj;
   },
 
@@ -297,6 +322,7 @@ export const VerifyRequest: MessageFns<VerifyRequest> = {
     message.minRevision = object.minRevision ?? "0";
     message.approvalId = object.approvalId ?? "";
     message.requestId = object.requestId ?? "";
+    message.testMode = object.testMode ?? false;
     return message;
   },
 };
