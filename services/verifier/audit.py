@@ -9,8 +9,10 @@ id fences the old one, which makes the broker abort whatever the old one left op
 the decisions topic (the audit sink, the dispatcher) use `isolation_level="read_committed"`,
 so they never see a decision the caller was told had failed.
 
-One window stays ambiguous, and it fails safe: if the commit request reached the broker but
-its answer did not come back in time, the caller is denied while the audit shows an allow.
+Once a batch's records are on the broker, its commit is waited for (up to a longer bound)
+rather than abandoned at the deadline, since a slow broker may still apply it. One window stays
+ambiguous, and it fails safe: a broker that dies after applying a commit but before answering
+it leaves the caller denied while the audit shows an allow.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class DecisionPublisher:
         self._bootstrap = bootstrap
         self._topic = topic
         self._timeout = timeout_seconds
+        self._commit_bound = max(5.0, 2 * timeout_seconds)
         self._transactional_id = transactional_id
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._producer: AIOKafkaProducer | None = None
@@ -116,7 +119,9 @@ class DecisionPublisher:
                 await self._replace_producer()
 
     async def _commit(self, batch: list[_Pending]) -> bool:
-        """One transaction for the batch, all of it before the earliest deadline."""
+        """One transaction for the batch. Its records must reach the broker before the earliest
+        deadline; once they have, the commit is given `commit_bound` to answer, because giving
+        up on a commit the broker may still apply is what would audit an allow nobody got."""
         producer = self._producer
         if producer is None:
             return False
@@ -125,8 +130,11 @@ class DecisionPublisher:
         try:
             async with asyncio.timeout_at(loop.time() + (deadline - time.monotonic())):
                 await producer.begin_transaction()
-                for pending in batch:
-                    await producer.send(self._topic, **_record(pending.event))
+                sent = [
+                    await producer.send(self._topic, **_record(pending.event)) for pending in batch
+                ]
+                await asyncio.gather(*sent)
+            async with asyncio.timeout(self._commit_bound):
                 await producer.commit_transaction()
         except Exception as exc:
             _log.warning("audit_publish_failed", error=type(exc).__name__, batch=len(batch))
