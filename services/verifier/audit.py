@@ -1,8 +1,9 @@
 """Publishing decisions to Kafka in short transactions: no allow without an audit record, and
 no audit record of an allow the caller never got.
 
-Decisions queue up while the previous transaction is in flight and go out together in the
-next one (batching under load comes for free). A batch is committed only if everything in it
+Decisions queue up while transactions are in flight and go out together in the next one a
+lane picks up (batching under load comes for free); a few lanes, each its own producer, commit
+in parallel. A batch is committed only if everything in it
 reaches the broker before the earliest deadline in it; otherwise the transaction is never
 committed, its callers get `AuditUnavailable`, and a fresh producer with the same transactional
 id fences the old one, which makes the broker abort whatever the old one left open. Readers of
@@ -57,41 +58,61 @@ class _Pending:
     done: asyncio.Future[None]
 
 
+@dataclass(slots=True)
+class _Lane:
+    """One transactional producer; lanes commit in parallel, each one transaction at a time."""
+
+    transactional_id: str
+    producer: AIOKafkaProducer | None = None
+
+
 class DecisionPublisher:
-    """Audits DecisionEvents through one transactional, idempotent, acks=all producer."""
+    """Audits DecisionEvents through a few transactional, idempotent, acks=all producers."""
 
     def __init__(
-        self, bootstrap: str, topic: str, timeout_seconds: float, *, transactional_id: str
+        self,
+        bootstrap: str,
+        topic: str,
+        timeout_seconds: float,
+        *,
+        transactional_id: str,
+        lanes: int = 3,
     ) -> None:
         self._bootstrap = bootstrap
         self._topic = topic
         self._timeout = timeout_seconds
         self._commit_bound = max(5.0, 2 * timeout_seconds)
-        self._transactional_id = transactional_id
+        self._lanes = [_Lane(f"{transactional_id}-{n}") for n in range(lanes)]
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Connect (raises while the broker is unreachable), then start the batching loop."""
-        self._producer = await self._new_producer()
-        self._task = asyncio.create_task(self._run(), name="audit-publisher")
+        """Connect every lane (raises while the broker is unreachable), then start them."""
+        for lane in self._lanes:
+            if lane.producer is None:
+                lane.producer = await self._new_producer(lane.transactional_id)
+        self._tasks = [
+            asyncio.create_task(self._run(lane), name=f"audit-{lane.transactional_id}")
+            for lane in self._lanes
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
         for pending in self._drain():
             _fail(pending)
-        if self._producer is not None:
-            await self._producer.stop()
+        for lane in self._lanes:
+            if lane.producer is not None:
+                await lane.producer.stop()
 
     async def publish(self, event: events_pb2.DecisionEvent) -> None:
         """Return once the decision is committed; raise AuditUnavailable otherwise."""
-        if self._task is None or self._task.done():
+        if not self._tasks or all(task.done() for task in self._tasks):
             AUDIT_FAILURES.inc()
             raise AuditUnavailable("audit publisher not running")
         loop = asyncio.get_running_loop()
@@ -99,7 +120,7 @@ class DecisionPublisher:
         self._queue.put_nowait(pending)
         await pending.done
 
-    async def _run(self) -> None:
+    async def _run(self, lane: _Lane) -> None:
         while True:
             batch = [await self._queue.get(), *self._drain(MAX_BATCH - 1)]
             live = [p for p in batch if p.deadline > time.monotonic()]
@@ -109,20 +130,20 @@ class DecisionPublisher:
             if not live:
                 continue
             AUDIT_BATCH.observe(len(live))
-            if await self._commit(live):
+            if await self._commit(lane, live):
                 for pending in live:
                     if not pending.done.done():
                         pending.done.set_result(None)
             else:
                 for pending in live:
                     _fail(pending)
-                await self._replace_producer()
+                await self._replace_producer(lane)
 
-    async def _commit(self, batch: list[_Pending]) -> bool:
+    async def _commit(self, lane: _Lane, batch: list[_Pending]) -> bool:
         """One transaction for the batch. Its records must reach the broker before the earliest
         deadline; once they have, the commit is given `commit_bound` to answer, because giving
         up on a commit the broker may still apply is what would audit an allow nobody got."""
-        producer = self._producer
+        producer = lane.producer
         if producer is None:
             return False
         deadline = min(p.deadline for p in batch)
@@ -141,19 +162,19 @@ class DecisionPublisher:
             return False
         return True
 
-    async def _replace_producer(self) -> None:
-        """Drop the producer without committing; its successor's start fences it, which
+    async def _replace_producer(self, lane: _Lane) -> None:
+        """Drop the lane's producer without committing; its successor's start fences it, which
         aborts its open transaction on the broker. Retried until the broker answers."""
-        old, self._producer = self._producer, None
+        old, lane.producer = lane.producer, None
         if old is not None:
             try:
                 await asyncio.wait_for(old.stop(), timeout=1.0)
             except Exception:
                 pass
         delay = 0.1
-        while self._producer is None:
+        while lane.producer is None:
             try:
-                self._producer = await self._new_producer()
+                lane.producer = await self._new_producer(lane.transactional_id)
             except Exception as exc:
                 _log.warning("audit_producer_unavailable", error=type(exc).__name__)
                 for pending in self._drain():
@@ -161,12 +182,12 @@ class DecisionPublisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _new_producer(self) -> AIOKafkaProducer:
+    async def _new_producer(self, transactional_id: str) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             acks="all",
             enable_idempotence=True,
-            transactional_id=self._transactional_id,
+            transactional_id=transactional_id,
             transaction_timeout_ms=max(10_000, int(self._timeout * 4000)),
             linger_ms=0,
             max_batch_size=512 * 1024,
