@@ -95,13 +95,16 @@ def _running(name: str) -> bool:
 def _start_service(name: str, env: dict[str, str]) -> None:
     if _running(name):
         return
-    grpc_port, metrics_port = SERVICES[name]
     LOGS.mkdir(parents=True, exist_ok=True)
-    service_env = {
-        **env,
-        "BEHALF_GRPC_PORT": str(grpc_port),
-        "BEHALF_METRICS_PORT": str(metrics_port),
-    }
+    if name == "console":
+        service_env = {**env, "BEHALF_CONSOLE_PORT": str(CONSOLE_PORT)}
+    else:
+        grpc_port, metrics_port = SERVICES[name]
+        service_env = {
+            **env,
+            "BEHALF_GRPC_PORT": str(grpc_port),
+            "BEHALF_METRICS_PORT": str(metrics_port),
+        }
     with (LOGS / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", f"behalf.{name}"],
