@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,15 @@ from tests.harness.infra import (
 @pytest.fixture(scope="session")
 def infra_base_dir() -> Iterator[Path]:
     """Folder for the servers' data and logs, removed after the session."""
-    path = default_base_dir()
+    # A subfolder of its own: the fault suite keeps its servers beside it, and removing the
+    # whole per-process folder here would pull their data out from under them.
+    path = default_base_dir() / "integration"
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()  # the per-process folder, once nothing else uses it
 
 
 @pytest.fixture(scope="session")

@@ -6,21 +6,22 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from behalf.v1 import common_pb2, verifier_pb2
-from tests.harness.infra import KafkaServer, default_base_dir, start_kafka
+from tests.harness.infra import KafkaServer, start_kafka
 from tests.harness.stack import Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def own_broker() -> AsyncIterator[KafkaServer]:
+async def own_broker(infra_base_dir: Path) -> AsyncIterator[KafkaServer]:
     if os.environ.get("BEHALF_KAFKA_BOOTSTRAP"):
         pytest.skip("needs a broker this test can stop; BEHALF_KAFKA_BOOTSTRAP points elsewhere")
-    server = start_kafka(default_base_dir() / "kafka-audit")
+    server = start_kafka(infra_base_dir / "kafka-audit")
     yield server
     server.stop()
 
