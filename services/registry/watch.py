@@ -30,9 +30,10 @@ import structlog
 
 from behalf.common.errors import InvalidArgument, Unavailable
 from behalf.registry import changes
+from behalf.registry.keys import Role
 from behalf.registry.store.agents import to_agent
 from behalf.registry.store.permissions import to_permission
-from behalf.v1 import events_pb2, internal_pb2, registry_pb2, resources_pb2
+from behalf.v1 import events_pb2, internal_pb2, registry_pb2
 
 NOTIFY_CHANNEL = "behalf_outbox"
 _MAX_VERIFIER_ID = 200
@@ -57,11 +58,6 @@ class _Stream:
     closing: bool = False
 
 
-_ROLES = {
-    "admin": resources_pb2.ROLE_ADMIN,
-    "verify": resources_pb2.ROLE_VERIFY,
-    "audit_read": resources_pb2.ROLE_AUDIT_READ,
-}
 _KEY_COLUMNS = "key_id, tenant_id, role, secret_hash, revoked_at"
 
 
@@ -70,7 +66,7 @@ def to_credential(row: asyncpg.Record) -> internal_pb2.ApiKeyCredential:
     return internal_pb2.ApiKeyCredential(
         key_id=row["key_id"],
         tenant_id=row["tenant_id"],
-        role=_ROLES[row["role"]],
+        role=Role(row["role"]).to_proto(),
         secret_sha256=bytes(row["secret_hash"]),
         revoked=row["revoked_at"] is not None,
     )
