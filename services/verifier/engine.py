@@ -71,6 +71,7 @@ class ReasonCode(IntEnum):
     AUDIT_UNAVAILABLE = 16
     REGISTRY_UNAVAILABLE = 17
     PERMISSION_NOT_YET_VALID = 18
+    REQUEST_ID_REUSED = 19
 
 
 class RegistryUnavailable(Exception):

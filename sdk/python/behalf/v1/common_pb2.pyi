@@ -37,6 +37,7 @@ class ReasonCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_CODE_AUDIT_UNAVAILABLE: _ClassVar[ReasonCode]
     REASON_CODE_REGISTRY_UNAVAILABLE: _ClassVar[ReasonCode]
     REASON_CODE_PERMISSION_NOT_YET_VALID: _ClassVar[ReasonCode]
+    REASON_CODE_REQUEST_ID_REUSED: _ClassVar[ReasonCode]
 
 class Risk(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -77,6 +78,7 @@ REASON_CODE_APPROVAL_INVALID: ReasonCode
 REASON_CODE_AUDIT_UNAVAILABLE: ReasonCode
 REASON_CODE_REGISTRY_UNAVAILABLE: ReasonCode
 REASON_CODE_PERMISSION_NOT_YET_VALID: ReasonCode
+REASON_CODE_REQUEST_ID_REUSED: ReasonCode
 RISK_UNSPECIFIED: Risk
 RISK_LOW: Risk
 RISK_MEDIUM: Risk

@@ -56,18 +56,22 @@ class PolicySnapshotChunk(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., agents: _Optional[_Iterable[_Union[_resources_pb2.Agent, _Mapping]]] = ..., permissions: _Optional[_Iterable[_Union[_resources_pb2.Permission, _Mapping]]] = ..., last: _Optional[bool] = ..., api_keys: _Optional[_Iterable[_Union[ApiKeyCredential, _Mapping]]] = ...) -> None: ...
 
 class ApiKeyCredential(_message.Message):
-    __slots__ = ("key_id", "tenant_id", "role", "secret_sha256", "revoked")
+    __slots__ = ("key_id", "tenant_id", "role", "secret_sha256", "revoked", "test_mode_only", "agent_id")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SECRET_SHA256_FIELD_NUMBER: _ClassVar[int]
     REVOKED_FIELD_NUMBER: _ClassVar[int]
+    TEST_MODE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     tenant_id: str
     role: _resources_pb2.Role
     secret_sha256: bytes
     revoked: bool
-    def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[_Union[_resources_pb2.Role, str]] = ..., secret_sha256: _Optional[bytes] = ..., revoked: _Optional[bool] = ...) -> None: ...
+    test_mode_only: bool
+    agent_id: str
+    def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[_Union[_resources_pb2.Role, str]] = ..., secret_sha256: _Optional[bytes] = ..., revoked: _Optional[bool] = ..., test_mode_only: _Optional[bool] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class PolicyDelta(_message.Message):
     __slots__ = ("revision", "tenant_id", "changes")
@@ -102,16 +106,40 @@ class WatchHeartbeat(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReserveBudgetRequest(_message.Message):
-    __slots__ = ("tenant_id", "permission_id", "amount", "request_id")
+    __slots__ = ("tenant_id", "permission_id", "amount", "request_id", "agent_id", "action", "resource")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     permission_id: str
     amount: _common_pb2.Money
     request_id: str
-    def __init__(self, tenant_id: _Optional[str] = ..., permission_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    agent_id: str
+    action: str
+    resource: str
+    def __init__(self, tenant_id: _Optional[str] = ..., permission_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., request_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ...) -> None: ...
+
+class CheckBudgetRequest(_message.Message):
+    __slots__ = ("tenant_id", "permission_id", "amount")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    permission_id: str
+    amount: _common_pb2.Money
+    def __init__(self, tenant_id: _Optional[str] = ..., permission_id: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class CheckBudgetResponse(_message.Message):
+    __slots__ = ("fits", "remaining")
+    FITS_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    fits: bool
+    remaining: _common_pb2.Money
+    def __init__(self, fits: _Optional[bool] = ..., remaining: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ReserveBudgetResponse(_message.Message):
     __slots__ = ("reserved", "remaining")
@@ -162,7 +190,7 @@ class CreateApprovalResponse(_message.Message):
     def __init__(self, approval: _Optional[_Union[_resources_pb2.Approval, _Mapping]] = ...) -> None: ...
 
 class ConsumeApprovalRequest(_message.Message):
-    __slots__ = ("tenant_id", "approval_id", "agent_id", "action", "resource", "amount", "request_id")
+    __slots__ = ("tenant_id", "approval_id", "agent_id", "action", "resource", "amount", "request_id", "permission_id")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +198,7 @@ class ConsumeApprovalRequest(_message.Message):
     RESOURCE_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_ID_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     approval_id: str
     agent_id: str
@@ -177,7 +206,8 @@ class ConsumeApprovalRequest(_message.Message):
     resource: str
     amount: _common_pb2.Money
     request_id: str
-    def __init__(self, tenant_id: _Optional[str] = ..., approval_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    permission_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., approval_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., request_id: _Optional[str] = ..., permission_id: _Optional[str] = ...) -> None: ...
 
 class ConsumeApprovalResponse(_message.Message):
     __slots__ = ("consumed", "state")

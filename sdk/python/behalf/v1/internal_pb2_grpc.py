@@ -45,6 +45,11 @@ class RegistryInternalServiceStub:
                 request_serializer=behalf_dot_v1_dot_internal__pb2.ReserveBudgetRequest.SerializeToString,
                 response_deserializer=behalf_dot_v1_dot_internal__pb2.ReserveBudgetResponse.FromString,
                 _registered_method=True)
+        self.CheckBudget = channel.unary_unary(
+                '/behalf.v1.RegistryInternalService/CheckBudget',
+                request_serializer=behalf_dot_v1_dot_internal__pb2.CheckBudgetRequest.SerializeToString,
+                response_deserializer=behalf_dot_v1_dot_internal__pb2.CheckBudgetResponse.FromString,
+                _registered_method=True)
         self.ReleaseBudget = channel.unary_unary(
                 '/behalf.v1.RegistryInternalService/ReleaseBudget',
                 request_serializer=behalf_dot_v1_dot_internal__pb2.ReleaseBudgetRequest.SerializeToString,
@@ -91,6 +96,13 @@ class RegistryInternalServiceServicer:
 
     def ReserveBudget(self, request, context):
         """Atomically reserves an amount against a permission's cumulative budget.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckBudget(self, request, context):
+        """Tells whether an amount would fit in a budget now, reserving nothing (test mode).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -150,6 +162,11 @@ def add_RegistryInternalServiceServicer_to_server(servicer, server):
                     servicer.ReserveBudget,
                     request_deserializer=behalf_dot_v1_dot_internal__pb2.ReserveBudgetRequest.FromString,
                     response_serializer=behalf_dot_v1_dot_internal__pb2.ReserveBudgetResponse.SerializeToString,
+            ),
+            'CheckBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckBudget,
+                    request_deserializer=behalf_dot_v1_dot_internal__pb2.CheckBudgetRequest.FromString,
+                    response_serializer=behalf_dot_v1_dot_internal__pb2.CheckBudgetResponse.SerializeToString,
             ),
             'ReleaseBudget': grpc.unary_unary_rpc_method_handler(
                     servicer.ReleaseBudget,
@@ -237,6 +254,33 @@ class RegistryInternalService:
             '/behalf.v1.RegistryInternalService/ReserveBudget',
             behalf_dot_v1_dot_internal__pb2.ReserveBudgetRequest.SerializeToString,
             behalf_dot_v1_dot_internal__pb2.ReserveBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/behalf.v1.RegistryInternalService/CheckBudget',
+            behalf_dot_v1_dot_internal__pb2.CheckBudgetRequest.SerializeToString,
+            behalf_dot_v1_dot_internal__pb2.CheckBudgetResponse.FromString,
             options,
             channel_credentials,
             insecure,

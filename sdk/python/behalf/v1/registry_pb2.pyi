@@ -44,22 +44,28 @@ class GetTenantResponse(_message.Message):
     def __init__(self, tenant: _Optional[_Union[_resources_pb2.Tenant, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
-    __slots__ = ("name", "role", "idempotency_key")
+    __slots__ = ("name", "role", "idempotency_key", "test_mode_only", "agent_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    TEST_MODE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: _resources_pb2.Role
     idempotency_key: str
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[_resources_pb2.Role, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    test_mode_only: bool
+    agent_id: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[_resources_pb2.Role, str]] = ..., idempotency_key: _Optional[str] = ..., test_mode_only: _Optional[bool] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class CreateApiKeyResponse(_message.Message):
-    __slots__ = ("api_key", "secret")
+    __slots__ = ("api_key", "secret", "revision")
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     api_key: _resources_pb2.ApiKey
     secret: str
-    def __init__(self, api_key: _Optional[_Union[_resources_pb2.ApiKey, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+    revision: int
+    def __init__(self, api_key: _Optional[_Union[_resources_pb2.ApiKey, _Mapping]] = ..., secret: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class ListApiKeysRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -84,10 +90,12 @@ class RevokeApiKeyRequest(_message.Message):
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
 class RevokeApiKeyResponse(_message.Message):
-    __slots__ = ("api_key",)
+    __slots__ = ("api_key", "revision")
     API_KEY_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     api_key: _resources_pb2.ApiKey
-    def __init__(self, api_key: _Optional[_Union[_resources_pb2.ApiKey, _Mapping]] = ...) -> None: ...
+    revision: int
+    def __init__(self, api_key: _Optional[_Union[_resources_pb2.ApiKey, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class CreateAgentRequest(_message.Message):
     __slots__ = ("name", "kind", "description", "labels", "idempotency_key")
@@ -310,10 +318,12 @@ class ListPermissionsResponse(_message.Message):
     def __init__(self, permissions: _Optional[_Iterable[_Union[_resources_pb2.Permission, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ExportPassportRequest(_message.Message):
-    __slots__ = ("agent_id",)
+    __slots__ = ("agent_id", "valid_for")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VALID_FOR_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
-    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+    valid_for: _duration_pb2.Duration
+    def __init__(self, agent_id: _Optional[str] = ..., valid_for: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ExportPassportResponse(_message.Message):
     __slots__ = ("document", "signature", "key_id", "public_key")

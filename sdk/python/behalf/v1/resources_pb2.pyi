@@ -58,7 +58,7 @@ class Tenant(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("key_id", "tenant_id", "name", "role", "display_prefix", "create_time", "revoke_time")
+    __slots__ = ("key_id", "tenant_id", "name", "role", "display_prefix", "create_time", "revoke_time", "test_mode_only", "agent_id")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,8 @@ class ApiKey(_message.Message):
     DISPLAY_PREFIX_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TEST_MODE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     tenant_id: str
     name: str
@@ -73,7 +75,9 @@ class ApiKey(_message.Message):
     display_prefix: str
     create_time: _timestamp_pb2.Timestamp
     revoke_time: _timestamp_pb2.Timestamp
-    def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., display_prefix: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    test_mode_only: bool
+    agent_id: str
+    def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., display_prefix: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., test_mode_only: _Optional[bool] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class Agent(_message.Message):
     __slots__ = ("agent_id", "tenant_id", "name", "kind", "description", "labels", "disabled", "create_time", "update_time", "revision")
@@ -175,7 +179,7 @@ class ScopeTemplate(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., category: _Optional[_Union[_common_pb2.ActionCategory, str]] = ..., description: _Optional[str] = ..., allowed_actions: _Optional[_Iterable[str]] = ..., blocked_actions: _Optional[_Iterable[str]] = ..., default_risk: _Optional[_Union[_common_pb2.Risk, str]] = ..., resources_required: _Optional[bool] = ..., amounts_apply: _Optional[bool] = ..., default_requires_approval: _Optional[bool] = ..., default_expires_in: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Approval(_message.Message):
-    __slots__ = ("approval_id", "tenant_id", "agent_id", "action", "resource", "amount", "permission_id", "state", "request_id", "create_time", "expire_time", "resolve_time", "resolved_by", "resolution_comment", "consume_time")
+    __slots__ = ("approval_id", "tenant_id", "agent_id", "action", "resource", "amount", "permission_id", "state", "request_id", "create_time", "expire_time", "resolve_time", "resolved_by", "resolution_comment", "consume_time", "resolved_by_key_id")
     APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +195,7 @@ class Approval(_message.Message):
     RESOLVED_BY_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_COMMENT_FIELD_NUMBER: _ClassVar[int]
     CONSUME_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_BY_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     approval_id: str
     tenant_id: str
     agent_id: str
@@ -206,7 +211,8 @@ class Approval(_message.Message):
     resolved_by: str
     resolution_comment: str
     consume_time: _timestamp_pb2.Timestamp
-    def __init__(self, approval_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., permission_id: _Optional[str] = ..., state: _Optional[_Union[ApprovalState, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., resolution_comment: _Optional[str] = ..., consume_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    resolved_by_key_id: str
+    def __init__(self, approval_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., permission_id: _Optional[str] = ..., state: _Optional[_Union[ApprovalState, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., resolution_comment: _Optional[str] = ..., consume_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by_key_id: _Optional[str] = ...) -> None: ...
 
 class WebhookEndpoint(_message.Message):
     __slots__ = ("endpoint_id", "tenant_id", "url", "event_types", "disabled", "description", "create_time", "secret_rotate_time", "previous_secret_expire_time")

@@ -102,6 +102,11 @@ export enum ReasonCode {
   REASON_CODE_REGISTRY_UNAVAILABLE = 17,
   /** REASON_CODE_PERMISSION_NOT_YET_VALID - A permission would have matched but is not valid yet (before not_before). */
   REASON_CODE_PERMISSION_NOT_YET_VALID = 18,
+  /**
+   * REASON_CODE_REQUEST_ID_REUSED - The request id was already used for a different request (another agent, action,
+   * resource, amount, currency or permission). A request id names exactly one request.
+   */
+  REASON_CODE_REQUEST_ID_REUSED = 19,
   UNRECOGNIZED = -1,
 }
 
@@ -164,6 +169,9 @@ export function reasonCodeFromJSON(object: any): ReasonCode {
     case 18:
     case "REASON_CODE_PERMISSION_NOT_YET_VALID":
       return ReasonCode.REASON_CODE_PERMISSION_NOT_YET_VALID;
+    case 19:
+    case "REASON_CODE_REQUEST_ID_REUSED":
+      return ReasonCode.REASON_CODE_REQUEST_ID_REUSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -211,6 +219,8 @@ export function reasonCodeToJSON(object: ReasonCode): string {
       return "REASON_CODE_REGISTRY_UNAVAILABLE";
     case ReasonCode.REASON_CODE_PERMISSION_NOT_YET_VALID:
       return "REASON_CODE_PERMISSION_NOT_YET_VALID";
+    case ReasonCode.REASON_CODE_REQUEST_ID_REUSED:
+      return "REASON_CODE_REQUEST_ID_REUSED";
     case ReasonCode.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -98,8 +98,12 @@ export interface CreateApiKeyRequest {
   name: string;
   /** Its role. */
   role: Role;
-  /** Same key and body return the first result. */
+  /** Same key and body return the first result's key; the secret is never shown again. */
   idempotencyKey: string;
+  /** A verify key for test-mode decisions only (manual test links). */
+  testModeOnly: boolean;
+  /** Bind the key to one agent of the tenant: it may only ask about this agent. */
+  agentId: string;
 }
 
 /** CreateApiKeyResponse holds the key and its secret. */
@@ -108,8 +112,13 @@ export interface CreateApiKeyResponse {
   apiKey?:
     | ApiKey
     | undefined;
-  /** The secret, shown this once. */
+  /** The secret, shown this once; empty when an idempotent retry returns an existing key. */
   secret: string;
+  /**
+   * The policy revision the key was created at: a Verify carrying min_revision >= this
+   * revision authenticates with the key.
+   */
+  revision: string;
 }
 
 /** ListApiKeysRequest pages through keys. */
@@ -137,7 +146,14 @@ export interface RevokeApiKeyRequest {
 /** RevokeApiKeyResponse holds the revoked key. */
 export interface RevokeApiKeyResponse {
   /** The key, revoke_time set. */
-  apiKey?: ApiKey | undefined;
+  apiKey?:
+    | ApiKey
+    | undefined;
+  /**
+   * The policy revision the revocation was committed at: a Verify carrying min_revision >=
+   * this revision no longer authenticates with the key.
+   */
+  revision: string;
 }
 
 /** CreateAgentRequest describes the new agent. */
@@ -387,6 +403,11 @@ export interface ListPermissionsResponse {
 export interface ExportPassportRequest {
   /** The agent. */
   agentId: string;
+  /**
+   * How long the passport stays valid; unset means the registry's default (one hour), at most
+   * seven days. The signed document carries the resulting `expires_at`.
+   */
+  validFor?: Duration | undefined;
 }
 
 /** ExportPassportResponse is the signed passport. */
@@ -1031,7 +1052,7 @@ export const GetTenantResponse: MessageFns<GetTenantResponse> = {
 };
 
 function createBaseCreateApiKeyRequest(): CreateApiKeyRequest {
-  return { name: "", role: 0, idempotencyKey: "" };
+  return { name: "", role: 0, idempotencyKey: "", testModeOnly: false, agentId: "" };
 }
 
 export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
@@ -1044,6 +1065,12 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(26).string(message.idempotencyKey);
+    }
+    if (message.testModeOnly !== false) {
+      writer.uint32(32).bool(message.testModeOnly);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(42).string(message.agentId);
     }
     return writer;
   },
@@ -1085,6 +1112,22 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.testModeOnly = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1106,6 +1149,16 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      testModeOnly: isSet(object.testModeOnly)
+        ? globalThis.Boolean(object.testModeOnly)
+        : isSet(object.test_mode_only)
+        ? globalThis.Boolean(object.test_mode_only)
+        : false,
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
     };
   },
 
@@ -1120,6 +1173,12 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.testModeOnly !== false) {
+      obj.testModeOnly = message.testModeOnly;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
     return obj;
   },
 
@@ -1131,12 +1190,14 @@ export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
     message.name = object.name ?? "";
     message.role = object.role ?? 0;
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.testModeOnly = object.testModeOnly ?? false;
+    message.agentId = object.agentId ?? "";
     return message;
   },
 };
 
 function createBaseCreateApiKeyResponse(): CreateApiKeyResponse {
-  return { apiKey: undefined, secret: "" };
+  return { apiKey: undefined, secret: "", revision: "0" };
 }
 
 export const CreateApiKeyResponse: MessageFns<CreateApiKeyResponse> = {
@@ -1146,6 +1207,9 @@ export const CreateApiKeyResponse: MessageFns<CreateApiKeyResponse> = {
     }
     if (message.secret !== "") {
       writer.uint32(18).string(message.secret);
+    }
+    if (message.revision !== "0") {
+      writer.uint32(24).int64(message.revision);
     }
     return writer;
   },
@@ -1179,6 +1243,14 @@ export const CreateApiKeyResponse: MessageFns<CreateApiKeyResponse> = {
             message.secret = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = reader.int64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1199,6 +1271,7 @@ export const CreateApiKeyResponse: MessageFns<CreateApiKeyResponse> = {
         ? ApiKey.fromJSON(object.api_key)
         : undefined,
       secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
     };
   },
 
@@ -1209,6 +1282,9 @@ export const CreateApiKeyResponse: MessageFns<CreateApiKeyResponse> = {
     }
     if (message.secret !== "") {
       obj.secret = message.secret;
+    }
+    if (message.revision !== "0") {
+      obj.revision = message.revision;
     }
     return obj;
   },
@@ -1222,6 +1298,7 @@ export const CreateApiKeyResponse: MessageFns<CreateApiKeyResponse> = {
       ? ApiKey.fromPartial(object.apiKey)
       : undefined;
     message.secret = object.secret ?? "";
+    message.revision = object.revision ?? "0";
     return message;
   },
 };
@@ -1486,13 +1563,16 @@ export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
 };
 
 function createBaseRevokeApiKeyResponse(): RevokeApiKeyResponse {
-  return { apiKey: undefined };
+  return { apiKey: undefined, revision: "0" };
 }
 
 export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
   encode(message: RevokeApiKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.apiKey !== undefined) {
       ApiKey.encode(message.apiKey, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== "0") {
+      writer.uint32(16).int64(message.revision);
     }
     return writer;
   },
@@ -1518,6 +1598,14 @@ export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
             message.apiKey = ApiKey.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = reader.int64().toString();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1537,6 +1625,7 @@ export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
         : isSet(object.api_key)
         ? ApiKey.fromJSON(object.api_key)
         : undefined,
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
     };
   },
 
@@ -1544,6 +1633,9 @@ export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
     const obj: any = {};
     if (message.apiKey !== undefined) {
       obj.apiKey = ApiKey.toJSON(message.apiKey);
+    }
+    if (message.revision !== "0") {
+      obj.revision = message.revision;
     }
     return obj;
   },
@@ -1556,6 +1648,7 @@ export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
     message.apiKey = (object.apiKey !== undefined && object.apiKey !== null)
       ? ApiKey.fromPartial(object.apiKey)
       : undefined;
+    message.revision = object.revision ?? "0";
     return message;
   },
 };
@@ -4055,13 +4148,16 @@ export const ListPermissionsResponse: MessageFns<ListPermissionsResponse> = {
 };
 
 function createBaseExportPassportRequest(): ExportPassportRequest {
-  return { agentId: "" };
+  return { agentId: "", validFor: undefined };
 }
 
 export const ExportPassportRequest: MessageFns<ExportPassportRequest> = {
   encode(message: ExportPassportRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.agentId !== "") {
       writer.uint32(10).string(message.agentId);
+    }
+    if (message.validFor !== undefined) {
+      Duration.encode(message.validFor, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -4087,6 +4183,14 @@ export const ExportPassportRequest: MessageFns<ExportPassportRequest> = {
             message.agentId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.validFor = Duration.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4106,6 +4210,11 @@ export const ExportPassportRequest: MessageFns<ExportPassportRequest> = {
         : isSet(object.agent_id)
         ? globalThis.String(object.agent_id)
         : "",
+      validFor: isSet(object.validFor)
+        ? Duration.fromJSON(object.validFor)
+        : isSet(object.valid_for)
+        ? Duration.fromJSON(object.valid_for)
+        : undefined,
     };
   },
 
@@ -4113,6 +4222,9 @@ export const ExportPassportRequest: MessageFns<ExportPassportRequest> = {
     const obj: any = {};
     if (message.agentId !== "") {
       obj.agentId = message.agentId;
+    }
+    if (message.validFor !== undefined) {
+      obj.validFor = Duration.toJSON(message.validFor);
     }
     return obj;
   },
@@ -4123,6 +4235,9 @@ export const ExportPassportRequest: MessageFns<ExportPassportRequest> = {
   fromPartial<I extends Exact<DeepPartial<ExportPassportRequest>, I>>(object: I): ExportPassportRequest {
     const message = createBaseExportPassportRequest();
     message.agentId = object.agentId ?? "";
+    message.validFor = (object.validFor !== undefined && object.validFor !== null)
+      ? Duration.fromPartial(object.validFor)
+      : undefined;
     return message;
   },
 };

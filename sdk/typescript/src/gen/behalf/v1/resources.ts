@@ -206,7 +206,16 @@ export interface ApiKey {
     | Date
     | undefined;
   /** Set once the key is revoked; a revoked key authenticates nothing. */
-  revokeTime?: Date | undefined;
+  revokeTime?:
+    | Date
+    | undefined;
+  /**
+   * A verify key that may only ask test-mode decisions (manual test links); the verifier
+   * refuses it any decision that could authorize.
+   */
+  testModeOnly: boolean;
+  /** When set, the key may only ask about this agent (the verifier enforces it). */
+  agentId: string;
 }
 
 /** Agent is an acting identity. */
@@ -359,12 +368,19 @@ export interface Approval {
   resolveTime?:
     | Date
     | undefined;
-  /** Who resolved it (free text, for example an email). */
+  /**
+   * Who resolved it, as that person was named by the resolving client (for example an
+   * email); informational. `resolved_by_key_id` is what the registry vouches for.
+   */
   resolvedBy: string;
   /** Why it was resolved that way. */
   resolutionComment: string;
   /** When an allowed Verify consumed it. */
-  consumeTime?: Date | undefined;
+  consumeTime?:
+    | Date
+    | undefined;
+  /** The API key that resolved it, recorded by the registry from the caller's credential. */
+  resolvedByKeyId: string;
 }
 
 /** WebhookEndpoint is a URL that receives signed events. */
@@ -514,6 +530,8 @@ function createBaseApiKey(): ApiKey {
     displayPrefix: "",
     createTime: undefined,
     revokeTime: undefined,
+    testModeOnly: false,
+    agentId: "",
   };
 }
 
@@ -539,6 +557,12 @@ export const ApiKey: MessageFns<ApiKey> = {
     }
     if (message.revokeTime !== undefined) {
       Timestamp.encode(toTimestamp(message.revokeTime), writer.uint32(58).fork()).join();
+    }
+    if (message.testModeOnly !== false) {
+      writer.uint32(64).bool(message.testModeOnly);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(74).string(message.agentId);
     }
     return writer;
   },
@@ -612,6 +636,22 @@ export const ApiKey: MessageFns<ApiKey> = {
             message.revokeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.testModeOnly = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -653,6 +693,16 @@ export const ApiKey: MessageFns<ApiKey> = {
         : isSet(object.revoke_time)
         ? fromJsonTimestamp(object.revoke_time)
         : undefined,
+      testModeOnly: isSet(object.testModeOnly)
+        ? globalThis.Boolean(object.testModeOnly)
+        : isSet(object.test_mode_only)
+        ? globalThis.Boolean(object.test_mode_only)
+        : false,
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
     };
   },
 
@@ -679,6 +729,12 @@ export const ApiKey: MessageFns<ApiKey> = {
     if (message.revokeTime !== undefined) {
       obj.revokeTime = message.revokeTime.toISOString();
     }
+    if (message.testModeOnly !== false) {
+      obj.testModeOnly = message.testModeOnly;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
     return obj;
   },
 
@@ -694,6 +750,8 @@ export const ApiKey: MessageFns<ApiKey> = {
     message.displayPrefix = object.displayPrefix ?? "";
     message.createTime = object.createTime ?? undefined;
     message.revokeTime = object.revokeTime ?? undefined;
+    message.testModeOnly = object.testModeOnly ?? false;
+    message.agentId = object.agentId ?? "";
     return message;
   },
 };
@@ -1780,6 +1838,7 @@ function createBaseApproval(): Approval {
     resolvedBy: "",
     resolutionComment: "",
     consumeTime: undefined,
+    resolvedByKeyId: "",
   };
 }
 
@@ -1829,6 +1888,9 @@ export const Approval: MessageFns<Approval> = {
     }
     if (message.consumeTime !== undefined) {
       Timestamp.encode(toTimestamp(message.consumeTime), writer.uint32(122).fork()).join();
+    }
+    if (message.resolvedByKeyId !== "") {
+      writer.uint32(130).string(message.resolvedByKeyId);
     }
     return writer;
   },
@@ -1966,6 +2028,14 @@ export const Approval: MessageFns<Approval> = {
             message.consumeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.resolvedByKeyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2039,6 +2109,11 @@ export const Approval: MessageFns<Approval> = {
         : isSet(object.consume_time)
         ? fromJsonTimestamp(object.consume_time)
         : undefined,
+      resolvedByKeyId: isSet(object.resolvedByKeyId)
+        ? globalThis.String(object.resolvedByKeyId)
+        : isSet(object.resolved_by_key_id)
+        ? globalThis.String(object.resolved_by_key_id)
+        : "",
     };
   },
 
@@ -2089,6 +2164,9 @@ export const Approval: MessageFns<Approval> = {
     if (message.consumeTime !== undefined) {
       obj.consumeTime = message.consumeTime.toISOString();
     }
+    if (message.resolvedByKeyId !== "") {
+      obj.resolvedByKeyId = message.resolvedByKeyId;
+    }
     return obj;
   },
 
@@ -2114,6 +2192,7 @@ export const Approval: MessageFns<Approval> = {
     message.resolvedBy = object.resolvedBy ?? "";
     message.resolutionComment = object.resolutionComment ?? "";
     message.consumeTime = object.consumeTime ?? undefined;
+    message.resolvedByKeyId = object.resolvedByKeyId ?? "";
     return message;
   },
 };
