@@ -22,7 +22,8 @@ from behalf.registry.api_support import RegistryDeps, Unchanged, cursor, next_to
 from behalf.registry.api_webhooks import WebhookHandlers
 from behalf.registry.changes import current_revision, next_revision, write_event
 from behalf.registry.keys import Role
-from behalf.registry.store import tenants
+from behalf.registry.store import agents, tenants
+from behalf.registry.verifier_status import as_seen_by_tenant
 from behalf.v1 import registry_pb2 as pb
 from behalf.v1 import registry_pb2_grpc, resources_pb2
 
@@ -42,7 +43,13 @@ async def write_key_event(
 
 
 async def insert_api_key(
-    conn: asyncpg.Connection, *, tenant_id: str, name: str, role: Role, revision: int
+    conn: asyncpg.Connection,
+    *,
+    tenant_id: str,
+    name: str,
+    role: Role,
+    revision: int,
+    scope: keys.KeyScope = keys.UNSCOPED,
 ) -> tuple[resources_pb2.ApiKey, str]:
     """Create a key and its `api_key.created` event; returns the key and its secret."""
     new_key = keys.generate_key(role)
@@ -54,9 +61,20 @@ async def insert_api_key(
         role=role,
         display_prefix=new_key.display_prefix,
         secret_hash=new_key.secret_hash,
+        test_mode_only=scope.test_mode_only,
+        agent_id=scope.agent_id,
     )
     await write_key_event(conn, event_type="api_key.created", revision=revision, api_key=api_key)
     return api_key, new_key.secret
+
+
+def _key_scope(request: pb.CreateApiKeyRequest, role: Role) -> keys.KeyScope:
+    """What a new key is limited to; test-mode-only and agent-bound keys are verify keys."""
+    agent_id = v.optional_id(request.agent_id, "agt", "agent_id")
+    if (request.test_mode_only or agent_id) and role is not Role.VERIFY:
+        field = "test_mode_only" if request.test_mode_only else "agent_id"
+        raise InvalidArgument(field, "only a ROLE_VERIFY key can be limited this way")
+    return keys.KeyScope(test_mode_only=request.test_mode_only, agent_id=agent_id)
 
 
 async def create_tenant_with_admin_key(
@@ -96,6 +114,7 @@ class RegistryApi(
             pb.CreateTenantResponse.FromString,
             create,
             with_revision=False,
+            shown_once=("admin_key_secret",),
         )
 
     async def GetTenant(
@@ -105,7 +124,8 @@ class RegistryApi(
         tenant = await tenants.get_tenant(self._pool, caller.tenant_id)
         if tenant is None:
             raise not_found("tenant", caller.tenant_id)
-        return pb.GetTenantResponse(tenant=tenant, revision=await current_revision(self._pool))
+        revision = await tenants.latest_revision(self._pool, caller.tenant_id)
+        return pb.GetTenantResponse(tenant=tenant, revision=revision)
 
     async def CreateApiKey(
         self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext
@@ -115,16 +135,31 @@ class RegistryApi(
         role = Role.from_proto(request.role)
         if role is None:
             raise InvalidArgument("role", "must be ROLE_ADMIN, ROLE_VERIFY or ROLE_AUDIT_READ")
+        scope = _key_scope(request, role)
 
         async def create(conn: asyncpg.Connection, revision: int) -> pb.CreateApiKeyResponse:
+            if scope.agent_id and await agents.get(conn, caller.tenant_id, scope.agent_id) is None:
+                raise not_found("agent", scope.agent_id)
             api_key, secret = await insert_api_key(
-                conn, tenant_id=caller.tenant_id, name=name, role=role, revision=revision
+                conn,
+                tenant_id=caller.tenant_id,
+                name=name,
+                role=role,
+                revision=revision,
+                scope=scope,
             )
-            return pb.CreateApiKeyResponse(api_key=api_key, secret=secret)
+            return pb.CreateApiKeyResponse(api_key=api_key, secret=secret, revision=revision)
 
-        return await self._create_once(
-            caller.tenant_id, "CreateApiKey", request, pb.CreateApiKeyResponse.FromString, create
+        response = await self._create_once(
+            caller.tenant_id,
+            "CreateApiKey",
+            request,
+            pb.CreateApiKeyResponse.FromString,
+            create,
+            shown_once=("secret",),
         )
+        self._deps.watcher.poke()
+        return response
 
     async def ListApiKeys(
         self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext
@@ -145,19 +180,22 @@ class RegistryApi(
         key_id = v.require_id(request.key_id, "key", "key_id")
         tenant_id = caller.tenant_id
 
-        async def revoke(conn: asyncpg.Connection, revision: int) -> resources_pb2.ApiKey:
+        async def revoke(conn: asyncpg.Connection, revision: int) -> pb.RevokeApiKeyResponse:
             api_key = await tenants.revoke_key(conn, tenant_id, key_id)
             if api_key is None:
                 current = await tenants.get_key(conn, tenant_id, key_id)
                 if current is None:
                     raise not_found("API key", key_id)
-                raise Unchanged(current)  # revoked already
+                # Revoked already, at or before the current revision.
+                raise Unchanged(
+                    pb.RevokeApiKeyResponse(api_key=current, revision=await current_revision(conn))
+                )
             await write_key_event(
                 conn, event_type="api_key.revoked", revision=revision, api_key=api_key
             )
-            return api_key
+            return pb.RevokeApiKeyResponse(api_key=api_key, revision=revision)
 
-        return pb.RevokeApiKeyResponse(api_key=await self._mutate(revoke))
+        return await self._mutate(revoke)
 
     async def ListDecisions(
         self, request: pb.ListDecisionsRequest, context: grpc.aio.ServicerContext
@@ -181,8 +219,9 @@ class RegistryApi(
     async def ListVerifiers(
         self, request: pb.ListVerifiersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListVerifiersResponse:
-        await self._auth(context, *READ)
+        caller = await self._auth(context, *READ)
+        revision = await tenants.latest_revision(self._pool, caller.tenant_id)
         return pb.ListVerifiersResponse(
-            verifiers=self._deps.watcher.verifiers(),
-            current_revision=await current_revision(self._pool),
+            verifiers=[as_seen_by_tenant(s, revision) for s in self._deps.watcher.verifiers()],
+            current_revision=revision,
         )

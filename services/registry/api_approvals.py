@@ -67,6 +67,7 @@ class ApprovalHandlers(Handlers):
                 approval_id,
                 approve=request.approve,
                 resolved_by=resolved_by,
+                resolved_by_key_id=caller.key_id,
                 comment=comment,
             )
             if approval is None:

@@ -111,6 +111,17 @@ def request_digest(request: Message) -> bytes:
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
 
 
+def _without(response: M, fields: tuple[str, ...]) -> M:
+    """A copy of `response` with `fields` cleared."""
+    if not fields:
+        return response
+    copy = type(response)()
+    copy.CopyFrom(response)
+    for name in fields:
+        copy.ClearField(name)  # type: ignore[arg-type]
+    return copy
+
+
 class Handlers:
     """Base of the RegistryService handler groups."""
 
@@ -159,11 +170,14 @@ class Handlers:
         work: Callable[[asyncpg.Connection, int], Awaitable[M]],
         *,
         with_revision: bool = True,
+        shown_once: tuple[str, ...] = (),
     ) -> M:
         """Run `work(conn, revision)` once per idempotency key: same key and body give the
         first response, another body ALREADY_EXISTS. `revision` is 0 unless `with_revision`.
 
-        Stored responses may hold secrets shown once, so they are kept encrypted, for 24 h.
+        A secret is shown once: the `shown_once` fields are cleared from the stored response,
+        so a replay returns the object without its secret (whoever holds the idempotency key
+        cannot read it again). Stored responses are kept encrypted anyway, for 24 h.
         """
         key = v.idempotency_key(request.idempotency_key)  # type: ignore[attr-defined]
         digest = request_digest(request)
@@ -187,7 +201,9 @@ class Handlers:
                     operation,
                     key,
                     request_hash=digest,
-                    response=self._deps.idempotency_box.encrypt(response.SerializeToString(), aad),
+                    response=self._deps.idempotency_box.encrypt(
+                        _without(response, shown_once).SerializeToString(), aad
+                    ),
                 )
             return response
 

@@ -74,6 +74,7 @@ class WebhookHandlers(Handlers):
             request,
             pb.CreateWebhookEndpointResponse.FromString,
             create,
+            shown_once=("signing_secret",),
         )
 
     async def GetWebhookEndpoint(

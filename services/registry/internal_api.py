@@ -15,15 +15,16 @@ import grpc
 import structlog
 
 from behalf.common.auth import require_service_token
-from behalf.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from behalf.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
 from behalf.common.ids import new_id
 from behalf.registry import validation as v
 from behalf.registry.api_support import Unchanged, not_found
 from behalf.registry.api_webhooks import secret_aad
-from behalf.registry.changes import next_revision, write_event
+from behalf.registry.changes import current_revision, next_revision, write_event
 from behalf.registry.keys import Authenticator
 from behalf.registry.secret_box import SecretBox
-from behalf.registry.store import approvals, budgets, permissions, webhooks
+from behalf.registry.store import approvals, budgets, permissions, request_ids, webhooks
+from behalf.registry.store.request_ids import RequestFacts, RequestIdReused
 from behalf.v1 import common_pb2, internal_pb2, internal_pb2_grpc
 from behalf.v1 import internal_pb2 as pb
 
@@ -75,25 +76,53 @@ def _resource(value: str) -> str:
     return value
 
 
-def _approval_request(
+def _facts(
     tenant_id: str,
-    agent_id: str,
-    action: str,
-    resource: str,
+    request: pb.ReserveBudgetRequest | pb.CreateApprovalRequest | pb.ConsumeApprovalRequest,
     amount: v.MoneyValue | None,
-    permission_id: str,
-    request_id: str,
-) -> approvals.ApprovalRequest:
-    return approvals.ApprovalRequest(
+) -> RequestFacts:
+    """What the Verify behind a stateful step asked for, validated."""
+    return RequestFacts(
         tenant_id=tenant_id,
-        agent_id=agent_id,
-        action=action,
-        resource=resource,
+        agent_id=v.require_id(request.agent_id, "agt", "agent_id"),
+        action=_action(request.action),
+        resource=_resource(request.resource),
         amount_minor=amount.amount_minor if amount else None,
         amount_currency=amount.currency if amount else None,
-        permission_id=permission_id,
-        request_id=request_id,
+        permission_id=v.require_id(request.permission_id, "prm", "permission_id"),
+        request_id=_request_id(request.request_id),
     )
+
+
+async def _claim(conn: asyncpg.Connection, facts: RequestFacts) -> None:
+    """Bind the request id to this request, or refuse: an id names exactly one request."""
+    try:
+        await request_ids.claim(conn, facts)
+    except RequestIdReused:
+        _log.warning("request_id_reused", tenant_id=facts.tenant_id, agent_id=facts.agent_id)
+        raise AlreadyExists(
+            "request_id was already used for a different request; a request id names one request"
+        ) from None
+
+
+def _required_money(request: pb.ReserveBudgetRequest | pb.CheckBudgetRequest) -> v.MoneyValue:
+    if not request.HasField("amount"):
+        raise InvalidArgument("amount", "is required")
+    return v.money(request.amount, "amount")
+
+
+async def _budget_state(
+    conn: asyncpg.Connection, tenant_id: str, permission_id: str, amount: v.MoneyValue
+) -> budgets.BudgetState:
+    """The permission's budget, which must exist and be in the amount's currency."""
+    state = await budgets.state(conn, tenant_id, permission_id)
+    if state is None:
+        raise not_found("permission", permission_id)
+    if state.budget_minor is None:
+        raise FailedPrecondition(f"permission {permission_id} has no budget")
+    if state.currency != amount.currency:
+        raise FailedPrecondition(f"permission {permission_id} budget is in {state.currency}")
+    return state
 
 
 class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
@@ -133,26 +162,16 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
     ) -> pb.ReserveBudgetResponse:
         self._check(context)
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
-        permission_id = v.require_id(request.permission_id, "prm", "permission_id")
-        if not request.HasField("amount"):
-            raise InvalidArgument("amount", "is required")
-        amount = v.money(request.amount, "amount")
-        request_id = _request_id(request.request_id)
+        amount = _required_money(request)
+        facts = _facts(tenant_id, request, amount)
         async with self._pool.acquire() as conn:
-            state = await budgets.state(conn, tenant_id, permission_id)
-            if state is None:
-                raise not_found("permission", permission_id)
-            if state.budget_minor is None:
-                raise FailedPrecondition(f"permission {permission_id} has no budget")
-            if state.currency != amount.currency:
-                raise FailedPrecondition(
-                    f"permission {permission_id} budget is in {state.currency}"
-                )
+            await _budget_state(conn, facts.tenant_id, facts.permission_id, amount)
+            await _claim(conn, facts)
             result = await budgets.reserve(
                 conn,
                 tenant_id=tenant_id,
-                permission_id=permission_id,
-                request_id=request_id,
+                permission_id=facts.permission_id,
+                request_id=facts.request_id,
                 amount_minor=amount.amount_minor,
                 currency=amount.currency,
             )
@@ -161,6 +180,22 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
             remaining=common_pb2.Money(
                 amount_minor=result.remaining_minor, currency=result.currency
             ),
+        )
+
+    async def CheckBudget(
+        self, request: pb.CheckBudgetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckBudgetResponse:
+        """Would the amount fit now? Reads only: test-mode decisions spend nothing."""
+        self._check(context)
+        tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
+        permission_id = v.require_id(request.permission_id, "prm", "permission_id")
+        amount = _required_money(request)
+        async with self._pool.acquire() as conn:
+            state = await _budget_state(conn, tenant_id, permission_id, amount)
+        left = (state.budget_minor or 0) - state.spent_minor
+        return pb.CheckBudgetResponse(
+            fits=not state.revoked and amount.amount_minor <= left,
+            remaining=common_pb2.Money(amount_minor=left, currency=amount.currency),
         )
 
     async def ReleaseBudget(
@@ -179,39 +214,34 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
     async def CreateApproval(
         self, request: pb.CreateApprovalRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateApprovalResponse:
+        """A pending approval for exactly this request; the same request id returns it again.
+
+        An approval is not policy: it takes no policy revision (so one tenant's flood of
+        approvals never queues behind, or in front of, another tenant's mutations) and sends
+        verifiers nothing. Its `approval.requested` event is stamped with the current revision
+        and reaches webhooks through the outbox like every other event.
+        """
         self._check(context)
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
-        wanted = _approval_request(
-            tenant_id,
-            v.require_id(request.agent_id, "agt", "agent_id"),
-            _action(request.action),
-            _resource(request.resource),
-            v.optional_money(request, "amount"),
-            v.require_id(request.permission_id, "prm", "permission_id"),
-            _request_id(request.request_id),
-        )
+        facts = _facts(tenant_id, request, v.optional_money(request, "amount"))
         expires_at = datetime.now(UTC) + self._deps.approval_window
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                permission = await permissions.get(conn, tenant_id, wanted.permission_id)
-                if permission is None or permission.agent_id != wanted.agent_id:
-                    raise not_found("permission", wanted.permission_id)
-                # Revision first, like every mutation, so locks are always taken in one order.
-                revision = await next_revision(conn)
+        async with self._pool.acquire() as conn:
+            permission = await permissions.get(conn, tenant_id, facts.permission_id)
+            if permission is None or permission.agent_id != facts.agent_id:
+                raise not_found("permission", facts.permission_id)
+            await _claim(conn, facts)
+            async with conn.transaction():
                 approval, created = await approvals.insert_if_new(
-                    conn, approval_id=new_id("apr"), request=wanted, expires_at=expires_at
+                    conn, approval_id=new_id("apr"), request=facts, expires_at=expires_at
                 )
-                if not created:
-                    raise Unchanged(approval)  # rolls the revision back
-                await write_event(
-                    conn,
-                    tenant_id=tenant_id,
-                    event_type="approval.requested",
-                    revision=revision,
-                    subject=approval,
-                )
-        except Unchanged as existing:
-            approval = existing.result  # type: ignore[assignment]
+                if created:
+                    await write_event(
+                        conn,
+                        tenant_id=tenant_id,
+                        event_type="approval.requested",
+                        revision=await current_revision(conn),
+                        subject=approval,
+                    )
         return pb.CreateApprovalResponse(approval=approval)
 
     async def ConsumeApproval(
@@ -220,20 +250,15 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         self._check(context)
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         approval_id = v.require_id(request.approval_id, "apr", "approval_id")
-        wanted = _approval_request(
-            tenant_id,
-            v.require_id(request.agent_id, "agt", "agent_id"),
-            _action(request.action),
-            _resource(request.resource),
-            v.optional_money(request, "amount"),
-            "",
-            _request_id(request.request_id),
-        )
+        facts = _facts(tenant_id, request, v.optional_money(request, "amount"))
         async with self._pool.acquire() as conn:
-            consumed = await approvals.consume(conn, approval_id=approval_id, request=wanted)
             approval = await approvals.get(conn, tenant_id, approval_id)
-        if approval is None:
-            raise not_found("approval", approval_id)
+            if approval is None:
+                raise not_found("approval", approval_id)
+            await _claim(conn, facts)
+            consumed = await approvals.consume(conn, approval_id=approval_id, request=facts)
+            if consumed:
+                approval = await approvals.get(conn, tenant_id, approval_id) or approval
         return pb.ConsumeApprovalResponse(consumed=consumed, state=approval.state)
 
     async def ListWebhookTargets(

@@ -66,6 +66,17 @@ class NewKey:
 
 
 @dataclass(frozen=True)
+class KeyScope:
+    """What a verify key is limited to beyond its role: test mode only, and one agent."""
+
+    test_mode_only: bool = False
+    agent_id: str | None = None
+
+
+UNSCOPED = KeyScope()
+
+
+@dataclass(frozen=True)
 class Caller:
     """An authenticated tenant key."""
 

@@ -10,10 +10,11 @@
 Revisions come from one global counter taken under a row lock, so they commit in order and the
 tail can read `revision > last` without missing a row. Every revision the tail reads becomes at
 least one PolicyDelta (per tenant, in outbox order); revisions with no agent or permission change
-(approvals, webhook endpoints) are sent as deltas with no changes, so a verifier's applied
-revision can always reach the registry's current one and `wait_for_acks` can succeed for any
-mutation. Acks are tracked per connected stream in this process only: with two registry replicas
-each hub reports the verifiers connected to it.
+(approval resolutions, webhook endpoints) are sent as deltas with no changes, so a verifier's
+applied revision can always reach the registry's current one and `wait_for_acks` can succeed for
+any mutation. Creating an approval takes no revision and reaches no verifier. Heartbeats are sent
+only while the tail is reading the outbox successfully. Acks are tracked per connected stream in
+this process only: with two registry replicas each hub reports the verifiers connected to it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class _Stream:
     closing: bool = False
 
 
-_KEY_COLUMNS = "key_id, tenant_id, role, secret_hash, revoked_at"
+_KEY_COLUMNS = "key_id, tenant_id, role, secret_hash, revoked_at, test_mode_only, agent_id"
+# `approval.requested` rows are stamped with the revision current when they were written, not
+# a revision of their own (creating an approval changes no policy), so the tail skips them.
+_CARRIES_A_REVISION = "event_type <> 'approval.requested'"
 
 
 def to_credential(row: asyncpg.Record) -> internal_pb2.ApiKeyCredential:
@@ -69,6 +73,8 @@ def to_credential(row: asyncpg.Record) -> internal_pb2.ApiKeyCredential:
         role=Role(row["role"]).to_proto(),
         secret_sha256=bytes(row["secret_hash"]),
         revoked=row["revoked_at"] is not None,
+        test_mode_only=row["test_mode_only"],
+        agent_id=row["agent_id"] or "",
     )
 
 
@@ -177,6 +183,10 @@ class WatchHub:
         self._listener: asyncpg.Connection | None = None
         self._listener_retry_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._tail_read_at = 0.0
+        # Heartbeats vouch that the tail is reading the outbox: once it has failed for this
+        # long they stop, so a verifier's staleness bound trips instead of trusting old policy.
+        self._tail_health_seconds = max(heartbeat_seconds, 3 * poll_seconds)
 
     @property
     def current_revision(self) -> int:
@@ -191,6 +201,7 @@ class WatchHub:
     async def start(self) -> None:
         """Start tailing from the current revision."""
         self._revision = await changes.current_revision(self._pool)
+        self._tail_read_at = asyncio.get_running_loop().time()
         await self._ensure_listener()
         self._task = asyncio.create_task(self._tail(), name="watch-tail")
 
@@ -274,7 +285,8 @@ class WatchHub:
                 try:
                     item = await asyncio.wait_for(stream.queue.get(), self._heartbeat_seconds)
                 except TimeoutError:
-                    yield self._heartbeat(max(sent, self._revision))
+                    if self._tail_is_reading():
+                        yield self._heartbeat(max(sent, self._revision))
                     continue
                 if stream.closing or item is None:
                     raise Unavailable("registry is shutting down; reconnect")
@@ -303,19 +315,24 @@ class WatchHub:
             try:
                 await self._ensure_listener()
                 await self._drain()
+                self._tail_read_at = asyncio.get_running_loop().time()
                 backoff = self._poll_seconds
             except Exception as exc:
                 _log.warning("watch_tail_failed", error=type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    def _tail_is_reading(self) -> bool:
+        return asyncio.get_running_loop().time() - self._tail_read_at <= self._tail_health_seconds
+
     async def _drain(self) -> None:
         """Read every outbox row past the tail's revision and fan it out, whole revisions only."""
         while True:
             async with self._pool.acquire() as conn:
                 rows = await conn.fetch(
-                    """SELECT revision, tenant_id, event_type, payload FROM outbox
-                       WHERE revision > $1 ORDER BY revision, seq LIMIT $2""",
+                    f"""SELECT revision, tenant_id, event_type, payload FROM outbox
+                       WHERE revision > $1 AND {_CARRIES_A_REVISION}
+                       ORDER BY revision, seq LIMIT $2""",
                     self._revision,
                     _TAIL_BATCH_ROWS,
                 )
@@ -324,8 +341,8 @@ class WatchHub:
                     last = rows[-1]["revision"]
                     whole = [r for r in rows if r["revision"] != last]
                     rows = whole or await conn.fetch(
-                        """SELECT revision, tenant_id, event_type, payload FROM outbox
-                           WHERE revision = $1 ORDER BY seq""",
+                        f"""SELECT revision, tenant_id, event_type, payload FROM outbox
+                           WHERE revision = $1 AND {_CARRIES_A_REVISION} ORDER BY seq""",
                         last,
                     )
                 credentials = await credentials_for(conn, rows)

@@ -16,10 +16,11 @@ import structlog
 from prometheus_client import Counter
 
 from behalf.common.auth import bearer_token
+from behalf.common.errors import Unauthenticated
 from behalf.common.ids import new_id
 from behalf.v1 import common_pb2, events_pb2, verifier_pb2, verifier_pb2_grpc
 from behalf.verifier.audit import AuditUnavailable, DecisionPublisher
-from behalf.verifier.credentials import Caller, require_verify_role
+from behalf.verifier.credentials import Caller, require_key_scope, require_verify_role
 from behalf.verifier.dry_run import DryRunSteps
 from behalf.verifier.engine import (
     DecisionResult,
@@ -38,7 +39,6 @@ DECISIONS = Counter(
     "behalf_verifier_decisions_total", "Decisions by outcome and reason.", ["outcome", "reason"]
 )
 _log = structlog.get_logger("verify")
-_DRY_RUN = DryRunSteps()
 
 
 class DecisionSink(Protocol):
@@ -61,6 +61,7 @@ class Verifier:
     ) -> None:
         self._watcher = watcher
         self._steps = steps
+        self._dry_run = DryRunSteps(steps)
         self._audit = audit
         self._verifier_id = verifier_id
         self._min_revision_wait = min_revision_wait_seconds
@@ -69,17 +70,26 @@ class Verifier:
         state = self._watcher.state
         if state is None:
             return self._unaudited_stale(request)
-        # 1-2. Authenticate from the snapshot's credentials, then validate.
-        caller = state.credentials.authenticate(token)
+        # 1-2. Authenticate from the snapshot's credentials, then validate. A key created at
+        # revision N is known from N on: a caller passing min_revision >= N may wait for it.
+        try:
+            caller = state.credentials.authenticate(token)
+        except Unauthenticated:
+            if request.min_revision <= state.snapshot.revision:
+                raise
+            await self._watcher.wait_for_revision(request.min_revision, self._min_revision_wait)
+            state = self._watcher.state or state
+            caller = state.credentials.authenticate(token)
         require_verify_role(caller)
+        test_mode = request.test_mode
+        require_key_scope(caller, agent_id=request.agent_id, test_mode=test_mode)
         checked = validate_verify(request, caller.tenant_id)
         # 3. A caller's min_revision may be a moment ahead of us: wait briefly for it.
         if checked.min_revision > state.snapshot.revision:
             await self._watcher.wait_for_revision(checked.min_revision, self._min_revision_wait)
             state = self._watcher.state or state
-        # 3-10. Decide; a test-mode request has no side effects.
-        test_mode = request.test_mode
-        steps = _DRY_RUN if test_mode else self._steps
+        # 3-10. Decide; a test-mode request reads budgets but changes nothing.
+        steps = self._dry_run if test_mode else self._steps
         now = datetime.now(UTC)
         result = await decide(checked, state.snapshot, now, self._watcher.freshness, steps)
         # 11. Audit before answering; an allow that cannot be audited becomes a deny.
@@ -89,7 +99,7 @@ class Verifier:
         except AuditUnavailable:
             if result.outcome is Outcome.ALLOW:
                 result = deny_for_audit_failure(result)
-                if result.budget_reserved:
+                if result.budget_reserved and not test_mode:
                     await self._release_budget(checked, result.permission_id)
                 event = self._event(caller, checked, result, now, request, test_mode)
         DECISIONS.labels(result.outcome.name, result.reason_code.name).inc()

@@ -16,11 +16,13 @@ VERIFY_ROLES = frozenset({resources_pb2.ROLE_VERIFY, resources_pb2.ROLE_ADMIN})
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is asking: the key's id, tenant and role."""
+    """Who is asking: the key's id, tenant and role, and what the key is limited to."""
 
     key_id: str
     tenant_id: str
     role: int
+    test_mode_only: bool = False
+    agent_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,20 @@ def require_verify_role(caller: Caller) -> None:
         raise PermissionDenied("this API key's role may not call Verify")
 
 
+def require_key_scope(caller: Caller, *, agent_id: str, test_mode: bool) -> None:
+    """A test-link key asks test-mode questions about its one agent, and nothing else."""
+    if caller.test_mode_only and not test_mode:
+        raise PermissionDenied("this API key may only ask for test-mode decisions")
+    if caller.agent_id and agent_id != caller.agent_id:
+        raise PermissionDenied("this API key may only ask about the agent it is bound to")
+
+
 def _credential(message: internal_pb2.ApiKeyCredential) -> _Credential:
-    return _Credential(
-        Caller(message.key_id, message.tenant_id, message.role), bytes(message.secret_sha256)
+    caller = Caller(
+        message.key_id,
+        message.tenant_id,
+        message.role,
+        test_mode_only=message.test_mode_only,
+        agent_id=message.agent_id,
     )
+    return _Credential(caller, bytes(message.secret_sha256))

@@ -34,6 +34,7 @@ __all__ = [
     "Outcome",
     "ReasonCode",
     "RegistryUnavailable",
+    "RequestIdReused",
     "Risk",
     "StatefulSteps",
     "VerifyInput",
@@ -78,6 +79,10 @@ class RegistryUnavailable(Exception):
     """A stateful step could not get an answer from the registry."""
 
 
+class RequestIdReused(Exception):
+    """The registry holds this request id for a request with different content."""
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyInput:
     """A validated Verify request: ids well-formed, action non-empty, resource normalized."""
@@ -119,7 +124,8 @@ class DecisionResult:
 
 
 class StatefulSteps(Protocol):
-    """The registry calls a decision may need; each may raise `RegistryUnavailable`."""
+    """The registry calls a decision may need; each may raise `RegistryUnavailable`, and
+    `RequestIdReused` when the request id already names a different request."""
 
     async def reserve_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
         """Atomically reserve `amount` against the permission's budget; False if it won't fit."""
@@ -129,7 +135,9 @@ class StatefulSteps(Protocol):
         """Create a pending approval for exactly this request; return its id."""
         ...
 
-    async def consume_approval(self, request: VerifyInput, approval_id: str) -> bool:
+    async def consume_approval(
+        self, request: VerifyInput, permission_id: str, approval_id: str
+    ) -> bool:
         """Consume an approved, unused, unexpired approval for exactly this request."""
         ...
 
@@ -199,6 +207,8 @@ async def decide(
                 new_approval_id = await steps.create_approval(request, pid)
             except RegistryUnavailable:
                 return _registry_unavailable("create an approval", revision, pid, risk)
+            except RequestIdReused:
+                return _request_id_reused(revision, pid, risk)
             return DecisionResult(
                 Outcome.REQUIRE_APPROVAL,
                 ReasonCode.APPROVAL_REQUIRED,
@@ -209,9 +219,11 @@ async def decide(
                 approval_id=new_approval_id,
             )
         try:
-            consumed = await steps.consume_approval(request, request.approval_id)
+            consumed = await steps.consume_approval(request, pid, request.approval_id)
         except RegistryUnavailable:
             return _registry_unavailable("consume the approval", revision, pid, risk)
+        except RequestIdReused:
+            return _request_id_reused(revision, pid, risk)
         if not consumed:
             return _deny(
                 ReasonCode.APPROVAL_INVALID,
@@ -229,6 +241,8 @@ async def decide(
         except RegistryUnavailable:
             result = _registry_unavailable("reserve budget", revision, pid, risk)
             return replace(result, approval_id=approval_id)
+        except RequestIdReused:
+            return replace(_request_id_reused(revision, pid, risk), approval_id=approval_id)
         if not reserved:
             result = _deny(
                 ReasonCode.BUDGET_EXHAUSTED,
@@ -390,6 +404,15 @@ def _deny(
 
 def _stale(revision: int, reason: str) -> DecisionResult:
     return _deny(ReasonCode.STALE_POLICY, reason, revision)
+
+
+def _request_id_reused(revision: int, pid: str, risk: Risk) -> DecisionResult:
+    return _deny(
+        ReasonCode.REQUEST_ID_REUSED,
+        "the request id was already used for a different request; a request id names one request",
+        revision,
+        (pid, risk),
+    )
 
 
 def _registry_unavailable(step: str, revision: int, pid: str, risk: Risk) -> DecisionResult:

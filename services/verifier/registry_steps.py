@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 
 from behalf.v1 import common_pb2, internal_pb2, internal_pb2_grpc
-from behalf.verifier.engine import RegistryUnavailable, VerifyInput
+from behalf.verifier.engine import RegistryUnavailable, RequestIdReused, VerifyInput
 from behalf.verifier.snapshot import Money
 
 _REFUSALS = frozenset(
@@ -41,9 +41,22 @@ class RegistrySteps:
                 permission_id=permission_id,
                 amount=_money(amount),
                 request_id=request.request_id,
+                agent_id=request.agent_id,
+                action=request.action,
+                resource=request.resource,
             ),
         )
         return reply is not None and bool(reply.reserved)
+
+    async def check_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+        """Whether `amount` would fit in the budget now; nothing is reserved."""
+        reply = await self._call(
+            self._stub.CheckBudget,
+            internal_pb2.CheckBudgetRequest(
+                tenant_id=request.tenant_id, permission_id=permission_id, amount=_money(amount)
+            ),
+        )
+        return reply is not None and bool(reply.fits)
 
     async def release_budget(self, request: VerifyInput, permission_id: str) -> None:
         await self._call(
@@ -72,7 +85,9 @@ class RegistrySteps:
             raise RegistryUnavailable("the registry refused to create the approval")
         return str(reply.approval.approval_id)
 
-    async def consume_approval(self, request: VerifyInput, approval_id: str) -> bool:
+    async def consume_approval(
+        self, request: VerifyInput, permission_id: str, approval_id: str
+    ) -> bool:
         reply = await self._call(
             self._stub.ConsumeApproval,
             internal_pb2.ConsumeApprovalRequest(
@@ -83,16 +98,20 @@ class RegistrySteps:
                 resource=request.resource,
                 amount=_money(request.amount),
                 request_id=request.request_id,
+                permission_id=permission_id,
             ),
         )
         return reply is not None and bool(reply.consumed)
 
     async def _call(self, method: grpc.aio.UnaryUnaryMultiCallable, message: object) -> Any:
         """The reply; None when the registry answered that the request cannot succeed (the
-        permission or approval is gone or in the wrong state); RegistryUnavailable otherwise."""
+        permission or approval is gone or in the wrong state); RequestIdReused when the request
+        id names another request; RegistryUnavailable otherwise."""
         try:
             return await method(message, metadata=self._metadata, timeout=self._timeout)
         except grpc.aio.AioRpcError as exc:
+            if exc.code() is grpc.StatusCode.ALREADY_EXISTS:
+                raise RequestIdReused(exc.details() or "") from exc
             if exc.code() in _REFUSALS:
                 return None
             raise RegistryUnavailable(exc.code().name) from exc

@@ -18,6 +18,7 @@ from behalf.verifier.engine import (
     Money,
     ReasonCode,
     RegistryUnavailable,
+    RequestIdReused,
     VerifyInput,
     decide,
     deny_for_audit_failure,
@@ -39,15 +40,22 @@ class CaseRegistry:
         approvals: list[resources_pb2.Approval],
         now: datetime,
         unavailable: bool,
+        request_id_taken: bool = False,
     ) -> None:
         self.permissions = {p.permission_id: p for p in permissions}
         self.approvals = {a.approval_id: a for a in approvals}
         self.now = now
         self.unavailable = unavailable
+        self.request_id_taken = request_id_taken
 
-    async def reserve_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+    def _fault(self) -> None:
         if self.unavailable:
             raise RegistryUnavailable("injected")
+        if self.request_id_taken:
+            raise RequestIdReused("injected")
+
+    async def reserve_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+        self._fault()
         permission = self.permissions[permission_id]
         remaining = permission.budget.amount_minor - permission.budget_spent_minor
         if amount.amount_minor > remaining:
@@ -56,13 +64,13 @@ class CaseRegistry:
         return True
 
     async def create_approval(self, request: VerifyInput, permission_id: str) -> str:
-        if self.unavailable:
-            raise RegistryUnavailable("injected")
+        self._fault()
         return NEW_APPROVAL_ID
 
-    async def consume_approval(self, request: VerifyInput, approval_id: str) -> bool:
-        if self.unavailable:
-            raise RegistryUnavailable("injected")
+    async def consume_approval(
+        self, request: VerifyInput, permission_id: str, approval_id: str
+    ) -> bool:
+        self._fault()
         approval = self.approvals.get(approval_id)
         if approval is None or approval.tenant_id != request.tenant_id:
             return False
@@ -76,6 +84,7 @@ class CaseRegistry:
             and approval.expire_time.ToDatetime(tzinfo=self.now.tzinfo) > self.now
             and (approval.agent_id, approval.action, approval.resource, amount)
             == (request.agent_id, request.action, request.resource, request.amount)
+            and approval.permission_id == permission_id
         )
         if usable:
             approval.state = resources_pb2.APPROVAL_STATE_CONSUMED
@@ -121,7 +130,13 @@ async def run_case(case: dict[str, Any]) -> DecisionResult:
         last_heard=now - timedelta(seconds=faults.get("registry_silent_seconds", 0)),
         staleness_bound=STALENESS_BOUND,
     )
-    registry = CaseRegistry(permissions, approvals, now, faults.get("registry_unavailable", False))
+    registry = CaseRegistry(
+        permissions,
+        approvals,
+        now,
+        faults.get("registry_unavailable", False),
+        request_id_taken=faults.get("request_id_taken_by_another_request", False),
+    )
     result = await decide(request, snapshot, now, freshness, registry)
     if faults.get("audit_unavailable"):
         result = deny_for_audit_failure(result)

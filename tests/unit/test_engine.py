@@ -61,7 +61,9 @@ class RecordingSteps:
             raise RegistryUnavailable("down")
         return self.create
 
-    async def consume_approval(self, request: VerifyInput, approval_id: str) -> bool:
+    async def consume_approval(
+        self, request: VerifyInput, permission_id: str, approval_id: str
+    ) -> bool:
         self.calls.append("consume_approval")
         if self.consume is None:
             raise RegistryUnavailable("down")

@@ -6,13 +6,13 @@ EXPIRED everywhere here, whether or not the sweeper has marked it yet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
 from behalf.registry.store._rows import Executor, set_money, set_time
 from behalf.registry.store.paging import Cursor
+from behalf.registry.store.request_ids import RequestFacts
 from behalf.v1 import resources_pb2
 
 R = resources_pb2
@@ -47,6 +47,7 @@ def to_approval(row: asyncpg.Record, now: datetime) -> R.Approval:
         state=_STATE_FROM_DB[state],
         request_id=row["request_id"],
         resolved_by=row["resolved_by"],
+        resolved_by_key_id=row["resolved_by_key_id"],
         resolution_comment=row["resolution_comment"],
     )
     set_money(approval.amount, row["amount_minor"], row["amount_currency"])
@@ -57,27 +58,13 @@ def to_approval(row: asyncpg.Record, now: datetime) -> R.Approval:
     return approval
 
 
-@dataclass(frozen=True)
-class ApprovalRequest:
-    """What one Verify asked for."""
-
-    tenant_id: str
-    agent_id: str
-    action: str
-    resource: str
-    amount_minor: int | None
-    amount_currency: str | None
-    permission_id: str
-    request_id: str
-
-
 async def _now(conn: Executor) -> datetime:
     now: datetime = await conn.fetchval("SELECT now()")
     return now
 
 
 async def insert_if_new(
-    conn: Executor, *, approval_id: str, request: ApprovalRequest, expires_at: datetime
+    conn: Executor, *, approval_id: str, request: RequestFacts, expires_at: datetime
 ) -> tuple[R.Approval, bool]:
     """Create the approval for this request id, or return the one already made (and False)."""
     row = await conn.fetchrow(
@@ -149,12 +136,13 @@ async def resolve(
     *,
     approve: bool,
     resolved_by: str,
+    resolved_by_key_id: str,
     comment: str,
 ) -> R.Approval | None:
     """Approve or deny a pending, unexpired approval; None if it is not in that state."""
     row = await conn.fetchrow(
         """UPDATE approvals SET state = $3, resolved_at = now(), resolved_by = $4,
-               resolution_comment = $5
+               resolution_comment = $5, resolved_by_key_id = $6
            WHERE tenant_id = $1 AND approval_id = $2 AND state = 'pending' AND expires_at > now()
            RETURNING *, now() AS now""",
         tenant_id,
@@ -162,28 +150,30 @@ async def resolve(
         "approved" if approve else "denied",
         resolved_by,
         comment,
+        resolved_by_key_id,
     )
     return to_approval(row, row["now"]) if row else None
+
+
+# The approval row is for exactly this request: $1..$8 are tenant, approval, agent, action,
+# resource, amount, currency and permission.
+_SAME_REQUEST = """tenant_id = $1 AND approval_id = $2 AND agent_id = $3 AND action = $4
+    AND resource = $5 AND amount_minor IS NOT DISTINCT FROM $6
+    AND amount_currency IS NOT DISTINCT FROM $7 AND permission_id = $8"""
 
 
 async def consume(
     conn: Executor,
     *,
     approval_id: str,
-    request: ApprovalRequest,
+    request: RequestFacts,
 ) -> bool:
     """Move an approved, unexpired approval for exactly this request to consumed; at most once.
 
-    A retry by the request that consumed it is answered True again; any other caller loses.
+    A retry by the request id that consumed it, with the same content, is answered True again;
+    anything else (another request id, or the same id asking for something else) loses.
     """
-    consumed = await conn.fetchval(
-        """UPDATE approvals SET state = 'consumed', consumed_at = now(),
-               consumed_by_request_id = $8
-           WHERE tenant_id = $1 AND approval_id = $2 AND state = 'approved'
-             AND expires_at > now() AND agent_id = $3 AND action = $4 AND resource = $5
-             AND amount_minor IS NOT DISTINCT FROM $6
-             AND amount_currency IS NOT DISTINCT FROM $7
-           RETURNING true""",
+    arguments = (
         request.tenant_id,
         approval_id,
         request.agent_id,
@@ -191,15 +181,21 @@ async def consume(
         request.resource,
         request.amount_minor,
         request.amount_currency,
+        request.permission_id,
         request.request_id,
+    )
+    consumed = await conn.fetchval(
+        f"""UPDATE approvals SET state = 'consumed', consumed_at = now(),
+               consumed_by_request_id = $9
+           WHERE {_SAME_REQUEST} AND state = 'approved' AND expires_at > now()
+           RETURNING true""",
+        *arguments,
     )
     if consumed:
         return True
     again = await conn.fetchval(
-        """SELECT true FROM approvals WHERE tenant_id = $1 AND approval_id = $2
-             AND state = 'consumed' AND consumed_by_request_id = $3""",
-        request.tenant_id,
-        approval_id,
-        request.request_id,
+        f"""SELECT true FROM approvals
+           WHERE {_SAME_REQUEST} AND state = 'consumed' AND consumed_by_request_id = $9""",
+        *arguments,
     )
     return bool(again)

@@ -25,6 +25,8 @@ def to_api_key(row: asyncpg.Record) -> resources_pb2.ApiKey:
         name=row["name"],
         role=Role(row["role"]).to_proto(),
         display_prefix=row["display_prefix"],
+        test_mode_only=row["test_mode_only"],
+        agent_id=row["agent_id"] or "",
     )
     set_time(key.create_time, row["created_at"])
     set_time(key.revoke_time, row["revoked_at"])
@@ -36,6 +38,14 @@ async def insert_tenant(conn: Executor, tenant_id: str, name: str) -> resources_
         "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) RETURNING *", tenant_id, name
     )
     return to_tenant(row)
+
+
+async def latest_revision(conn: Executor, tenant_id: str) -> int:
+    """The last policy revision that changed this tenant (0 if none did)."""
+    revision: int = await conn.fetchval(
+        "SELECT coalesce(max(revision), 0) FROM outbox WHERE tenant_id = $1", tenant_id
+    )
+    return revision
 
 
 async def get_tenant(conn: Executor, tenant_id: str) -> resources_pb2.Tenant | None:
@@ -52,16 +62,21 @@ async def insert_key(
     role: Role,
     display_prefix: str,
     secret_hash: bytes,
+    test_mode_only: bool = False,
+    agent_id: str | None = None,
 ) -> resources_pb2.ApiKey:
     row = await conn.fetchrow(
-        """INSERT INTO api_keys (key_id, tenant_id, name, role, display_prefix, secret_hash)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+        """INSERT INTO api_keys (key_id, tenant_id, name, role, display_prefix, secret_hash,
+               test_mode_only, agent_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *""",
         key_id,
         tenant_id,
         name,
         role.value,
         display_prefix,
         secret_hash,
+        test_mode_only,
+        agent_id,
     )
     return to_api_key(row)
 

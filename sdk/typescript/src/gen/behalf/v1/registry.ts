@@ -74,7 +74,7 @@ export interface CreateTenantResponse {
   adminKey?:
     | ApiKey
     | undefined;
-  /** The admin key's secret, shown this once. */
+  /** The admin key's secret, shown this once (empty on an idempotent replay). */
   adminKeySecret: string;
 }
 
@@ -542,7 +542,7 @@ export interface CreateWebhookEndpointResponse {
   endpoint?:
     | WebhookEndpoint
     | undefined;
-  /** Signing secret "whsec_<base64>", shown this once. */
+  /** Signing secret "whsec_<base64>", shown this once (empty on an idempotent replay). */
   signingSecret: string;
   /** Revision committed. */
   revision: string;
