@@ -93,14 +93,17 @@ def next_token(kind: str, rows: Sequence[tuple[object, datetime]], limit: int) -
     if len(rows) <= limit:
         return ""
     item, created_at = rows[limit - 1]
-    return paging.encode(kind, created_at, item_id(item))
+    return paging.encode(kind, created_at, str(getattr(item, _ID_FIELD[kind])))
 
 
-def item_id(item: object) -> str:
-    for name in ("agent_id", "permission_id", "approval_id", "endpoint_id", "key_id"):
-        if hasattr(item, name):
-            return str(getattr(item, name))
-    raise TypeError(f"no id on {type(item).__name__}")
+# The id field of each paged list's items (an ApiKey also has an agent_id, so never guess).
+_ID_FIELD = {
+    "agents": "agent_id",
+    "permissions": "permission_id",
+    "approvals": "approval_id",
+    "webhook_endpoints": "endpoint_id",
+    "api_keys": "key_id",
+}
 
 
 def request_digest(request: Message) -> bytes:

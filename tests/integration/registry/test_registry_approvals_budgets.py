@@ -17,6 +17,10 @@ pytestmark = pytest.mark.integration
 C = grpc.StatusCode
 
 
+# What the Verify behind a reservation asked (with its agent, the request id names this).
+_ASKED = {"action": "purchase", "resource": "shop.example.com"}
+
+
 def usd(amount: int) -> common.Money:
     return common.Money(amount_minor=amount, currency="USD")
 
@@ -50,11 +54,12 @@ def _approval_request(
 
 
 def _consume(
-    tenant: Tenant, agent: res.Agent, approval_id: str, request_id: str, **overrides: object
+    tenant: Tenant, agent: res.Agent, approval: res.Approval, request_id: str, **overrides: object
 ) -> ipb.ConsumeApprovalRequest:
     fields: dict[str, object] = {
         "tenant_id": tenant.tenant_id,
-        "approval_id": approval_id,
+        "approval_id": approval.approval_id,
+        "permission_id": approval.permission_id,
         "agent_id": agent.agent_id,
         "action": "purchase",
         "resource": "shop.example.com",
@@ -84,7 +89,7 @@ async def test_approval_lifecycle(registry: Registry) -> None:
     )
     assert polled.approval.state == res.APPROVAL_STATE_PENDING
 
-    early = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "req-2"))
+    early = await internal.ConsumeApproval(_consume(tenant, agent, approval, "req-2"))
     assert not early.consumed and early.state == res.APPROVAL_STATE_PENDING
 
     resolved = await tenant.admin.ResolveApproval(
@@ -97,6 +102,9 @@ async def test_approval_lifecycle(registry: Registry) -> None:
     )
     assert resolved.approval.state == res.APPROVAL_STATE_APPROVED
     assert resolved.approval.resolved_by == "ana@example.com" and resolved.revision > 0
+    keys = await tenant.admin.ListApiKeys(pb.ListApiKeysRequest())
+    admin_keys = {k.key_id for k in keys.api_keys if k.role == res.ROLE_ADMIN}
+    assert resolved.approval.resolved_by_key_id in admin_keys
     await fails(
         tenant.admin.ResolveApproval(
             pb.ResolveApprovalRequest(
@@ -106,21 +114,24 @@ async def test_approval_lifecycle(registry: Registry) -> None:
         C.FAILED_PRECONDITION,
         "APPROVAL_STATE_APPROVED",
     )
-    for wrong in (
-        {"action": "issue_refund"},
-        {"resource": "other.example.com"},
-        {"amount": usd(501)},
-        {"amount": common.Money(amount_minor=500, currency="EUR")},
+    for n, wrong in enumerate(
+        (
+            {"action": "issue_refund"},
+            {"resource": "other.example.com"},
+            {"amount": usd(501)},
+            {"amount": common.Money(amount_minor=500, currency="EUR")},
+            {"permission_id": "prm_" + "0" * 20},
+        )
     ):
         miss = await internal.ConsumeApproval(
-            _consume(tenant, agent, approval.approval_id, "req-x", **wrong)
+            _consume(tenant, agent, approval, f"req-x{n}", **wrong)
         )
         assert not miss.consumed and miss.state == res.APPROVAL_STATE_APPROVED
-    used = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "req-3"))
+    used = await internal.ConsumeApproval(_consume(tenant, agent, approval, "req-3"))
     assert used.consumed and used.state == res.APPROVAL_STATE_CONSUMED
-    retry = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "req-3"))
+    retry = await internal.ConsumeApproval(_consume(tenant, agent, approval, "req-3"))
     assert retry.consumed
-    other = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "req-4"))
+    other = await internal.ConsumeApproval(_consume(tenant, agent, approval, "req-4"))
     assert not other.consumed
     types = [e for e, _, _ in await registry.outbox()]
     assert types.count("approval.requested") == 1 and types.count("approval.resolved") == 1
@@ -137,10 +148,7 @@ async def test_approval_is_consumed_once_under_concurrency(registry: Registry) -
         pb.ResolveApprovalRequest(approval_id=approval.approval_id, approve=True, resolved_by="a")
     )
     results = await asyncio.gather(
-        *(
-            internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, f"r{i}"))
-            for i in range(50)
-        )
+        *(internal.ConsumeApproval(_consume(tenant, agent, approval, f"r{i}")) for i in range(50))
     )
     assert sum(r.consumed for r in results) == 1
 
@@ -156,7 +164,7 @@ async def test_denied_approval_cannot_be_consumed(registry: Registry) -> None:
         pb.ResolveApprovalRequest(approval_id=approval.approval_id, approve=False, resolved_by="a")
     )
     assert denied.approval.state == res.APPROVAL_STATE_DENIED
-    result = await internal.ConsumeApproval(_consume(tenant, agent, approval.approval_id, "r"))
+    result = await internal.ConsumeApproval(_consume(tenant, agent, approval, "r"))
     assert not result.consumed and result.state == res.APPROVAL_STATE_DENIED
 
 
@@ -237,6 +245,8 @@ async def test_budget_200_concurrent_reservations_exactly_8_succeed(registry: Re
                     permission_id=permission.permission_id,
                     amount=usd(100),
                     request_id=f"req-{i}",
+                    agent_id=permission.agent_id,
+                    **_ASKED,
                 )
             )
             for i in range(200)
@@ -262,6 +272,8 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
             permission_id=permission.permission_id,
             amount=usd(amount),
             request_id=request_id,
+            agent_id=permission.agent_id,
+            **_ASKED,
         )
 
     first = await internal.ReserveBudget(reserve("a"))
@@ -283,6 +295,8 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
                 permission_id=permission.permission_id,
                 amount=common.Money(amount_minor=5, currency="EUR"),
                 request_id="d",
+                agent_id=permission.agent_id,
+                **_ASKED,
             )
         ),
         C.FAILED_PRECONDITION,
@@ -311,3 +325,57 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
         await fails(internal.ReserveBudget(foreign), C.NOT_FOUND)
         == f"permission {permission.permission_id} not found"
     )
+
+
+async def test_a_request_id_names_one_request_in_every_stateful_step(registry: Registry) -> None:
+    """Reusing a request id for other content is ALREADY_EXISTS and spends nothing."""
+    tenant, agent, permission = await _setup(registry, budget=usd(1000))
+    internal = registry.internal()
+    asked = ipb.ReserveBudgetRequest(
+        tenant_id=tenant.tenant_id,
+        permission_id=permission.permission_id,
+        amount=usd(1),
+        request_id="req-r",
+        agent_id=agent.agent_id,
+        **_ASKED,
+    )
+    assert (await internal.ReserveBudget(asked)).reserved
+    assert (await internal.ReserveBudget(asked)).remaining.amount_minor == 999
+    for field, value in (
+        ("amount", usd(999)),
+        ("resource", "other.example.com"),
+        ("action", "issue_refund"),
+    ):
+        replayed = ipb.ReserveBudgetRequest()
+        replayed.CopyFrom(asked)
+        if field == "amount":
+            replayed.amount.CopyFrom(value)  # type: ignore[arg-type]
+        else:
+            setattr(replayed, field, value)
+        await fails(internal.ReserveBudget(replayed), C.ALREADY_EXISTS, "request_id")
+    spent = await tenant.admin.GetPermission(
+        pb.GetPermissionRequest(permission_id=permission.permission_id)
+    )
+    assert spent.permission.budget_spent_minor == 1
+
+    first = _approval_request(tenant, agent, permission, "req-a")
+    await internal.CreateApproval(first)
+    other_amount = _approval_request(tenant, agent, permission, "req-a")
+    other_amount.amount.amount_minor = 999_999
+    await fails(internal.CreateApproval(other_amount), C.ALREADY_EXISTS, "request_id")
+
+
+async def test_creating_an_approval_takes_no_policy_revision(registry: Registry) -> None:
+    """An approval is not policy: creating one leaves the global revision where it was."""
+    tenant, agent, permission = await _setup(registry, requires_approval=True)
+    before = await registry.pool.fetchval("SELECT revision FROM policy_revision")
+    created = await registry.internal().CreateApproval(
+        _approval_request(tenant, agent, permission, "req-no-revision")
+    )
+    assert created.approval.state == res.APPROVAL_STATE_PENDING
+    assert await registry.pool.fetchval("SELECT revision FROM policy_revision") == before
+    stamped = await registry.pool.fetchval(
+        "SELECT revision FROM outbox WHERE event_type = 'approval.requested' AND tenant_id = $1",
+        tenant.tenant_id,
+    )
+    assert stamped == before

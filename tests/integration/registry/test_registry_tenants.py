@@ -49,12 +49,14 @@ async def test_create_tenant_rejects_bad_names(registry: Registry, name: str, pr
 
 
 async def test_create_tenant_is_idempotent(registry: Registry) -> None:
-    """The same idempotency key and body return the first tenant; another body is refused."""
+    """The same idempotency key and body return the first tenant (its admin key's secret is
+    not shown again); another body is refused."""
     operator = registry.public(registry.service_token)
     request = registry_pb2.CreateTenantRequest(name="Acme", idempotency_key="t-1")
     first = await operator.CreateTenant(request)
     again = await operator.CreateTenant(request)
-    assert again == first
+    assert (again.tenant, again.admin_key) == (first.tenant, first.admin_key)
+    assert first.admin_key_secret and again.admin_key_secret == ""
     await fails(
         operator.CreateTenant(
             registry_pb2.CreateTenantRequest(name="Other", idempotency_key="t-1")
@@ -183,15 +185,18 @@ async def test_authenticate_api_key_internal_rpc(registry: Registry) -> None:
     )
 
 
-async def test_idempotent_api_key_creation_returns_the_same_secret(registry: Registry) -> None:
-    """Retrying CreateApiKey with the same key returns the first key and secret, not a new one."""
+async def test_idempotent_api_key_creation_never_shows_the_secret_again(
+    registry: Registry,
+) -> None:
+    """Retrying CreateApiKey with the same key returns the first key, without its secret."""
     tenant = await registry.tenant()
     request = registry_pb2.CreateApiKeyRequest(
         name="ci", role=resources_pb2.ROLE_VERIFY, idempotency_key="k-1"
     )
     first = await tenant.admin.CreateApiKey(request)
     second = await tenant.admin.CreateApiKey(request)
-    assert second == first
+    assert first.secret and second.secret == ""
+    assert second.api_key == first.api_key and second.revision == first.revision > 0
     stored = await registry.pool.fetchval("SELECT response FROM idempotency_keys")
     assert first.secret.encode() not in bytes(stored)
 
@@ -200,8 +205,13 @@ async def test_list_verifiers_and_audit_queries_are_tenant_scoped(registry: Regi
     """ListVerifiers reports the hub's view; audit queries are asked for the caller's tenant."""
     tenant = await registry.tenant()
     verifiers = await tenant.audit.ListVerifiers(registry_pb2.ListVerifiersRequest())
-    assert verifiers.verifiers[0].verifier_id == "fake-verifier"
-    assert verifiers.current_revision >= 1
+    [seen] = verifiers.verifiers
+    assert seen.verifier_id.startswith("verifier-") and "fake" not in seen.verifier_id
+    own = await registry.pool.fetchval(
+        "SELECT max(revision) FROM outbox WHERE tenant_id = $1", tenant.tenant_id
+    )
+    assert verifiers.current_revision == own >= 1
+    assert seen.acked_revision <= own
     await tenant.audit.ListDecisions(registry_pb2.ListDecisionsRequest())
     await fails(
         tenant.audit.GetDecision(registry_pb2.GetDecisionRequest(request_id="req-1")), C.NOT_FOUND

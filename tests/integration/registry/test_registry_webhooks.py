@@ -175,11 +175,16 @@ async def test_webhook_other_fields_roles_and_isolation(registry: Registry) -> N
     assert not theirs.targets
 
 
-async def test_create_webhook_idempotency_returns_the_same_secret(registry: Registry) -> None:
-    """A retried create with one idempotency key returns the first endpoint and secret."""
+async def test_create_webhook_idempotency_never_shows_the_secret_again(
+    registry: Registry,
+) -> None:
+    """A retried create with one idempotency key returns the first endpoint, without its
+    signing secret: a secret is shown once, whoever holds the idempotency key."""
     tenant = await registry.tenant()
     request = pb.CreateWebhookEndpointRequest(url=URL, idempotency_key="w1")
     first = await tenant.admin.CreateWebhookEndpoint(request)
-    assert await tenant.admin.CreateWebhookEndpoint(request) == first
+    again = await tenant.admin.CreateWebhookEndpoint(request)
+    assert first.signing_secret.startswith("whsec_") and again.signing_secret == ""
+    assert again.endpoint == first.endpoint and again.revision == first.revision
     request.url = URL + "/other"
     await fails(tenant.admin.CreateWebhookEndpoint(request), C.ALREADY_EXISTS, "idempotency_key")
