@@ -28,7 +28,7 @@ async def connect_pool(
     url: str, *, schema: str, timeout_seconds: float, min_size: int = 1, max_size: int = 10
 ) -> asyncpg.Pool:
     """Open a pool whose connections use `schema` first on their search path."""
-    if not _SCHEMA_NAME.match(schema):
+    if not _SCHEMA_NAME.fullmatch(schema):
         raise ValueError(f"bad schema name {schema!r}")
 
     async def open_pool() -> asyncpg.Pool:
@@ -65,7 +65,7 @@ def load_migrations(package: str) -> list[Migration]:
     """Read `<package>/migrations/NNNN_name.sql` in version order."""
     found: list[Migration] = []
     for entry in resources.files(package).joinpath("migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
+        match = _MIGRATION_NAME.fullmatch(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
     found.sort(key=lambda m: m.version)

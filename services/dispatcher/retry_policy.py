@@ -42,7 +42,7 @@ class Step:
 
 def tier_seconds(tier: str) -> float:
     """`500ms`, `5s`, `1m`, `10m`, `1h` as seconds; ValueError for anything else."""
-    match = _TIER.match(tier)
+    match = _TIER.fullmatch(tier)
     if not match:
         raise ValueError(f"retry tier {tier!r} must look like 5s, 1m or 1h")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]

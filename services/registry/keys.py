@@ -108,7 +108,7 @@ def hash_key(secret: str) -> bytes:
 
 def looks_like_key(token: str) -> bool:
     """Tell whether a token has the shape of one of our keys (no database needed to refuse)."""
-    return _KEY_SHAPE.match(token) is not None
+    return _KEY_SHAPE.fullmatch(token) is not None
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def _refuse_local_host(host: str) -> None:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        if _NUMERIC_LAST_LABEL.match(host.rsplit(".", 1)[-1]):
+        if _NUMERIC_LAST_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
             # "2130706433" or "0x7f.1" read as IPv4 by URL parsers; refuse the ambiguity.
             raise InvalidWebhookUrl("has a numeric host that is not a plain IP address") from None
         return

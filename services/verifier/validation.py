@@ -28,7 +28,7 @@ def validate_verify(request: verifier_pb2.VerifyRequest, tenant_id: str) -> Veri
         raise InvalidArgument("agent_id", "is not a well-formed agent id (agt_…)")
     if not request.action:
         raise InvalidArgument("action", "is required")
-    if not ACTION.match(request.action):
+    if not ACTION.fullmatch(request.action):
         raise InvalidArgument("action", "must be lower_snake_case, 1 to 64 characters")
     resource = _resource(request.resource)
     amount = _amount(request) if request.HasField("amount") else None
@@ -37,7 +37,7 @@ def validate_verify(request: verifier_pb2.VerifyRequest, tenant_id: str) -> Veri
         raise InvalidArgument("min_revision", "must not be negative")
     if request.approval_id and not is_id(request.approval_id, "apr"):
         raise InvalidArgument("approval_id", "is not a well-formed approval id (apr_…)")
-    if request.request_id and not REQUEST_ID.match(request.request_id):
+    if request.request_id and not REQUEST_ID.fullmatch(request.request_id):
         raise InvalidArgument("request_id", "must be 1 to 128 of A-Z a-z 0-9 . _ : -")
     return VerifyInput(
         tenant_id=tenant_id,

@@ -17,3 +17,9 @@ def test_is_id_checks_prefix_and_shape() -> None:
     assert not is_id(new_id("agt"), "prm")
     assert not is_id("agt_short", "agt")
     assert not is_id("agt_" + "A" * 20, "agt")
+
+
+def test_a_trailing_newline_is_not_part_of_an_id() -> None:
+    """An id followed by a newline is refused: patterns match the whole string, not up to `$`."""
+    valid = new_id("agt")
+    assert not is_id(valid + "\n", "agt")

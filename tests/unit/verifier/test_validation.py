@@ -43,6 +43,9 @@ def _request(**fields) -> verifier_pb2.VerifyRequest:
         ({"approval_id": "nope"}, "approval_id"),
         ({"request_id": "has space"}, "request_id"),
         ({"request_id": "r" * 129}, "request_id"),
+        ({"request_id": "req-1\n"}, "request_id"),
+        ({"action": "purchase\n"}, "action"),
+        ({"agent_id": "agt_" + "a" * 20 + "\n"}, "agent_id"),
     ],
 )
 def test_each_malformed_field_is_named(fields: dict, field: str) -> None:
