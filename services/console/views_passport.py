@@ -1,9 +1,13 @@
-"""An agent's passport: its permissions with constraints and expiry, grants and revocations."""
+"""An agent's passport: permissions with constraints and expiry, grants, revocations, exports."""
 
 from __future__ import annotations
 
-from aiohttp import web
+from datetime import timedelta
 
+from aiohttp import web
+from google.protobuf import duration_pb2
+
+from behalf import PassportError, SignedPassport
 from behalf.common.ids import is_id
 from behalf.console import forms
 from behalf.console.backend import BackendError
@@ -20,6 +24,7 @@ from behalf.console.web import (
 from behalf.v1 import registry_pb2, resources_pb2
 
 routes = web.RouteTableDef()
+EXPORT_VALIDITY = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 
 
 async def _passport_page(request: web.Request, **extra: object) -> web.Response:
@@ -57,7 +62,7 @@ async def _passport_page(request: web.Request, **extra: object) -> web.Response:
         inactive=inactive,
         links=links,
         new_link=new_link,
-        **extra,  # type: ignore[arg-type]
+        **{"exported": None, "envelope": "", **extra},  # type: ignore[arg-type]
     )
 
 
@@ -112,3 +117,35 @@ async def revoke(request: web.Request) -> web.StreamResponse:
     )
     session.flash("ok", f"Permission {permission_id} revoked at revision {done.revision}.")
     raise redirect(f"/agents/{done.permission.agent_id}")
+
+
+@routes.post("/agents/{agent_id}/passport")
+async def export(request: web.Request) -> web.StreamResponse:
+    """Export a signed passport valid for the chosen time, checked against the registry's
+    published keys, and show it with its expiry."""
+    session = require_session(request)
+    agent_id = agent_id_of(request)
+    valid_for = EXPORT_VALIDITY.get(form_dict(await request.post()).get("valid_for", ""))
+    if valid_for is None:
+        session.flash("error", "Valid for: choose 1 hour, 24 hours or 7 days.")
+        raise redirect(f"/agents/{agent_id}#signed-passport")
+    backend = request.app[BACKEND]
+    key = session.api_key
+    reply = await backend.call(
+        backend.registry.ExportPassport,
+        registry_pb2.ExportPassportRequest(
+            agent_id=agent_id,
+            valid_for=duration_pb2.Duration(seconds=int(valid_for.total_seconds())),
+        ),
+        key,
+    )
+    published = await backend.call(
+        backend.registry.ListPassportKeys, registry_pb2.ListPassportKeysRequest(), key
+    )
+    signed = SignedPassport(reply.document, reply.signature, reply.key_id, reply.public_key)
+    try:
+        checked = signed.verify({k.key_id: k.public_key for k in published.keys}, max_age=None)
+    except PassportError as exc:
+        session.flash("error", f"The exported passport did not verify: {exc.message}")
+        raise redirect(f"/agents/{agent_id}#signed-passport") from None
+    return await _passport_page(request, exported=checked, envelope=signed.to_json())

@@ -9,6 +9,7 @@ import grpc
 
 from behalf.common.errors import InvalidArgument, NotFound
 from behalf.common.ids import new_id
+from behalf.registry import passport
 from behalf.registry import validation as v
 from behalf.registry.api_support import Handlers, Unchanged, cursor, next_token, not_found
 from behalf.registry.changes import current_revision, write_event
@@ -123,6 +124,7 @@ class PermissionHandlers(Handlers):
     ) -> pb.ExportPassportResponse:
         caller = await self._auth(context, *READ)
         agent_id = v.require_id(request.agent_id, "agt", "agent_id")
+        valid_for = passport.validity(request.valid_for)
         async with (
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
@@ -133,7 +135,7 @@ class PermissionHandlers(Handlers):
             active = await permissions.active_for_agent(conn, caller.tenant_id, agent_id)
             revision = await current_revision(conn)
         signed = self._deps.signer.sign(
-            agent, active, revision=revision, issued_at=datetime.now(UTC)
+            agent, active, revision=revision, issued_at=datetime.now(UTC), valid_for=valid_for
         )
         return pb.ExportPassportResponse(
             document=signed.document,

@@ -2,6 +2,8 @@
 
 The signing key is derived from the master key with HKDF, so every replica signs with the same
 key and nothing else needs distributing. Canonical JSON: keys sorted, no whitespace, UTF-8.
+Every document carries a signed `expires_at` (`valid_for` after issue: one hour unless asked,
+at most seven days), so a passport outlives a revocation by at most that long.
 """
 
 from __future__ import annotations
@@ -11,17 +13,40 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from google.protobuf import duration_pb2
 from google.protobuf.json_format import MessageToDict
 
+from behalf.common.errors import InvalidArgument
 from behalf.registry.secret_box import derive_key
 from behalf.v1 import resources_pb2
 
 DOCUMENT_TYPE = "behalf.passport/v1"
+DEFAULT_VALIDITY = timedelta(hours=1)
+MAX_VALIDITY = timedelta(days=7)
+
+
+def validity(value: duration_pb2.Duration, field: str = "valid_for") -> timedelta:
+    """How long a passport stays valid: unset (or zero) means one hour; negative, under a second
+    or over seven days is InvalidArgument."""
+    nanos = value.ToNanoseconds()
+    if value.seconds < 0 or value.nanos < 0:
+        raise InvalidArgument(field, "must not be negative")
+    if nanos == 0:
+        return DEFAULT_VALIDITY
+    if nanos < 1_000_000_000:
+        raise InvalidArgument(field, "must be at least 1 second")
+    if nanos > MAX_VALIDITY // timedelta(microseconds=1) * 1000:
+        raise InvalidArgument(field, f"must be at most {MAX_VALIDITY.days} days")
+    return value.ToTimedelta()
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def b64url(data: bytes) -> str:
@@ -59,11 +84,13 @@ class PassportSigner:
         *,
         revision: int,
         issued_at: datetime,
+        valid_for: timedelta = DEFAULT_VALIDITY,
     ) -> SignedPassport:
         body = {
             "type": DOCUMENT_TYPE,
             "key_id": self.key_id,
-            "issued_at": issued_at.isoformat().replace("+00:00", "Z"),
+            "issued_at": _stamp(issued_at),
+            "expires_at": _stamp(issued_at + valid_for),
             "revision": revision,
             "tenant_id": agent.tenant_id,
             "agent": _as_dict(agent),

@@ -13,9 +13,9 @@ import typer
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from behalf._client import Behalf
-from behalf._exceptions import ActionDenied, ApprovalRequired, BehalfError
+from behalf._exceptions import ActionDenied, ApprovalRequired, BehalfError, PassportError
 from behalf._models import Decision
-from behalf._passport import SignedPassport
+from behalf._passport import DEFAULT_MAX_AGE, SignedPassport
 from behalf.cli._context import (
     EXIT_APPROVAL,
     EXIT_DENY,
@@ -118,8 +118,11 @@ def _print_decision(s: Settings, decision: Decision) -> None:
         emit(s, data)
         return
     color = {"ALLOW": "green", "DENY": "red"}.get(decision.outcome, "yellow")
+    outcome = decision.outcome
+    if decision.test_mode:  # authorizes nothing, whatever the outcome says
+        color, outcome = "yellow", f"TEST {outcome} (authorizes nothing)"
     stdout.print(
-        f"[bold {color}]{decision.outcome}[/] {decision.reason_code}: {decision.reason}",
+        f"[bold {color}]{outcome}[/] {decision.reason_code}: {decision.reason}",
         highlight=False,
     )
     extras = ("risk", "request_id", "permission_id", "approval_id", "policy_revision")
@@ -345,18 +348,25 @@ def passport_export(
     ctx: typer.Context,
     agent_id: Annotated[str, typer.Argument(help="Agent id (agt_…)")],
     out: Annotated[Path | None, typer.Option(help="Write the envelope here")] = None,
+    valid_for: Annotated[
+        str | None, typer.Option(help="Signed validity, e.g. 24h; default 1h, at most 7d")
+    ] = None,
 ) -> None:
     """Export an agent's signed passport as a JSON envelope (stdout or --out)."""
     s = settings(ctx)
-    reply = s.call(
-        s.registry_stub().ExportPassport, registry_pb2.ExportPassportRequest(agent_id=agent_id)
-    )
+    request = registry_pb2.ExportPassportRequest(agent_id=agent_id)
+    if valid_for:
+        request.valid_for.FromTimedelta(parse_duration(valid_for))
+    reply = s.call(s.registry_stub().ExportPassport, request)
     signed = SignedPassport(reply.document, reply.signature, reply.key_id, reply.public_key)
     if out is None:
         print(signed.to_json())
         return
     out.write_text(signed.to_json() + "\n")
-    stderr.print(f"wrote {out} (key {signed.key_id}, public key {signed.public_key})")
+    expires = json.loads(reply.document).get("expires_at")
+    stderr.print(
+        f"wrote {out} (key {signed.key_id}, public key {signed.public_key}, expires {expires})"
+    )
 
 
 @passport.command("verify")
@@ -364,19 +374,25 @@ def passport_verify(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="Envelope from `passport export` (- for stdin)")],
     public_key: Annotated[
-        str | None, typer.Option(help="Pinned registry key (base64url); default: the envelope's")
+        str | None,
+        typer.Option(
+            help="Pinned registry key (base64url); default: the registry's published keys, "
+            "fetched with the API key"
+        ),
     ] = None,
     max_age: Annotated[
-        str | None, typer.Option(help="Refuse if issued longer ago, e.g. 1h")
+        str | None, typer.Option(help="Refuse if issued longer ago, e.g. 24h; default 1h")
     ] = None,
 ) -> None:
-    """Check a passport's signature and age offline; exit 0 valid, 3 invalid."""
+    """Check a passport's signature by a trusted key, its age and its expiry; exit 0 valid, 3
+    invalid. The key inside the envelope is never trusted."""
     s = settings(ctx)
     text = sys.stdin.read() if str(file) == "-" else file.read_text()
     signed = SignedPassport.from_json(text)
-    checked = signed.verify(public_key, max_age=parse_duration(max_age) if max_age else None)
-    if public_key is None and not s.json:
-        stderr.print("note: checked against the envelope's own key; pin one with --public-key")
+    trusted: str | dict[str, str] = public_key or _published_passport_keys(s)
+    checked = signed.verify(
+        trusted, max_age=parse_duration(max_age) if max_age else DEFAULT_MAX_AGE
+    )
     emit(
         s,
         {
@@ -385,10 +401,21 @@ def passport_verify(
             "tenant_id": checked.tenant_id,
             "revision": checked.revision,
             "issued_at": checked.issued_at.isoformat(),
+            "expires_at": checked.expires_at.isoformat(),
             "key_id": checked.key_id,
             "permissions": list(checked.permissions),
         },
     )
+
+
+def _published_passport_keys(s: Settings) -> dict[str, str]:
+    """The registry's passport keys by key id, fetched with the configured API key."""
+    if not s.api_key:
+        raise PassportError(
+            "no trusted key: pass --public-key, or an API key to fetch the registry's keys"
+        )
+    reply = s.call(s.registry_stub().ListPassportKeys, registry_pb2.ListPassportKeysRequest())
+    return {key.key_id: key.public_key for key in reply.keys}
 
 
 def register(app: typer.Typer) -> None:
