@@ -33,6 +33,7 @@ from behalf.common.errors import InvalidArgument, Unavailable
 from behalf.registry import changes
 from behalf.registry.keys import Role
 from behalf.registry.store.agents import to_agent
+from behalf.registry.store.outbox import CARRIES_A_REVISION
 from behalf.registry.store.permissions import to_permission
 from behalf.v1 import events_pb2, internal_pb2, registry_pb2
 
@@ -60,9 +61,6 @@ class _Stream:
 
 
 _KEY_COLUMNS = "key_id, tenant_id, role, secret_hash, revoked_at, test_mode_only, agent_id"
-# `approval.requested` rows are stamped with the revision current when they were written, not
-# a revision of their own (creating an approval changes no policy), so the tail skips them.
-_CARRIES_A_REVISION = "event_type <> 'approval.requested'"
 
 
 def to_credential(row: asyncpg.Record) -> internal_pb2.ApiKeyCredential:
@@ -331,7 +329,7 @@ class WatchHub:
             async with self._pool.acquire() as conn:
                 rows = await conn.fetch(
                     f"""SELECT revision, tenant_id, event_type, payload FROM outbox
-                       WHERE revision > $1 AND {_CARRIES_A_REVISION}
+                       WHERE revision > $1 AND {CARRIES_A_REVISION}
                        ORDER BY revision, seq LIMIT $2""",
                     self._revision,
                     _TAIL_BATCH_ROWS,
@@ -342,7 +340,7 @@ class WatchHub:
                     whole = [r for r in rows if r["revision"] != last]
                     rows = whole or await conn.fetch(
                         f"""SELECT revision, tenant_id, event_type, payload FROM outbox
-                           WHERE revision = $1 AND {_CARRIES_A_REVISION} ORDER BY seq""",
+                           WHERE revision = $1 AND {CARRIES_A_REVISION} ORDER BY seq""",
                         last,
                     )
                 credentials = await credentials_for(conn, rows)

@@ -70,24 +70,26 @@ class Verifier:
         state = self._watcher.state
         if state is None:
             return self._unaudited_stale(request)
-        # 1-2. Authenticate from the snapshot's credentials, then validate. A key created at
-        # revision N is known from N on: a caller passing min_revision >= N may wait for it.
+        # 3 first, for keys: a caller's min_revision may be a moment ahead of us. Waiting (briefly)
+        # before authenticating means a key created at revision N works, and a key revoked at N
+        # fails, for every request carrying min_revision >= N.
+        caught_up = True
+        if request.min_revision > state.snapshot.revision:
+            wait = self._min_revision_wait
+            caught_up = await self._watcher.wait_for_revision(request.min_revision, wait)
+            state = self._watcher.state or state
+        # 1-2. Authenticate from the snapshot's credentials, then validate. A key we cannot know
+        # yet (its revision has not arrived) is stale policy, not a bad key.
         try:
             caller = state.credentials.authenticate(token)
         except Unauthenticated:
-            if request.min_revision <= state.snapshot.revision:
+            if caught_up:
                 raise
-            await self._watcher.wait_for_revision(request.min_revision, self._min_revision_wait)
-            state = self._watcher.state or state
-            caller = state.credentials.authenticate(token)
+            return self._unaudited_stale(request, "the verifier has not reached min_revision")
         require_verify_role(caller)
         test_mode = request.test_mode
         require_key_scope(caller, agent_id=request.agent_id, test_mode=test_mode)
         checked = validate_verify(request, caller.tenant_id)
-        # 3. A caller's min_revision may be a moment ahead of us: wait briefly for it.
-        if checked.min_revision > state.snapshot.revision:
-            await self._watcher.wait_for_revision(checked.min_revision, self._min_revision_wait)
-            state = self._watcher.state or state
         # 3-10. Decide; a test-mode request reads budgets but changes nothing.
         steps = self._dry_run if test_mode else self._steps
         now = datetime.now(UTC)
@@ -142,15 +144,20 @@ class Verifier:
             event.amount.currency = checked.amount.currency
         return event
 
-    def _unaudited_stale(self, request: verifier_pb2.VerifyRequest) -> common_pb2.Decision:
-        """No snapshot yet: we cannot even tell whose key this is, so deny without an audit."""
+    def _unaudited_stale(
+        self,
+        request: verifier_pb2.VerifyRequest,
+        reason: str = "the verifier has no policy snapshot yet",
+    ) -> common_pb2.Decision:
+        """We cannot tell whose key this is (no snapshot, or not yet the caller's revision), so
+        deny without an audit: there is no tenant to audit it for."""
         DECISIONS.labels(Outcome.DENY.name, ReasonCode.STALE_POLICY.name).inc()
-        _log.warning("denied_without_snapshot")
+        _log.warning("denied_as_stale_before_authentication", reason=reason)
         decision = common_pb2.Decision(
             request_id=request.request_id or new_id("req"),
             outcome=int(Outcome.DENY),
             reason_code=int(ReasonCode.STALE_POLICY),
-            reason="the verifier has no policy snapshot yet",
+            reason=reason,
             risk=int(Risk.LOW),
             verifier_id=self._verifier_id,
         )

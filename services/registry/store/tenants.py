@@ -8,6 +8,7 @@ import asyncpg
 
 from behalf.registry.keys import Role, StoredKey
 from behalf.registry.store._rows import Executor, set_time
+from behalf.registry.store.outbox import CARRIES_A_REVISION
 from behalf.registry.store.paging import Cursor
 from behalf.v1 import resources_pb2
 
@@ -43,7 +44,9 @@ async def insert_tenant(conn: Executor, tenant_id: str, name: str) -> resources_
 async def latest_revision(conn: Executor, tenant_id: str) -> int:
     """The last policy revision that changed this tenant (0 if none did)."""
     revision: int = await conn.fetchval(
-        "SELECT coalesce(max(revision), 0) FROM outbox WHERE tenant_id = $1", tenant_id
+        f"""SELECT coalesce(max(revision), 0) FROM outbox
+            WHERE tenant_id = $1 AND {CARRIES_A_REVISION}""",
+        tenant_id,
     )
     return revision
 

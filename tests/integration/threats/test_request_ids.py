@@ -1,0 +1,309 @@
+"""The agent picks request ids and replays requests: an id names one request, an approval one use.
+
+Each test is an attack from issue 12 against the real registry, verifier, PostgreSQL and Kafka,
+driven only through the verify key an agent holds (and the admin key a human holds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
+
+from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
+from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
+
+pytestmark = pytest.mark.integration
+USD = "USD"
+
+
+def usd(minor: int) -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=minor, currency=USD)
+
+
+@pytest.fixture(scope="module")
+async def stack(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> AsyncIterator[Stack]:
+    stack = await start_stack(database_url, kafka_bootstrap, tmp_path_factory.mktemp("ids"))
+    yield stack
+    await stop_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def tenant(stack: Stack) -> Tenant:
+    return stack.create_tenant("replayers")
+
+
+def _agent(stack: Stack, tenant: Tenant) -> str:
+    reply = stack.registry_stub().CreateAgent(
+        registry_pb2.CreateAgentRequest(name="agent", kind=resources_pb2.AGENT_KIND_NATIVE),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    return str(reply.agent.agent_id)
+
+
+def _grant(stack: Stack, tenant: Tenant, request: registry_pb2.GrantPermissionRequest) -> int:
+    """Grant and return the revision it committed at."""
+    reply = stack.registry_stub().GrantPermission(request, metadata=tenant.admin, timeout=10)
+    return int(reply.revision)
+
+
+def _verify(stack: Stack, key: str, **fields: object) -> common_pb2.Decision:
+    reply = stack.verifier_stub().Verify(
+        verifier_pb2.VerifyRequest(**fields),  # type: ignore[arg-type]
+        metadata=bearer(key),
+        timeout=10,
+    )
+    return reply.decision
+
+
+def _code(decision: common_pb2.Decision) -> str:
+    return common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_")
+
+
+def _spent(stack: Stack, tenant: Tenant, permission_id: str) -> int:
+    reply = stack.registry_stub().GetPermission(
+        registry_pb2.GetPermissionRequest(permission_id=permission_id),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    return int(reply.permission.budget_spent_minor)
+
+
+def _rid() -> str:
+    return f"req-{uuid.uuid4().hex}"
+
+
+def test_a_replayed_approval_cannot_buy_something_else(stack: Stack, tenant: Tenant) -> None:
+    """An approval consumed by request R allows R once; R replayed for another resource and a
+    far larger amount is REQUEST_ID_REUSED, and a fresh id carrying the approval is
+    APPROVAL_INVALID."""
+    agent_id = _agent(stack, tenant)
+    revision = _grant(
+        stack,
+        tenant,
+        coachella_grant(
+            agent_id,
+            allowed_actions=["issue_refund"],
+            resources=["x.example", "y.example"],
+            max_amount=usd(1_000_000),
+            requires_approval=True,
+        ),
+    )
+    asked = {
+        "agent_id": agent_id,
+        "action": "issue_refund",
+        "resource": "x.example",
+        "amount": usd(100),
+        "min_revision": revision,
+    }
+    pending = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    assert pending.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
+    stack.registry_stub().ResolveApproval(
+        registry_pb2.ResolveApprovalRequest(
+            approval_id=pending.approval_id, approve=True, resolved_by="ops@example.com"
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    request_id = _rid()
+    used = _verify(
+        stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **asked
+    )
+    assert (used.outcome, _code(used)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+
+    retried = _verify(
+        stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **asked
+    )
+    assert (retried.outcome, _code(retried)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+
+    bigger = {**asked, "resource": "y.example", "amount": usd(999_999)}
+    replayed = _verify(
+        stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **bigger
+    )
+    assert (replayed.outcome, _code(replayed)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
+    fresh = _verify(
+        stack, tenant.verify_key, request_id=_rid(), approval_id=pending.approval_id, **bigger
+    )
+    assert (fresh.outcome, _code(fresh)) == (common_pb2.OUTCOME_DENY, "APPROVAL_INVALID")
+
+
+def test_a_replayed_budget_reservation_cannot_spend_more(stack: Stack, tenant: Tenant) -> None:
+    """0.01 USD reserved under R; R replayed for ten billion dollars is REQUEST_ID_REUSED and the
+    budget does not move; R replayed as it was is the original ALLOW without spending again."""
+    agent_id = _agent(stack, tenant)
+    granted = stack.registry_stub().GrantPermission(
+        coachella_grant(agent_id, max_amount=None, budget=usd(100_000)),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    permission_id = granted.permission.permission_id
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "min_revision": granted.revision,
+    }
+    request_id = _rid()
+    first = _verify(stack, tenant.verify_key, request_id=request_id, amount=usd(1), **asked)
+    assert first.outcome == common_pb2.OUTCOME_ALLOW
+    huge = _verify(
+        stack, tenant.verify_key, request_id=request_id, amount=usd(1_000_000_000_000), **asked
+    )
+    assert (huge.outcome, _code(huge)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
+    elsewhere = _verify(
+        stack,
+        tenant.verify_key,
+        request_id=request_id,
+        amount=usd(1),
+        **{**asked, "resource": "www.coachella.com"},
+    )
+    assert elsewhere.outcome == common_pb2.OUTCOME_DENY
+    same = _verify(stack, tenant.verify_key, request_id=request_id, amount=usd(1), **asked)
+    assert (same.outcome, _code(same)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED")
+    assert _spent(stack, tenant, permission_id) == 1
+
+
+def test_a_request_id_cannot_be_reused_after_a_denial(stack: Stack, tenant: Tenant) -> None:
+    """A request id first used for an over-budget spend stays bound to it: reusing it for a
+    spend that would fit is REQUEST_ID_REUSED, not a second chance under the same id."""
+    agent_id = _agent(stack, tenant)
+    granted = stack.registry_stub().GrantPermission(
+        coachella_grant(agent_id, max_amount=None, budget=usd(500)),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "min_revision": granted.revision,
+    }
+    request_id = _rid()
+    over = _verify(stack, tenant.verify_key, request_id=request_id, amount=usd(501), **asked)
+    assert _code(over) == "BUDGET_EXHAUSTED"
+    reused = _verify(stack, tenant.verify_key, request_id=request_id, amount=usd(5), **asked)
+    assert (reused.outcome, _code(reused)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
+
+
+async def test_envoy_x_request_id_names_one_request(stack: Stack, tenant: Tenant) -> None:
+    """Through ext_authz, an `x-request-id` replayed with a larger amount is a 403
+    REQUEST_ID_REUSED, and the denial is audited like any decision."""
+    agent_id = _agent(stack, tenant)
+    granted = stack.registry_stub().GrantPermission(
+        coachella_grant(agent_id, max_amount=None, budget=usd(10_000)),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    request_id = _rid()
+
+    def check(amount: int) -> external_auth_pb2.CheckResponse:
+        http = attribute_context_pb2.AttributeContext.HttpRequest(
+            host="coachella.com",
+            headers={
+                "x-behalf-agent-id": agent_id,
+                "x-behalf-action": "purchase",
+                "x-behalf-amount-minor": str(amount),
+                "x-behalf-currency": USD,
+                "x-behalf-min-revision": str(granted.revision),
+                "x-request-id": request_id,
+            },
+        )
+        request = external_auth_pb2.CheckRequest(
+            attributes=attribute_context_pb2.AttributeContext(
+                request=attribute_context_pb2.AttributeContext.Request(http=http)
+            )
+        )
+        channel = grpc.insecure_channel(stack.verifiers[0].target)
+        stub = external_auth_pb2_grpc.AuthorizationStub(channel)
+        return stub.Check(request, metadata=tenant.verify, timeout=10)
+
+    assert check(100).HasField("ok_response")
+    replayed = check(9_000)
+    assert replayed.denied_response.status.code == 403
+    assert "REQUEST_ID_REUSED" in replayed.denied_response.body
+
+    registry = stack.registry_stub()
+    deadline = time.monotonic() + 30
+    codes: set[str] = set()
+    while "REQUEST_ID_REUSED" not in codes and time.monotonic() < deadline:
+        listed = registry.ListDecisions(
+            registry_pb2.ListDecisionsRequest(agent_id=agent_id), metadata=tenant.admin, timeout=5
+        )
+        codes = {
+            common_pb2.ReasonCode.Name(d.decision.reason_code).removeprefix("REASON_CODE_")
+            for d in listed.decisions
+            if d.decision.request_id == request_id
+        }
+        await asyncio.sleep(0.2)
+    assert codes == {"ALLOWED", "REQUEST_ID_REUSED"}
+    assert _spent(stack, tenant, granted.permission.permission_id) == 100
+
+
+def test_a_new_key_works_at_the_revision_it_was_created(stack: Stack, tenant: Tenant) -> None:
+    """CreateApiKey returns its revision; a Verify carrying it as min_revision authenticates
+    with the brand-new key, and one carrying RevokeApiKey's revision no longer does."""
+    agent_id = _agent(stack, tenant)
+    registry = stack.registry_stub()
+    created = registry.CreateApiKey(
+        registry_pb2.CreateApiKeyRequest(name="fresh", role=resources_pb2.ROLE_VERIFY),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    assert created.revision > 0
+    decision = _verify(
+        stack,
+        created.secret,
+        agent_id=agent_id,
+        action="purchase",
+        resource="coachella.com",
+        min_revision=created.revision,
+    )
+    assert _code(decision) == "NO_PERMISSION"
+    revoked = registry.RevokeApiKey(
+        registry_pb2.RevokeApiKeyRequest(key_id=created.api_key.key_id),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    assert revoked.revision > created.revision
+    with pytest.raises(grpc.RpcError) as caught:
+        _verify(
+            stack,
+            created.secret,
+            agent_id=agent_id,
+            action="purchase",
+            resource="coachella.com",
+            min_revision=revoked.revision,
+        )
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_approvals_flood_takes_no_revision_from_other_tenants(stack: Stack, tenant: Tenant) -> None:
+    """A hundred fresh request ids asking for approval leave the policy revision where it was:
+    one tenant's approvals neither queue behind nor fan out to other tenants' policy."""
+    agent_id = _agent(stack, tenant)
+    revision = _grant(stack, tenant, coachella_grant(agent_id, requires_approval=True))
+    before = stack.registry_stub().GetTenant(
+        registry_pb2.GetTenantRequest(), metadata=tenant.admin, timeout=10
+    )
+    for _ in range(100):
+        decision = _verify(
+            stack,
+            tenant.verify_key,
+            request_id=_rid(),
+            agent_id=agent_id,
+            action="purchase",
+            resource="coachella.com",
+            amount=usd(100),
+            min_revision=revision,
+        )
+        assert decision.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
+    after = stack.registry_stub().GetTenant(
+        registry_pb2.GetTenantRequest(), metadata=tenant.admin, timeout=10
+    )
+    assert after.revision == before.revision
