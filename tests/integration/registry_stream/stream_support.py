@@ -139,8 +139,9 @@ async def grant(
 async def create_approval(
     pool: asyncpg.Pool, tenant_id: str, agent_id: str, *, state: str, expires_in: timedelta
 ) -> str:
+    """Like CreateApproval: no revision of its own, its event stamped with the current one."""
     async with pool.acquire() as conn, conn.transaction():
-        revision = await changes.next_revision(conn)
+        revision = await changes.current_revision(conn)
         row = await conn.fetchrow(
             """INSERT INTO approvals (approval_id, tenant_id, agent_id, action, resource,
                    permission_id, state, request_id, expires_at)
@@ -162,6 +163,25 @@ async def create_approval(
             subject=to_approval(row, row["at"]),
         )
     return row["approval_id"]
+
+
+async def resolve_approval(pool: asyncpg.Pool, tenant_id: str, approval_id: str) -> int:
+    """Like ResolveApproval: approve at a new revision (no policy change); returns it."""
+    async with pool.acquire() as conn, conn.transaction():
+        revision = await changes.next_revision(conn)
+        row = await conn.fetchrow(
+            """UPDATE approvals SET state = 'approved', resolved_at = now(), resolved_by = 'a'
+               WHERE approval_id = $1 RETURNING *, now() AS at""",
+            approval_id,
+        )
+        await changes.write_event(
+            conn,
+            tenant_id=tenant_id,
+            event_type="approval.resolved",
+            revision=revision,
+            subject=to_approval(row, row["at"]),
+        )
+    return revision
 
 
 async def outbox_rows(pool: asyncpg.Pool, event_type: str | None = None) -> list[asyncpg.Record]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import grpc
@@ -22,7 +22,9 @@ from tests.integration.registry_stream.stream_support import (
     create_tenant,
     delete_agent,
     grant,
+    resolve_approval,
     set_disabled,
+    wait_until,
     watch_server,
 )
 
@@ -171,16 +173,21 @@ async def test_snapshot_is_chunked_with_last_on_the_final_chunk(db: Database) ->
 async def test_revision_without_policy_change_is_an_empty_delta(
     db: Database, hub: WatchHub
 ) -> None:
-    """A revision that changed no agent or permission (an approval) still reaches the verifier,
-    as a delta with no changes, so its applied revision can catch up; heartbeats carry it too."""
+    """A revision that changed no agent or permission (an approval resolved) still reaches the
+    verifier, as a delta with no changes, so its applied revision can catch up; heartbeats carry
+    it too. Creating the approval took no revision and sent nothing."""
     tenant = await create_tenant(db.pool)
     agent, _ = await create_agent(db.pool, tenant)
     async with watch_server(hub) as target:
         client = WatchClient(target)
         try:
-            await client.read_snapshot()
-            await create_approval(db.pool, tenant, agent, state="pending", expires_in=timedelta(1))
-            revision = await db.pool.fetchval("SELECT revision FROM policy_revision")
+            snapshot = await client.read_snapshot()
+            approval = await create_approval(
+                db.pool, tenant, agent, state="pending", expires_in=timedelta(1)
+            )
+            quiet = await client.read(seconds=5)
+            assert quiet.heartbeat.revision == snapshot.revision
+            revision = await resolve_approval(db.pool, tenant, approval)
             delta = await client.next_delta()
             assert (delta.revision, delta.tenant_id, len(delta.changes)) == (revision, tenant, 0)
             message = await client.read(seconds=5)
@@ -320,3 +327,44 @@ async def test_propagation_latency_from_commit_to_delta(db: Database, hub: Watch
             assert p99 < 100
         finally:
             await client.close()
+
+
+async def test_heartbeats_stop_while_the_tail_cannot_read_the_outbox(
+    db: Database, hub: WatchHub
+) -> None:
+    """A heartbeat vouches that the registry is reading its outbox: while the tail fails, none
+    is sent (so a verifier's staleness bound trips), and they resume once it reads again."""
+    async with watch_server(hub) as target:
+        client = WatchClient(target)
+        arrivals: list[float] = []
+
+        async def record() -> None:
+            while True:
+                message = await client.read(seconds=60)
+                if message.HasField("heartbeat"):
+                    arrivals.append(time.monotonic())
+
+        try:
+            await client.read_snapshot()
+            reader = asyncio.create_task(record())
+            await wait_until(_count_above(arrivals, 0), seconds=5)
+            await db.pool.execute("ALTER TABLE outbox RENAME TO outbox_unreadable")
+            broken_at = time.monotonic()
+            try:
+                await asyncio.sleep(3.0)
+            finally:
+                await db.pool.execute("ALTER TABLE outbox_unreadable RENAME TO outbox")
+            # Within the tail's health bound a heartbeat may still go out; after it, none.
+            assert not [t for t in arrivals if t > broken_at + 1.5], arrivals
+            healed = len(arrivals)
+            await wait_until(_count_above(arrivals, healed), seconds=10)
+            reader.cancel()
+        finally:
+            await client.close()
+
+
+def _count_above(items: list[float], count: int) -> Callable[[], Awaitable[bool]]:
+    async def predicate() -> bool:
+        return len(items) > count
+
+    return predicate
