@@ -71,7 +71,9 @@ async def reserve(
                 amount_minor,
             )
             if not inserted:
-                return await _existing(conn, tenant_id, permission_id, request_id, currency)
+                return await _existing(
+                    conn, tenant_id, permission_id, request_id, amount_minor, currency
+                )
             remaining = await conn.fetchval(
                 """UPDATE permissions SET budget_spent_minor = budget_spent_minor + $3
                    WHERE tenant_id = $1 AND permission_id = $2 AND revoked_at IS NULL
@@ -92,17 +94,26 @@ async def reserve(
 
 
 async def _existing(
-    conn: asyncpg.Connection, tenant_id: str, permission_id: str, request_id: str, currency: str
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    permission_id: str,
+    request_id: str,
+    amount_minor: int,
+    currency: str,
 ) -> Reservation:
+    """The outcome of the reservation this request id already made: reserved only if it is
+    live and for this very amount (the request id's claim already vouches for the rest)."""
     row = await conn.fetchrow(
-        """SELECT r.released_at IS NULL AS live, p.budget_minor - p.budget_spent_minor AS left
+        """SELECT r.released_at IS NULL AND r.amount_minor = $4 AS same_and_live,
+                  p.budget_minor - p.budget_spent_minor AS left
            FROM budget_reservations r JOIN permissions p USING (permission_id)
            WHERE r.permission_id = $1 AND r.request_id = $2 AND r.tenant_id = $3""",
         permission_id,
         request_id,
         tenant_id,
+        amount_minor,
     )
-    return Reservation(bool(row and row["live"]), row["left"] if row else 0, currency)
+    return Reservation(bool(row and row["same_and_live"]), row["left"] if row else 0, currency)
 
 
 async def release(
