@@ -145,6 +145,8 @@ def grant_form(
         errors["template"] = "choose a template"
     request.template_name = template
     resources = [r for r in _SPLIT.split(_text(data, "resources")) if r]
+    if not resources:
+        errors["resources"] = 'name at least one resource, or "*" for any resource'
     if len(resources) > MAX_LIST:
         errors["resources"] = f"at most {MAX_LIST} resources"
     for raw in resources:

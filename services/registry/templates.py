@@ -2,6 +2,9 @@
 
 Versions are immutable once published: a change is a new version, and a grant records the
 name and version it used. The catalogue is code, so every replica serves the same one.
+
+A template fills in actions, limits and lifetime, never resources: every grant names its own
+(at least one; "*" explicitly for any resource), so every template reports resources_required.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ class ScopeTemplate:
     allowed_actions: tuple[str, ...]
     blocked_actions: tuple[str, ...] = ()
     default_risk: common_pb2.Risk.ValueType = C.RISK_LOW
-    resources_required: bool = False
+    resources_required: bool = True
     amounts_apply: bool = False
     default_requires_approval: bool = False
     default_expires_in: timedelta | None = None
@@ -92,7 +95,6 @@ CATALOGUE: tuple[ScopeTemplate, ...] = (
         allowed_actions=("purchase",),
         blocked_actions=("issue_refund",),
         default_risk=C.RISK_HIGH,
-        resources_required=True,
         amounts_apply=True,
         default_expires_in=30 * _DAY,
     ),
@@ -104,7 +106,6 @@ CATALOGUE: tuple[ScopeTemplate, ...] = (
         allowed_actions=("purchase", "create_invoice"),
         blocked_actions=("issue_refund",),
         default_risk=C.RISK_HIGH,
-        resources_required=True,
         amounts_apply=True,
         default_expires_in=30 * _DAY,
     ),
@@ -115,7 +116,6 @@ CATALOGUE: tuple[ScopeTemplate, ...] = (
         description="Issue refunds through named vendors; each refund needs a human approval.",
         allowed_actions=("issue_refund",),
         default_risk=C.RISK_HIGH,
-        resources_required=True,
         amounts_apply=True,
         default_requires_approval=True,
         default_expires_in=7 * _DAY,
@@ -136,7 +136,6 @@ CATALOGUE: tuple[ScopeTemplate, ...] = (
         allowed_actions=("update_crm_contact", "manage_ticket", "run_automation"),
         blocked_actions=("delete_records",),
         default_risk=C.RISK_MEDIUM,
-        resources_required=True,
     ),
 )
 

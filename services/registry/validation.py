@@ -15,7 +15,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from behalf.common.errors import InvalidArgument
 from behalf.common.ids import is_id
-from behalf.common.resource_names import InvalidResourceName, normalize_pattern
+from behalf.common.resource_names import ANY_RESOURCE, InvalidResourceName, normalize_pattern
 from behalf.registry.templates import Catalogue, ScopeTemplate
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
 
@@ -121,12 +121,17 @@ def actions(values: Iterable[str], field: str) -> tuple[str, ...]:
 
 
 def resources(values: Iterable[str], field: str = "resources") -> tuple[str, ...]:
+    """Normalized patterns, duplicates dropped: at least one, and `*` (any resource) only alone."""
     seen: dict[str, None] = {}
     for index, raw in enumerate(values):
         try:
             seen[normalize_pattern(raw)] = None
         except InvalidResourceName as exc:
             raise InvalidArgument(f"{field}[{index}]", str(exc)) from None
+    if not seen:
+        raise InvalidArgument(field, 'must name at least one resource; use "*" for any resource')
+    if ANY_RESOURCE in seen and len(seen) > 1:
+        raise InvalidArgument(field, '"*" (any resource) must be the only resource')
     if len(seen) > MAX_RESOURCES:
         raise InvalidArgument(field, f"must have at most {MAX_RESOURCES} entries")
     return tuple(seen)

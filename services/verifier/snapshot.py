@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from enum import IntEnum
 
 from behalf.common.resource_names import (
+    ANY_RESOURCE,
     InvalidResourceName,
     is_wildcard,
     normalize_pattern,
@@ -76,8 +77,8 @@ class AgentEntry:
 class PermissionEntry:
     """One unrevoked passport line, with its resources pre-split into exact names and wildcards.
 
-    `any_resource` is true only when the grant named no resources at all; a grant whose names all
-    failed normalization matches nothing rather than everything.
+    `any_resource` is true only when the grant names the explicit `*` pattern. A grant naming no
+    resources, or whose names all failed normalization, matches nothing rather than everything.
     """
 
     permission_id: str
@@ -98,13 +99,13 @@ class PermissionEntry:
     revision: int = 0
 
     def match(self, resource: str) -> MatchKind | None:
-        """How this permission covers a normalized resource; None if it does not."""
-        if self.any_resource:
-            return MatchKind.ANY_RESOURCE
+        """How this permission covers a normalized resource, most specific kind; None if not."""
         if resource in self.exact_resources:
             return MatchKind.EXACT
         if any(resource_matches(pattern, resource) for pattern in self.wildcard_resources):
             return MatchKind.WILDCARD
+        if self.any_resource:
+            return MatchKind.ANY_RESOURCE
         return None
 
     def is_active(self, now: datetime) -> bool:
@@ -183,12 +184,16 @@ def permission_from_proto(message: resources_pb2.Permission) -> PermissionEntry:
     """Convert a Permission message, normalizing its resource patterns defensively."""
     exact: set[str] = set()
     wildcards: set[str] = set()
+    any_resource = False
     for raw in message.resources:
         try:
             pattern = normalize_pattern(raw)
         except InvalidResourceName:
             continue  # the registry validates on grant; a bad name must not widen the grant
-        (wildcards if is_wildcard(pattern) else exact).add(pattern)
+        if pattern == ANY_RESOURCE:
+            any_resource = True
+        else:
+            (wildcards if is_wildcard(pattern) else exact).add(pattern)
     return PermissionEntry(
         permission_id=message.permission_id,
         tenant_id=message.tenant_id,
@@ -197,7 +202,7 @@ def permission_from_proto(message: resources_pb2.Permission) -> PermissionEntry:
         blocked_actions=frozenset(message.blocked_actions),
         exact_resources=frozenset(exact),
         wildcard_resources=tuple(sorted(wildcards)),
-        any_resource=len(message.resources) == 0,
+        any_resource=any_resource,
         max_amount=money_from_proto(message.max_amount) if message.HasField("max_amount") else None,
         budget=money_from_proto(message.budget) if message.HasField("budget") else None,
         budget_spent_minor=message.budget_spent_minor,

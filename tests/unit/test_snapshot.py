@@ -94,7 +94,33 @@ def test_match_kinds() -> None:
     assert scoped.match("a.example.com") is MatchKind.EXACT
     assert scoped.match("b.example.com") is MatchKind.WILDCARD
     assert scoped.match("example.com") is None
-    assert permission_from_proto(perm("prm_2")).match("") is MatchKind.ANY_RESOURCE
+    anything = permission_from_proto(perm("prm_2", resources=["*"]))
+    assert anything.any_resource
+    assert anything.match("") is MatchKind.ANY_RESOURCE
+    assert anything.match("evil.com") is MatchKind.ANY_RESOURCE
+
+
+def test_a_grant_without_resources_matches_nothing() -> None:
+    """A permission whose resources list is empty matches no resource, not every resource."""
+    entry = permission_from_proto(perm("prm_1"))
+    assert not entry.any_resource
+    assert entry.match("") is None
+    assert entry.match("example.com") is None
+
+
+def test_star_is_the_least_specific_match() -> None:
+    """Next to `*`, an exact name or a wildcard still reports its more specific match kind."""
+    entry = permission_from_proto(perm("prm_1", resources=["*", "a.example.com", "*.example.com"]))
+    assert entry.match("a.example.com") is MatchKind.EXACT
+    assert entry.match("b.example.com") is MatchKind.WILDCARD
+    assert entry.match("other.org") is MatchKind.ANY_RESOURCE
+
+
+def test_legacy_unbracketed_ipv6_grant_matches_nothing() -> None:
+    """A stored resource the parser now refuses (unbracketed IPv6) never widens a grant."""
+    entry = permission_from_proto(perm("prm_1", resources=["2001:db8::1"]))
+    assert not entry.any_resource and not entry.exact_resources
+    assert entry.match("[2001:db8::1]") is None
 
 
 def test_agents_are_keyed_by_tenant() -> None:

@@ -221,7 +221,7 @@ async def test_disable_and_enable_need_confirmation(page, console: Console) -> N
     enable restores it."""
     await sign_in(page, console)
     agent_id = await create_agent(page, console, "kill switch target")
-    await grant(page, "data_access.read")
+    await grant(page, "data_access.read", resources="*")
     await page.click("#disable-agent")
     await page.wait_for_url("**/confirm?action=disable")
     await shot(page, "08-confirm-disable")

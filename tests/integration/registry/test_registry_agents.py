@@ -203,7 +203,9 @@ async def test_delete_agent_revokes_its_permissions_in_one_revision(registry: Re
     agent = await new_agent(tenant)
     for action in ("read_email", "browse_web"):
         await tenant.admin.GrantPermission(
-            pb.GrantPermissionRequest(agent_id=agent.agent_id, allowed_actions=[action])
+            pb.GrantPermissionRequest(
+                agent_id=agent.agent_id, allowed_actions=[action], resources=["*"]
+            )
         )
     deleted = await tenant.admin.DeleteAgent(pb.DeleteAgentRequest(agent_id=agent.agent_id))
     at_revision = [e for e, r, _ in await registry.outbox() if r == deleted.revision]
@@ -230,7 +232,9 @@ async def test_another_tenants_agent_looks_missing(registry: Registry) -> None:
             mine.admin.DeleteAgent(pb.DeleteAgentRequest(agent_id=agent_id)),
             mine.admin.ExportPassport(pb.ExportPassportRequest(agent_id=agent_id)),
             mine.admin.GrantPermission(
-                pb.GrantPermissionRequest(agent_id=agent_id, allowed_actions=["purchase"])
+                pb.GrantPermissionRequest(
+                    agent_id=agent_id, allowed_actions=["purchase"], resources=["*"]
+                )
             ),
         ]
         for call in calls:

@@ -28,7 +28,10 @@ async def test_expired_approval_cannot_be_resolved_or_used(registry: Registry) -
     permission = (
         await tenant.admin.GrantPermission(
             pb.GrantPermissionRequest(
-                agent_id=agent.agent_id, allowed_actions=["purchase"], requires_approval=True
+                agent_id=agent.agent_id,
+                allowed_actions=["purchase"],
+                requires_approval=True,
+                resources=["*"],
             )
         )
     ).permission

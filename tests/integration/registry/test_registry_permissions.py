@@ -40,7 +40,7 @@ async def test_grant_explicit_permission(registry: Registry) -> None:
             agent_id=agent.agent_id,
             allowed_actions=["purchase", "purchase"],
             blocked_actions=["issue_refund"],
-            resources=["https://Shop.Example.COM./cart", "*.Vendor.io"],
+            resources=["https://Shop.Example.COM/cart", "*.Vendor.io"],
             max_amount=usd(5000),
             budget=usd(20000),
             expires_in=Duration(seconds=3600),
@@ -83,7 +83,10 @@ async def test_grant_from_template_with_overrides(registry: Registry) -> None:
     assert p.requires_approval and p.HasField("expires_at")
     latest = await tenant.admin.GrantPermission(
         pb.GrantPermissionRequest(
-            agent_id=agent.agent_id, template_name="data_access.read", requires_approval=False
+            agent_id=agent.agent_id,
+            template_name="data_access.read",
+            requires_approval=False,
+            resources=["*"],
         )
     )
     assert latest.permission.template_version == 1
@@ -92,6 +95,7 @@ async def test_grant_from_template_with_overrides(registry: Registry) -> None:
 
 def _grant(**fields: object) -> pb.GrantPermissionRequest:
     fields.setdefault("allowed_actions", ["purchase"])
+    fields.setdefault("resources", ["coachella.com"])
     return pb.GrantPermissionRequest(agent_id="AGENT", **fields)  # type: ignore[arg-type]
 
 
@@ -129,7 +133,7 @@ def _grant(**fields: object) -> pb.GrantPermissionRequest:
         (_grant(template_name="nope"), "template_name"),
         (_grant(template_name="data_access.read", template_version=99), "template_version"),
         (_grant(template_version=1), "template_version"),
-        (_grant(template_name="transactions.purchase"), "resources"),
+        (_grant(template_name="transactions.purchase", resources=[]), "resources"),
         (_grant(template_name="data_access.read", max_amount=usd(5)), "max_amount"),
     ],
 )
@@ -149,13 +153,19 @@ async def test_revoke_permission_and_list_inactive(registry: Registry) -> None:
     agent = await new_agent(tenant)
     other = await new_agent(tenant, "other")
     keep = await tenant.admin.GrantPermission(
-        pb.GrantPermissionRequest(agent_id=agent.agent_id, allowed_actions=["read_email"])
+        pb.GrantPermissionRequest(
+            agent_id=agent.agent_id, allowed_actions=["read_email"], resources=["*"]
+        )
     )
     drop = await tenant.admin.GrantPermission(
-        pb.GrantPermissionRequest(agent_id=agent.agent_id, allowed_actions=["send_email"])
+        pb.GrantPermissionRequest(
+            agent_id=agent.agent_id, allowed_actions=["send_email"], resources=["*"]
+        )
     )
     await tenant.admin.GrantPermission(
-        pb.GrantPermissionRequest(agent_id=other.agent_id, allowed_actions=["send_email"])
+        pb.GrantPermissionRequest(
+            agent_id=other.agent_id, allowed_actions=["send_email"], resources=["*"]
+        )
     )
     revoked = await tenant.admin.RevokePermission(
         pb.RevokePermissionRequest(
@@ -184,7 +194,9 @@ async def test_permission_roles_and_isolation(registry: Registry) -> None:
     mine, theirs = await registry.tenant("Mine"), await registry.tenant("Theirs")
     agent = await new_agent(theirs)
     their = await theirs.admin.GrantPermission(
-        pb.GrantPermissionRequest(agent_id=agent.agent_id, allowed_actions=["read_email"])
+        pb.GrantPermissionRequest(
+            agent_id=agent.agent_id, allowed_actions=["read_email"], resources=["*"]
+        )
     )
     pid = their.permission.permission_id
     await fails(
@@ -193,7 +205,9 @@ async def test_permission_roles_and_isolation(registry: Registry) -> None:
     )
     await fails(
         theirs.verify.GrantPermission(
-            pb.GrantPermissionRequest(agent_id=agent.agent_id, allowed_actions=["read_email"])
+            pb.GrantPermissionRequest(
+                agent_id=agent.agent_id, allowed_actions=["read_email"], resources=["*"]
+            )
         ),
         C.PERMISSION_DENIED,
     )
@@ -217,10 +231,14 @@ async def test_export_passport_is_signed_canonical_json(registry: Registry) -> N
     tenant = await registry.tenant()
     agent = await new_agent(tenant)
     active = await tenant.admin.GrantPermission(
-        pb.GrantPermissionRequest(agent_id=agent.agent_id, allowed_actions=["read_email"])
+        pb.GrantPermissionRequest(
+            agent_id=agent.agent_id, allowed_actions=["read_email"], resources=["*"]
+        )
     )
     gone = await tenant.admin.GrantPermission(
-        pb.GrantPermissionRequest(agent_id=agent.agent_id, allowed_actions=["send_email"])
+        pb.GrantPermissionRequest(
+            agent_id=agent.agent_id, allowed_actions=["send_email"], resources=["*"]
+        )
     )
     await tenant.admin.RevokePermission(
         pb.RevokePermissionRequest(permission_id=gone.permission.permission_id)
@@ -289,7 +307,10 @@ async def test_grant_idempotency(registry: Registry) -> None:
     tenant = await registry.tenant()
     agent = await new_agent(tenant)
     request = pb.GrantPermissionRequest(
-        agent_id=agent.agent_id, allowed_actions=["read_email"], idempotency_key="g1"
+        agent_id=agent.agent_id,
+        allowed_actions=["read_email"],
+        idempotency_key="g1",
+        resources=["*"],
     )
     first = await tenant.admin.GrantPermission(request)
     assert await tenant.admin.GrantPermission(request) == first

@@ -59,7 +59,7 @@ def test_valid_request_is_normalized_and_gets_a_request_id() -> None:
     """A valid request comes back normalized, in the caller's tenant, with a request id."""
     checked = validate_verify(
         _request(
-            resource="HTTPS://Coachella.COM./tickets",
+            resource="HTTPS://Coachella.COM/tickets",
             amount=common_pb2.Money(amount_minor=79999, currency="USD"),
         ),
         "ten_abc",

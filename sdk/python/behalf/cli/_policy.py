@@ -51,7 +51,7 @@ _PERMISSION_COLUMNS = (
     ("agent_id", lambda r: r.get("agent_id")),
     ("allow", lambda r: r.get("allowed_actions")),
     ("block", lambda r: r.get("blocked_actions")),
-    ("resources", lambda r: r.get("resources") or "*"),
+    ("resources", lambda r: r.get("resources") or "(none)"),
     ("max", lambda r: money(r.get("max_amount"))),
     ("expires_at", lambda r: r.get("expires_at")),
     ("approval", lambda r: r.get("requires_approval", False)),
