@@ -17,6 +17,7 @@ import structlog
 from behalf.common.auth import require_service_token
 from behalf.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
 from behalf.common.ids import new_id
+from behalf.common.resource_names import InvalidResourceName, normalize_resource
 from behalf.registry import validation as v
 from behalf.registry.api_support import Unchanged, not_found
 from behalf.registry.api_webhooks import secret_aad
@@ -71,8 +72,13 @@ def _action(value: str) -> str:
 
 
 def _resource(value: str) -> str:
-    if not value or len(value) > 253:
-        raise InvalidArgument("resource", "must be a normalized resource of 1..253 characters")
+    """The verifier sends normalized resources; anything else is refused, not normalized here."""
+    try:
+        normalized = normalize_resource(value)
+    except InvalidResourceName as exc:
+        raise InvalidArgument("resource", str(exc)) from None
+    if normalized != value:
+        raise InvalidArgument("resource", "must be a normalized resource")
     return value
 
 

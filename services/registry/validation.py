@@ -86,7 +86,7 @@ def labels(value: Mapping[str, str], field: str = "labels") -> dict[str, str]:
     if len(value) > MAX_LABELS:
         raise InvalidArgument(field, f"must have at most {MAX_LABELS} entries")
     for key, item in value.items():
-        if not key or len(key) > MAX_LABEL_PART or not _LABEL_KEY.match(key):
+        if not key or len(key) > MAX_LABEL_PART or not _LABEL_KEY.fullmatch(key):
             raise InvalidArgument(
                 f"{field}[{key[:MAX_LABEL_PART]!r}]",
                 f"keys must be 1..{MAX_LABEL_PART} letters, digits, '_', '-', '.' or '/'",
@@ -112,7 +112,7 @@ def actions(values: Iterable[str], field: str) -> tuple[str, ...]:
     for index, action in enumerate(values):
         if not action:
             raise InvalidArgument(f"{field}[{index}]", "must not be empty")
-        if len(action) > 64 or not _ACTION.match(action):
+        if len(action) > 64 or not _ACTION.fullmatch(action):
             raise InvalidArgument(f"{field}[{index}]", "must be a lower_snake name of 1..64 chars")
         seen[action] = None
     if len(seen) > MAX_ACTIONS:
@@ -140,7 +140,7 @@ def resources(values: Iterable[str], field: str = "resources") -> tuple[str, ...
 def currency(value: str, field: str) -> str:
     if not value:
         raise InvalidArgument(field, "is required with an amount")
-    if not _CURRENCY.match(value) or value not in ISO_4217:
+    if not _CURRENCY.fullmatch(value) or value not in ISO_4217:
         raise InvalidArgument(field, "must be an ISO-4217 code in upper case, such as USD")
     return value
 
@@ -206,7 +206,7 @@ def propagation_wait(wait: registry_pb2.PropagationWait) -> timedelta | None:
 def event_types(values: Iterable[str], field: str = "event_types") -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for index, value in enumerate(values):
-        if len(value) > 100 or not _EVENT_TYPE.match(value):
+        if len(value) > 100 or not _EVENT_TYPE.fullmatch(value):
             raise InvalidArgument(
                 f"{field}[{index}]", "must be an event type like 'agent.disabled' or 'agent.*'"
             )
@@ -288,8 +288,6 @@ def grant(
         if action in allowed:
             raise InvalidArgument("blocked_actions", f"{action!r} is also in allowed_actions")
     patterns = resources(request.resources)
-    if template is not None and template.resources_required and not patterns:
-        raise InvalidArgument("resources", f"template {template.name} requires resources")
     max_amount = optional_money(request, "max_amount")
     budget = optional_money(request, "budget")
     if template is not None and not template.amounts_apply:

@@ -50,7 +50,7 @@ def verify_request_from_check(check: external_auth_pb2.CheckRequest) -> verifier
     request = verifier_pb2.VerifyRequest(
         agent_id=pick("agent_id", "x-behalf-agent-id"),
         action=pick("action", "x-behalf-action"),
-        resource=pick("resource", "x-behalf-resource") or http.host.rsplit(":", 1)[0],
+        resource=pick("resource", "x-behalf-resource") or _without_port(http.host),
         approval_id=headers.get("x-behalf-approval-id", ""),
         request_id=headers.get("x-request-id", ""),
     )
@@ -70,6 +70,16 @@ def verify_request_from_check(check: external_auth_pb2.CheckRequest) -> verifier
             raise InvalidArgument("x-behalf-min-revision", "must be a non-negative integer")
         request.min_revision = int(revision)
     return request
+
+
+def _without_port(authority: str) -> str:
+    """The host of an HTTP authority: `[::1]:8443` -> `[::1]`, `shop.example:443` -> `shop.example`.
+    Anything odd is left for the resource parser to refuse."""
+    if authority.startswith("["):
+        host, bracket, _ = authority.partition("]")
+        return host + bracket
+    host, colon, port = authority.rpartition(":")
+    return host if colon and port.isdigit() else authority
 
 
 class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):

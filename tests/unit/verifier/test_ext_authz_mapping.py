@@ -78,3 +78,20 @@ def test_unmappable_checks_are_refused(headers: dict[str, str], field: str) -> N
     with pytest.raises(InvalidArgument) as caught:
         verify_request_from_check(_check(headers, host="h.example"))
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("host", "resource"),
+    [
+        ("shop.example.com:443", "shop.example.com"),
+        ("shop.example.com", "shop.example.com"),
+        ("[2001:db8::1]:8443", "[2001:db8::1]"),
+        ("[2001:db8::1]", "[2001:db8::1]"),
+    ],
+)
+def test_the_request_host_without_its_port_is_the_fallback_resource(
+    host: str, resource: str
+) -> None:
+    """With no resource given, the request's host (an IPv6 literal kept whole) is used."""
+    headers = {"x-behalf-agent-id": "agt_" + "0" * 20, "x-behalf-action": "browse_web"}
+    assert verify_request_from_check(_check(headers, host=host)).resource == resource

@@ -264,8 +264,8 @@ export interface Permission {
   /** Actions that are denied outright whenever this permission applies to the resource. */
   blockedActions: string[];
   /**
-   * Normalized host or vendor names; "*.example.com" matches strict subdomains only.
-   * Empty means any resource.
+   * Normalized host or vendor names; "*.example.com" matches strict subdomains only; a lone
+   * "*" means any resource. At least one is required: an empty list matches nothing.
    */
   resources: string[];
   /** Per-action amount limit; absent means amounts are not limited by this permission. */
