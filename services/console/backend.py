@@ -14,7 +14,13 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from behalf.v1 import dispatcher_pb2_grpc, registry_pb2_grpc, verifier_pb2_grpc
+from behalf.v1 import (
+    common_pb2,
+    dispatcher_pb2_grpc,
+    registry_pb2_grpc,
+    verifier_pb2,
+    verifier_pb2_grpc,
+)
 
 _log = structlog.get_logger("console.backend")
 R = TypeVar("R")
@@ -98,6 +104,20 @@ class Backend:
             error = translate(exc, service)
             _log.info("rpc_failed", service=service, code=error.code.name)
             raise error from None
+
+    async def check(self, request: verifier_pb2.VerifyRequest, api_key: str) -> common_pb2.Decision:
+        """A test-mode Verify, the console's only kind: `request` is sent with `test_mode` set,
+        and an answer not marked as a test (a verifier that ignored it) is refused."""
+        test = verifier_pb2.VerifyRequest()
+        test.CopyFrom(request)
+        test.test_mode = True
+        answer = await self.call(self.verifier.Verify, test, api_key)
+        if not answer.HasField("decision") or not answer.decision.test_mode:
+            _log.warning("verify_not_in_test_mode")
+            raise BackendError(
+                "The verifier did not answer in test mode.", grpc.StatusCode.INTERNAL
+            )
+        return answer.decision
 
 
 def _service_of(method: Callable[..., Any]) -> str:

@@ -71,13 +71,18 @@ async def issue_link(
     agent: resources_pb2.Agent,
     lifetime_seconds: int,
 ) -> str:
-    """Create the link's verify-role key and return the signed token that carries it."""
+    """Create the link's key and return the signed token that carries it. The key is a
+    verify key that is `test_mode_only` and bound to the link's agent, so the verifier itself
+    refuses it any request that could authorize, and any other agent."""
     link_id = new_link_id()
     expires_at = int(datetime.now(UTC).timestamp()) + lifetime_seconds
     created = await backend.call(
         backend.registry.CreateApiKey,
         registry_pb2.CreateApiKeyRequest(
-            name=key_name(link_id, agent.agent_id, expires_at), role=resources_pb2.ROLE_VERIFY
+            name=key_name(link_id, agent.agent_id, expires_at),
+            role=resources_pb2.ROLE_VERIFY,
+            test_mode_only=True,
+            agent_id=agent.agent_id,
         ),
         admin_key,
     )

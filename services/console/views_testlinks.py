@@ -123,13 +123,12 @@ async def probe(request: web.Request) -> web.StreamResponse:
         resource=checked.value.resource,
         request_id=f"{TEST_REQUEST_PREFIX}{uuid.uuid4().hex}",
         context={TEST_CONTEXT_KEY: "true", "behalf.test_link": link.link_id},
-        test_mode=True,
     )
     if checked.value.amount is not None:
         verify.amount.CopyFrom(checked.value.amount)
     backend = request.app[BACKEND]
     try:
-        answer = await backend.call(backend.verifier.Verify, verify, link.api_key)
+        decision = await backend.check(verify, link.api_key)
     except BackendError as exc:
         if exc.unauthenticated:
             return error_response(request, 410, "This test link has been revoked.")
@@ -144,6 +143,4 @@ async def probe(request: web.Request) -> web.StreamResponse:
             errors={"form": str(exc)},
             form=data,
         )
-    return render(
-        request, "probe.html", link=link, token=token, decision=answer.decision, form=data
-    )
+    return render(request, "probe.html", link=link, token=token, decision=decision, form=data)

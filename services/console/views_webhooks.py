@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from behalf.common.event_types import DECISION_TYPES, TEST_DECISION_TYPES
 from behalf.common.ids import is_id
 from behalf.console import forms
 from behalf.console.backend import BackendError
@@ -35,7 +36,14 @@ async def _list_page(request: web.Request, **extra: object) -> web.Response:
         registry_pb2.ListWebhookEndpointsRequest(page_size=500),
         session.api_key,
     )
-    return render(request, "webhooks.html", endpoints=list(listed.endpoints), **extra)  # type: ignore[arg-type]
+    return render(
+        request,
+        "webhooks.html",
+        endpoints=list(listed.endpoints),
+        decision_types=DECISION_TYPES,
+        test_types=TEST_DECISION_TYPES,
+        **extra,  # type: ignore[arg-type]
+    )
 
 
 @routes.get("/webhooks")

@@ -9,13 +9,8 @@ from datetime import UTC, datetime
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from behalf.v1 import common_pb2, events_pb2
-
-_DECISION_TYPES = {
-    common_pb2.OUTCOME_ALLOW: "verification.allowed",
-    common_pb2.OUTCOME_DENY: "verification.denied",
-    common_pb2.OUTCOME_REQUIRE_APPROVAL: "verification.approval_required",
-}
+from behalf.common import event_types
+from behalf.v1 import events_pb2
 
 
 class UnsupportedEvent(ValueError):
@@ -45,11 +40,12 @@ def _body(event_type: str, timestamp: str, data: dict[str, object]) -> bytes:
 
 
 def decision_type(event: events_pb2.DecisionEvent) -> str:
-    """`verification.allowed|denied|approval_required` from the decision's outcome."""
-    try:
-        return _DECISION_TYPES[event.decision.outcome]
-    except KeyError:
-        raise UnsupportedEvent(f"decision outcome {event.decision.outcome} has no type") from None
+    """`verification.allowed|denied|approval_required` from the decision's outcome, and
+    `verification.test.…` for a test-mode decision (it authorizes nothing)."""
+    event_type = event_types.decision_type(event)
+    if event_type is None:
+        raise UnsupportedEvent(f"decision outcome {event.decision.outcome} has no type")
+    return event_type
 
 
 def from_decision(

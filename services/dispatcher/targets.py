@@ -12,6 +12,7 @@ import grpc
 import structlog
 
 from behalf.common.errors import Unavailable
+from behalf.common.event_types import explicitly_wanted, is_test_type
 from behalf.dispatcher.matching import type_matches
 from behalf.v1 import internal_pb2, internal_pb2_grpc
 
@@ -33,9 +34,14 @@ class Target:
         return f"Target({self.endpoint_id!r}, {self.url!r}, disabled={self.disabled})"
 
     def wants(self, event_type: str) -> bool:
-        return (
-            not self.disabled and bool(self.secrets) and type_matches(self.event_types, event_type)
-        )
+        """Enabled, able to sign, and subscribed: test-mode decisions only by a filter under
+        `verification.test.` (never by an empty filter, `*` or `verification.*`)."""
+        if self.disabled or not self.secrets:
+            return False
+        if is_test_type(event_type):
+            explicit = explicitly_wanted(self.event_types)
+            return bool(explicit) and type_matches(explicit, event_type)
+        return type_matches(self.event_types, event_type)
 
 
 _log = structlog.get_logger("targets")

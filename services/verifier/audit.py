@@ -26,8 +26,9 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
 
+from behalf.common.event_types import header_type
 from behalf.common.kafka import EVENT_TYPE_HEADER
-from behalf.v1 import common_pb2, events_pb2
+from behalf.v1 import events_pb2
 
 AUDIT_FAILURES = Counter(
     "behalf_verifier_audit_publish_failures_total", "Decisions that could not be audited."
@@ -39,12 +40,6 @@ AUDIT_BATCH = Histogram(
 )
 _log = structlog.get_logger("audit")
 MAX_BATCH = 512
-
-EVENT_TYPES = {
-    common_pb2.OUTCOME_ALLOW: "verification.allowed",
-    common_pb2.OUTCOME_DENY: "verification.denied",
-    common_pb2.OUTCOME_REQUIRE_APPROVAL: "verification.approval_required",
-}
 
 
 class AuditUnavailable(Exception):
@@ -215,7 +210,7 @@ def _fail(pending: _Pending) -> None:
 
 
 def _record(event: events_pb2.DecisionEvent) -> dict[str, object]:
-    event_type = EVENT_TYPES.get(event.decision.outcome, "verification.denied")
+    event_type = header_type(event)
     return {
         "value": event.SerializeToString(),
         "key": event.tenant_id.encode(),

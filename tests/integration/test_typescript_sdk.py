@@ -121,7 +121,8 @@ async def test_typescript_sdk_generated_code_is_fresh(built_sdk: dict[str, str])
 
 
 async def test_typescript_sdk_unit_tests(built_sdk: dict[str, str]) -> None:
-    """Amount validation, error mapping, deadlines, approvals and guard against a fake server."""
+    """Amount validation, error mapping, deadlines, approvals, guard and test mode against a
+    fake server."""
     assert NODE is not None
     stdout = await _step("node --test", [NODE, "--test", "dist/test/unit/"], built_sdk, 300)
     _check_summary(stdout)
@@ -130,8 +131,9 @@ async def test_typescript_sdk_unit_tests(built_sdk: dict[str, str]) -> None:
 async def test_typescript_sdk_against_real_verifier(
     stack: Stack, built_sdk: dict[str, str]
 ) -> None:
-    """Allow under the limit, AMOUNT_EXCEEDS_LIMIT over it, unknown key, guard on deny,
-    approval wait, verifier down: all through `@behalf/sdk` against the real services."""
+    """Allow under the limit, AMOUNT_EXCEEDS_LIMIT over it, unknown key, guard on deny, check
+    in test mode, approval wait, verifier down: all through `@behalf/sdk` against the real
+    services."""
     assert NODE is not None
     tenant = stack.create_tenant("ts-sdk")
     agent_id = _agent(stack, tenant, "ts-ticket-buyer")

@@ -10,6 +10,8 @@ The SDK: ask before the agent acts, and let anything but an explicit allow raise
     with Behalf(api_key="bhk_...", target="127.0.0.1:50052") as behalf:
         behalf.verify(agent_id, "purchase", resource="coachella.com",
                       amount="799.99", currency="USD")   # returns the Decision, or raises
+        behalf.check(agent_id, "purchase", resource="coachella.com",
+                     amount="799.99", currency="USD")    # test mode: the Decision, never acted on
 
 The exception tree is drawn in `behalf._exceptions`; the CLI is `behalf.cli`.
 """
@@ -27,6 +29,7 @@ from behalf._exceptions import (
     InvalidRequest,
     NotFound,
     PassportError,
+    TestModeDecision,
     VerificationUnavailable,
 )
 from behalf._guard import Guard, guard
@@ -56,6 +59,7 @@ __all__ = [
     "Passport",
     "PassportError",
     "SignedPassport",
+    "TestModeDecision",
     "VerificationUnavailable",
     "__version__",
     "guard",

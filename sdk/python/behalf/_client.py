@@ -10,6 +10,11 @@ reservation, approval creation) are idempotent on it, so a retry cannot reserve 
 `DEADLINE_EXCEEDED` is not retried: the deadline is spent. Registry reads (GetApproval) are
 retried the same way; nothing else is. When no decision arrives the call raises
 `VerificationUnavailable`: never a silent allow.
+
+Test mode. `verify` never returns a test-mode decision (it raises `TestModeDecision`, an
+`ActionDenied`); `check` is the separate call that asks in test mode ("would this be allowed?",
+budgets read, not spent) and returns the decision whatever its outcome, for test links and
+consoles. Nothing that acts should ever follow a `check`.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from behalf._exceptions import (
 from behalf._models import Approval, Decision
 from behalf._money import AmountLike
 from behalf._passport import SignedPassport
-from behalf._verify import build_verify_request, decision_or_raise
+from behalf._verify import build_verify_request, check_decision, decision_or_raise
 from behalf.v1 import registry_pb2, registry_pb2_grpc, verifier_pb2_grpc
 
 if TYPE_CHECKING:
@@ -84,7 +89,8 @@ def map_rpc_error(exc: grpc.RpcError, what: str = "call") -> BehalfError:
 class AsyncBehalf:
     """The asyncio client. Use one per event loop; `async with` closes its channels.
 
-    `verify` returns the `Decision` on ALLOW and raises otherwise (see `behalf._exceptions`).
+    `verify` returns the `Decision` on ALLOW and raises otherwise (see `behalf._exceptions`);
+    `check` asks in test mode and returns the decision without raising.
     """
 
     def __init__(
@@ -153,8 +159,9 @@ class AsyncBehalf:
         timeout: float | None = None,  # noqa: ASYNC109 (a gRPC deadline, not a sleep)
     ) -> Decision:
         """May `agent_id` do `action` on `resource` for `amount` now? The `Decision` on ALLOW;
-        `ActionDenied`, `ApprovalRequired`, `VerificationUnavailable`, `InvalidRequest` or
-        `AuthenticationError` otherwise.
+        `ActionDenied` (`TestModeDecision` for a test-mode answer, even an ALLOW),
+        `ApprovalRequired`, `VerificationUnavailable`, `InvalidRequest` or
+        `AuthenticationError` otherwise. Test runs use `check`.
 
         `amount`: int minor units (79999), or `Decimal`/str major units ("799.99") converted
         exactly with `currency`'s exponent, or a `Money`. Floats raise `TypeError`.
@@ -173,6 +180,40 @@ class AsyncBehalf:
         stub = verifier_pb2_grpc.VerifierServiceStub(self._channel(self.target))
         reply = await self._unary(stub.Verify, request, "Verify", timeout)
         return decision_or_raise(reply, waiter=self._wait)
+
+    async def check(
+        self,
+        agent_id: str,
+        action: str,
+        *,
+        resource: str = "",
+        amount: AmountLike | None = None,
+        currency: str | None = None,
+        context: Mapping[str, str] | None = None,
+        min_revision: int = 0,
+        request_id: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (a gRPC deadline, not a sleep)
+    ) -> Decision:
+        """Would `verify` with these arguments be allowed? A test-mode Verify: decided and
+        audited as a test, budgets read but not spent, no approval created or consumed. Returns
+        the `Decision` (`test_mode` True) whatever its outcome; it authorizes nothing, so never
+        act on it. Raises only when no test-mode answer arrives (`VerificationUnavailable`),
+        for a bad request (`InvalidRequest`) or a refused key (`AuthenticationError`).
+        """
+        request = build_verify_request(
+            agent_id,
+            action,
+            resource=resource,
+            amount=amount,
+            currency=currency,
+            context=context,
+            min_revision=min_revision,
+            request_id=request_id,
+            test_mode=True,
+        )
+        stub = verifier_pb2_grpc.VerifierServiceStub(self._channel(self.target))
+        reply = await self._unary(stub.Verify, request, "Verify", timeout)
+        return check_decision(reply)
 
     async def get_approval(
         self,
@@ -369,6 +410,10 @@ class Behalf:
     def verify(self, agent_id: str, action: str, **options: Any) -> Decision:
         """Blocking `AsyncBehalf.verify`."""
         return self._run(self.aio.verify(agent_id, action, **options))
+
+    def check(self, agent_id: str, action: str, **options: Any) -> Decision:
+        """Blocking `AsyncBehalf.check`: the test-mode decision, never raised, never acted on."""
+        return self._run(self.aio.check(agent_id, action, **options))
 
     async def averify(self, agent_id: str, action: str, **options: Any) -> Decision:
         """`AsyncBehalf.verify` from any event loop, run on this client's loop."""

@@ -2,6 +2,8 @@
 
     BehalfError
     ├── ActionDenied             Verify answered DENY (or an unknown outcome); `.decision`
+    │   └── TestModeDecision     Verify answered with a test-mode decision (even an ALLOW):
+    │                            it authorizes nothing; `check()` is the call for test runs
     ├── ApprovalRequired         Verify answered REQUIRE_APPROVAL; `.approval_id`, `.decision`,
     │                            `await .wait_for_approval()` / `.wait_for_approval_sync()`
     ├── ApprovalRejected         a waited-for approval was denied, expired or already used
@@ -40,6 +42,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "PassportError",
+    "TestModeDecision",
     "VerificationUnavailable",
 ]
 
@@ -59,8 +62,8 @@ class BehalfError(Exception):
 class _DecisionError(BehalfError):
     """A Verify that answered, but not with an allow."""
 
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(f"{decision.reason_code}: {decision.reason}".rstrip(": "))
+    def __init__(self, decision: Decision, message: str | None = None) -> None:
+        super().__init__(message or f"{decision.reason_code}: {decision.reason}".rstrip(": "))
         self.decision = decision
 
     @property
@@ -97,6 +100,26 @@ class ActionDenied(_DecisionError):
         """True when the deny says nothing about the policy (stale policy, audit or registry
         unavailable), so the same request may be allowed later."""
         return self.decision.reason_code in _TRANSIENT_REASONS
+
+
+class TestModeDecision(ActionDenied):
+    """Verify got a test-mode decision, whatever its outcome: it authorizes nothing, so the
+    agent must not act. A subclass of `ActionDenied`, so `except ActionDenied` still fails
+    closed. Ask "would this be allowed?" with `check()`, which returns the decision instead."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(
+            decision,
+            f"test-mode decision ({decision.outcome} {decision.reason_code}) authorizes "
+            "nothing; use check() for test runs",
+        )
+
+    @property
+    def transient(self) -> bool:
+        """Never: asking again gets another test-mode decision."""
+        return False
 
 
 class ApprovalRequired(_DecisionError):

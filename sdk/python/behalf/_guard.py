@@ -8,7 +8,8 @@ Any argument may be a value or a callable that receives the wrapped function's a
 It works on sync functions (with the blocking `Behalf` client) and async ones (with either
 client), and as a context manager: `async with guard(client, agent_id=..., action=...) as
 decision:` (or `with` and the blocking client). The wrapped code runs only after an explicit
-allow; a deny, an approval requirement, an unavailable verifier or a failing argument
+allow; a deny, an approval requirement, a test-mode decision (`TestModeDecision`: a guard never
+runs on one, and has no test-mode option), an unavailable verifier or a failing argument
 callable raise first.
 """
 

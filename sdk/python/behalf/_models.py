@@ -16,7 +16,8 @@ __all__ = ["Approval", "Decision"]
 @dataclass(frozen=True)
 class Decision:
     """The result of one Verify. Enum values are names without their prefix: outcome "ALLOW",
-    reason_code "AMOUNT_EXCEEDS_LIMIT", risk "HIGH"."""
+    reason_code "AMOUNT_EXCEEDS_LIMIT", risk "HIGH". `test_mode` marks the answer of a
+    `check()`: what the policy would decide, which authorizes nothing."""
 
     request_id: str
     outcome: str
@@ -28,11 +29,12 @@ class Decision:
     approval_id: str = ""
     decide_time: datetime | None = None
     verifier_id: str = ""
+    test_mode: bool = False
 
     @property
     def allowed(self) -> bool:
-        """True only for an explicit ALLOW."""
-        return self.outcome == "ALLOW"
+        """True only for an explicit ALLOW that is not a test: the one answer that authorizes."""
+        return self.outcome == "ALLOW" and not self.test_mode
 
     @classmethod
     def from_proto(cls, message: common_pb2.Decision) -> Decision:
@@ -48,6 +50,7 @@ class Decision:
             approval_id=message.approval_id,
             decide_time=_time(message, "decide_time"),
             verifier_id=message.verifier_id,
+            test_mode=message.test_mode,
         )
 
 

@@ -1,5 +1,6 @@
 """Verify on the wire: build the request (exact amounts, a request id always set) and turn the
-reply into a `Decision` or the exception that fails closed."""
+reply into a `Decision` or the exception that fails closed; or, for `check()`, into the
+test-mode `Decision` whatever its outcome."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from behalf._exceptions import (
     ActionDenied,
     ApprovalRequired,
     InvalidRequest,
+    TestModeDecision,
     VerificationUnavailable,
 )
 from behalf._models import Approval, Decision
 from behalf._money import AmountLike, Money, normalize_currency, to_minor_units
 from behalf.v1 import common_pb2, verifier_pb2
 
-__all__ = ["build_verify_request", "decision_or_raise"]
+__all__ = ["build_verify_request", "check_decision", "decision_or_raise"]
 
 
 def build_verify_request(
@@ -30,6 +32,7 @@ def build_verify_request(
     min_revision: int = 0,
     approval_id: str = "",
     request_id: str | None = None,
+    test_mode: bool = False,
 ) -> verifier_pb2.VerifyRequest:
     """The wire request, validated as far as the client can; a request id is always set."""
     if not isinstance(agent_id, str) or not agent_id:
@@ -43,6 +46,7 @@ def build_verify_request(
         min_revision=int(min_revision or 0),
         approval_id=approval_id or "",
         request_id=request_id or f"req_{uuid.uuid4().hex}",
+        test_mode=test_mode,
     )
     if amount is not None:
         if isinstance(amount, Money) and currency is None:
@@ -65,12 +69,26 @@ def decision_or_raise(
     *,
     waiter: Callable[[str, float, float], Awaitable[Approval]] | None = None,
 ) -> Decision:
-    """The decision if it is an explicit ALLOW; the matching exception otherwise."""
+    """The decision if it is an explicit ALLOW and not a test; the matching exception
+    otherwise (`TestModeDecision` for any test-mode decision, even an ALLOW)."""
     if not reply.HasField("decision"):
         raise VerificationUnavailable("Verify answered without a decision")
     decision = Decision.from_proto(reply.decision)
+    if decision.test_mode:
+        raise TestModeDecision(decision)
     if reply.decision.outcome == common_pb2.OUTCOME_ALLOW:
         return decision
     if reply.decision.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL:
         raise ApprovalRequired(decision, waiter=waiter)
     raise ActionDenied(decision)  # DENY, and UNSPECIFIED or unknown outcomes too
+
+
+def check_decision(reply: verifier_pb2.VerifyResponse) -> Decision:
+    """The decision of a test-mode Verify, whatever its outcome. A reply not marked as a test
+    means the verifier did not honour test mode: no trustworthy answer to a `check()`."""
+    if not reply.HasField("decision"):
+        raise VerificationUnavailable("Verify answered without a decision")
+    decision = Decision.from_proto(reply.decision)
+    if not decision.test_mode:
+        raise VerificationUnavailable("the verifier did not answer in test mode")
+    return decision

@@ -12,17 +12,24 @@ import {
   BehalfError,
   ConfigurationError,
   InvalidRequest,
+  TestModeDecision,
   VerificationUnavailable,
   type WaitOptions,
 } from "./errors";
-import { Outcome as PbOutcome } from "./gen/behalf/v1/common";
 import { RegistryServiceClient, type GetApprovalResponse } from "./gen/behalf/v1/registry";
 import {
   VerifierServiceClient,
   type VerifyRequest,
   type VerifyResponse,
 } from "./gen/behalf/v1/verifier";
-import { toApproval, toDecision, type Approval, type Decision, type VerifyParams } from "./types";
+import {
+  toApproval,
+  toDecision,
+  type Approval,
+  type CheckParams,
+  type Decision,
+  type VerifyParams,
+} from "./types";
 
 /** Options of {@link Behalf}. */
 export interface BehalfOptions {
@@ -156,10 +163,22 @@ function nonEmpty(value: unknown, field: string): string {
   return value;
 }
 
-/** Builds the wire request; throws {@link InvalidRequest} before anything is sent. */
-export function buildVerifyRequest(params: VerifyParams, requestId: string): VerifyRequest {
+/**
+ * Builds the wire request; throws {@link InvalidRequest} before anything is sent. Test mode is
+ * set only by `testMode` (that is, by `check`): params asking for it are refused, so `verify`
+ * can never send a test-mode request.
+ */
+export function buildVerifyRequest(
+  params: VerifyParams,
+  requestId: string,
+  testMode = false,
+): VerifyRequest {
   if (typeof params !== "object" || params === null) {
     throw new InvalidRequest("params", "must be an object");
+  }
+  const asked = (params as { testMode?: unknown }).testMode;
+  if (asked !== undefined && asked !== false) {
+    throw new InvalidRequest("test_mode", "verify() never runs in test mode; use check()");
   }
   const request: VerifyRequest = {
     agentId: nonEmpty(params.agentId, "agent_id"),
@@ -167,9 +186,9 @@ export function buildVerifyRequest(params: VerifyParams, requestId: string): Ver
     resource: params.resource ?? "",
     context: {},
     minRevision: "0",
-    approvalId: params.approvalId ?? "",
+    approvalId: testMode ? "" : (params.approvalId ?? ""),
     requestId,
-    testMode: params.testMode ?? false,
+    testMode,
   };
   if (params.approvalId !== undefined && typeof params.approvalId !== "string") {
     throw new InvalidRequest("approval_id", "must be a string");
@@ -247,31 +266,22 @@ export class Behalf implements Verifier {
 
   /**
    * Asks whether the agent may act. Resolves with the decision on ALLOW only; otherwise throws
-   * {@link ActionDenied}, {@link ApprovalRequired}, {@link VerificationUnavailable},
-   * {@link InvalidRequest} or {@link AuthenticationError}. Never retried by the SDK (a Verify
-   * may reserve budget); pass your own `requestId` to correlate a retry you make.
+   * {@link ActionDenied} ({@link TestModeDecision} for a test-mode decision, even an ALLOW),
+   * {@link ApprovalRequired}, {@link VerificationUnavailable}, {@link InvalidRequest} or
+   * {@link AuthenticationError}. Never retried by the SDK (a Verify may reserve budget); pass
+   * your own `requestId` to correlate a retry you make. Test runs use {@link Behalf.check}.
    */
   async verify(params: VerifyParams, options: CallOptions = {}): Promise<Decision> {
     const requestId = params?.requestId ?? randomUUID();
     const request = buildVerifyRequest(params, requestId);
-    let response: VerifyResponse;
-    try {
-      response = await this.#unary<VerifyResponse>(
-        (metadata, callOptions, callback) =>
-          this.#verifier.verify(request, metadata, callOptions, callback),
-        options,
-      );
-    } catch (error) {
-      throw errorFromStatus(error, requestId);
+    const decision = await this.#decide(request, options);
+    if (decision.testMode) {
+      throw new TestModeDecision(decision);
     }
-    if (response.decision === undefined) {
-      throw new VerificationUnavailable("the verifier answered without a decision", { requestId });
-    }
-    const decision = toDecision(response.decision);
-    if (response.decision.outcome === PbOutcome.OUTCOME_ALLOW) {
+    if (decision.outcome === "ALLOW") {
       return decision;
     }
-    if (response.decision.outcome === PbOutcome.OUTCOME_REQUIRE_APPROVAL) {
+    if (decision.outcome === "REQUIRE_APPROVAL") {
       throw new ApprovalRequired(
         decision,
         this.registryTarget === undefined
@@ -280,6 +290,23 @@ export class Behalf implements Verifier {
       );
     }
     throw new ActionDenied(decision); // DENY, and any outcome this SDK does not know
+  }
+
+  /**
+   * Would `verify(params)` be allowed? A test-mode Verify: decided and audited as a test, with
+   * budgets read but not spent and no approval created or consumed. Resolves with the decision
+   * (`testMode: true`) whatever its outcome, for test links and consoles; it authorizes nothing,
+   * so never act on it. Throws only when no test-mode answer arrives
+   * ({@link VerificationUnavailable}), or for a bad request or a refused key.
+   */
+  async check(params: CheckParams, options: CallOptions = {}): Promise<Decision> {
+    const requestId = params?.requestId ?? randomUUID();
+    const request = buildVerifyRequest(params, requestId, true);
+    const decision = await this.#decide(request, options);
+    if (!decision.testMode) {
+      throw new VerificationUnavailable("the verifier did not answer in test mode", { requestId });
+    }
+    return decision;
   }
 
   /** Runs `fn` only if `params` is allowed; see {@link guard}. */
@@ -369,6 +396,25 @@ export class Behalf implements Verifier {
     this.#registry?.close();
   }
 
+  /** One Verify RPC; the decision whatever it says, or the error for no decision. */
+  async #decide(request: VerifyRequest, options: CallOptions): Promise<Decision> {
+    const requestId = request.requestId;
+    let response: VerifyResponse;
+    try {
+      response = await this.#unary<VerifyResponse>(
+        (metadata, callOptions, callback) =>
+          this.#verifier.verify(request, metadata, callOptions, callback),
+        options,
+      );
+    } catch (error) {
+      throw errorFromStatus(error, requestId);
+    }
+    if (response.decision === undefined) {
+      throw new VerificationUnavailable("the verifier answered without a decision", { requestId });
+    }
+    return toDecision(response.decision);
+  }
+
   #registryClient(): InstanceType<typeof RegistryServiceClient> {
     if (this.registryTarget === undefined) {
       throw new ConfigurationError("approvals need a client created with registryTarget");
@@ -420,8 +466,9 @@ export class Behalf implements Verifier {
 }
 
 /**
- * Runs `fn` only after `behalf.verify(params)` resolved, i.e. only on an explicit ALLOW, and
- * returns its result. On any other outcome the error propagates and `fn` never runs.
+ * Runs `fn` only after `behalf.verify(params)` resolved, i.e. only on an explicit ALLOW that is
+ * not a test, and returns its result. On any other outcome the error propagates and `fn` never
+ * runs.
  *
  * ```ts
  * await guard(behalf, { agentId, action: "purchase", resource: "coachella.com",
@@ -435,6 +482,10 @@ export async function guard<T>(
   fn: (decision: Decision) => T | Promise<T>,
 ): Promise<T> {
   const decision = await behalf.verify(params);
+  if (decision?.testMode === true) {
+    // Unreachable with the Behalf client (it throws first); a defence against a lax Verifier.
+    throw new TestModeDecision(decision);
+  }
   if (decision?.outcome !== "ALLOW") {
     // Unreachable with the Behalf client (it throws first); a defence against a lax Verifier.
     throw new VerificationUnavailable("verify resolved without an ALLOW decision");

@@ -45,8 +45,23 @@ export class DecisionError extends BehalfError {
 
 /** The verifier decided DENY (or an outcome this SDK does not know, which it treats as DENY). */
 export class ActionDenied extends DecisionError {
+  constructor(decision: Decision, message?: string) {
+    super(message ?? `action denied: ${decision.reasonCode}: ${decision.reason}`, decision);
+  }
+}
+
+/**
+ * `verify` got a test-mode decision, whatever its outcome (even `ALLOW`): test mode authorizes
+ * nothing, so the agent must not act. A subclass of {@link ActionDenied}, so existing
+ * `instanceof ActionDenied` handling still fails closed. To ask "would this be allowed?" use
+ * `behalf.check()`, which resolves with the test-mode decision instead.
+ */
+export class TestModeDecision extends ActionDenied {
   constructor(decision: Decision) {
-    super(`action denied: ${decision.reasonCode}: ${decision.reason}`, decision);
+    super(
+      decision,
+      `test-mode decision (${decision.outcome} ${decision.reasonCode}) authorizes nothing; use check() for test runs`,
+    );
   }
 }
 
@@ -113,7 +128,7 @@ export class VerificationUnavailable extends BehalfError {}
  * The request is malformed. `field` is the contract's field path at fault, the same whether the
  * SDK caught it before sending or the server answered `INVALID_ARGUMENT`: `agent_id`, `action`,
  * `resource`, `amount.amount_minor`, `amount.currency`, `min_revision`, `approval_id`,
- * `request_id`, `context[<key>]`.
+ * `request_id`, `context[<key>]`, and `test_mode` (asked of `verify`, which never runs in test mode).
  */
 export class InvalidRequest extends BehalfError {
   readonly field: string;

@@ -1,6 +1,7 @@
 /**
  * `@behalf/sdk`: ask Behalf before an AI agent acts. `verify` resolves only on ALLOW and throws
- * a typed error otherwise, so code after `await behalf.verify(...)` never runs on a deny.
+ * a typed error otherwise, so code after `await behalf.verify(...)` never runs on a deny. Test
+ * runs use `check`, which resolves with a test-mode decision that authorizes nothing.
  */
 export {
   Behalf,
@@ -24,6 +25,7 @@ export {
   ConfigurationError,
   DecisionError,
   InvalidRequest,
+  TestModeDecision,
   VerificationUnavailable,
   type ApprovalWaiter,
   type WaitOptions,
@@ -31,6 +33,7 @@ export {
 export type {
   Approval,
   ApprovalState,
+  CheckParams,
   Decision,
   Outcome,
   ReasonCode,

@@ -42,9 +42,13 @@ export interface VerifyParams {
   approvalId?: string;
   /** Idempotency and correlation id (up to 128 characters); a UUID is generated when absent. */
   requestId?: string;
-  /** A dry run: decided and audited as a test, with no budget, approval or other side effect. */
-  testMode?: boolean;
 }
+
+/**
+ * What {@link Behalf.check} asks about: the same as {@link VerifyParams} without an approval (a
+ * test never consumes one). `check` always asks in test mode.
+ */
+export type CheckParams = Omit<VerifyParams, "approvalId">;
 
 /** The decision of one Verify, as audited. */
 export interface Decision {
@@ -61,7 +65,10 @@ export interface Decision {
   approvalId: string;
   decideTime: Date | undefined;
   verifierId: string;
-  /** A test-mode decision: it authorizes nothing. */
+  /**
+   * A test-mode decision (from `check`): what the policy would decide, which authorizes
+   * nothing. `verify` never resolves with one; it throws `TestModeDecision` instead.
+   */
   testMode: boolean;
 }
 

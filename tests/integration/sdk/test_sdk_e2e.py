@@ -19,10 +19,12 @@ from behalf import (
     ActionDenied,
     ApprovalRequired,
     AsyncBehalf,
+    AuthenticationError,
     Behalf,
     PassportError,
     SignedPassport,
 )
+from behalf.v1 import registry_pb2, resources_pb2
 from tests.harness.processes import SERVICE_TOKEN
 from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
 
@@ -214,6 +216,53 @@ async def test_guard_runs_the_charge_only_when_allowed(stack: Stack, tenant: Ten
 
     await asyncio.to_thread(run)
     assert charged == ["799.99"]
+
+
+async def test_check_answers_in_test_mode_and_a_test_link_key_cannot_verify(
+    stack: Stack, tenant: Tenant
+):
+    """`check` returns test-mode decisions of every outcome without raising; a test-mode-only
+    key's `verify` (and so its guard) is refused, while its `check` answers."""
+    agent_id, revision = _agent_with_grant(stack, tenant, *PURCHASE)
+    request = dict(resource="coachella.com", currency="USD", min_revision=revision)
+    async with _client(stack, tenant) as client:
+        over = await client.check(agent_id, "purchase", amount="900.00", **request)
+        under = await client.check(agent_id, "purchase", amount="100.00", **request)
+    assert (over.outcome, over.reason_code, over.test_mode) == (
+        "DENY",
+        "AMOUNT_EXCEEDS_LIMIT",
+        True,
+    )
+    assert under.outcome == "ALLOW" and under.test_mode and not under.allowed
+
+    created = stack.registry_stub().CreateApiKey(
+        registry_pb2.CreateApiKeyRequest(
+            name="sdk test link",
+            role=resources_pb2.ROLE_VERIFY,
+            test_mode_only=True,
+            agent_id=agent_id,
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    request["min_revision"] = max(revision, created.revision)
+    charged: list[str] = []
+    async with AsyncBehalf(
+        created.secret, target=stack.verifiers[0].target, timeout=5
+    ) as link_client:
+
+        @link_client.guard(agent_id=agent_id, action="purchase", amount="1.00", **request)
+        async def charge() -> None:
+            charged.append("charged")
+
+        with pytest.raises(AuthenticationError) as refused:
+            await link_client.verify(agent_id, "purchase", amount="1.00", **request)
+        assert refused.value.code == "PERMISSION_DENIED"
+        with pytest.raises(AuthenticationError):
+            await charge()
+        probe = await link_client.check(agent_id, "purchase", amount="1.00", **request)
+    assert probe.outcome == "ALLOW" and probe.test_mode
+    assert charged == []
 
 
 async def test_verifier_down_raises_unavailable_within_the_deadline(stack: Stack, tenant: Tenant):

@@ -7,11 +7,12 @@ import json
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from behalf.common.event_types import header_type
 from behalf.dispatcher.payloads import UnsupportedEvent, from_decision, from_lifecycle
 from behalf.v1 import common_pb2, events_pb2, resources_pb2
 
 
-def _decision(outcome: int) -> events_pb2.DecisionEvent:
+def _decision(outcome: int, *, test_mode: bool = False) -> events_pb2.DecisionEvent:
     return events_pb2.DecisionEvent(
         event_id="evt_1",
         tenant_id="ten_1",
@@ -19,10 +20,12 @@ def _decision(outcome: int) -> events_pb2.DecisionEvent:
         action="purchase",
         resource="shop.example.com",
         key_id="key_1",
+        test_mode=test_mode,
         decision=common_pb2.Decision(
             request_id="req_1",
             outcome=outcome,
             decide_time=Timestamp(seconds=1_700_000_000, nanos=5_000_000),
+            test_mode=test_mode,
         ),
     )
 
@@ -45,6 +48,45 @@ def test_decision_types_follow_the_outcome(outcome, event_type):
     assert body["data"]["event_id"] == "evt_1"
     assert body["data"]["decision"]["request_id"] == "req_1"
     assert (message.event_id, message.tenant_id) == ("evt_1", "ten_1")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "event_type"),
+    [
+        (common_pb2.OUTCOME_ALLOW, "verification.test.allowed"),
+        (common_pb2.OUTCOME_DENY, "verification.test.denied"),
+        (common_pb2.OUTCOME_REQUIRE_APPROVAL, "verification.test.approval_required"),
+    ],
+)
+def test_test_mode_decisions_have_their_own_types(outcome, event_type):
+    """A test-mode decision goes out as `verification.test.*`, never as a real decision type."""
+    message = from_decision(_decision(outcome, test_mode=True))
+    assert message.event_type == json.loads(message.body)["type"] == event_type
+
+
+def test_either_test_mark_makes_a_test_type():
+    """A decision marked as a test only on the event, or only on the decision, is a test."""
+    only_event = _decision(common_pb2.OUTCOME_ALLOW)
+    only_event.test_mode = True
+    only_decision = _decision(common_pb2.OUTCOME_ALLOW)
+    only_decision.decision.test_mode = True
+    assert from_decision(only_event).event_type == "verification.test.allowed"
+    assert from_decision(only_decision).event_type == "verification.test.allowed"
+
+
+@pytest.mark.parametrize("test_mode", [False, True])
+def test_kafka_header_and_webhook_type_agree(test_mode):
+    """The verifier's `event-type` header names the same type as the webhook body, and an
+    unknown outcome's header reads as a deny of the same kind."""
+    for outcome in (
+        common_pb2.OUTCOME_ALLOW,
+        common_pb2.OUTCOME_DENY,
+        common_pb2.OUTCOME_REQUIRE_APPROVAL,
+    ):
+        event = _decision(outcome, test_mode=test_mode)
+        assert header_type(event) == from_decision(event).event_type
+    unknown = header_type(_decision(common_pb2.OUTCOME_UNSPECIFIED, test_mode=test_mode))
+    assert unknown == ("verification.test.denied" if test_mode else "verification.denied")
 
 
 def test_unspecified_outcome_is_refused():

@@ -1,5 +1,5 @@
 """`guard` runs the wrapped code only after an explicit allow: never on a deny, an approval
-requirement, an unavailable verifier, or a failing argument callable."""
+requirement, a test-mode decision, an unavailable verifier, or a failing argument callable."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from behalf import (
     AsyncBehalf,
     Behalf,
     BehalfError,
+    TestModeDecision,
     VerificationUnavailable,
     guard,
 )
@@ -26,6 +27,8 @@ NOT_ALLOWED = [
     (decision("REQUIRE_APPROVAL", "APPROVAL_REQUIRED", approval_id="apr_1"), ApprovalRequired),
     (grpc.StatusCode.UNAVAILABLE, VerificationUnavailable),
     (grpc.StatusCode.DEADLINE_EXCEEDED, VerificationUnavailable),
+    (decision("ALLOW", test_mode=True), TestModeDecision),
+    (decision("REQUIRE_APPROVAL", "APPROVAL_REQUIRED", test_mode=True), TestModeDecision),
 ]
 
 
@@ -41,7 +44,8 @@ def _client(fake: Fake) -> AsyncBehalf:
 
 @pytest.mark.parametrize(("step", "error"), NOT_ALLOWED)
 async def test_async_function_never_runs_unless_allowed(fake: Fake, step, error) -> None:
-    """Deny, approval and unavailability raise before the async function body runs."""
+    """Deny, approval, a test-mode decision and unavailability raise before the async
+    function body runs."""
     fake.script(step)
     charged: list[Order] = []
     client = _client(fake)

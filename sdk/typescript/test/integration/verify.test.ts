@@ -143,6 +143,16 @@ describe("the real verifier", { skip }, () => {
     assert.deepEqual(charged, [50_000]);
   });
 
+  it("check answers in test mode whatever the outcome, and authorizes nothing", async () => {
+    const under = await behalf.check({ ...params, amountMinor: 100 });
+    assert.equal(under.outcome, "ALLOW");
+    assert.equal(under.testMode, true);
+    const over = await behalf.check({ ...params, amountMinor: 80_001 });
+    assert.equal(over.outcome, "DENY");
+    assert.equal(over.reasonCode, "AMOUNT_EXCEEDS_LIMIT");
+    assert.equal(over.testMode, true);
+  });
+
   it("denies STALE_POLICY when the verifier cannot reach min_revision", async () => {
     await assert.rejects(
       behalf.verify({ ...params, amountMinor: 100, minRevision: 9_000_000_000_000_000_000n }),

@@ -138,6 +138,7 @@ export function approval(state: ApprovalState, overrides: Partial<Approval> = {}
     requestId: "req-1",
     resolvedBy: "",
     resolutionComment: "",
+    resolvedByKeyId: "",
     ...overrides,
   };
 }

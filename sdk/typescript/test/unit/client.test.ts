@@ -12,6 +12,7 @@ import {
   BehalfError,
   ConfigurationError,
   InvalidRequest,
+  TestModeDecision,
   VerificationUnavailable,
   guard,
   guarded,
@@ -346,6 +347,7 @@ describe("guard", () => {
     ["a required approval", decide({ outcome: Outcome.OUTCOME_REQUIRE_APPROVAL, approvalId: "apr_1" })],
     ["an unavailable verifier", () => ({ status: grpc.status.UNAVAILABLE, details: "down" })],
     ["a bad key", () => ({ status: grpc.status.UNAUTHENTICATED, details: "bad key" })],
+    ["a test-mode ALLOW", decide({ testMode: true })],
   ];
   for (const [name, verify] of refusals) {
     it(`never runs fn on ${name}`, async () => {
@@ -387,6 +389,18 @@ describe("guard", () => {
     assert.equal(ran, false);
   });
 
+  it("refuses a lax verifier that resolves with a test-mode ALLOW", async () => {
+    let ran = false;
+    const lax = { verify: async () => ({ outcome: "ALLOW", testMode: true }) as never };
+    await assert.rejects(
+      guard(lax, purchase, () => {
+        ran = true;
+      }),
+      TestModeDecision,
+    );
+    assert.equal(ran, false);
+  });
+
   it("guarded() verifies the parameters derived from each call's arguments", async () => {
     const verify: Handlers["verify"] = (request) =>
       Number(request.amount?.amountMinor) <= 80_000 ? decide()(request) : deny(request);
@@ -403,6 +417,91 @@ describe("guard", () => {
       assert.equal(await buy(79_999), 79_999);
       await assert.rejects(buy(80_001), ActionDenied);
       assert.deepEqual(charged, [79_999]);
+    });
+  });
+});
+
+describe("test mode", () => {
+  const outcomes: [string, Partial<Parameters<typeof decide>[0]>][] = [
+    ["ALLOW", {}],
+    ["DENY", { outcome: Outcome.OUTCOME_DENY, reasonCode: ReasonCode.REASON_CODE_BUDGET_EXHAUSTED }],
+    ["REQUIRE_APPROVAL", { outcome: Outcome.OUTCOME_REQUIRE_APPROVAL, reasonCode: ReasonCode.REASON_CODE_APPROVAL_REQUIRED }],
+  ];
+
+  for (const [name, overrides] of outcomes) {
+    it(`verify rejects a test-mode ${name} with TestModeDecision, an ActionDenied`, async () => {
+      await withFake({ verify: decide({ ...overrides, testMode: true }) }, async (behalf, fake) => {
+        await assert.rejects(behalf.verify({ ...purchase, requestId: "r-test" }), (error) => {
+          assert.ok(error instanceof TestModeDecision);
+          assert.ok(error instanceof ActionDenied);
+          assert.equal(error.decision.outcome, name);
+          assert.equal(error.decision.testMode, true);
+          assert.equal(error.requestId, "r-test");
+          assert.match(error.message, /check\(\)/);
+          return true;
+        });
+        assert.equal(fake.verifies[0]?.request.testMode, false);
+      });
+    });
+  }
+
+  it("verify refuses to ask in test mode, before anything is sent", async () => {
+    await withFake({ verify: decide({ testMode: true }) }, async (behalf, fake) => {
+      const asking = { ...purchase, testMode: true } as VerifyParams;
+      await assert.rejects(behalf.verify(asking), (error) => {
+        assert.ok(error instanceof InvalidRequest);
+        assert.equal(error.field, "test_mode");
+        return true;
+      });
+      assert.equal(fake.verifies.length, 0);
+    });
+  });
+
+  it("guard never runs fn when the caller asks for test mode", async () => {
+    await withFake({ verify: decide({ testMode: true }) }, async (behalf, fake) => {
+      let ran = false;
+      await assert.rejects(
+        guard(behalf, { ...purchase, testMode: true } as VerifyParams, () => {
+          ran = true;
+        }),
+        InvalidRequest,
+      );
+      assert.equal(ran, false);
+      assert.equal(fake.verifies.length, 0);
+    });
+  });
+
+  for (const [name, overrides] of outcomes) {
+    it(`check sends test_mode and resolves with a test-mode ${name}`, async () => {
+      await withFake({ verify: decide({ ...overrides, testMode: true }) }, async (behalf, fake) => {
+        const decision = await behalf.check({ ...purchase, requestId: "r-check" });
+        assert.equal(decision.outcome, name);
+        assert.equal(decision.testMode, true);
+        assert.equal(decision.requestId, "r-check");
+        const seen = fake.verifies[0]?.request;
+        assert.equal(seen?.testMode, true);
+        assert.deepEqual(seen?.amount, { amountMinor: "79999", currency: "USD" });
+      });
+    });
+  }
+
+  it("check never sends an approval id (a test consumes none)", async () => {
+    await withFake({ verify: decide({ testMode: true }) }, async (behalf, fake) => {
+      await behalf.check({ ...purchase, approvalId: "apr_1" } as VerifyParams);
+      assert.equal(fake.verifies[0]?.request.approvalId, "");
+    });
+  });
+
+  it("check rejects an answer not marked as a test", async () => {
+    await withFake({ verify: decide() }, async (behalf) => {
+      await assert.rejects(behalf.check(purchase), VerificationUnavailable);
+    });
+  });
+
+  it("check maps a refused key to AuthenticationError", async () => {
+    const refused = () => ({ status: grpc.status.PERMISSION_DENIED, details: "test-mode key" });
+    await withFake({ verify: refused }, async (behalf) => {
+      await assert.rejects(behalf.check(purchase), AuthenticationError);
     });
   });
 });
