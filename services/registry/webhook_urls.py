@@ -1,9 +1,10 @@
 """Validating webhook endpoint URLs: http(s) only, and no private or local targets.
 
-IP literals are checked against the private, loopback, link-local, unspecified, multicast and
-reserved ranges; `localhost` and `*.localhost` are refused by name. Host names are not resolved
-here (DNS can change after validation anyway): the dispatcher must check the address it
-actually connects to.
+IP literals must be public addresses by `behalf.common.public_address` (the one definition the
+dispatcher also uses, so IPv6 forms embedding an IPv4 address are judged by that address);
+`localhost` and `*.localhost` are refused by name. Host names are not resolved here (DNS can
+change after validation anyway): the dispatcher resolves and checks at every attempt and
+connects only to the address that passed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from urllib.parse import urlsplit
+
+from behalf.common.public_address import is_public_address
 
 MAX_URL_LENGTH = 2048
 _NUMERIC_LAST_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.I)
@@ -63,15 +66,5 @@ def _refuse_local_host(host: str) -> None:
             # "2130706433" or "0x7f.1" read as IPv4 by URL parsers; refuse the ambiguity.
             raise InvalidWebhookUrl("has a numeric host that is not a plain IP address") from None
         return
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_unspecified
-        or address.is_multicast
-        or address.is_reserved
-        or not address.is_global
-    ):
+    if not is_public_address(address):
         raise InvalidWebhookUrl("must not target a private, loopback or link-local address")
