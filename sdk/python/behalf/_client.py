@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import Future
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -267,11 +268,15 @@ class AsyncBehalf:
         self,
         agent_id: str,
         *,
+        valid_for: timedelta | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> SignedPassport:
-        """The agent's signed passport; check it with `.verify(public_key=...)`."""
+        """The agent's signed passport, valid for `valid_for` (the registry's default, one
+        hour, if None; at most seven days); check it with `.verify(await passport_keys())`."""
         stub = registry_pb2_grpc.RegistryServiceStub(self._channel(self.registry_target))
         request = registry_pb2.ExportPassportRequest(agent_id=agent_id)
+        if valid_for is not None:
+            request.valid_for.FromTimedelta(valid_for)
         reply = await self._unary(stub.ExportPassport, request, "ExportPassport", timeout, False)
         return SignedPassport(
             document=reply.document,
@@ -451,9 +456,15 @@ class Behalf:
         )
         return await asyncio.wrap_future(future)
 
-    def export_passport(self, agent_id: str, *, timeout: float | None = None) -> SignedPassport:
+    def export_passport(
+        self,
+        agent_id: str,
+        *,
+        valid_for: timedelta | None = None,
+        timeout: float | None = None,
+    ) -> SignedPassport:
         """Blocking `AsyncBehalf.export_passport`."""
-        return self._run(self.aio.export_passport(agent_id, timeout=timeout))
+        return self._run(self.aio.export_passport(agent_id, valid_for=valid_for, timeout=timeout))
 
     def passport_keys(self, *, timeout: float | None = None) -> dict[str, str]:
         """Blocking `AsyncBehalf.passport_keys`."""

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -286,10 +287,11 @@ async def test_passport_export_verifies_and_detects_tampering(
     """The SDK verifies an exported passport; the CLI round-trips it and refuses a forged one."""
     agent_id, _ = _agent_with_grant(stack, tenant, *PURCHASE)
     async with AsyncBehalf(tenant.admin_key, registry_target=stack.registry.target) as admin:
-        signed = await admin.export_passport(agent_id)
+        signed = await admin.export_passport(agent_id, valid_for=timedelta(minutes=5))
         pinned = await admin.passport_keys()
     passport = signed.verify(pinned[signed.key_id])
     assert passport.agent_id == agent_id and passport.tenant_id == tenant.tenant_id
+    assert passport.expires_at - passport.issued_at == timedelta(minutes=5)
     assert passport.permissions[0]["resources"] == ["coachella.com"]
 
     path = tmp_path / "passport.json"
@@ -311,8 +313,11 @@ async def test_passport_export_verifies_and_detects_tampering(
     with pytest.raises(PassportError):
         forged.verify(signed.public_key)
     path.write_text(forged.to_json())
-    refused = behalf_cli(stack, "", "passport", "verify", str(path))
+    refused = behalf_cli(
+        stack, "", "passport", "verify", str(path), "--public-key", signed.public_key
+    )
     assert refused.returncode == 3 and refused.stderr.count("\n") == 1
+    assert "signature does not match" in refused.stderr
 
 
 async def test_cli_end_to_end(stack: Stack, tenant: Tenant):
