@@ -95,7 +95,7 @@ def agent_form(data: Mapping[str, str]) -> Checked[registry_pb2.CreateAgentReque
     for line in _text(data, "labels").splitlines():
         if not line.strip():
             continue
-        match = _LABEL_LINE.match(line.strip())
+        match = _LABEL_LINE.fullmatch(line.strip())
         if match is None:
             errors["labels"] = f"{line.strip()[:40]!r} is not key=value (key up to 63 characters)"
             break
@@ -141,7 +141,7 @@ def grant_form(
     errors: dict[str, str] = {}
     request = registry_pb2.GrantPermissionRequest(agent_id=agent_id)
     template = _text(data, "template")
-    if not TEMPLATE_NAME.match(template):
+    if not TEMPLATE_NAME.fullmatch(template):
         errors["template"] = "choose a template"
     request.template_name = template
     resources = [r for r in _SPLIT.split(_text(data, "resources")) if r]
@@ -200,7 +200,7 @@ def webhook_form(data: Mapping[str, str]) -> Checked[registry_pb2.CreateWebhookE
     elif parts.scheme not in {"http", "https"} or not parts.hostname:
         errors["url"] = "must be an http:// or https:// URL with a host"
     event_types = [t for t in _SPLIT.split(_text(data, "event_types")) if t]
-    bad = [t for t in event_types if not EVENT_TYPE.match(t)]
+    bad = [t for t in event_types if not EVENT_TYPE.fullmatch(t)]
     if bad:
         errors["event_types"] = f"{bad[0][:40]!r} is not an event type such as agent.* or *"
     elif len(event_types) > 50:
@@ -230,7 +230,7 @@ def probe_form(data: Mapping[str, str]) -> Checked[ProbeInput]:
     """Action (lower_snake), resource (host or vendor name) and an optional amount."""
     errors: dict[str, str] = {}
     action = _text(data, "action")
-    if not ACTION.match(action):
+    if not ACTION.fullmatch(action):
         errors["action"] = "must be a lower_snake action such as purchase (1 to 64 characters)"
     resource = _text(data, "resource")
     if resource:

@@ -70,7 +70,7 @@ def key_name(link_id: str, agent_id: str, expires_at: int) -> str:
 
 def parse_key_name(name: str) -> tuple[str, str, int] | None:
     """(link id, agent id, expiry) of a link key's name, or None for any other key."""
-    match = _KEY_NAME.match(name)
+    match = _KEY_NAME.fullmatch(name)
     if match is None:
         return None
     return match["link"], match["agent"], int(match["exp"])

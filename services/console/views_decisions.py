@@ -95,7 +95,7 @@ async def live(request: web.Request) -> web.StreamResponse:
 async def decision(request: web.Request) -> web.StreamResponse:
     session = require_session(request)
     request_id = request.match_info["request_id"]
-    if not REQUEST_ID.match(request_id):
+    if not REQUEST_ID.fullmatch(request_id):
         raise web.HTTPNotFound()
     backend = request.app[BACKEND]
     found = await backend.call(

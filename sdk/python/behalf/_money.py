@@ -70,7 +70,7 @@ def normalize_currency(currency: str) -> str:
     if not isinstance(currency, str):
         raise TypeError(f"currency must be a str, not {type(currency).__name__}")
     code = currency.strip().upper()
-    if not _CURRENCY.match(code):
+    if not _CURRENCY.fullmatch(code):
         raise InvalidRequest(
             f"currency must be a 3-letter ISO-4217 code, got {currency!r}", field="currency"
         )
