@@ -17,7 +17,11 @@ from behalf.common.interceptors import ObservabilityInterceptor
 
 _log = structlog.get_logger("host")
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# What a server may send (a WatchPolicy snapshot chunk holds up to 5,000 permissions), and the
+# default bounds on what it accepts before any handler (or API key check) runs.
+MAX_SEND_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_CONCURRENT_RPCS = 1000
 
 
 class BindError(RuntimeError):
@@ -29,6 +33,10 @@ class ServiceHost:
 
     Health is NOT_SERVING from start until `set_serving(True)`, which a service calls once its
     dependencies are ready, and again NOT_SERVING as soon as a drain begins.
+
+    gRPC itself refuses, with RESOURCE_EXHAUSTED and before decoding, a message larger than
+    `max_receive_bytes` and a call beyond `max_concurrent_rpcs` in flight (long-lived streams
+    count for as long as they are open), so an unauthenticated caller costs little.
     """
 
     def __init__(
@@ -40,6 +48,8 @@ class ServiceHost:
         metrics_port: int | None,
         grace_seconds: float,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        max_receive_bytes: int = DEFAULT_MAX_RECEIVE_BYTES,
+        max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
     ) -> None:
         self.name = name
         self._host = host
@@ -53,9 +63,10 @@ class ServiceHost:
         self.bound_port = 0
         self.server = grpc.aio.server(
             interceptors=[ObservabilityInterceptor(name), *interceptors],
+            maximum_concurrent_rpcs=max_concurrent_rpcs,
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", max_receive_bytes),
+                ("grpc.max_send_message_length", MAX_SEND_BYTES),
                 ("grpc.so_reuseport", 1),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),

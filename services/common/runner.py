@@ -55,6 +55,8 @@ async def serve(name: str, settings: ServiceSettings, service: Service) -> None:
         port=hs.grpc_port,
         metrics_port=hs.metrics_port,
         grace_seconds=hs.grace_seconds,
+        max_receive_bytes=hs.max_receive_bytes,
+        max_concurrent_rpcs=hs.max_concurrent_rpcs,
     )
     service.register(host)
     host.install_signal_handlers()

@@ -6,10 +6,14 @@ from dataclasses import dataclass
 
 from behalf.common.config import ConfigError, Env
 
+# Bounds of BEHALF_MAX_RECEIVE_BYTES: a Verify needs a few KiB; 64 MiB is what servers may send.
+MIN_RECEIVE_BYTES = 16 * 1024
+MAX_RECEIVE_BYTES = 64 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class HostSettings:
-    """Listening addresses, drain and startup bounds, log level."""
+    """Listening addresses, drain and startup bounds, log level, bounds on what callers send."""
 
     host: str
     grpc_port: int
@@ -17,10 +21,18 @@ class HostSettings:
     grace_seconds: float
     startup_timeout_seconds: float
     log_level: str
+    max_receive_bytes: int
+    max_concurrent_rpcs: int
 
     @classmethod
     def from_env(
-        cls, env: Env, *, default_grpc_port: int, default_metrics_port: int
+        cls,
+        env: Env,
+        *,
+        default_grpc_port: int,
+        default_metrics_port: int,
+        default_max_receive_bytes: int,
+        default_max_concurrent_rpcs: int,
     ) -> HostSettings:
         metrics_port = env.port("BEHALF_METRICS_PORT", default_metrics_port)
         log_level = env.str("BEHALF_LOG_LEVEL", "INFO").upper()
@@ -35,6 +47,15 @@ class HostSettings:
             grace_seconds=env.float("BEHALF_GRACE_SECONDS", 10.0),
             startup_timeout_seconds=env.float("BEHALF_STARTUP_TIMEOUT_SECONDS", 30.0, minimum=0.1),
             log_level=log_level,
+            max_receive_bytes=env.int(
+                "BEHALF_MAX_RECEIVE_BYTES",
+                default_max_receive_bytes,
+                minimum=MIN_RECEIVE_BYTES,
+                maximum=MAX_RECEIVE_BYTES,
+            ),
+            max_concurrent_rpcs=env.int(
+                "BEHALF_MAX_CONCURRENT_RPCS", default_max_concurrent_rpcs, minimum=1
+            ),
         )
 
 

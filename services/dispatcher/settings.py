@@ -45,7 +45,13 @@ class DispatcherSettings:
         if len(set(tiers)) != len(tiers):
             raise ConfigError("BEHALF_WEBHOOK_RETRY_TIERS names a tier twice (one topic per tier)")
         return cls(
-            host=HostSettings.from_env(env, default_grpc_port=50053, default_metrics_port=9103),
+            host=HostSettings.from_env(
+                env,
+                default_grpc_port=50053,
+                default_metrics_port=9103,
+                default_max_receive_bytes=4 * 1024 * 1024,
+                default_max_concurrent_rpcs=200,
+            ),
             kafka=KafkaSettings.from_env(env),
             database_url=env.str("BEHALF_DATABASE_URL"),
             registry_target=env.str("BEHALF_REGISTRY_TARGET", "127.0.0.1:50051"),

@@ -25,7 +25,13 @@ class RegistrySettings:
     @classmethod
     def from_env(cls, env: Env) -> RegistrySettings:
         return cls(
-            host=HostSettings.from_env(env, default_grpc_port=50051, default_metrics_port=9101),
+            host=HostSettings.from_env(
+                env,
+                default_grpc_port=50051,
+                default_metrics_port=9101,
+                default_max_receive_bytes=4 * 1024 * 1024,
+                default_max_concurrent_rpcs=1000,
+            ),
             kafka=KafkaSettings.from_env(env),
             database_url=env.str("BEHALF_DATABASE_URL"),
             service_token=env.secret("BEHALF_SERVICE_TOKEN"),

@@ -26,7 +26,13 @@ class VerifierSettings:
     @classmethod
     def from_env(cls, env: Env) -> VerifierSettings:
         return cls(
-            host=HostSettings.from_env(env, default_grpc_port=50052, default_metrics_port=9102),
+            host=HostSettings.from_env(
+                env,
+                default_grpc_port=50052,
+                default_metrics_port=9102,
+                default_max_receive_bytes=1024 * 1024,
+                default_max_concurrent_rpcs=1000,
+            ),
             kafka=KafkaSettings.from_env(env),
             registry_target=env.str("BEHALF_REGISTRY_TARGET", "127.0.0.1:50051"),
             service_token=env.secret("BEHALF_SERVICE_TOKEN"),

@@ -1,0 +1,185 @@
+"""Bounded input before authentication: message size and concurrency caps on every service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
+
+from behalf.common.host import ServiceHost
+from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
+from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+HOLD_SERVICE = "behalf.test.Hold"
+
+
+@pytest.fixture(scope="module")
+async def stack(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> AsyncIterator[Stack]:
+    stack = await start_stack(database_url, kafka_bootstrap, tmp_path_factory.mktemp("limits"))
+    yield stack
+    await stop_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def tenant(stack: Stack) -> Tenant:
+    return stack.create_tenant("limits")
+
+
+@pytest.fixture(scope="module")
+def agent(stack: Stack, tenant: Tenant) -> tuple[str, int]:
+    """An agent allowed to buy on coachella.com, and the grant's revision."""
+    agent_id, grant = stack.agent_with_grant(tenant)
+    return agent_id, grant.revision
+
+
+def _verify_request(agent_id: str, revision: int, **fields) -> verifier_pb2.VerifyRequest:
+    return verifier_pb2.VerifyRequest(
+        agent_id=agent_id,
+        action="purchase",
+        resource="coachella.com",
+        amount=common_pb2.Money(amount_minor=100, currency="USD"),
+        min_revision=revision,
+        **fields,
+    )
+
+
+def _status(call) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value.code()
+
+
+def _assert_still_allows(stack: Stack, tenant: Tenant, agent: tuple[str, int]) -> None:
+    reply = stack.verifier_stub().Verify(
+        _verify_request(*agent), metadata=tenant.verify, timeout=10
+    )
+    assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
+    assert stack.verifiers[0].process.poll() is None
+
+
+@pytest.mark.parametrize("authorized", [True, False], ids=["verify-key", "no-key"])
+def test_verify_over_the_limit_is_refused(
+    stack: Stack, tenant: Tenant, agent: tuple[str, int], authorized: bool
+) -> None:
+    """A 2 MiB Verify is RESOURCE_EXHAUSTED with or without a key, and the verifier then allows."""
+    request = _verify_request(*agent, context={"note": "x" * (2 * MIB)})
+    metadata = tenant.verify if authorized else ()
+    stub = stack.verifier_stub()
+    assert _status(lambda: stub.Verify(request, metadata=metadata, timeout=10)) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
+    _assert_still_allows(stack, tenant, agent)
+
+
+def test_verify_under_the_limit_reaches_validation(
+    stack: Stack, tenant: Tenant, agent: tuple[str, int]
+) -> None:
+    """A 512 KiB Verify is under the 1 MiB limit, so validation names the oversize field."""
+    request = _verify_request(*agent, context={"note": "x" * (512 * 1024)})
+    stub = stack.verifier_stub()
+    assert _status(lambda: stub.Verify(request, metadata=tenant.verify, timeout=10)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+def test_ext_authz_check_over_the_limit_is_refused(
+    stack: Stack, tenant: Tenant, agent: tuple[str, int]
+) -> None:
+    """An Envoy Check carrying 2 MiB of headers is RESOURCE_EXHAUSTED, not a decision."""
+    http = attribute_context_pb2.AttributeContext.HttpRequest(
+        host="coachella.com", headers={"x-padding": "x" * (2 * MIB)}
+    )
+    request = external_auth_pb2.CheckRequest(
+        attributes=attribute_context_pb2.AttributeContext(
+            request=attribute_context_pb2.AttributeContext.Request(http=http),
+            context_extensions={"agent_id": agent[0], "action": "purchase"},
+        )
+    )
+    stub = external_auth_pb2_grpc.AuthorizationStub(
+        grpc.insecure_channel(stack.verifiers[0].target)
+    )
+    assert _status(lambda: stub.Check(request, metadata=tenant.verify, timeout=10)) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
+    _assert_still_allows(stack, tenant, agent)
+
+
+def test_registry_rpc_over_the_limit_is_refused(stack: Stack, tenant: Tenant) -> None:
+    """A 5 MiB CreateAgent is RESOURCE_EXHAUSTED, and the registry then creates agents as usual."""
+    registry = stack.registry_stub()
+    huge = registry_pb2.CreateAgentRequest(
+        name="huge", kind=resources_pb2.AGENT_KIND_NATIVE, description="x" * (5 * MIB)
+    )
+    assert _status(lambda: registry.CreateAgent(huge, metadata=tenant.admin, timeout=10)) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
+    normal = registry_pb2.CreateAgentRequest(name="normal", kind=resources_pb2.AGENT_KIND_NATIVE)
+    created = registry.CreateAgent(normal, metadata=tenant.admin, timeout=10)
+    assert created.agent.agent_id
+    assert stack.registry.process.poll() is None
+
+
+def test_receive_limit_is_configurable(
+    stack: Stack, tenant: Tenant, agent: tuple[str, int]
+) -> None:
+    """A verifier started with BEHALF_MAX_RECEIVE_BYTES=65536 refuses a 100 KiB Verify."""
+    verifier = stack.start_verifier(BEHALF_MAX_RECEIVE_BYTES="65536")
+    try:
+        stub = stack.verifier_stub(len(stack.verifiers) - 1)
+        request = _verify_request(*agent, context={"note": "x" * (100 * 1024)})
+        assert _status(lambda: stub.Verify(request, metadata=tenant.verify, timeout=10)) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED
+        )
+    finally:
+        verifier.kill()
+        stack.verifiers.remove(verifier)
+
+
+async def test_concurrency_cap_refuses_calls_beyond_it() -> None:
+    """With a cap of 2, a third call while two are held open is RESOURCE_EXHAUSTED; then one
+    finishes and the next call is served."""
+    release = asyncio.Event()
+    entered = asyncio.Semaphore(0)
+
+    async def hold(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        entered.release()
+        await release.wait()
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        HOLD_SERVICE, {"Hold": grpc.unary_unary_rpc_method_handler(hold)}
+    )
+    host = ServiceHost(
+        "limits-test",
+        host="127.0.0.1",
+        port=0,
+        metrics_port=None,
+        grace_seconds=0.1,
+        max_concurrent_rpcs=2,
+    )
+    host.add_service(
+        lambda _s, server: server.add_generic_rpc_handlers((handler,)), None, HOLD_SERVICE
+    )
+    await host.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{host.bound_port}")
+    hold_call = channel.unary_unary(f"/{HOLD_SERVICE}/Hold")
+    try:
+        held = [asyncio.ensure_future(hold_call(b"held", timeout=10)) for _ in range(2)]
+        for _ in held:
+            await asyncio.wait_for(entered.acquire(), 5)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await hold_call(b"third", timeout=5)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        release.set()
+        assert await asyncio.gather(*held) == [b"held", b"held"]
+        assert await hold_call(b"after", timeout=5) == b"after"
+    finally:
+        release.set()
+        await channel.close()
+        await host.drain()
