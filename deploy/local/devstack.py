@@ -97,7 +97,12 @@ def _start_service(name: str, env: dict[str, str]) -> None:
         return
     LOGS.mkdir(parents=True, exist_ok=True)
     if name == "console":
-        service_env = {**env, "BEHALF_CONSOLE_PORT": str(CONSOLE_PORT)}
+        service_env = {
+            **env,
+            "BEHALF_CONSOLE_PORT": str(CONSOLE_PORT),
+            # Sessions in the local PostgreSQL (schema `console`): they survive a restart.
+            "BEHALF_CONSOLE_DATABASE_URL": env["BEHALF_DATABASE_URL"],
+        }
     else:
         grpc_port, metrics_port = SERVICES[name]
         service_env = {

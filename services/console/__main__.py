@@ -7,6 +7,7 @@ import sys
 
 from behalf.common.config import ConfigError, Env
 from behalf.common.logging import configure_logging
+from behalf.common.startup import StartupError
 from behalf.console.app import serve
 from behalf.console.settings import ConsoleSettings
 
@@ -22,6 +23,9 @@ def main() -> None:
         asyncio.run(serve(settings))
     except OSError as exc:
         print(f"console: cannot start: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+    except StartupError as exc:
+        print(f"console: cannot start: {exc}", file=sys.stderr, flush=True)
         sys.exit(1)
     except KeyboardInterrupt:
         pass

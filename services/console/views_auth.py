@@ -82,14 +82,14 @@ async def sign_in_submit(request: web.Request) -> web.StreamResponse:
             next=target,
             form={"actor": actor},
         )
-    session = request.app[SESSIONS].create(
+    session = await request.app[SESSIONS].create(
         api_key=key,
         role=role,
         tenant_id=tenant.tenant.tenant_id,
         tenant_name=tenant.tenant.name,
         actor=actor or f"console ({role.replace('_', '-')} key)",
     )
-    sign_in(request, session)
+    await sign_in(request, session)
     raise redirect(target)
 
 
@@ -109,5 +109,5 @@ async def _role(request: web.Request, key: str) -> Role:
 
 @routes.post("/sign-out")
 async def sign_out_submit(request: web.Request) -> web.StreamResponse:
-    sign_out(request)
+    await sign_out(request)
     raise redirect("/sign-in")

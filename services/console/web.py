@@ -43,6 +43,7 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+HEALTH_PATH = "/healthz"
 
 SETTINGS = web.AppKey("settings", ConsoleSettings)
 SESSIONS = web.AppKey("sessions", SessionStore)
@@ -120,16 +121,17 @@ def require_admin(request: web.Request) -> Session:
     return session
 
 
-def sign_in(request: web.Request, session: Session) -> None:
+async def sign_in(request: web.Request, session: Session) -> None:
     """Bind a new session to the browser under a fresh id (the old one is dropped)."""
-    request.app[SESSIONS].delete(request[SID])
+    await request.app[SESSIONS].delete(request[SID])
     request[SID] = session.session_id
     request[SET_SID] = session.session_id
     request[SESSION] = session
 
 
-def sign_out(request: web.Request) -> None:
-    request.app[SESSIONS].delete(request[SID])
+async def sign_out(request: web.Request) -> None:
+    """Delete the session (its stored row too) and give the browser a fresh id."""
+    await request.app[SESSIONS].delete(request[SID])
     request[SID] = request[SET_SID] = new_session_id()
     request[SESSION] = None
 
@@ -171,7 +173,7 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
             status=exc.status, reason=exc.reason, headers=exc.headers, body=exc.body
         )
     except BackendError as exc:
-        response = _backend_failure(request, exc)
+        response = await _backend_failure(request, exc)
     except Exception:
         _log.exception("unhandled_error", route=_route(request))
         response = error_response(request, 500, "Something went wrong on our side.")
@@ -180,6 +182,8 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
     _set_cookie(request, response)
+    if request.path == HEALTH_PATH:
+        return response
     _log.info(
         "http",
         method=request.method,
@@ -190,9 +194,9 @@ async def security_middleware(request: web.Request, handler: Handler) -> web.Str
     return response
 
 
-def _backend_failure(request: web.Request, exc: BackendError) -> web.StreamResponse:
+async def _backend_failure(request: web.Request, exc: BackendError) -> web.StreamResponse:
     if exc.unauthenticated and session_of(request) is not None:
-        sign_out(request)
+        await sign_out(request)
         return redirect("/sign-in?expired=1")
     status = 404 if exc.not_found else 403 if exc.code.name == "PERMISSION_DENIED" else 502
     if exc.code.name in {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "ALREADY_EXISTS"}:
@@ -214,21 +218,34 @@ def _set_cookie(request: web.Request, response: web.StreamResponse) -> None:
         sid,
         httponly=True,
         samesite="Strict",
-        secure=request.app[SETTINGS].secure_cookies,
+        secure=request.app[SETTINGS].cookie_secure,
         path="/",
     )
 
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every browser gets an opaque id cookie; it maps to a Session only once signed in."""
+    """Every browser gets an opaque id cookie; it maps to a Session only once signed in.
+
+    The session is read once before the handler and what the handler changed in it (flashes,
+    show-once values) is saved after it, also when it ends in a redirect or an error.
+    """
+    if request.path == HEALTH_PATH:
+        return await handler(request)
     sid = request.cookies.get(SESSION_COOKIE, "")
     if not looks_like_session_id(sid):
         sid = new_session_id()
         request[SET_SID] = sid
     request[SID] = sid
-    request[SESSION] = request.app[SESSIONS].get(sid)
-    return await handler(request)
+    store = request.app[SESSIONS]
+    needs_session = not request.path.startswith("/static/") and SET_SID not in request
+    request[SESSION] = await store.get(sid) if needs_session else None
+    try:
+        return await handler(request)
+    finally:
+        session = session_of(request)
+        if session is not None:
+            await store.save(session)
 
 
 @web.middleware

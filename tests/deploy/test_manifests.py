@@ -70,7 +70,9 @@ def test_overlay_builds_validates_and_follows_policy(kustomize: None, overlay: s
         "behalf-registry",
         "behalf-verifier",
         "behalf-dispatcher",
+        "behalf-console",
     }
+    assert ("Service", "behalf-console") in kinds
 
 
 def test_dev_overlay_generates_the_secret_and_production_does_not(kustomize: None) -> None:
@@ -304,6 +306,60 @@ def test_schema_rejects_an_unknown_api_version(kustomize: None, tmp_path: Path) 
             ],
             "no PodDisruptionBudget covers behalf-verifier",
         ),
+        (
+            "Deployment",
+            "behalf-console",
+            [
+                {
+                    "op": "replace",
+                    "path": f"{VERIFIER}/readinessProbe",
+                    "value": {"tcpSocket": {"port": 8080}},
+                }
+            ],
+            "readinessProbe must be GET /healthz on port 8080",
+        ),
+        (
+            "Deployment",
+            "behalf-console",
+            [
+                {
+                    "op": "replace",
+                    "path": f"{VERIFIER}/livenessProbe/httpGet/path",
+                    "value": "/",
+                }
+            ],
+            "livenessProbe must be GET /healthz",
+        ),
+        (
+            "Deployment",
+            "behalf-console",
+            [{"op": "remove", "path": f"{VERIFIER}/env/4"}],
+            "BEHALF_CONSOLE_DATABASE_URL is not set",
+        ),
+        (
+            "Deployment",
+            "behalf-console",
+            [
+                {
+                    "op": "replace",
+                    "path": f"{VERIFIER}/env/3/valueFrom/secretKeyRef/key",
+                    "value": "console-secrett",
+                }
+            ],
+            "BEHALF_CONSOLE_SECRET needs Secret",
+        ),
+        (
+            "PodDisruptionBudget",
+            "behalf-console",
+            [
+                {
+                    "op": "replace",
+                    "path": "/spec/selector/matchLabels/app.kubernetes.io~1name",
+                    "value": "nobody",
+                }
+            ],
+            "no PodDisruptionBudget covers behalf-console",
+        ),
     ],
     ids=[
         "writable-root",
@@ -319,6 +375,11 @@ def test_schema_rejects_an_unknown_api_version(kustomize: None, tmp_path: Path) 
         "no-spread",
         "hpa-wrong-target",
         "pdb-wrong-selector",
+        "console-tcp-readiness",
+        "console-liveness-path",
+        "console-no-database",
+        "console-missing-secret-key",
+        "console-pdb-wrong-selector",
     ],
 )
 def test_policy_rejects_a_broken_overlay(
@@ -332,16 +393,17 @@ def test_policy_rejects_a_broken_overlay(
         checks.check_policy(objects, "broken", suite=True)
 
 
-def test_policy_requires_every_service(kustomize: None, tmp_path: Path) -> None:
-    """A build without the dispatcher Deployment fails the suite rules."""
+@pytest.mark.parametrize("service", ["dispatcher", "console"])
+def test_policy_requires_every_service(kustomize: None, tmp_path: Path, service: str) -> None:
+    """A build without the dispatcher's or the console's Deployment fails the suite rules."""
     directory = _overlay(tmp_path, base="production")
     (directory / "kustomization.yaml").write_text(
         (directory / "kustomization.yaml").read_text()
         + "patches:\n  - patch: |-\n      $patch: delete\n      apiVersion: apps/v1\n"
-        "      kind: Deployment\n      metadata:\n        name: behalf-dispatcher\n"
+        f"      kind: Deployment\n      metadata:\n        name: behalf-{service}\n"
     )
     objects = checks.kustomize_build(directory)
-    with pytest.raises(CheckFailed, match="Deployment behalf-dispatcher is missing"):
+    with pytest.raises(CheckFailed, match=f"Deployment behalf-{service} is missing"):
         checks.check_policy(objects, "broken", suite=True)
 
 
@@ -419,8 +481,21 @@ def test_hadolint_rejects_a_broken_dockerfile(
         ),
         ("FROM runtime AS registry", "FROM build AS registry", "build tools in the final image"),
         ("FROM runtime AS verifier", "FROM runtime AS verifier-next", "no `verifier` target"),
+        ("FROM runtime AS console", "FROM runtime AS web", "no `console` target"),
+        ("127.0.0.1:8080/healthz", "127.0.0.1:8081/healthz", "HEALTHCHECK must GET"),
+        ('ENTRYPOINT ["behalf-console"]', 'ENTRYPOINT ["behalf-registry"]', "behalf-console"),
     ],
-    ids=["no-user", "probe-wrong-port", "cmd-not-entrypoint", "compiler", "from-build", "no-tgt"],
+    ids=[
+        "no-user",
+        "probe-wrong-port",
+        "cmd-not-entrypoint",
+        "compiler",
+        "from-build",
+        "no-tgt",
+        "no-console",
+        "console-health-port",
+        "console-entrypoint",
+    ],
 )
 def test_policy_rejects_a_broken_dockerfile(
     tmp_path: Path, old: str, new: str, message: str

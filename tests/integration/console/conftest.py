@@ -82,6 +82,8 @@ async def console(
             "BEHALF_DISPATCHER_TARGET": stack.dispatcher.target if stack.dispatcher else "",
             "BEHALF_VERIFIER_TARGET": stack.verifiers[0].target,
             "BEHALF_CONSOLE_SECRET": CONSOLE_SECRET,
+            # Sessions in the stack's database (schema `console`), as in production.
+            "BEHALF_CONSOLE_DATABASE_URL": stack.env["BEHALF_DATABASE_URL"],
         }
         log_path = log_dir / "console.log"
         process = start_console(env, log_path)

@@ -91,6 +91,7 @@ async def test_sign_in_keeps_the_key_server_side(page, console: Console) -> None
     cookies = await page.context.cookies()
     assert [c["name"] for c in cookies] == ["behalf_console"]
     assert cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "Strict"
+    assert cookies[0]["secure"] is False  # the console is bound to loopback: plain http works
     assert console.tenant.admin_key not in cookies[0]["value"]
     await shot(page, "02-agents-signed-in")
     await page.click("#sign-out")

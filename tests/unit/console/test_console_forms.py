@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from behalf.console import forms
 from behalf.console.chart import OUTCOMES, bucket_counts, build_chart
-from behalf.console.sessions import SessionStore, csrf_token, csrf_valid
 from behalf.v1 import resources_pb2
 
 AGENT = "agt_" + "a" * 20
@@ -135,19 +134,3 @@ def test_chart_buckets_points_and_stacks_bars() -> None:
     assert [b.outcome for b in first] == [o for o in OUTCOMES if o != "REQUIRE_APPROVAL"]
     assert first[1].y + first[1].height == first[0].y  # deny sits on top of allow
     assert build_chart([], start, end).empty
-
-
-def test_sessions_expire_when_idle_and_csrf_tokens_bind_to_the_id() -> None:
-    """An idle session disappears; a CSRF token is valid only for its own session id."""
-    now = [0.0]
-    store = SessionStore(idle_seconds=10, max_seconds=100, clock=lambda: now[0])
-    session = store.create(api_key="k", role="admin", tenant_id="t", tenant_name="n", actor="a")
-    assert "'k'" not in repr(session)
-    now[0] = 5
-    assert store.get(session.session_id) is session
-    now[0] = 16
-    assert store.get(session.session_id) is None and len(store) == 0
-    token = csrf_token(b"secret", "id-1")
-    assert csrf_valid(b"secret", "id-1", token)
-    assert not csrf_valid(b"secret", "id-2", token)
-    assert not csrf_valid(b"secret", "id-1", "")
