@@ -13,7 +13,12 @@ from tests.harness.infra import drop_database
 
 
 @pytest.mark.parametrize(
-    ("package", "schema"), [("behalf.registry", "registry"), ("behalf.dispatcher", "dispatcher")]
+    ("package", "schema"),
+    [
+        ("behalf.registry", "registry"),
+        ("behalf.dispatcher", "dispatcher"),
+        ("behalf.console", "console"),
+    ],
 )
 async def test_migrations_apply_from_zero_then_do_nothing(
     database_url: str, package: str, schema: str
