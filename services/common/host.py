@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from behalf.common.interceptors import ObservabilityInterceptor
+from behalf.common.tls import ServerTls
 
 _log = structlog.get_logger("host")
 
@@ -37,6 +38,9 @@ class ServiceHost:
     gRPC itself refuses, with RESOURCE_EXHAUSTED and before decoding, a message larger than
     `max_receive_bytes` and a call beyond `max_concurrent_rpcs` in flight (long-lived streams
     count for as long as they are open), so an unauthenticated caller costs little.
+
+    With `tls` the port serves TLS only (mutual TLS when it names a client CA); without it,
+    plaintext, for loopback development.
     """
 
     def __init__(
@@ -50,8 +54,10 @@ class ServiceHost:
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         max_receive_bytes: int = DEFAULT_MAX_RECEIVE_BYTES,
         max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
+        tls: ServerTls | None = None,
     ) -> None:
         self.name = name
+        self.tls = tls
         self._host = host
         self._port = port
         self._metrics_port = metrics_port
@@ -87,7 +93,10 @@ class ServiceHost:
         )
         address = f"{self._host}:{self._port}"
         try:
-            self.bound_port = self.server.add_insecure_port(address)
+            if self.tls is None:
+                self.bound_port = self.server.add_insecure_port(address)
+            else:
+                self.bound_port = self.server.add_secure_port(address, self.tls.credentials())
         except RuntimeError as exc:
             raise BindError(f"cannot listen on {address}") from exc
         if self.bound_port == 0:
@@ -106,6 +115,7 @@ class ServiceHost:
             grpc=f"{self._host}:{self.bound_port}",
             metrics=self._metrics_port,
             services=self._service_names,
+            tls="off" if self.tls is None else "mutual" if self.tls.mutual else "on",
         )
 
     async def set_serving(self, serving: bool) -> None:

@@ -57,6 +57,7 @@ async def serve(name: str, settings: ServiceSettings, service: Service) -> None:
         grace_seconds=hs.grace_seconds,
         max_receive_bytes=hs.max_receive_bytes,
         max_concurrent_rpcs=hs.max_concurrent_rpcs,
+        tls=hs.tls,
     )
     service.register(host)
     host.install_signal_handlers()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from behalf.common.config import ConfigError, Env
+from behalf.common.tls import ChannelTls, ServerTls, TlsFileError
 
 # Bounds of BEHALF_MAX_RECEIVE_BYTES: a Verify needs a few KiB; 64 MiB is what servers may send.
 MIN_RECEIVE_BYTES = 16 * 1024
@@ -23,6 +26,7 @@ class HostSettings:
     log_level: str
     max_receive_bytes: int
     max_concurrent_rpcs: int
+    tls: ServerTls | None = None
 
     @classmethod
     def from_env(
@@ -56,7 +60,58 @@ class HostSettings:
             max_concurrent_rpcs=env.int(
                 "BEHALF_MAX_CONCURRENT_RPCS", default_max_concurrent_rpcs, minimum=1
             ),
+            tls=server_tls_from_env(env),
         )
+
+
+def server_tls_from_env(env: Env) -> ServerTls | None:
+    """A listener's TLS files (BEHALF_TLS_CERT_FILE, BEHALF_TLS_KEY_FILE, and for mutual TLS
+    BEHALF_TLS_CLIENT_CA_FILE), read and checked now; None (plaintext) when none is set."""
+    names = ("BEHALF_TLS_CERT_FILE", "BEHALF_TLS_KEY_FILE", "BEHALF_TLS_CLIENT_CA_FILE")
+    cert, key, client_ca = (_path(env, name) for name in names)
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise ConfigError(
+                "BEHALF_TLS_CLIENT_CA_FILE needs BEHALF_TLS_CERT_FILE and BEHALF_TLS_KEY_FILE"
+            )
+        return None
+    if cert is None or key is None:
+        raise ConfigError("BEHALF_TLS_CERT_FILE and BEHALF_TLS_KEY_FILE are set together")
+    tls = ServerTls(cert, key, client_ca)
+    _checked(tls.configuration, dict(zip((cert, key, client_ca), names, strict=True)))
+    return tls
+
+
+def channel_tls_from_env(env: Env) -> ChannelTls | None:
+    """Outgoing channels' TLS files (BEHALF_TLS_CA_FILE, and for mutual TLS
+    BEHALF_TLS_CLIENT_CERT_FILE and BEHALF_TLS_CLIENT_KEY_FILE), read and checked now; None
+    (plaintext) when none is set."""
+    names = ("BEHALF_TLS_CA_FILE", "BEHALF_TLS_CLIENT_CERT_FILE", "BEHALF_TLS_CLIENT_KEY_FILE")
+    ca, cert, key = (_path(env, name) for name in names)
+    if (cert is None) != (key is None):
+        raise ConfigError(
+            "BEHALF_TLS_CLIENT_CERT_FILE and BEHALF_TLS_CLIENT_KEY_FILE are set together"
+        )
+    if ca is None:
+        if cert is not None:
+            raise ConfigError("BEHALF_TLS_CLIENT_CERT_FILE needs BEHALF_TLS_CA_FILE")
+        return None
+    tls = ChannelTls(ca, cert, key)
+    _checked(tls.credentials, dict(zip((ca, cert, key), names, strict=True)))
+    return tls
+
+
+def _path(env: Env, name: str) -> Path | None:
+    value = env.str(name, "").strip()
+    return Path(value) if value else None
+
+
+def _checked(load: Callable[[], object], names: dict[Path | None, str]) -> None:
+    """Run `load`; a bad file becomes a one-line ConfigError naming its variable."""
+    try:
+        load()
+    except TlsFileError as exc:
+        raise ConfigError(f"{names.get(exc.path, 'TLS')}: {exc}") from None
 
 
 @dataclass(frozen=True)

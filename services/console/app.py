@@ -70,6 +70,7 @@ def create_app(
         dispatcher=settings.dispatcher_target,
         verifier=settings.verifier_target,
         timeout_seconds=settings.rpc_timeout_seconds,
+        tls=settings.channel_tls,
     )
     app[LINKS] = LinkCodec(settings.secret)
     app[JINJA] = jinja_environment()

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
+from behalf.common.tls import ChannelTls, open_channel
 from behalf.v1 import (
     common_pb2,
     dispatcher_pb2_grpc,
@@ -68,13 +69,21 @@ def translate(error: grpc.RpcError, service: str) -> BackendError:
 
 
 class Backend:
-    """One channel per service, shared by every session; stubs per service."""
+    """One channel per service (TLS when `tls` is given), shared by every session; stubs per
+    service."""
 
     def __init__(
-        self, *, registry: str, dispatcher: str, verifier: str, timeout_seconds: float
+        self,
+        *,
+        registry: str,
+        dispatcher: str,
+        verifier: str,
+        timeout_seconds: float,
+        tls: ChannelTls | None = None,
     ) -> None:
         self._targets = {"registry": registry, "dispatcher": dispatcher, "verifier": verifier}
         self._timeout = timeout_seconds
+        self._tls = tls
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.registry: registry_pb2_grpc.RegistryServiceStub
         self.dispatcher: dispatcher_pb2_grpc.DispatcherServiceStub
@@ -83,7 +92,7 @@ class Backend:
     async def start(self) -> None:
         """Open the channels (lazily connecting) inside the running event loop."""
         for name, target in self._targets.items():
-            self._channels[name] = grpc.aio.insecure_channel(target)
+            self._channels[name] = open_channel(target, self._tls)
         self.registry = registry_pb2_grpc.RegistryServiceStub(self._channels["registry"])
         self.dispatcher = dispatcher_pb2_grpc.DispatcherServiceStub(self._channels["dispatcher"])
         self.verifier = verifier_pb2_grpc.VerifierServiceStub(self._channels["verifier"])

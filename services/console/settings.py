@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass
 
 from behalf.common.config import ConfigError, Env
+from behalf.common.settings import channel_tls_from_env
+from behalf.common.tls import ChannelTls
 
 
 def is_loopback(host: str) -> bool:
@@ -49,6 +51,7 @@ class ConsoleSettings:
     rpc_timeout_seconds: float = 10.0
     grace_seconds: float = 5.0
     startup_timeout_seconds: float = 30.0
+    channel_tls: ChannelTls | None = None
 
     @property
     def cookie_secure(self) -> bool:
@@ -94,6 +97,7 @@ class ConsoleSettings:
             rpc_timeout_seconds=env.float("BEHALF_CONSOLE_RPC_TIMEOUT_SECONDS", 10.0, minimum=0.1),
             grace_seconds=env.float("BEHALF_GRACE_SECONDS", 5.0),
             startup_timeout_seconds=env.float("BEHALF_STARTUP_TIMEOUT_SECONDS", 30.0, minimum=0.1),
+            channel_tls=channel_tls_from_env(env),
         )
 
 

@@ -16,6 +16,7 @@ from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics, ensure_topics
 from behalf.common.pg import connect_pool, migrate
 from behalf.common.startup import retry_until
+from behalf.common.tls import open_channel
 from behalf.dispatcher.api import DispatcherServicer, Redriver
 from behalf.dispatcher.auth import Authenticator, RegistryKeyAuthenticator
 from behalf.dispatcher.consumer import ConsumerLoop, new_consumer
@@ -62,7 +63,7 @@ class DispatcherService:
 
     def register(self, host: ServiceHost) -> None:
         if self._auth is None:
-            self._channel = grpc.aio.insecure_channel(self.settings.registry_target)
+            self._channel = open_channel(self.settings.registry_target, self.settings.channel_tls)
             self._auth = RegistryKeyAuthenticator(self._channel, self.settings.service_token)
         redriver = Redriver(self.store, self._sink, self.topics.retry(self.topics.retry_tiers[0]))
         host.add_service(
@@ -93,7 +94,7 @@ class DispatcherService:
         source = self._target_source
         if source is None:
             if self._channel is None:
-                self._channel = grpc.aio.insecure_channel(settings.registry_target)
+                self._channel = open_channel(settings.registry_target, settings.channel_tls)
             source = RegistryTargetSource(self._channel, settings.service_token)
         targets = TargetCache(
             SuspensionAwareSource(source, self.store), ttl_seconds=settings.target_cache_seconds

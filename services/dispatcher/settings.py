@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from behalf.common.config import ConfigError, Env
-from behalf.common.settings import HostSettings, KafkaSettings
+from behalf.common.settings import HostSettings, KafkaSettings, channel_tls_from_env
+from behalf.common.tls import ChannelTls
 from behalf.dispatcher.delivery import DeliverySettings
 from behalf.dispatcher.retry_policy import RetryPolicy
 
@@ -26,6 +27,7 @@ class DispatcherSettings:
     target_cache_seconds: float = 60.0
     disable_after_failing_seconds: float = 86400.0
     max_in_flight: int = 1000
+    channel_tls: ChannelTls | None = None
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_tiers, self.retry_after_cap_seconds)
@@ -81,4 +83,5 @@ class DispatcherSettings:
                 "BEHALF_WEBHOOK_DISABLE_AFTER_FAILING_SECONDS", 86400.0
             ),
             max_in_flight=env.int("BEHALF_DISPATCHER_MAX_IN_FLIGHT", 1000, minimum=1),
+            channel_tls=channel_tls_from_env(env),
         )

@@ -11,6 +11,7 @@ from envoy.service.auth.v3 import external_auth_pb2_grpc
 from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics
 from behalf.common.startup import StartupError, retry_until
+from behalf.common.tls import open_channel
 from behalf.v1 import verifier_pb2_grpc
 from behalf.verifier.api import Verifier, VerifierApi
 from behalf.verifier.audit import DecisionPublisher
@@ -41,8 +42,9 @@ class VerifierService:
             settings.audit_timeout_seconds,
             transactional_id=f"behalf-verifier-{settings.verifier_id}",
         )
-        self._channel = grpc.aio.insecure_channel(
+        self._channel = open_channel(
             settings.registry_target,
+            settings.channel_tls,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.keepalive_time_ms", 10_000),

@@ -7,7 +7,8 @@ import socket
 from dataclasses import dataclass
 
 from behalf.common.config import Env
-from behalf.common.settings import HostSettings, KafkaSettings
+from behalf.common.settings import HostSettings, KafkaSettings, channel_tls_from_env
+from behalf.common.tls import ChannelTls
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class VerifierSettings:
     staleness_bound_seconds: float
     min_revision_wait_seconds: float
     audit_timeout_seconds: float
+    channel_tls: ChannelTls | None = None
 
     @classmethod
     def from_env(cls, env: Env) -> VerifierSettings:
@@ -42,4 +44,5 @@ class VerifierSettings:
             staleness_bound_seconds=env.float("BEHALF_STALENESS_BOUND_SECONDS", 30.0, minimum=0.1),
             min_revision_wait_seconds=env.float("BEHALF_MIN_REVISION_WAIT_SECONDS", 0.5),
             audit_timeout_seconds=env.float("BEHALF_AUDIT_TIMEOUT_SECONDS", 2.0, minimum=0.05),
+            channel_tls=channel_tls_from_env(env),
         )

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,8 +47,15 @@ class ServiceProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
+    def channel(self) -> grpc.Channel:
+        """A channel to this service as its peers reach it (see `client_credentials`)."""
+        credentials = client_credentials(self.env)
+        if credentials is None:
+            return grpc.insecure_channel(self.target)
+        return grpc.secure_channel(self.target, credentials)
+
     def health_status(self, timeout: float = 1.0) -> int:
-        with grpc.insecure_channel(self.target) as channel:
+        with self.channel() as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
             return int(reply.status)
@@ -82,6 +90,19 @@ class ServiceProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
+
+
+def client_credentials(env: Mapping[str, str]) -> grpc.ChannelCredentials | None:
+    """How a test reaches a service started with `env`: plaintext (None) unless it serves TLS,
+    then TLS trusting BEHALF_TLS_CA_FILE and presenting the services' own client certificate
+    (BEHALF_TLS_CLIENT_CERT_FILE) when they have one."""
+    if not env.get("BEHALF_TLS_CERT_FILE"):
+        return None
+    root = Path(env["BEHALF_TLS_CA_FILE"]).read_bytes()
+    cert, key = env.get("BEHALF_TLS_CLIENT_CERT_FILE"), env.get("BEHALF_TLS_CLIENT_KEY_FILE")
+    if not cert or not key:
+        return grpc.ssl_channel_credentials(root)
+    return grpc.ssl_channel_credentials(root, Path(key).read_bytes(), Path(cert).read_bytes())
 
 
 def base_env(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> dict[str, str]:

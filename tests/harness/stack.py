@@ -20,7 +20,13 @@ from behalf.v1 import (
 )
 from tests.harness.infra import database_url as with_database
 from tests.harness.infra import drop_database
-from tests.harness.processes import SERVICE_TOKEN, ServiceProcess, base_env, start_service
+from tests.harness.processes import (
+    SERVICE_TOKEN,
+    ServiceProcess,
+    base_env,
+    client_credentials,
+    start_service,
+)
 
 
 def bearer(key: str) -> tuple[tuple[str, str], ...]:
@@ -82,11 +88,27 @@ class Stack:
     def topic_prefix(self) -> str:
         return self.env["BEHALF_TOPIC_PREFIX"]
 
-    def registry_stub(self) -> registry_pb2_grpc.RegistryServiceStub:
-        return registry_pb2_grpc.RegistryServiceStub(grpc.insecure_channel(self.registry.target))
+    def channel(
+        self, target: str, credentials: grpc.ChannelCredentials | None = None
+    ) -> grpc.Channel:
+        """A channel to `target` with `credentials`, by default the stack's own: plaintext, or
+        TLS (with the services' client certificate) when its services serve TLS."""
+        credentials = credentials or client_credentials(self.env)
+        if credentials is None:
+            return grpc.insecure_channel(target)
+        return grpc.secure_channel(target, credentials)
 
-    def verifier_stub(self, index: int = 0) -> verifier_pb2_grpc.VerifierServiceStub:
-        channel = grpc.insecure_channel(self.verifiers[index].target)
+    def registry_stub(
+        self, credentials: grpc.ChannelCredentials | None = None
+    ) -> registry_pb2_grpc.RegistryServiceStub:
+        return registry_pb2_grpc.RegistryServiceStub(
+            self.channel(self.registry.target, credentials)
+        )
+
+    def verifier_stub(
+        self, index: int = 0, credentials: grpc.ChannelCredentials | None = None
+    ) -> verifier_pb2_grpc.VerifierServiceStub:
+        channel = self.channel(self.verifiers[index].target, credentials)
         return verifier_pb2_grpc.VerifierServiceStub(channel)
 
     def create_tenant(self, name: str = "acme") -> Tenant:
