@@ -137,7 +137,7 @@ class _Reloader:
         configuration, leaf = self._tls.configuration()
         _log.info(
             "tls_certificate_loaded",
-            subject=leaf.subject.rfc4514_string(),
+            names=_names(leaf),
             expires=leaf.not_valid_after_utc.isoformat(),
             mutual=self._tls.mutual,
         )
@@ -163,6 +163,15 @@ class _Reloader:
                 return None
             self._stamp = stamp
             return configuration
+
+
+def _names(leaf: x509.Certificate) -> list[str]:
+    """What a certificate is for: its subject alternative names, else its subject."""
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [leaf.subject.rfc4514_string()]
+    return [str(name.value) for name in names]
 
 
 def _read(path: Path) -> bytes:
