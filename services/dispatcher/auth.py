@@ -1,32 +1,36 @@
-"""Who is calling DispatcherService: a tenant and a role, from gRPC metadata.
+"""Who is calling DispatcherService: a tenant and a role, from a tenant API key.
 
 The dispatcher keeps no key table and must not read the registry's: a tenant API key is
-resolved by the registry's internal `AuthenticateApiKey` RPC and cached briefly. Operators may
-instead present the service token together with an `x-behalf-tenant` header naming the tenant
-to act for.
+resolved by the registry's internal `AuthenticateApiKey` RPC, and an answer is reused for at
+most `CACHE_SECONDS` counted from before the RPC was sent, so a key revoked in the registry stops
+working here within that time. The service credential never acts for a tenant: presented here,
+it is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
 
-from behalf.common.auth import bearer_token, require_service_token
+from behalf.common.auth import bearer_token
 from behalf.common.errors import PermissionDenied, Unauthenticated, Unavailable
-from behalf.common.ids import is_id
 from behalf.v1 import internal_pb2, internal_pb2_grpc, resources_pb2
-
-TENANT_HEADER = "x-behalf-tenant"
 
 Metadata = Sequence[tuple[str, str | bytes]]
 
 ADMIN = "admin"
 AUDIT_READ = "audit-read"
+
+# How long a positive answer is reused. Revocation must bite within 1 s; half that leaves room
+# for the registry round trip that produced the answer.
+CACHE_SECONDS = 0.5
+_CACHE_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,47 +51,47 @@ class Authenticator(Protocol):
     async def authenticate(self, metadata: Metadata | None) -> Caller: ...
 
 
-class ServiceTokenAuthenticator:
-    """The interim scheme: service token plus `x-behalf-tenant`, acting as admin."""
-
-    def __init__(self, service_token: str) -> None:
-        self._token = service_token
-
-    async def authenticate(self, metadata: Metadata | None) -> Caller:
-        require_service_token(metadata, self._token)
-        for key, value in metadata or ():
-            if key == TENANT_HEADER and isinstance(value, str):
-                if not is_id(value, "ten"):
-                    raise Unauthenticated(f"{TENANT_HEADER} is not a tenant id")
-                return Caller(tenant_id=value, role=ADMIN)
-        raise Unauthenticated(f"missing {TENANT_HEADER} metadata")
-
-
 _ROLES = {resources_pb2.ROLE_ADMIN: ADMIN, resources_pb2.ROLE_AUDIT_READ: AUDIT_READ}
-_CACHE_SECONDS = 30.0
 
 
 class RegistryKeyAuthenticator:
-    """Tenant API keys checked by the registry (cached 30 s by digest); or the operator path."""
+    """Tenant API keys checked by the registry, answers reused for `CACHE_SECONDS` by digest."""
 
-    def __init__(self, channel: grpc.aio.Channel, service_token: str) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        service_token: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)
-        self._service_token = service_token
-        self._operator = ServiceTokenAuthenticator(service_token)
+        self._service_token = service_token.encode()
         self._metadata = (("authorization", f"Bearer {service_token}"),)
+        self._clock = clock
         self._cache: dict[bytes, tuple[float, Caller]] = {}
 
     async def authenticate(self, metadata: Metadata | None) -> Caller:
         token = bearer_token(metadata)
-        if token == self._service_token:
-            return await self._operator.authenticate(metadata)
-        digest = hashlib.sha256(token.encode()).digest()
+        secret = token.encode()
+        if hmac.compare_digest(secret, self._service_token):
+            raise Unauthenticated("the service credential cannot act for a tenant")
+        digest = hashlib.sha256(secret).digest()
+        asked_at = self._clock()
         cached = self._cache.get(digest)
-        if cached is not None and cached[0] > time.monotonic():
+        if cached is not None and cached[0] > asked_at:
             return cached[1]
+        caller = await self._ask_registry(token)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        # Counted from before the question: an answer read just before a revocation committed
+        # is never reused past CACHE_SECONDS after it.
+        self._cache[digest] = (asked_at + CACHE_SECONDS, caller)
+        return caller
+
+    async def _ask_registry(self, api_key: str) -> Caller:
         try:
             reply = await self._stub.AuthenticateApiKey(
-                internal_pb2.AuthenticateApiKeyRequest(api_key=token),
+                internal_pb2.AuthenticateApiKeyRequest(api_key=api_key),
                 metadata=self._metadata,
                 timeout=5,
             )
@@ -98,8 +102,4 @@ class RegistryKeyAuthenticator:
         role = _ROLES.get(reply.role)
         if role is None:
             raise PermissionDenied("this key's role may not use the dispatcher")
-        caller = Caller(tenant_id=reply.tenant_id, role=role)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[digest] = (time.monotonic() + _CACHE_SECONDS, caller)
-        return caller
+        return Caller(tenant_id=reply.tenant_id, role=role)

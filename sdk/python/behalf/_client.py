@@ -1,7 +1,8 @@
 """The clients: `AsyncBehalf` (asyncio) and `Behalf` (blocking, runs `AsyncBehalf` on a thread).
 
 One long-lived channel per service (verifier for Verify; registry for approvals and passports),
-created on first use, with keepalive. Every call has a deadline (`timeout`, default 2 s).
+created on first use, with keepalive; TLS unless the target is loopback or the caller passes
+`insecure=True` (see `behalf._transport`). Every call has a deadline (`timeout`, default 2 s).
 
 Retries. Verify is retried only on `UNAVAILABLE` (the request did not get a decision), within
 the one overall deadline, and always with the same request id: the SDK generates the request id
@@ -45,6 +46,7 @@ from behalf._exceptions import (
 from behalf._models import Approval, Decision
 from behalf._money import AmountLike
 from behalf._passport import SignedPassport
+from behalf._transport import channel_credentials, insecure_from_env
 from behalf._verify import build_verify_request, check_decision, decision_or_raise
 from behalf.v1 import registry_pb2, registry_pb2_grpc, verifier_pb2_grpc
 
@@ -103,6 +105,7 @@ class AsyncBehalf:
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = 2,
         credentials: grpc.ChannelCredentials | None = None,
+        insecure: bool | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("BEHALF_API_KEY", "")
         if not key:
@@ -117,6 +120,7 @@ class AsyncBehalf:
         self.timeout = timeout
         self.retries = max(0, retries)
         self._credentials = credentials
+        self._insecure = insecure_from_env() if insecure is None else insecure
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -138,10 +142,11 @@ class AsyncBehalf:
             self._channels, self._loop = {}, loop
         channel = self._channels.get(target)
         if channel is None:
-            if self._credentials is None:
+            creds = channel_credentials(target, self._credentials, insecure=self._insecure)
+            if creds is None:
                 channel = grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS)
             else:
-                channel = grpc.aio.secure_channel(target, self._credentials, _CHANNEL_OPTIONS)
+                channel = grpc.aio.secure_channel(target, creds, _CHANNEL_OPTIONS)
             self._channels[target] = channel
         return channel
 
@@ -357,6 +362,7 @@ class Behalf:
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = 2,
         credentials: grpc.ChannelCredentials | None = None,
+        insecure: bool | None = None,
     ) -> None:
         self.aio = AsyncBehalf(
             api_key,
@@ -365,6 +371,7 @@ class Behalf:
             timeout=timeout,
             retries=retries,
             credentials=credentials,
+            insecure=insecure,
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

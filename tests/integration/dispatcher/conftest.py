@@ -26,6 +26,13 @@ from tests.harness.receiver import Receiver
 
 SERVICE_TOKEN = "dispatcher-test-service-token-0001"  # conftest may be imported twice
 TENANT = "ten_" + "a" * 20
+OTHER_TENANT = "ten_" + "z" * 20
+ADMIN_KEY = "bhk_admin_" + "A" * 43  # TENANT's admin key in the fake registry
+OTHER_ADMIN_KEY = "bhk_admin_" + "Z" * 43  # OTHER_TENANT's
+
+
+def bearer(key: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
 
 
 def new_secret() -> str:
@@ -47,10 +54,15 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 class FakeRegistry(internal_pb2_grpc.RegistryInternalServiceServicer):
-    """ListWebhookTargets from an in-memory table; checks the service credential."""
+    """ListWebhookTargets and AuthenticateApiKey from in-memory tables; checks the service
+    credential."""
 
     def __init__(self) -> None:
         self.targets: dict[str, list[internal_pb2.WebhookTarget]] = {}
+        self.keys: dict[str, tuple[str, int]] = {
+            ADMIN_KEY: (TENANT, resources_pb2.ROLE_ADMIN),
+            OTHER_ADMIN_KEY: (OTHER_TENANT, resources_pb2.ROLE_ADMIN),
+        }
         self.calls = 0
         self.port = 0
 
@@ -80,8 +92,16 @@ class FakeRegistry(internal_pb2_grpc.RegistryInternalServiceServicer):
         return endpoint_id, keys
 
     async def AuthenticateApiKey(self, request, context):
-        """No tenant keys exist in the fake: every key is refused, as the registry would."""
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid API key")
+        """The tenant and role of a key in `keys`; any other key is refused, as the registry
+        would."""
+        if (("authorization", f"Bearer {SERVICE_TOKEN}")) not in context.invocation_metadata():
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "service credential required")
+        if request.api_key not in self.keys:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid API key")
+        tenant_id, role = self.keys[request.api_key]
+        return internal_pb2.AuthenticateApiKeyResponse(
+            key_id="key_" + "k" * 20, tenant_id=tenant_id, role=role
+        )
 
     async def ListWebhookTargets(self, request, context):
         if (("authorization", f"Bearer {SERVICE_TOKEN}")) not in context.invocation_metadata():
@@ -127,8 +147,8 @@ def dispatcher_env(
         "BEHALF_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "BEHALF_TOPIC_PREFIX": prefix,
         "BEHALF_TOPIC_PARTITIONS": "3",
-        "BEHALF_REGISTRY_TARGET": f"127.0.0.1:{registry_port}",
-        "BEHALF_SERVICE_TOKEN": SERVICE_TOKEN,
+        "BEHALF_REGISTRY_INTERNAL_TARGET": f"127.0.0.1:{registry_port}",
+        "BEHALF_DISPATCHER_TOKEN": SERVICE_TOKEN,
         "BEHALF_GRPC_PORT": "0",
         "BEHALF_METRICS_PORT": "0",
         "BEHALF_WEBHOOK_RETRY_TIERS": "1s,2s",

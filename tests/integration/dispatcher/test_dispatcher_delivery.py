@@ -19,8 +19,11 @@ from behalf.v1 import (
     resources_pb2,
 )
 from tests.integration.dispatcher.conftest import (
+    ADMIN_KEY,
+    OTHER_ADMIN_KEY,
     SERVICE_TOKEN,
     TENANT,
+    bearer,
     decision_event,
     dispatcher_env,
     new_secret,
@@ -30,7 +33,7 @@ from tests.integration.dispatcher.conftest import (
 
 pytestmark = pytest.mark.integration
 
-METADATA = (("authorization", f"Bearer {SERVICE_TOKEN}"), ("x-behalf-tenant", TENANT))
+METADATA = bearer(ADMIN_KEY)
 
 
 def api(running):
@@ -271,7 +274,8 @@ async def test_private_targets_are_refused_without_the_development_setting(
 async def test_api_authenticates_isolates_tenants_and_pages(
     env, registry, receiver, producer, prefix
 ):
-    """No tenant header: UNAUTHENTICATED; another tenant sees nothing; pages cover everything."""
+    """The service token or a wrong key: UNAUTHENTICATED; another tenant's key sees nothing;
+    pages cover everything."""
     registry.add(receiver.url("/paged"))
     events = [decision_event() for _ in range(5)]
     async with run_dispatcher(env) as running:
@@ -283,13 +287,12 @@ async def test_api_authenticates_isolates_tenants_and_pages(
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await stub.ListDeliveries(
                     dispatcher_pb2.ListDeliveriesRequest(),
-                    metadata=(("authorization", f"Bearer {SERVICE_TOKEN}"),),
+                    metadata=(*bearer(SERVICE_TOKEN), ("x-behalf-tenant", TENANT)),
                 )
             assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await stub.ListDeliveries(
-                    dispatcher_pb2.ListDeliveriesRequest(),
-                    metadata=(("authorization", "Bearer wrong"), ("x-behalf-tenant", TENANT)),
+                    dispatcher_pb2.ListDeliveriesRequest(), metadata=bearer("wrong")
                 )
             assert info.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
@@ -308,10 +311,7 @@ async def test_api_authenticates_isolates_tenants_and_pages(
                 (d.create_time.ToNanoseconds() for d in seen), reverse=True
             )
 
-            other = (
-                ("authorization", f"Bearer {SERVICE_TOKEN}"),
-                ("x-behalf-tenant", "ten_" + "z" * 20),
-            )
+            other = bearer(OTHER_ADMIN_KEY)
             assert (
                 list(
                     (

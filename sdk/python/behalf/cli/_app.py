@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from behalf._exceptions import BehalfError
+from behalf._transport import INSECURE_ENV, insecure_from_env, tls_credentials
 from behalf.cli import _ops, _policy
 from behalf.cli._context import (
     DEFAULT_DISPATCHER,
@@ -76,6 +77,18 @@ def main(
     ] = None,
     timeout: Annotated[float, typer.Option(help="Deadline of each call, seconds")] = 10.0,
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Plaintext gRPC even to non-loopback targets: keys cross the network in clear "
+            f"(env {INSECURE_ENV}=1). Default: TLS unless the target is loopback",
+        ),
+    ] = False,
+    ca_file: Annotated[
+        str | None,
+        typer.Option(help="PEM roots to trust; TLS to every target (env BEHALF_CA_FILE)"),
+    ] = None,
 ) -> None:
     """Settings come from flags, then BEHALF_* environment variables, then the profile file."""
     file = profile_settings(profile)
@@ -83,6 +96,15 @@ def main(
     def pick(flag: str | None, env: str, key: str, default: str = "") -> str:
         return flag or os.environ.get(env) or file.get(key) or default
 
+    try:
+        plaintext = insecure or insecure_from_env()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    ca = pick(ca_file, "BEHALF_CA_FILE", "ca_file")
+    try:
+        credentials = tls_credentials(ca) if ca else None
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read the CA file {ca}: {exc.strerror}") from None
     s = Settings(
         api_key=pick(api_key, "BEHALF_API_KEY", "api_key"),
         registry=pick(registry, "BEHALF_REGISTRY", "registry", Settings.registry),
@@ -91,6 +113,8 @@ def main(
         service_token=pick(None, "BEHALF_SERVICE_TOKEN", "service_token"),
         timeout=timeout,
         json=json,
+        insecure=plaintext,
+        credentials=credentials,
     )
     ctx.obj = s
 

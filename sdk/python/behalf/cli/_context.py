@@ -23,6 +23,7 @@ from rich.table import Table
 from behalf._client import DEFAULT_REGISTRY, DEFAULT_VERIFIER, map_rpc_error
 from behalf._exceptions import AuthenticationError, BehalfError
 from behalf._money import Money
+from behalf._transport import channel_credentials
 from behalf.v1 import dispatcher_pb2_grpc, registry_pb2_grpc
 
 T = TypeVar("T")
@@ -65,11 +66,18 @@ class Settings:
     service_token: str = ""
     timeout: float = 10.0
     json: bool = False
+    insecure: bool = False  # plaintext even to non-loopback targets
+    credentials: grpc.ChannelCredentials | None = None  # from --ca-file; wins over the rule
     _channels: dict[str, grpc.Channel] = field(default_factory=dict, repr=False)
 
     def channel(self, target: str) -> grpc.Channel:
+        """TLS unless `target` is loopback or `--insecure` (the SDK's rule, `behalf._transport`)."""
         if target not in self._channels:
-            self._channels[target] = grpc.insecure_channel(target)
+            creds = channel_credentials(target, self.credentials, insecure=self.insecure)
+            if creds is None:
+                self._channels[target] = grpc.insecure_channel(target)
+            else:
+                self._channels[target] = grpc.secure_channel(target, creds)
         return self._channels[target]
 
     def registry_stub(self) -> registry_pb2_grpc.RegistryServiceStub:

@@ -90,7 +90,12 @@ def verify(
         raise BehalfError("no API key: pass --api-key or set BEHALF_API_KEY")
     code = 0
     with Behalf(
-        s.api_key, target=s.verifier, registry_target=s.registry, timeout=s.timeout
+        s.api_key,
+        target=s.verifier,
+        registry_target=s.registry,
+        timeout=s.timeout,
+        credentials=s.credentials,
+        insecure=s.insecure,
     ) as client:
         try:
             decision = client.verify(
