@@ -35,6 +35,8 @@ WELL_FORMED_ERRORS = {
     grpc.StatusCode.PERMISSION_DENIED,
     grpc.StatusCode.ALREADY_EXISTS,
     grpc.StatusCode.FAILED_PRECONDITION,
+    # A message over the service's receive limit is refused before it is decoded.
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 HUGE = 200_000
 STORM = settings(
