@@ -12,6 +12,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from behalf.common.host import ServiceHost
 from behalf.common.tls import ChannelTls, ServerTls, open_channel
+from behalf.console.backend import Backend, BackendError
+from behalf.v1 import registry_pb2
 from tests.harness.certs import SERVICE_IDENTITY, TlsFiles, issue
 
 WHOAMI = "/behalf.test.Whoami/Get"
@@ -155,3 +157,27 @@ async def test_rotated_files_are_served_to_new_connections(files: TlsFiles, tmp_
         await _refused(host, old)
     finally:
         await host.drain()
+
+
+async def test_console_backend_dials_with_its_tls_settings(
+    mtls_host: ServiceHost, files: TlsFiles
+) -> None:
+    """The console's channels complete a mutual-TLS handshake with its TLS settings (the host
+    answers UNIMPLEMENTED, having no registry on it) and fail it without them (UNAVAILABLE)."""
+    target = f"127.0.0.1:{mtls_host.bound_port}"
+    for tls, code in [
+        (ChannelTls(files.ca, files.client_cert, files.client_key), grpc.StatusCode.UNIMPLEMENTED),
+        (None, grpc.StatusCode.UNAVAILABLE),
+    ]:
+        backend = Backend(
+            registry=target, dispatcher=target, verifier=target, timeout_seconds=5, tls=tls
+        )
+        await backend.start()
+        try:
+            with pytest.raises(BackendError) as caught:
+                await backend.call(
+                    backend.registry.ListAgents, registry_pb2.ListAgentsRequest(), "key"
+                )
+            assert caught.value.code is code
+        finally:
+            await backend.close()
