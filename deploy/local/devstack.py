@@ -7,6 +7,7 @@ python deploy/local/devstack.py down   # stop everything `up` started
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -35,7 +36,14 @@ SERVICES = {  # name: (grpc port, metrics port)
     "verifier": (50052, 9102),
     "dispatcher": (50053, 9103),
 }
+REGISTRY_INTERNAL_PORT = 50054  # RegistryInternalService: the verifier and dispatcher only
 CONSOLE_PORT = 8080
+# One credential per service identity; each process gets only its own, the registry digests.
+TOKENS = {
+    "verifier": "BEHALF_VERIFIER_TOKEN",
+    "dispatcher": "BEHALF_DISPATCHER_TOKEN",
+    "operator": "BEHALF_OPERATOR_TOKEN",
+}
 
 
 def _say(message: str) -> None:
@@ -66,17 +74,36 @@ def _secrets() -> dict[str, str]:
     if not SECRETS_FILE.exists():
         RUN.mkdir(parents=True, exist_ok=True)
         SECRETS_FILE.write_text(
-            f"BEHALF_SERVICE_TOKEN=svc_{secrets.token_urlsafe(32)}\n"
             f"BEHALF_MASTER_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
         )
         SECRETS_FILE.chmod(0o600)
     pairs = (line.split("=", 1) for line in SECRETS_FILE.read_text().splitlines() if "=" in line)
     values = dict(pairs)
-    if "BEHALF_CONSOLE_SECRET" not in values:
-        values["BEHALF_CONSOLE_SECRET"] = secrets.token_urlsafe(48)
-        with SECRETS_FILE.open("a") as file:
-            file.write(f"BEHALF_CONSOLE_SECRET={values['BEHALF_CONSOLE_SECRET']}\n")
+    missing = {
+        "BEHALF_CONSOLE_SECRET": lambda: secrets.token_urlsafe(48),
+        **{name: lambda: f"svc_{secrets.token_urlsafe(32)}" for name in TOKENS.values()},
+    }
+    for name, make in missing.items():
+        if name not in values:
+            values[name] = make()
+            with SECRETS_FILE.open("a") as file:
+                file.write(f"{name}={values[name]}\n")
+    values.pop("BEHALF_SERVICE_TOKEN", None)  # from before service identities
     return values
+
+
+def _identity_env(name: str, tokens: dict[str, str]) -> dict[str, str]:
+    """What one service gets of the identities: the registry the digests, a client its token."""
+    if name == "registry":
+        return {
+            "BEHALF_INTERNAL_PORT": str(REGISTRY_INTERNAL_PORT),
+            **{
+                f"{variable}_DIGESTS": hashlib.sha256(tokens[variable].encode()).hexdigest()
+                for variable in TOKENS.values()
+            },
+        }
+    variable = TOKENS.get(name)
+    return {variable: tokens[variable]} if variable else {}
 
 
 def _pid_file(name: str) -> Path:
@@ -92,7 +119,7 @@ def _running(name: str) -> bool:
     return True
 
 
-def _start_service(name: str, env: dict[str, str]) -> None:
+def _start_service(name: str, env: dict[str, str], tokens: dict[str, str]) -> None:
     if _running(name):
         return
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -109,6 +136,7 @@ def _start_service(name: str, env: dict[str, str]) -> None:
             **env,
             "BEHALF_GRPC_PORT": str(grpc_port),
             "BEHALF_METRICS_PORT": str(metrics_port),
+            **_identity_env(name, tokens),
         }
     with (LOGS / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(
@@ -154,7 +182,7 @@ def _wait_console(timeout: float = 60.0) -> None:
     sys.exit(f"console not answering after {timeout:g}s; see {LOGS / 'console.log'}")
 
 
-def _seed(service_token: str) -> dict[str, str]:
+def _seed(operator_token: str) -> dict[str, str]:
     """A demo tenant with an agent allowed to buy on coachella.com up to 800.00 USD for 2 h."""
     demo: dict[str, str] = json.loads(DEMO_FILE.read_text()) if DEMO_FILE.exists() else {}
     with grpc.insecure_channel(f"127.0.0.1:{SERVICES['registry'][0]}") as channel:
@@ -162,7 +190,7 @@ def _seed(service_token: str) -> dict[str, str]:
         if not demo:
             created = registry.CreateTenant(
                 registry_pb2.CreateTenantRequest(name="demo", idempotency_key="devstack-demo"),
-                metadata=[("authorization", f"Bearer {service_token}")],
+                metadata=[("authorization", f"Bearer {operator_token}")],
             )
             admin = [("authorization", f"Bearer {created.admin_key_secret}")]
             verify_key = registry.CreateApiKey(
@@ -206,24 +234,28 @@ def up() -> None:
     database_url = _script("postgres.sh", "start")
     _say("starting Kafka (the first run downloads the broker's jars from Maven Central)")
     bootstrap = _script("kafka.sh", "start")
+    values = _secrets()
+    tokens = {name: values.pop(name) for name in TOKENS.values()}
+    inherited = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_DIGESTS"))}
     env = {
-        **os.environ,
-        **_secrets(),
+        **inherited,
+        **values,
         "BEHALF_DATABASE_URL": database_url,
         "BEHALF_KAFKA_BOOTSTRAP": bootstrap,
         "BEHALF_REGISTRY_TARGET": f"127.0.0.1:{SERVICES['registry'][0]}",
+        "BEHALF_REGISTRY_INTERNAL_TARGET": f"127.0.0.1:{REGISTRY_INTERNAL_PORT}",
         "BEHALF_ALLOW_PRIVATE_WEBHOOK_URLS": "true",
         "BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
     }
     for name in SERVICES:
         _say(f"starting {name}")
-        _start_service(name, env)
+        _start_service(name, env, tokens)
         _wait_serving(name)
     _say("starting console")
-    _start_service("console", env)
+    _start_service("console", env, tokens)
     _wait_console()
     _say("seeding the demo tenant")
-    demo = _seed(env["BEHALF_SERVICE_TOKEN"])
+    demo = _seed(tokens["BEHALF_OPERATOR_TOKEN"])
     grpcurl = REPO / ".bin" / "grpcurl"
     print(
         f"""
@@ -231,11 +263,13 @@ Behalf is running.
   PostgreSQL  {database_url}
   Kafka       {bootstrap}
   registry    127.0.0.1:{SERVICES["registry"][0]}   metrics http://127.0.0.1:{SERVICES["registry"][1]}/metrics
+  internal    127.0.0.1:{REGISTRY_INTERNAL_PORT}   registry internal API (verifier, dispatcher)
   verifier    127.0.0.1:{SERVICES["verifier"][0]}   metrics http://127.0.0.1:{SERVICES["verifier"][1]}/metrics
   dispatcher  127.0.0.1:{SERVICES["dispatcher"][0]}   metrics http://127.0.0.1:{SERVICES["dispatcher"][1]}/metrics
   console     http://127.0.0.1:{CONSOLE_PORT}/  (sign in with the admin key below)
   logs        {LOGS}/
   demo keys   {DEMO_FILE} (admin and verify keys of tenant {demo["tenant_id"]})
+  operator    BEHALF_OPERATOR_TOKEN in {SECRETS_FILE} (behalf tenants create --service-token)
 
 Try it: may agent {demo["agent_id"]} buy a 799.99 USD ticket on coachella.com?
 

@@ -1,8 +1,7 @@
-"""Reading the bearer credential from gRPC metadata, and checking the service credential."""
+"""Reading the bearer credential from gRPC metadata."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 
 from behalf.common.errors import Unauthenticated
@@ -18,12 +17,3 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
                 return value[len(_BEARER) :].strip()
             raise Unauthenticated("authorization metadata must be 'Bearer <key>'")
     raise Unauthenticated("missing authorization metadata")
-
-
-def require_service_token(
-    metadata: Sequence[tuple[str, str | bytes]] | None, expected: str
-) -> None:
-    """Accept only the internal service credential, compared in constant time."""
-    token = bearer_token(metadata)
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthenticated("invalid service credential")

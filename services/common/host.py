@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import grpc
@@ -23,14 +25,29 @@ _log = structlog.get_logger("host")
 MAX_SEND_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_RPCS = 1000
+MAIN = "main"  # the listener on the service's own port
 
 
 class BindError(RuntimeError):
     """A listening port could not be bound."""
 
 
+@dataclass
+class _Listener:
+    """One grpc.aio server on one port, and the services registered on it."""
+
+    server: grpc.aio.Server
+    port: int
+    services: list[str] = field(default_factory=list)
+    bound_port: int = 0
+
+
 class ServiceHost:
     """Owns one grpc.aio server plus the health and metrics endpoints around it.
+
+    A service may add a further listener (`add_listener`) for RPCs the main port must not
+    serve, like the registry's internal API: its own server on its own port, with the same
+    interceptors, limits, TLS and health.
 
     Health is NOT_SERVING from start until `set_serving(True)`, which a service calls once its
     dependencies are ready, and again NOT_SERVING as soon as a drain begins.
@@ -59,15 +76,13 @@ class ServiceHost:
         self.name = name
         self.tls = tls
         self._host = host
-        self._port = port
         self._metrics_port = metrics_port
         self._grace_seconds = grace_seconds
-        self._service_names: list[str] = []
         self._health = health.aio.HealthServicer()
         self._stopping = asyncio.Event()
         self._metrics_server: Any = None
-        self.bound_port = 0
-        self.server = grpc.aio.server(
+        self._new_server = partial(
+            grpc.aio.server,
             interceptors=[ObservabilityInterceptor(name), *interceptors],
             maximum_concurrent_rpcs=max_concurrent_rpcs,
             options=[
@@ -78,31 +93,62 @@ class ServiceHost:
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ],
         )
+        self.server = self._new_server()
+        self._listeners = {MAIN: _Listener(self.server, port)}
+
+    @property
+    def bound_port(self) -> int:
+        """The main listener's port (known after `start`)."""
+        return self._listeners[MAIN].bound_port
+
+    def port_of(self, listener: str) -> int:
+        """The port a listener is bound to (known after `start`)."""
+        return self._listeners[listener].bound_port
+
+    def add_listener(self, name: str, port: int) -> None:
+        """A further port, `name`, with its own server; its services are not on the main one."""
+        if name in self._listeners:
+            raise ValueError(f"listener {name!r} exists already")
+        self._listeners[name] = _Listener(self._new_server(), port)
 
     def add_service(
-        self, register: Callable[[Any, grpc.aio.Server], None], servicer: Any, full_name: str
+        self,
+        register: Callable[[Any, grpc.aio.Server], None],
+        servicer: Any,
+        full_name: str,
+        *,
+        listener: str = MAIN,
     ) -> None:
-        """Register a servicer, and list it in reflection and health."""
-        register(servicer, self.server)
-        self._service_names.append(full_name)
+        """Register a servicer on a listener (the main one unless named), and list it in that
+        listener's reflection and in health."""
+        target = self._listeners[listener]
+        register(servicer, target.server)
+        target.services.append(full_name)
 
-    async def start(self) -> None:
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self.server)
-        reflection.enable_server_reflection(
-            (*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
-        )
-        address = f"{self._host}:{self._port}"
+    def _bind(self, listener: _Listener) -> None:
+        address = f"{self._host}:{listener.port}"
+        server = listener.server
         try:
             if self.tls is None:
-                self.bound_port = self.server.add_insecure_port(address)
+                listener.bound_port = server.add_insecure_port(address)
             else:
-                self.bound_port = self.server.add_secure_port(address, self.tls.credentials())
+                listener.bound_port = server.add_secure_port(address, self.tls.credentials())
         except RuntimeError as exc:
             raise BindError(f"cannot listen on {address}") from exc
-        if self.bound_port == 0:
+        if listener.bound_port == 0:
             raise BindError(f"cannot listen on {address}")
+
+    async def start(self) -> None:
+        for listener in self._listeners.values():
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, listener.server)
+            reflection.enable_server_reflection(
+                (*listener.services, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                listener.server,
+            )
+            self._bind(listener)
         await self.set_serving(False)
-        await self.server.start()
+        for listener in self._listeners.values():
+            await listener.server.start()
         if self._metrics_port is not None:
             try:
                 self._metrics_server, _ = start_http_server(self._metrics_port, self._host)
@@ -110,13 +156,15 @@ class ServiceHost:
                 raise BindError(
                     f"cannot serve metrics on {self._host}:{self._metrics_port}"
                 ) from exc
-        _log.info(
-            "listening",
-            grpc=f"{self._host}:{self.bound_port}",
-            metrics=self._metrics_port,
-            services=self._service_names,
-            tls="off" if self.tls is None else "mutual" if self.tls.mutual else "on",
-        )
+        for name, listener in self._listeners.items():
+            _log.info(
+                "listening",
+                listener=name,
+                grpc=f"{self._host}:{listener.bound_port}",
+                metrics=self._metrics_port,
+                services=listener.services,
+                tls="off" if self.tls is None else "mutual" if self.tls.mutual else "on",
+            )
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -124,7 +172,8 @@ class ServiceHost:
             if serving
             else health_pb2.HealthCheckResponse.NOT_SERVING
         )
-        for name in ("", *self._service_names):
+        names = [name for listener in self._listeners.values() for name in listener.services]
+        for name in ("", *names):
             await self._health.set(name, status)
 
     def install_signal_handlers(self) -> None:
@@ -142,6 +191,8 @@ class ServiceHost:
         """Report NOT_SERVING, let in-flight RPCs finish within the grace period, then stop."""
         _log.info("draining", grace_seconds=self._grace_seconds)
         await self._health.enter_graceful_shutdown()
-        await self.server.stop(self._grace_seconds)
+        await asyncio.gather(
+            *(listener.server.stop(self._grace_seconds) for listener in self._listeners.values())
+        )
         if self._metrics_server is not None:
             self._metrics_server.shutdown()

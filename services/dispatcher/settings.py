@@ -18,8 +18,8 @@ class DispatcherSettings:
     host: HostSettings
     kafka: KafkaSettings
     database_url: str
-    registry_target: str
-    service_token: str
+    registry_target: str  # the registry's internal listener (RegistryInternalService)
+    service_token: str  # this service's own credential there (identities.py in the registry)
     retry_tiers: tuple[str, ...] = ("5s", "1m", "10m")
     retry_after_cap_seconds: float = 600.0
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
@@ -56,8 +56,8 @@ class DispatcherSettings:
             ),
             kafka=KafkaSettings.from_env(env),
             database_url=env.str("BEHALF_DATABASE_URL"),
-            registry_target=env.str("BEHALF_REGISTRY_TARGET", "127.0.0.1:50051"),
-            service_token=env.secret("BEHALF_SERVICE_TOKEN"),
+            registry_target=env.str("BEHALF_REGISTRY_INTERNAL_TARGET", "127.0.0.1:50054"),
+            service_token=env.secret("BEHALF_DISPATCHER_TOKEN", min_length=32),
             retry_tiers=tiers,
             retry_after_cap_seconds=cap,
             delivery=DeliverySettings(

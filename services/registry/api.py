@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncpg
 import grpc
 
-from behalf.common.auth import require_service_token
 from behalf.common.errors import InvalidArgument
 from behalf.common.ids import new_id
 from behalf.registry import keys
@@ -21,6 +20,7 @@ from behalf.registry.api_permissions import PermissionHandlers
 from behalf.registry.api_support import RegistryDeps, Unchanged, cursor, next_token, not_found
 from behalf.registry.api_webhooks import WebhookHandlers
 from behalf.registry.changes import current_revision, next_revision, write_event
+from behalf.registry.identities import PUBLIC_SERVICE, method
 from behalf.registry.keys import Role
 from behalf.registry.store import agents, tenants
 from behalf.registry.verifier_status import as_seen_by_tenant
@@ -31,6 +31,7 @@ __all__ = ["RegistryApi", "RegistryDeps", "create_tenant_with_admin_key"]
 
 READ = (Role.ADMIN, Role.AUDIT_READ)
 OPERATOR_SCOPE = ""
+_CREATE_TENANT = method(PUBLIC_SERVICE, "CreateTenant")  # the operator credential only
 
 
 async def write_key_event(
@@ -101,7 +102,7 @@ class RegistryApi(
     async def CreateTenant(
         self, request: pb.CreateTenantRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateTenantResponse:
-        require_service_token(context.invocation_metadata(), self._deps.service_token)
+        self._deps.credentials.authorize(context.invocation_metadata(), _CREATE_TENANT)
         name = v.name(request.name)
 
         async def create(conn: asyncpg.Connection, _revision: int) -> pb.CreateTenantResponse:

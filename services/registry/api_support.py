@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from behalf.common.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
 from behalf.registry import validation as v
 from behalf.registry.changes import next_revision
+from behalf.registry.identities import ServiceCredentials
 from behalf.registry.keys import Authenticator, Caller, Role
 from behalf.registry.passport import PassportSigner
 from behalf.registry.secret_box import SecretBox
@@ -58,7 +59,7 @@ class RegistryDeps:
 
     pool: asyncpg.Pool
     authenticator: Authenticator
-    service_token: str
+    credentials: ServiceCredentials  # service identities (CreateTenant: the operator only)
     webhook_box: SecretBox
     idempotency_box: SecretBox
     signer: PassportSigner

@@ -25,6 +25,7 @@ from behalf.v1 import internal_pb2_grpc, registry_pb2_grpc
 
 SCHEMA = "registry"
 AUDIT_GROUP_SUFFIX = "registry-audit"
+INTERNAL_LISTENER = "internal"  # RegistryInternalService: verifiers and dispatchers only
 
 
 class RegistryService:
@@ -43,10 +44,12 @@ class RegistryService:
             self.api,
             "behalf.v1.RegistryService",
         )
+        host.add_listener(INTERNAL_LISTENER, self.settings.internal_port)
         host.add_service(
             internal_pb2_grpc.add_RegistryInternalServiceServicer_to_server,
             self.internal_api,
             "behalf.v1.RegistryInternalService",
+            listener=INTERNAL_LISTENER,
         )
 
     async def start(self, host: ServiceHost) -> None:
@@ -71,7 +74,7 @@ class RegistryService:
             RegistryDeps(
                 pool=pool,
                 authenticator=authenticator,
-                service_token=settings.service_token,
+                credentials=settings.credentials,
                 webhook_box=webhook_box,
                 idempotency_box=SecretBox(settings.master_key, "idempotent-responses"),
                 signer=PassportSigner(settings.master_key),
@@ -83,7 +86,7 @@ class RegistryService:
         self.internal_api.attach(
             InternalDeps(
                 pool=pool,
-                service_token=settings.service_token,
+                credentials=settings.credentials,
                 webhook_box=webhook_box,
                 stream=hub,
                 authenticator=authenticator,

@@ -1,6 +1,7 @@
-"""RegistryInternalService: what verifiers and dispatchers ask the registry, with the service
-credential. Budgets and approvals are the rare stateful steps of a Verify; the policy watch
-stream is delegated to the watch hub after authentication.
+"""RegistryInternalService: what verifiers and dispatchers ask the registry, each with its own
+service credential and only the RPCs its identity allows (`identities.py`). Budgets and
+approvals are the rare stateful steps of a Verify; the policy watch stream is delegated to the
+watch hub after authentication.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncpg
 import grpc
 import structlog
 
-from behalf.common.auth import require_service_token
 from behalf.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
 from behalf.common.ids import new_id
 from behalf.common.resource_names import InvalidResourceName, normalize_resource
@@ -22,6 +22,7 @@ from behalf.registry import validation as v
 from behalf.registry.api_support import Unchanged, not_found
 from behalf.registry.api_webhooks import secret_aad
 from behalf.registry.changes import current_revision, next_revision, write_event
+from behalf.registry.identities import INTERNAL_SERVICE, ServiceCredentials, method
 from behalf.registry.keys import Authenticator
 from behalf.registry.secret_box import SecretBox
 from behalf.registry.store import approvals, budgets, permissions, request_ids, webhooks
@@ -49,7 +50,7 @@ class InternalDeps:
     """What the internal API needs."""
 
     pool: asyncpg.Pool
-    service_token: str
+    credentials: ServiceCredentials
     webhook_box: SecretBox
     stream: PolicyStream
     authenticator: Authenticator
@@ -151,22 +152,24 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
     def _pool(self) -> asyncpg.Pool:
         return self._deps.pool
 
-    def _check(self, context: grpc.aio.ServicerContext) -> None:
-        require_service_token(context.invocation_metadata(), self._deps.service_token)
+    def _check(self, context: grpc.aio.ServicerContext, rpc: str) -> None:
+        """Only an identity allowed `rpc` gets past this line (the table in `identities.py`)."""
+        metadata = context.invocation_metadata()
+        self._deps.credentials.authorize(metadata, method(INTERNAL_SERVICE, rpc))
 
     async def WatchPolicy(
         self,
         request_iterator: AsyncIterator[internal_pb2.WatchPolicyRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
-        self._check(context)
+        self._check(context, "WatchPolicy")
         async for response in self._deps.stream.serve(request_iterator, context):
             yield response
 
     async def ReserveBudget(
         self, request: pb.ReserveBudgetRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReserveBudgetResponse:
-        self._check(context)
+        self._check(context, "ReserveBudget")
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         amount = _required_money(request)
         facts = _facts(tenant_id, request, amount)
@@ -192,7 +195,7 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         self, request: pb.CheckBudgetRequest, context: grpc.aio.ServicerContext
     ) -> pb.CheckBudgetResponse:
         """Would the amount fit now? Reads only: test-mode decisions spend nothing."""
-        self._check(context)
+        self._check(context, "CheckBudget")
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         permission_id = v.require_id(request.permission_id, "prm", "permission_id")
         amount = _required_money(request)
@@ -207,7 +210,7 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
     async def ReleaseBudget(
         self, request: pb.ReleaseBudgetRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReleaseBudgetResponse:
-        self._check(context)
+        self._check(context, "ReleaseBudget")
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         permission_id = v.require_id(request.permission_id, "prm", "permission_id")
         request_id = _request_id(request.request_id)
@@ -227,7 +230,7 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         verifiers nothing. Its `approval.requested` event is stamped with the current revision
         and reaches webhooks through the outbox like every other event.
         """
-        self._check(context)
+        self._check(context, "CreateApproval")
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         facts = _facts(tenant_id, request, v.optional_money(request, "amount"))
         expires_at = datetime.now(UTC) + self._deps.approval_window
@@ -253,7 +256,7 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
     async def ConsumeApproval(
         self, request: pb.ConsumeApprovalRequest, context: grpc.aio.ServicerContext
     ) -> pb.ConsumeApprovalResponse:
-        self._check(context)
+        self._check(context, "ConsumeApproval")
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         approval_id = v.require_id(request.approval_id, "apr", "approval_id")
         facts = _facts(tenant_id, request, v.optional_money(request, "amount"))
@@ -270,7 +273,7 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
     async def ListWebhookTargets(
         self, request: pb.ListWebhookTargetsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListWebhookTargetsResponse:
-        self._check(context)
+        self._check(context, "ListWebhookTargets")
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         box = self._deps.webhook_box
         targets = await webhooks.targets(self._pool, tenant_id)
@@ -290,7 +293,7 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
     async def AuthenticateApiKey(
         self, request: pb.AuthenticateApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.AuthenticateApiKeyResponse:
-        self._check(context)
+        self._check(context, "AuthenticateApiKey")
         if not request.api_key:
             raise InvalidArgument("api_key", "is required")
         caller = await self._deps.authenticator.authenticate(
@@ -304,7 +307,7 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         self, request: pb.SuspendWebhookEndpointRequest, context: grpc.aio.ServicerContext
     ) -> pb.SuspendWebhookEndpointResponse:
         """The dispatcher found the endpoint gone (HTTP 410): disable it, as an admin would."""
-        self._check(context)
+        self._check(context, "SuspendWebhookEndpoint")
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         endpoint_id = v.require_id(request.endpoint_id, "whe", "endpoint_id")
         try:

@@ -17,8 +17,8 @@ class VerifierSettings:
 
     host: HostSettings
     kafka: KafkaSettings
-    registry_target: str
-    service_token: str
+    registry_target: str  # the registry's internal listener (RegistryInternalService)
+    service_token: str  # this service's own credential there (identities.py in the registry)
     verifier_id: str
     staleness_bound_seconds: float
     min_revision_wait_seconds: float
@@ -36,8 +36,8 @@ class VerifierSettings:
                 default_max_concurrent_rpcs=1000,
             ),
             kafka=KafkaSettings.from_env(env),
-            registry_target=env.str("BEHALF_REGISTRY_TARGET", "127.0.0.1:50051"),
-            service_token=env.secret("BEHALF_SERVICE_TOKEN"),
+            registry_target=env.str("BEHALF_REGISTRY_INTERNAL_TARGET", "127.0.0.1:50054"),
+            service_token=env.secret("BEHALF_VERIFIER_TOKEN", min_length=32),
             verifier_id=env.str(
                 "BEHALF_VERIFIER_ID", f"verifier-{socket.gethostname()}-{os.getpid()}"
             ),

@@ -156,7 +156,7 @@ async def test_deliveries_survive_dispatcher_crashes(
                 "dispatcher",
                 stack.env,
                 stack.log_dir,
-                BEHALF_REGISTRY_TARGET=stack.registry.target,
+                BEHALF_REGISTRY_INTERNAL_TARGET=stack.registry.internal_target,
                 BEHALF_GRPC_PORT=str(old.grpc_port),
                 BEHALF_METRICS_PORT=str(old.metrics_port),
             )

@@ -69,6 +69,7 @@ async def test_verifiers_survive_a_registry_crash(
             stack.env,
             stack.log_dir,
             BEHALF_GRPC_PORT=str(old.grpc_port),
+            BEHALF_INTERNAL_PORT=str(old.internal_port),
             BEHALF_METRICS_PORT=str(old.metrics_port),
         )
         await asyncio.to_thread(stack.registry.wait_serving)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 import signal
@@ -18,8 +19,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.harness.infra import REPO_ROOT, free_port
 
-SERVICE_TOKEN = "test-service-token-" + secrets.token_hex(8)
+# One credential per service identity; the registry is given only their SHA-256 digests.
+VERIFIER_TOKEN = "test-verifier-token-" + secrets.token_hex(16)
+DISPATCHER_TOKEN = "test-dispatcher-token-" + secrets.token_hex(16)
+OPERATOR_TOKEN = "test-operator-token-" + secrets.token_hex(16)
 MASTER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def token_digest(token: str) -> str:
+    """What the registry's BEHALF_<IDENTITY>_TOKEN_DIGESTS lists: SHA-256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def tool(name: str) -> str:
@@ -42,10 +51,15 @@ class ServiceProcess:
     log_path: Path
     process: subprocess.Popen[bytes]
     env: dict[str, str] = field(repr=False)
+    internal_port: int = 0  # the registry's RegistryInternalService listener
 
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def internal_target(self) -> str:
+        return f"127.0.0.1:{self.internal_port}"
 
     def channel(self) -> grpc.Channel:
         """A channel to this service as its peers reach it (see `client_credentials`)."""
@@ -113,7 +127,11 @@ def base_env(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> dict
         BEHALF_KAFKA_BOOTSTRAP=kafka_bootstrap,
         BEHALF_TOPIC_PREFIX=topic_prefix,
         BEHALF_TOPIC_PARTITIONS="2",
-        BEHALF_SERVICE_TOKEN=SERVICE_TOKEN,
+        BEHALF_VERIFIER_TOKEN=VERIFIER_TOKEN,
+        BEHALF_DISPATCHER_TOKEN=DISPATCHER_TOKEN,
+        BEHALF_VERIFIER_TOKEN_DIGESTS=token_digest(VERIFIER_TOKEN),
+        BEHALF_DISPATCHER_TOKEN_DIGESTS=token_digest(DISPATCHER_TOKEN),
+        BEHALF_OPERATOR_TOKEN_DIGESTS=token_digest(OPERATOR_TOKEN),
         BEHALF_MASTER_KEY=MASTER_KEY,
         BEHALF_STARTUP_TIMEOUT_SECONDS="60",
         BEHALF_GRACE_SECONDS="5",
@@ -134,20 +152,21 @@ def start_service(
 ) -> ServiceProcess:
     """Start `behalf.<name>` on free ports (or those given in `overrides`); does not wait.
 
-    A restart on the same port appends to the previous process's log file.
+    The registry also gets a free internal port (BEHALF_INTERNAL_PORT) unless given one. A
+    restart on the same port appends to the previous process's log file.
     """
     grpc_port = _port(overrides.get("BEHALF_GRPC_PORT"))
     metrics_port = _port(overrides.get("BEHALF_METRICS_PORT"))
-    full_env = {
-        **env,
-        "BEHALF_GRPC_PORT": str(grpc_port),
-        "BEHALF_METRICS_PORT": str(metrics_port),
-        **overrides,
-    }
+    ports = {"BEHALF_GRPC_PORT": str(grpc_port), "BEHALF_METRICS_PORT": str(metrics_port)}
+    internal_port = 0
+    if name == "registry":
+        internal_port = _port(overrides.get("BEHALF_INTERNAL_PORT"))
+        ports["BEHALF_INTERNAL_PORT"] = str(internal_port)
+    full_env = {**env, **ports, **overrides}
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{grpc_port}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             entry_point(name), env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT
         )
-    return ServiceProcess(name, grpc_port, metrics_port, log_path, process, full_env)
+    return ServiceProcess(name, grpc_port, metrics_port, log_path, process, full_env, internal_port)

@@ -21,7 +21,7 @@ from behalf.v1 import (
 from tests.harness.infra import database_url as with_database
 from tests.harness.infra import drop_database
 from tests.harness.processes import (
-    SERVICE_TOKEN,
+    OPERATOR_TOKEN,
     ServiceProcess,
     base_env,
     client_credentials,
@@ -114,7 +114,7 @@ class Stack:
     def create_tenant(self, name: str = "acme") -> Tenant:
         registry = self.registry_stub()
         created = registry.CreateTenant(
-            registry_pb2.CreateTenantRequest(name=name), metadata=bearer(SERVICE_TOKEN), timeout=10
+            registry_pb2.CreateTenantRequest(name=name), metadata=bearer(OPERATOR_TOKEN), timeout=10
         )
         verify = registry.CreateApiKey(
             registry_pb2.CreateApiKeyRequest(name="verify", role=resources_pb2.ROLE_VERIFY),
@@ -143,7 +143,7 @@ class Stack:
             "verifier",
             self.env,
             self.log_dir,
-            BEHALF_REGISTRY_TARGET=self.registry.target,
+            BEHALF_REGISTRY_INTERNAL_TARGET=self.registry.internal_target,
             **overrides,
         )
         process.wait_serving()
@@ -183,7 +183,7 @@ async def start_stack(
         stack.start_verifier()
     if dispatcher:
         stack.dispatcher = start_service(
-            "dispatcher", env, log_dir, BEHALF_REGISTRY_TARGET=registry.target
+            "dispatcher", env, log_dir, BEHALF_REGISTRY_INTERNAL_TARGET=registry.internal_target
         )
         stack.dispatcher.wait_serving()
     return stack

@@ -17,7 +17,7 @@ from tests.harness.infra import free_port
 from tests.harness.processes import ServiceProcess, base_env, start_service, tool
 
 SERVICES = {
-    "registry": ["behalf.v1.RegistryService", "behalf.v1.RegistryInternalService"],
+    "registry": ["behalf.v1.RegistryService"],
     "verifier": ["behalf.v1.VerifierService"],
     "dispatcher": ["behalf.v1.DispatcherService"],
 }
@@ -36,7 +36,7 @@ def running(stack_env: dict[str, str], tmp_path_factory) -> Iterator[dict[str, S
     processes = {"registry": registry}
     for name in ("verifier", "dispatcher"):
         processes[name] = start_service(
-            name, stack_env, log_dir, BEHALF_REGISTRY_TARGET=registry.target
+            name, stack_env, log_dir, BEHALF_REGISTRY_INTERNAL_TARGET=registry.internal_target
         )
     for process in processes.values():
         process.wait_serving()
@@ -70,6 +70,27 @@ def test_reflection_lists_services(running: dict[str, ServiceProcess], name: str
     assert result.returncode == 0, result.stderr
     listed = set(result.stdout.split())
     assert set(SERVICES[name]) | {"grpc.health.v1.Health"} <= listed
+
+
+def test_registry_internal_api_is_only_on_its_internal_port(
+    running: dict[str, ServiceProcess],
+) -> None:
+    """Reflection on the registry's internal port lists RegistryInternalService (and health);
+    the public port does not serve it."""
+    registry = running["registry"]
+    listed = {}
+    for where, target in (("public", registry.target), ("internal", registry.internal_target)):
+        result = subprocess.run(
+            [tool("grpcurl"), "-plaintext", target, "list"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        listed[where] = set(result.stdout.split())
+    assert {"behalf.v1.RegistryInternalService", "grpc.health.v1.Health"} <= listed["internal"]
+    assert "behalf.v1.RegistryService" not in listed["internal"]
+    assert "behalf.v1.RegistryInternalService" not in listed["public"]
 
 
 @pytest.mark.parametrize("name", list(SERVICES))
@@ -106,7 +127,10 @@ def test_sigterm_drains_and_exits_zero(
 ) -> None:
     """A fresh process of each service exits 0 within the grace bound after SIGTERM."""
     process = start_service(
-        name, stack_env, tmp_path, BEHALF_REGISTRY_TARGET=running["registry"].target
+        name,
+        stack_env,
+        tmp_path,
+        BEHALF_REGISTRY_INTERNAL_TARGET=running["registry"].internal_target,
     )
     process.wait_serving()
     started = time.monotonic()
@@ -120,7 +144,12 @@ def test_sigterm_drains_and_exits_zero(
     [
         ({"BEHALF_GRPC_PORT": "70000"}, 2, "BEHALF_GRPC_PORT must be between 0 and 65535"),
         ({"BEHALF_GRPC_PORT": "not-a-port"}, 2, "BEHALF_GRPC_PORT must be an integer"),
-        ({"BEHALF_SERVICE_TOKEN": "short"}, 2, "BEHALF_SERVICE_TOKEN is required"),
+        (
+            {"BEHALF_VERIFIER_TOKEN_DIGESTS": "not-a-digest"},
+            2,
+            "BEHALF_VERIFIER_TOKEN_DIGESTS must be comma-separated SHA-256 hex digests",
+        ),
+        ({"BEHALF_INTERNAL_PORT": "70000"}, 2, "BEHALF_INTERNAL_PORT must be between 0 and 65535"),
         ({"BEHALF_MASTER_KEY": "x" * 44}, 2, "BEHALF_MASTER_KEY must be base64"),
         ({"BEHALF_KAFKA_BOOTSTRAP": ""}, 2, "BEHALF_KAFKA_BOOTSTRAP is required"),
     ],

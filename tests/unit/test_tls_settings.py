@@ -20,7 +20,11 @@ from tests.harness.certs import TlsFiles, issue
 BASE_ENV = {
     "BEHALF_KAFKA_BOOTSTRAP": "127.0.0.1:9092",
     "BEHALF_DATABASE_URL": "postgresql://localhost/behalf",
-    "BEHALF_SERVICE_TOKEN": "service-token-0123456789",
+    "BEHALF_VERIFIER_TOKEN": "verifier-token-0123456789-0123456789",
+    "BEHALF_DISPATCHER_TOKEN": "dispatcher-token-0123456789-0123456789",
+    "BEHALF_VERIFIER_TOKEN_DIGESTS": "01" * 32,
+    "BEHALF_DISPATCHER_TOKEN_DIGESTS": "02" * 32,
+    "BEHALF_OPERATOR_TOKEN_DIGESTS": "03" * 32,
     "BEHALF_MASTER_KEY": base64.b64encode(bytes(32)).decode(),
     "BEHALF_CONSOLE_SECRET": "console-secret-0123456789-0123456789",
 }

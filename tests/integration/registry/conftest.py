@@ -1,5 +1,6 @@
 """Fixtures for the registry API tests: a migrated template database, a fresh copy per test,
-and an in-process registry (public and internal API) on a free port behind the real host."""
+and an in-process registry behind the real host: the public API on one free port, the internal
+API on another, each service identity with its own credential."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from behalf.common.host import ServiceHost
 from behalf.common.pg import connect_pool, migrate
 from behalf.registry.api import RegistryApi
 from behalf.registry.api_support import RegistryDeps
+from behalf.registry.app import INTERNAL_LISTENER
+from behalf.registry.identities import Identity, ServiceCredentials
 from behalf.registry.internal_api import InternalDeps, RegistryInternalApi
 from behalf.registry.keys import Authenticator, StoredKey
 from behalf.registry.passport import PassportSigner
@@ -28,7 +31,8 @@ from tests.integration.registry.support import FakeAudit, FakeWatcher, Registry
 
 pytestmark = pytest.mark.integration
 
-SERVICE_TOKEN = "svc-" + base64.b64encode(os.urandom(24)).decode()
+TOKENS = {i: f"{i}-" + base64.b64encode(os.urandom(24)).decode() for i in Identity}
+CREDENTIALS = ServiceCredentials.from_tokens({i: [t] for i, t in TOKENS.items()})
 MASTER_KEY = os.urandom(32)
 
 
@@ -95,7 +99,7 @@ def build_servicers(
         RegistryDeps(
             pool=pool,
             authenticator=authenticator,
-            service_token=SERVICE_TOKEN,
+            credentials=CREDENTIALS,
             webhook_box=webhook_box,
             idempotency_box=SecretBox(MASTER_KEY, "idempotent-responses"),
             signer=PassportSigner(MASTER_KEY),
@@ -107,7 +111,7 @@ def build_servicers(
     internal = RegistryInternalApi(
         InternalDeps(
             pool=pool,
-            service_token=SERVICE_TOKEN,
+            credentials=CREDENTIALS,
             webhook_box=webhook_box,
             stream=_NoStream(),
             authenticator=authenticator,
@@ -138,16 +142,20 @@ async def registry(
     host.add_service(
         registry_pb2_grpc.add_RegistryServiceServicer_to_server, api, "behalf.v1.RegistryService"
     )
+    host.add_listener(INTERNAL_LISTENER, 0)
     host.add_service(
         internal_pb2_grpc.add_RegistryInternalServiceServicer_to_server,
         internal,
         "behalf.v1.RegistryInternalService",
+        listener=INTERNAL_LISTENER,
     )
     await host.start()
     await host.set_serving(True)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{host.bound_port}")
+    public = grpc.aio.insecure_channel(f"127.0.0.1:{host.bound_port}")
+    internal_channel = grpc.aio.insecure_channel(f"127.0.0.1:{host.port_of(INTERNAL_LISTENER)}")
     try:
-        yield Registry(channel, registry_pool, SERVICE_TOKEN, watcher, audit)
+        yield Registry(public, internal_channel, registry_pool, TOKENS, watcher, audit)
     finally:
-        await channel.close()
-        await host.server.stop(0)
+        await public.close()
+        await internal_channel.close()
+        await host.drain()

@@ -9,6 +9,7 @@ import asyncpg
 import grpc
 import pytest
 
+from behalf.registry.identities import Identity
 from behalf.v1 import internal_pb2_grpc, registry_pb2, registry_pb2_grpc, resources_pb2
 
 
@@ -92,25 +93,35 @@ class Tenant:
 
 @dataclass
 class Registry:
-    """A running registry (public + internal API) on a fresh database."""
+    """A running registry on a fresh database: the public API on `channel`, the internal API on
+    `internal_channel`, and each service identity's credential in `tokens`."""
 
     channel: grpc.aio.Channel
+    internal_channel: grpc.aio.Channel
     pool: asyncpg.Pool
-    service_token: str
+    tokens: dict[Identity, str]
     watcher: FakeWatcher
     audit: FakeAudit
+
+    @property
+    def operator_token(self) -> str:
+        return self.tokens[Identity.OPERATOR]
 
     def public(self, token: str | None) -> Authed:
         return Authed(registry_pb2_grpc.RegistryServiceStub(self.channel), token)
 
-    def internal(self, token: str | None = None) -> Authed:
-        return Authed(
-            internal_pb2_grpc.RegistryInternalServiceStub(self.channel),
-            self.service_token if token is None else token,
-        )
+    def internal(self, token: str | None) -> Authed:
+        """The internal API with `token` (None: no credential at all)."""
+        return Authed(internal_pb2_grpc.RegistryInternalServiceStub(self.internal_channel), token)
+
+    def as_verifier(self) -> Authed:
+        return self.internal(self.tokens[Identity.VERIFIER])
+
+    def as_dispatcher(self) -> Authed:
+        return self.internal(self.tokens[Identity.DISPATCHER])
 
     async def tenant(self, name: str = "Acme") -> Tenant:
-        created = await self.public(self.service_token).CreateTenant(
+        created = await self.public(self.operator_token).CreateTenant(
             registry_pb2.CreateTenantRequest(name=name)
         )
         admin = self.public(created.admin_key_secret)

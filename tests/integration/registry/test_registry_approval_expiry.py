@@ -36,7 +36,7 @@ async def test_expired_approval_cannot_be_resolved_or_used(registry: Registry) -
         )
     ).permission
     approval = (
-        await registry.internal().CreateApproval(
+        await registry.as_verifier().CreateApproval(
             ipb.CreateApprovalRequest(
                 tenant_id=tenant.tenant_id,
                 agent_id=agent.agent_id,

@@ -73,7 +73,7 @@ def _consume(
 async def test_approval_lifecycle(registry: Registry) -> None:
     """An approval is created once per request id, listed, approved, and consumed exactly once."""
     tenant, agent, permission = await _setup(registry, requires_approval=True)
-    internal = registry.internal()
+    internal = registry.as_verifier()
     created = await internal.CreateApproval(_approval_request(tenant, agent, permission))
     again = await internal.CreateApproval(_approval_request(tenant, agent, permission))
     approval = created.approval
@@ -140,7 +140,7 @@ async def test_approval_lifecycle(registry: Registry) -> None:
 async def test_approval_is_consumed_once_under_concurrency(registry: Registry) -> None:
     """Fifty concurrent consumers of one approved approval: exactly one wins."""
     tenant, agent, permission = await _setup(registry, requires_approval=True)
-    internal = registry.internal()
+    internal = registry.as_verifier()
     approval = (
         await internal.CreateApproval(_approval_request(tenant, agent, permission))
     ).approval
@@ -156,7 +156,7 @@ async def test_approval_is_consumed_once_under_concurrency(registry: Registry) -
 async def test_denied_approval_cannot_be_consumed(registry: Registry) -> None:
     """A denied approval is never consumed."""
     tenant, agent, permission = await _setup(registry, requires_approval=True)
-    internal = registry.internal()
+    internal = registry.as_verifier()
     approval = (
         await internal.CreateApproval(_approval_request(tenant, agent, permission))
     ).approval
@@ -171,7 +171,7 @@ async def test_denied_approval_cannot_be_consumed(registry: Registry) -> None:
 async def test_approval_roles_validation_and_isolation(registry: Registry) -> None:
     """Verify keys may only get approvals; bad fields name themselves; other tenants see none."""
     tenant, agent, permission = await _setup(registry, requires_approval=True)
-    internal = registry.internal()
+    internal = registry.as_verifier()
     approval = (
         await internal.CreateApproval(_approval_request(tenant, agent, permission))
     ).approval
@@ -236,7 +236,7 @@ async def test_approval_roles_validation_and_isolation(registry: Registry) -> No
 async def test_budget_200_concurrent_reservations_exactly_8_succeed(registry: Registry) -> None:
     """200 concurrent reservations of 100 against a budget of 800: exactly 8 succeed."""
     tenant, _, permission = await _setup(registry, budget=usd(800))
-    internal = registry.internal()
+    internal = registry.as_verifier()
     results = await asyncio.gather(
         *(
             internal.ReserveBudget(
@@ -264,7 +264,7 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
 ) -> None:
     """Reserving twice with one request id reserves once; releasing returns it exactly once."""
     tenant, _, permission = await _setup(registry, budget=usd(1000))
-    internal = registry.internal()
+    internal = registry.as_verifier()
 
     def reserve(request_id: str, amount: int = 300) -> ipb.ReserveBudgetRequest:
         return ipb.ReserveBudgetRequest(
@@ -330,7 +330,7 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
 async def test_a_request_id_names_one_request_in_every_stateful_step(registry: Registry) -> None:
     """Reusing a request id for other content is ALREADY_EXISTS and spends nothing."""
     tenant, agent, permission = await _setup(registry, budget=usd(1000))
-    internal = registry.internal()
+    internal = registry.as_verifier()
     asked = ipb.ReserveBudgetRequest(
         tenant_id=tenant.tenant_id,
         permission_id=permission.permission_id,
@@ -369,7 +369,7 @@ async def test_creating_an_approval_takes_no_policy_revision(registry: Registry)
     """An approval is not policy: creating one leaves the global revision where it was."""
     tenant, agent, permission = await _setup(registry, requires_approval=True)
     before = await registry.pool.fetchval("SELECT revision FROM policy_revision")
-    created = await registry.internal().CreateApproval(
+    created = await registry.as_verifier().CreateApproval(
         _approval_request(tenant, agent, permission, "req-no-revision")
     )
     assert created.approval.state == res.APPROVAL_STATE_PENDING

@@ -40,10 +40,10 @@ async def test_no_secret_reaches_the_logs(
             )
         )
         secrets.append(rotated.signing_secret)
-        await registry.internal().ListWebhookTargets(
+        await registry.as_dispatcher().ListWebhookTargets(
             ipb.ListWebhookTargetsRequest(tenant_id=tenant.tenant_id)
         )
-        await registry.internal().AuthenticateApiKey(
+        await registry.as_dispatcher().AuthenticateApiKey(
             ipb.AuthenticateApiKeyRequest(api_key=tenant.verify_secret)
         )
         # Failures: a revoked key, a key used as the service token, a secret in a bad field.

@@ -14,7 +14,7 @@ C = grpc.StatusCode
 
 async def test_create_tenant_returns_a_working_admin_key(registry: Registry) -> None:
     """CreateTenant with the service credential returns a tenant and an admin key that works."""
-    created = await registry.public(registry.service_token).CreateTenant(
+    created = await registry.public(registry.operator_token).CreateTenant(
         registry_pb2.CreateTenantRequest(name="Acme")
     )
     assert created.tenant.tenant_id.startswith("ten_")
@@ -39,7 +39,7 @@ async def test_create_tenant_needs_the_service_credential(registry: Registry) ->
 async def test_create_tenant_rejects_bad_names(registry: Registry, name: str, problem: str) -> None:
     """A tenant name must be 1..200 characters; the error names the field."""
     await fails(
-        registry.public(registry.service_token).CreateTenant(
+        registry.public(registry.operator_token).CreateTenant(
             registry_pb2.CreateTenantRequest(name=name)
         ),
         C.INVALID_ARGUMENT,
@@ -51,7 +51,7 @@ async def test_create_tenant_rejects_bad_names(registry: Registry, name: str, pr
 async def test_create_tenant_is_idempotent(registry: Registry) -> None:
     """The same idempotency key and body return the first tenant (its admin key's secret is
     not shown again); another body is refused."""
-    operator = registry.public(registry.service_token)
+    operator = registry.public(registry.operator_token)
     request = registry_pb2.CreateTenantRequest(name="Acme", idempotency_key="t-1")
     first = await operator.CreateTenant(request)
     again = await operator.CreateTenant(request)
@@ -167,12 +167,12 @@ async def test_another_tenants_key_id_is_not_found(registry: Registry) -> None:
 async def test_authenticate_api_key_internal_rpc(registry: Registry) -> None:
     """AuthenticateApiKey maps a key to its tenant and role, with the service credential only."""
     tenant = await registry.tenant()
-    found = await registry.internal().AuthenticateApiKey(
+    found = await registry.as_dispatcher().AuthenticateApiKey(
         internal_pb2.AuthenticateApiKeyRequest(api_key=tenant.verify_secret)
     )
     assert (found.tenant_id, found.role) == (tenant.tenant_id, resources_pb2.ROLE_VERIFY)
     await fails(
-        registry.internal().AuthenticateApiKey(
+        registry.as_dispatcher().AuthenticateApiKey(
             internal_pb2.AuthenticateApiKeyRequest(api_key="bhk_admin_" + "B" * 43)
         ),
         C.UNAUTHENTICATED,

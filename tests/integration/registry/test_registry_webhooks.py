@@ -52,7 +52,7 @@ async def test_webhook_endpoint_lifecycle(registry: Registry) -> None:
     assert rotated.signing_secret != secret and rotated.endpoint.HasField(
         "previous_secret_expire_time"
     )
-    targets = await registry.internal().ListWebhookTargets(
+    targets = await registry.as_dispatcher().ListWebhookTargets(
         ipb.ListWebhookTargetsRequest(tenant_id=tenant.tenant_id)
     )
     assert list(targets.targets[0].signing_secrets) == [rotated.signing_secret, secret]
@@ -88,7 +88,7 @@ async def test_rotation_without_overlap_drops_the_old_secret(registry: Registry)
         )
     )
     await registry.pool.execute("SELECT pg_sleep(0.01)")
-    targets = await registry.internal().ListWebhookTargets(
+    targets = await registry.as_dispatcher().ListWebhookTargets(
         ipb.ListWebhookTargetsRequest(tenant_id=tenant.tenant_id)
     )
     assert list(targets.targets[0].signing_secrets) == [rotated.signing_secret]
@@ -169,7 +169,7 @@ async def test_webhook_other_fields_roles_and_isolation(registry: Registry) -> N
             other.admin.DeleteWebhookEndpoint(pb.DeleteWebhookEndpointRequest(endpoint_id=eid)),
         ):
             assert await fails(call, C.NOT_FOUND) == f"webhook endpoint {eid} not found"
-    theirs = await registry.internal().ListWebhookTargets(
+    theirs = await registry.as_dispatcher().ListWebhookTargets(
         ipb.ListWebhookTargetsRequest(tenant_id=other.tenant_id)
     )
     assert not theirs.targets

@@ -26,7 +26,7 @@ from behalf import (
     SignedPassport,
 )
 from behalf.v1 import registry_pb2, resources_pb2
-from tests.harness.processes import SERVICE_TOKEN
+from tests.harness.processes import OPERATOR_TOKEN
 from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ def _cli_env(stack: Stack, key: str) -> dict[str, str]:
         "BEHALF_API_KEY": key,
         "BEHALF_REGISTRY": stack.registry.target,
         "BEHALF_VERIFIER": stack.verifiers[0].target,
-        "BEHALF_SERVICE_TOKEN": SERVICE_TOKEN,
+        "BEHALF_SERVICE_TOKEN": OPERATOR_TOKEN,  # the CLI's operator credential
     }
 
 
