@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from behalf.common.config import ConfigError, Env
+from behalf.common.kafka import PLAINTEXT, SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity
 from behalf.common.tls import ChannelTls, ServerTls, TlsFileError
 
 # Bounds of BEHALF_MAX_RECEIVE_BYTES: a Verify needs a few KiB; 64 MiB is what servers may send.
@@ -116,11 +119,12 @@ def _checked(load: Callable[[], object], names: dict[Path | None, str]) -> None:
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    """Broker address and topic layout."""
+    """Broker address, connection security and topic layout."""
 
     bootstrap: str
     topic_prefix: str
     partitions: int
+    security: KafkaSecurity = PLAINTEXT
 
     @classmethod
     def from_env(cls, env: Env) -> KafkaSettings:
@@ -131,4 +135,71 @@ class KafkaSettings:
             bootstrap=env.str("BEHALF_KAFKA_BOOTSTRAP"),
             topic_prefix=prefix,
             partitions=env.int("BEHALF_TOPIC_PARTITIONS", 3, minimum=1, maximum=1000),
+            security=kafka_security_from_env(env),
         )
+
+
+_TLS_FILES = ("BEHALF_KAFKA_CA_FILE", "BEHALF_KAFKA_CERT_FILE", "BEHALF_KAFKA_KEY_FILE")
+_SASL_SETTINGS = ("BEHALF_KAFKA_SASL_MECHANISM", "BEHALF_KAFKA_USERNAME", "BEHALF_KAFKA_PASSWORD")
+
+
+def kafka_security_from_env(env: Env) -> KafkaSecurity:
+    """BEHALF_KAFKA_SECURITY_PROTOCOL and what it needs: CA (and client certificate) files for
+    TLS, a SCRAM mechanism and credentials for SASL.
+
+    A setting the protocol would ignore is refused, so nobody believes a connection is
+    encrypted or authenticated when it is not; the TLS files are loaded once here, so a bad
+    file stops the process at startup with one line naming it.
+    """
+    protocol = env.str("BEHALF_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+    if protocol not in SECURITY_PROTOCOLS:
+        raise ConfigError(
+            "BEHALF_KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL,"
+            f" got {protocol!r}"
+        )
+    tls = protocol in {"SSL", "SASL_SSL"}
+    sasl = protocol in {"SASL_PLAINTEXT", "SASL_SSL"}
+    for name in (*_TLS_FILES, *_SASL_SETTINGS):
+        used = tls if name in _TLS_FILES else sasl
+        if not used and env.str(name, ""):
+            raise ConfigError(
+                f"{name} is set but BEHALF_KAFKA_SECURITY_PROTOCOL={protocol} does not use it"
+            )
+    ca_file, cert_file, key_file = (_readable_file(env, name) for name in _TLS_FILES)
+    if (cert_file is None) != (key_file is None):
+        raise ConfigError("BEHALF_KAFKA_CERT_FILE and BEHALF_KAFKA_KEY_FILE go together")
+    if not sasl:
+        security = KafkaSecurity(protocol, ca_file, cert_file, key_file)
+    else:
+        mechanism = env.str("BEHALF_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper()
+        if mechanism not in SASL_MECHANISMS:
+            raise ConfigError(
+                "BEHALF_KAFKA_SASL_MECHANISM must be SCRAM-SHA-256 or SCRAM-SHA-512,"
+                f" got {mechanism!r}"
+            )
+        security = KafkaSecurity(
+            protocol,
+            ca_file,
+            cert_file,
+            key_file,
+            sasl_mechanism=mechanism,
+            username=env.str("BEHALF_KAFKA_USERNAME"),
+            password=env.secret("BEHALF_KAFKA_PASSWORD"),
+        )
+    if tls:
+        try:
+            security.ssl_context()
+        except (OSError, ssl.SSLError) as exc:
+            files = [n for n in _TLS_FILES if env.str(n, "")] or ["the system CA store"]
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            raise ConfigError(f"{' / '.join(files)} could not be loaded ({reason})") from None
+    return security
+
+
+def _readable_file(env: Env, name: str) -> str | None:
+    path = env.str(name, "")
+    if not path:
+        return None
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise ConfigError(f"{name} names no readable file: {path!r}")
+    return path

@@ -82,10 +82,18 @@ class DispatcherService:
         await migrate(self.pool, "behalf.dispatcher")
         kafka = settings.kafka
         await ensure_topics(
-            kafka.bootstrap, self.topics.all(), partitions=kafka.partitions, timeout_seconds=timeout
+            kafka.bootstrap,
+            self.topics.all(),
+            partitions=kafka.partitions,
+            timeout_seconds=timeout,
+            security=kafka.security,
         )
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True, linger_ms=2
+            bootstrap_servers=kafka.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            **kafka.security.client_options(),
         )
         await retry_until(
             f"Kafka at {kafka.bootstrap}", self._producer.start, timeout_seconds=timeout
@@ -116,7 +124,9 @@ class DispatcherService:
         self.loops.append(
             ConsumerLoop(
                 "events",
-                new_consumer(kafka.bootstrap, f"{group}.events", client_id=client),
+                new_consumer(
+                    kafka.bootstrap, f"{group}.events", client_id=client, security=kafka.security
+                ),
                 [self.topics.decisions, self.topics.lifecycle],
                 lambda r: pipeline.handle_source(r.topic, r.value),
                 max_in_flight=settings.max_in_flight,
@@ -127,7 +137,12 @@ class DispatcherService:
             self.loops.append(
                 ConsumerLoop(
                     f"retry.{tier}",
-                    new_consumer(kafka.bootstrap, f"{group}.retry.{tier}", client_id=client),
+                    new_consumer(
+                        kafka.bootstrap,
+                        f"{group}.retry.{tier}",
+                        client_id=client,
+                        security=kafka.security,
+                    ),
                     [self.topics.retry(tier)],
                     lambda r, t=tier: pipeline.handle_task(t, r.value),
                     gate_on_due=True,

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from behalf.common.kafka import PLAINTEXT, KafkaSecurity
 from behalf.dispatcher.tasks import due_seconds
 
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
@@ -221,7 +222,9 @@ class ConsumerLoop:
         await self._commit(partitions)
 
 
-def new_consumer(bootstrap: str, group_id: str, *, client_id: str) -> AIOKafkaConsumer:
+def new_consumer(
+    bootstrap: str, group_id: str, *, client_id: str, security: KafkaSecurity = PLAINTEXT
+) -> AIOKafkaConsumer:
     """A consumer that never commits by itself and starts new groups at the earliest offset."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -234,4 +237,5 @@ def new_consumer(bootstrap: str, group_id: str, *, client_id: str) -> AIOKafkaCo
         max_poll_interval_ms=300_000,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
+        **security.client_options(),
     )

@@ -61,7 +61,11 @@ class RegistryService:
         kafka = settings.kafka
         topics = Topics(kafka.topic_prefix)
         await ensure_topics(
-            kafka.bootstrap, topics.all(), partitions=kafka.partitions, timeout_seconds=timeout
+            kafka.bootstrap,
+            topics.all(),
+            partitions=kafka.partitions,
+            timeout_seconds=timeout,
+            security=kafka.security,
         )
 
         async def lookup(secret_hash: bytes) -> StoredKey | None:
@@ -95,12 +99,15 @@ class RegistryService:
         )
         self._tasks = [
             hub,
-            OutboxRelay(pool, bootstrap=kafka.bootstrap, topic=topics.lifecycle),
+            OutboxRelay(
+                pool, bootstrap=kafka.bootstrap, topic=topics.lifecycle, security=kafka.security
+            ),
             AuditSink(
                 pool,
                 bootstrap=kafka.bootstrap,
                 topic=topics.decisions,
                 group_id=f"{kafka.topic_prefix}.{AUDIT_GROUP_SUFFIX}",
+                security=kafka.security,
             ),
             ExpirySweeper(pool),
         ]

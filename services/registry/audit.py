@@ -25,6 +25,7 @@ from aiokafka.errors import CommitFailedError
 
 from behalf.common.errors import InvalidArgument, NotFound
 from behalf.common.ids import is_id
+from behalf.common.kafka import PLAINTEXT, KafkaSecurity
 from behalf.v1 import common_pb2, events_pb2, registry_pb2
 
 DEFAULT_PAGE_SIZE = 50
@@ -95,9 +96,18 @@ def _row(record: ConsumerRecord[bytes, bytes]) -> _Row | None:
 class AuditSink:
     """Consumes the decisions topic into the audit table; offsets follow committed rows."""
 
-    def __init__(self, pool: asyncpg.Pool, *, bootstrap: str, topic: str, group_id: str) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        bootstrap: str,
+        topic: str,
+        group_id: str,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
         self._pool = pool
         self._bootstrap = bootstrap
+        self._security = security
         self._topic = topic
         self._group_id = group_id
         self._task: asyncio.Task[None] | None = None
@@ -124,6 +134,7 @@ class AuditSink:
                 auto_offset_reset="earliest",
                 # Verifiers audit in transactions; an aborted one was answered as a deny.
                 isolation_level="read_committed",
+                **self._security.client_options(),
             )
             try:
                 await consumer.start()

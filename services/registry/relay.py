@@ -23,7 +23,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from behalf.common.kafka import EVENT_TYPE_HEADER
+from behalf.common.kafka import EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
 
 EVENT_ID_HEADER = "event-id"
 LOCK_KEY = zlib.crc32(b"behalf.registry.outbox_relay") & 0x7FFFFFFF
@@ -44,9 +44,11 @@ class OutboxRelay:
         topic: str,
         poll_seconds: float = 0.2,
         lock_retry_seconds: float = 1.0,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._pool = pool
         self._bootstrap = bootstrap
+        self._security = security
         self._topic = topic
         self._poll_seconds = poll_seconds
         self._lock_retry_seconds = lock_retry_seconds
@@ -148,6 +150,7 @@ class OutboxRelay:
             enable_idempotence=True,
             request_timeout_ms=10_000,
             linger_ms=0,
+            **self._security.client_options(),
         )
         try:
             await producer.start()

@@ -41,6 +41,7 @@ class VerifierService:
             Topics(settings.kafka.topic_prefix).decisions,
             settings.audit_timeout_seconds,
             transactional_id=f"behalf-verifier-{settings.verifier_id}",
+            security=settings.kafka.security,
         )
         self._channel = open_channel(
             settings.registry_target,

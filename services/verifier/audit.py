@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
 
 from behalf.common.event_types import header_type
-from behalf.common.kafka import EVENT_TYPE_HEADER
+from behalf.common.kafka import EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
 from behalf.v1 import events_pb2
 
 AUDIT_FAILURES = Counter(
@@ -72,8 +72,10 @@ class DecisionPublisher:
         *,
         transactional_id: str,
         lanes: int = 3,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._bootstrap = bootstrap
+        self._security = security
         self._topic = topic
         self._timeout = timeout_seconds
         self._commit_bound = max(5.0, 2 * timeout_seconds)
@@ -188,6 +190,7 @@ class DecisionPublisher:
             max_batch_size=512 * 1024,
             request_timeout_ms=max(1000, int(self._timeout * 1000)),
             retry_backoff_ms=50,
+            **self._security.client_options(),
         )
         try:
             await producer.start()

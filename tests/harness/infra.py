@@ -6,6 +6,7 @@ the caller (see :func:`default_base_dir`). Environment overrides:
 
 - ``BEHALF_DATABASE_URL``: use this PostgreSQL server; nothing is started or stopped.
 - ``BEHALF_KAFKA_BOOTSTRAP``: use this Kafka bootstrap address; nothing is started or stopped.
+  (Not for ``start_kafka(..., sasl=True)``, which always starts its own broker.)
 - ``BEHALF_USE_TESTCONTAINERS=1``: where a Docker engine answers, use testcontainers instead.
 - ``BEHALF_PG_FAST``: passed on to postgres.sh; this module sets it to 1 unless it is set.
 """
@@ -76,11 +77,14 @@ def _use_testcontainers() -> bool:
     return os.environ.get("BEHALF_USE_TESTCONTAINERS") == "1" and docker_available()
 
 
-def _run_script(script: Path, command: str, env: Mapping[str, str]) -> str:
-    """Run a deploy script; return the last line of its stdout, or raise with its stderr."""
+def _run_script(
+    script: Path, command: str, env: Mapping[str, str], *args: str, lines: int = 1
+) -> str:
+    """Run a deploy script; return the last ``lines`` lines of its stdout (all of it for 0),
+    or raise with its stderr."""
     try:
         result = subprocess.run(
-            ["bash", str(script), command],
+            ["bash", str(script), command, *args],
             env={**os.environ, **env},
             capture_output=True,
             text=True,
@@ -93,8 +97,8 @@ def _run_script(script: Path, command: str, env: Mapping[str, str]) -> str:
         raise InfraError(
             f"{script.name} {command} exited {result.returncode}:\n{result.stderr}{result.stdout}"
         )
-    lines = result.stdout.strip().splitlines()
-    return lines[-1] if lines else ""
+    output = result.stdout.strip().splitlines()
+    return "\n".join(output[-lines:] if lines else output)
 
 
 @dataclass
@@ -154,17 +158,51 @@ def _start_postgres_container() -> PostgresServer:
     return PostgresServer(url=url, port=port, _stop=container.stop)
 
 
+# The SCRAM users kafka.sh creates in SASL mode, one per service identity (plus behalf-admin,
+# the super user the harness applies ACLs with).
+KAFKA_IDENTITIES = ("behalf-verifier", "behalf-registry", "behalf-dispatcher")
+
+
 @dataclass
 class KafkaServer:
     """A running single-node Kafka broker reachable at ``bootstrap`` (``host:port``).
 
     ``kill()`` and ``restart()`` serve fault tests and work only for a broker this module
-    started as a local process; they raise :class:`InfraError` otherwise.
+    started as a local process; they raise :class:`InfraError` otherwise. A broker started
+    with ``sasl=True`` listens with SASL_SSL only: ``ca_file`` is the CA its certificate
+    chains to, and ``client_env(user)`` gives a service's BEHALF_KAFKA_* settings.
     """
 
     bootstrap: str
     _env: Mapping[str, str] | None = field(default=None, repr=False)
     _stop: Callable[[], object] = field(default=_noop, repr=False)
+    ca_file: str | None = None
+
+    @property
+    def sasl(self) -> bool:
+        return self.ca_file is not None
+
+    def client_env(self, user: str) -> dict[str, str]:
+        """The BEHALF_KAFKA_* settings (bootstrap, SASL_SSL, CA, SCRAM mechanism, username,
+        current password) that make a service connect as ``user``."""
+        out = _run_script(KAFKA_SCRIPT, "client-env", self._sasl_env("client-env"), user, lines=0)
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def grant_service_acls(self, topic_prefix: str, dispatcher_group: str = "") -> None:
+        """Let each service identity do what its job needs on the topics of ``topic_prefix``
+        (and the dispatcher on consumer groups ``dispatcher_group.*``, default
+        ``behalf-dispatcher.*``); nothing else is allowed."""
+        args = [topic_prefix, *([dispatcher_group] if dispatcher_group else [])]
+        _run_script(KAFKA_SCRIPT, "acls", self._sasl_env("grant ACLs on"), *args)
+
+    def set_password(self, user: str) -> None:
+        """Give ``user`` a new SCRAM password (rotation); ``client_env`` returns the new one."""
+        _run_script(KAFKA_SCRIPT, "set-password", self._sasl_env("rotate a password on"), user)
+
+    def _sasl_env(self, what: str) -> Mapping[str, str]:
+        if not self.sasl:
+            raise InfraError(f"cannot {what} a Kafka broker without SASL")
+        return self._local_env(what)
 
     def stop(self) -> None:
         """Stop the broker cleanly (SIGTERM), or do nothing for an external one."""
@@ -190,17 +228,26 @@ class KafkaServer:
         return self._env
 
 
-def start_kafka(base_dir: Path) -> KafkaServer:
-    """Start a Kafka broker in ``base_dir / "kafka"`` on free ports, or use an existing one."""
-    external = os.environ.get("BEHALF_KAFKA_BOOTSTRAP")
-    if external:
-        return KafkaServer(bootstrap=external)
-    if _use_testcontainers():
-        return _start_kafka_container()
+def start_kafka(base_dir: Path, *, sasl: bool = False) -> KafkaServer:
+    """Start a Kafka broker in ``base_dir / "kafka"`` on free ports, or use an existing one.
+
+    With ``sasl`` the broker (in ``base_dir / "kafka-sasl"``, always a local process) has one
+    SASL_SSL listener with SCRAM-SHA-512 users per service identity (``KAFKA_IDENTITIES``)
+    and the StandardAuthorizer; call ``grant_service_acls(prefix)`` before services use it.
+    """
+    if not sasl:
+        external = os.environ.get("BEHALF_KAFKA_BOOTSTRAP")
+        if external:
+            return KafkaServer(bootstrap=external)
+        if _use_testcontainers():
+            return _start_kafka_container()
+    folder = base_dir / ("kafka-sasl" if sasl else "kafka")
     env = {
-        "BEHALF_KAFKA_DIR": str(base_dir / "kafka"),
+        "BEHALF_KAFKA_DIR": str(folder),
         "BEHALF_KAFKA_PORT": str(free_port()),
         "BEHALF_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "BEHALF_KAFKA_SASL": "1" if sasl else "0",
+        "BEHALF_KAFKA_ACL_PREFIX": "",  # tests grant ACLs for their own topic prefix
         # Lets kafka.sh probe readiness with a real metadata request through aiokafka.
         "BEHALF_PYTHON": sys.executable,
     }
@@ -209,6 +256,7 @@ def start_kafka(base_dir: Path) -> KafkaServer:
         bootstrap=bootstrap,
         _env=env,
         _stop=partial(_run_script, KAFKA_SCRIPT, "stop", env),
+        ca_file=str(folder / "sasl" / "ca.pem") if sasl else None,
     )
 
 
