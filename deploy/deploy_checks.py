@@ -9,7 +9,9 @@ needs a network or a container engine:
   (unknown fields rejected, unknown kinds rejected) against the Kubernetes JSON schemas the
   `kubernetes-validate` package ships, for the pinned KUBERNETES_VERSION; then our own rules
   (security context, gRPC probes for the gRPC services and `GET /healthz` probes for the
-  console, resources, required settings, HPA for the verifier, a PDB per service).
+  console, resources, required settings, HPA for the verifier, a PDB per service, the
+  registry's internal port reachable only from verifier and dispatcher pods, each service
+  holding only its own credential).
 - The Envoy example's configuration parsed into Envoy's own protobuf types (`xds-protos`),
   and fail-closed ext_authz asserted.
 - `pyproject.toml` lists every package the images need (they install it non-editable).
@@ -51,12 +53,19 @@ _TYPED_CONFIGS = (router_pb2, http_protocol_options_pb2)
 REPO = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.33.0"
 OVERLAYS = ("deploy/k8s/overlays/dev", "deploy/k8s/overlays/production")
-EXAMPLES = ("deploy/k8s/examples/envoy-sidecar",)
+EXAMPLES = (
+    "deploy/k8s/examples/envoy-sidecar",
+    "deploy/k8s/examples/envoy-sidecar-verifier",
+)
 DOCKERFILE = "deploy/docker/Dockerfile"
 HADOLINT_CONFIG = "deploy/docker/hadolint.yaml"
 COMPOSE_FILE = "deploy/compose/compose.yaml"
 
 SERVICES = {"registry": 50051, "verifier": 50052, "dispatcher": 50053}  # gRPC health probes
+INTERNAL_PORT = 50054  # the registry's RegistryInternalService listener
+INTERNAL_CALLERS = {"behalf-verifier", "behalf-dispatcher"}  # the only pods that may reach it
+# The one service credential each container may hold (the registry holds digests only).
+CREDENTIALS = {"verifier": "BEHALF_VERIFIER_TOKEN", "dispatcher": "BEHALF_DISPATCHER_TOKEN"}
 HTTP_SERVICES = {"console": 8080}  # HTTP, probed with GET HEALTH_PATH
 HEALTH_PATH = "/healthz"
 REQUIRED_ENV = {
@@ -64,21 +73,24 @@ REQUIRED_ENV = {
         "BEHALF_HOST",
         "BEHALF_DATABASE_URL",
         "BEHALF_KAFKA_BOOTSTRAP",
-        "BEHALF_SERVICE_TOKEN",
         "BEHALF_MASTER_KEY",
+        "BEHALF_INTERNAL_PORT",
+        "BEHALF_VERIFIER_TOKEN_DIGESTS",
+        "BEHALF_DISPATCHER_TOKEN_DIGESTS",
+        "BEHALF_OPERATOR_TOKEN_DIGESTS",
     },
     "verifier": {
         "BEHALF_HOST",
         "BEHALF_KAFKA_BOOTSTRAP",
-        "BEHALF_REGISTRY_TARGET",
-        "BEHALF_SERVICE_TOKEN",
+        "BEHALF_REGISTRY_INTERNAL_TARGET",
+        "BEHALF_VERIFIER_TOKEN",
     },
     "dispatcher": {
         "BEHALF_HOST",
         "BEHALF_DATABASE_URL",
         "BEHALF_KAFKA_BOOTSTRAP",
-        "BEHALF_REGISTRY_TARGET",
-        "BEHALF_SERVICE_TOKEN",
+        "BEHALF_REGISTRY_INTERNAL_TARGET",
+        "BEHALF_DISPATCHER_TOKEN",
     },
     "console": {
         "BEHALF_HOST",
@@ -227,11 +239,21 @@ def check_policy(objects: list[dict[str, Any]], subject: str, *, suite: bool = T
             problems += _container_security(container, pod_non_root, where)
             problems += _references(container, config_maps, secrets, where)
             service = _service_of(container)
+            environment = _environment(container, config_maps)
+            problems += credential_problems(environment, service, where)
             if service is not None:
                 problems += _service_container(container, service, config_maps, where)
     if suite:
         problems += _suite_rules(objects, deployments)
+        problems += _internal_port_rules(objects, deployments)
     _fail_if(f"{subject} (policy)", problems)
+
+
+def credential_problems(env: dict[str, str | None], service: str | None, where: str) -> list[str]:
+    """A container holds no service credential but its own (an application pod: none)."""
+    own = CREDENTIALS.get(service or "")
+    held = {n for n in env if re.fullmatch(r"BEHALF_[A-Z_]*TOKEN", n) and n != own}
+    return [f"{where}: holds {n}, which is not its own credential" for n in sorted(held)]
 
 
 def _container_security(container: dict[str, Any], pod_non_root: bool, where: str) -> list[str]:
@@ -308,6 +330,14 @@ def env_problems(env: dict[str, str | None], service: str, where: str) -> list[s
     problems = [f"{where}: {n} is not set" for n in sorted(REQUIRED_ENV[service] - set(env))]
     if "BEHALF_HOST" in env and env["BEHALF_HOST"] != "0.0.0.0":
         problems.append(f"{where}: BEHALF_HOST must be 0.0.0.0 (probes come from outside)")
+    if service == "registry" and str(env.get("BEHALF_INTERNAL_PORT")) != str(INTERNAL_PORT):
+        problems.append(f"{where}: BEHALF_INTERNAL_PORT must be {INTERNAL_PORT}")
+    target = str(env.get("BEHALF_REGISTRY_INTERNAL_TARGET") or "")
+    if "BEHALF_REGISTRY_INTERNAL_TARGET" in env and not target.endswith(f":{INTERNAL_PORT}"):
+        problems.append(
+            f"{where}: BEHALF_REGISTRY_INTERNAL_TARGET must name the registry's internal port "
+            f"{INTERNAL_PORT}, not {target!r}"
+        )
     unknown = {n for n in env if n.startswith("BEHALF_")} - known_settings()
     problems += [f"{where}: {n} is read by no service (a typo?)" for n in sorted(unknown)]
     return problems
@@ -355,6 +385,78 @@ def _suite_rules(
         }:
             problems.append("behalf-verifier must spread over zones and hosts")
     return problems
+
+
+def _internal_port_rules(
+    objects: list[dict[str, Any]], deployments: dict[str, dict[str, Any]]
+) -> list[str]:
+    """The registry's Deployment and Service expose the internal port by name, and every
+    NetworkPolicy ingress rule that admits it admits only verifier and dispatcher pods of the
+    namespace; at least one policy must select the registry (no policy: open to all)."""
+    problems = []
+    registry = deployments.get("behalf-registry")
+    if registry is not None:
+        ports = [
+            p
+            for c in registry["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        ]
+        if {"name": "internal", "containerPort": INTERNAL_PORT} not in ports:
+            problems.append(f"behalf-registry must name containerPort {INTERNAL_PORT} `internal`")
+    service = _by_kind(objects, "Service").get("behalf-registry")
+    if service is not None and not any(
+        p.get("name") == "internal" and p.get("port") == INTERNAL_PORT
+        for p in service["spec"].get("ports", [])
+    ):
+        problems.append(f"Service behalf-registry must expose port {INTERNAL_PORT} as `internal`")
+    guarding = [
+        p
+        for p in _by_kind(objects, "NetworkPolicy").values()
+        if _selects_registry(p["spec"].get("podSelector", {}))
+        and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+    ]
+    if not guarding:
+        problems.append(
+            f"no NetworkPolicy restricts who reaches the registry's internal port {INTERNAL_PORT}"
+        )
+    for policy in guarding:
+        for rule in policy["spec"].get("ingress", []):
+            if not _admits_internal_port(rule.get("ports")):
+                continue
+            peers = rule.get("from") or [{}]
+            if not all(_is_internal_caller(peer) for peer in peers):
+                problems.append(
+                    f"NetworkPolicy/{policy['metadata']['name']}: pods other than "
+                    f"{', '.join(sorted(INTERNAL_CALLERS))} may reach the registry's internal "
+                    f"port {INTERNAL_PORT}"
+                )
+    return problems
+
+
+def _selects_registry(selector: dict[str, Any]) -> bool:
+    labels = selector.get("matchLabels", {})
+    return not selector or labels.get("app.kubernetes.io/name") == "behalf-registry"
+
+
+def _admits_internal_port(ports: list[dict[str, Any]] | None) -> bool:
+    """No ports means every port; a named port is the container's `internal`."""
+    if not ports:
+        return True
+    for port in ports:
+        number = port.get("port")
+        if number is None or number == "internal":
+            return True
+        if isinstance(number, int) and number <= INTERNAL_PORT <= port.get("endPort", number):
+            return True
+    return False
+
+
+def _is_internal_caller(peer: dict[str, Any]) -> bool:
+    """A peer of this namespace's verifier or dispatcher pods only (no namespace or IP block)."""
+    selector = peer.get("podSelector")
+    if set(peer) != {"podSelector"} or not selector or set(selector) != {"matchLabels"}:
+        return False
+    return selector["matchLabels"].get("app.kubernetes.io/name") in INTERNAL_CALLERS
 
 
 # --- Envoy ---------------------------------------------------------------------------------
@@ -409,7 +511,9 @@ def check_example_envoy(objects: list[dict[str, Any]], subject: str) -> None:
     _fail_if(subject, [] if templates else ["no ConfigMap with envoy.yaml.tmpl"])
     for template in templates:
         key = "bhk_verify_" + "0" * 43
-        check_envoy_config(template.replace("__BEHALF_API_KEY__", key), f"{subject} envoy.yaml")
+        rendered = template.replace("__BEHALF_API_KEY__", key)
+        rendered = rendered.replace("__BEHALF_VERIFIER_ADDRESS__", "127.0.0.1")
+        check_envoy_config(rendered, f"{subject} envoy.yaml")
 
 
 # --- Dockerfile ----------------------------------------------------------------------------
@@ -531,6 +635,7 @@ def validate_compose(path: Path) -> None:
             continue
         env = {k: v for k, v in (spec.get("environment") or {}).items()}
         problems += env_problems(env, service, f"service {service}")
+        problems += credential_problems(env, service, f"service {service}")
         if not spec.get("read_only") or "ALL" not in spec.get("cap_drop", []):
             problems.append(f"service {service}: must be read_only with cap_drop [ALL]")
     _fail_if(f"{path} (policy)", problems)

@@ -73,6 +73,7 @@ def test_overlay_builds_validates_and_follows_policy(kustomize: None, overlay: s
         "behalf-console",
     }
     assert ("Service", "behalf-console") in kinds
+    assert ("NetworkPolicy", "behalf-registry-internal") in kinds
 
 
 def test_dev_overlay_generates_the_secret_and_production_does_not(kustomize: None) -> None:
@@ -85,13 +86,44 @@ def test_dev_overlay_generates_the_secret_and_production_does_not(kustomize: Non
     assert not [o for o in production if o["kind"] == "Secret"]
 
 
-def test_envoy_example_builds_validates_and_fails_closed(kustomize: None) -> None:
-    """The sidecar example builds, validates, and its Envoy config parses as fail-closed."""
-    directory = checks.EXAMPLES[0]
+@pytest.mark.parametrize("directory", checks.EXAMPLES)
+def test_envoy_example_builds_validates_and_fails_closed(kustomize: None, directory: str) -> None:
+    """Each sidecar example builds, validates, and its Envoy config parses as fail-closed."""
     objects = checks.kustomize_build(REPO / directory)
     checks.validate_schemas(objects, directory)
     checks.check_policy(objects, directory, suite=False)
     checks.check_example_envoy(objects, directory)
+
+
+def _credentials(objects: list[dict]) -> dict[str, set[str]]:
+    """Per container of the example's Deployment, the BEHALF_*TOKEN variables it holds."""
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    return {
+        c["name"]: {v["name"] for v in c.get("env", []) if v["name"].endswith("TOKEN")}
+        for c in [*pod.get("initContainers", []), *pod["containers"]]
+    }
+
+
+def test_application_pod_holds_no_internal_credential(kustomize: None) -> None:
+    """The Envoy example's pod holds only its verify key (from orders-behalf-api-key); the
+    verifier-in-the-pod variant adds the verifier identity's credential to that container only."""
+    plain, variant = (_credentials(checks.kustomize_build(REPO / d)) for d in checks.EXAMPLES)
+    assert set(plain) == {"render-envoy-config", "app", "envoy"}
+    assert not set().union(*plain.values())
+    assert variant.pop("behalf-verifier") == {"BEHALF_VERIFIER_TOKEN"}
+    assert not set().union(*variant.values())
+
+
+def test_policy_rejects_an_internal_credential_in_the_application_pod(kustomize: None) -> None:
+    """A service credential in a container that is not that service fails the example check."""
+    directory = checks.EXAMPLES[0]
+    objects = checks.kustomize_build(REPO / directory)
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    envoy = deployment["spec"]["template"]["spec"]["containers"][1]
+    envoy.setdefault("env", []).append({"name": "BEHALF_VERIFIER_TOKEN", "value": "x" * 40})
+    with pytest.raises(CheckFailed, match="holds BEHALF_VERIFIER_TOKEN"):
+        checks.check_policy(objects, directory, suite=False)
 
 
 def test_dockerfile_lints_clean(hadolint: None) -> None:
@@ -114,7 +146,7 @@ def test_validate_script_passes(kustomize: None, hadolint: None, compose: None) 
         env={**os.environ, "PYTHON": sys.executable},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") == 6
+    assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") == 7
 
 
 def test_pyproject_lists_every_package() -> None:
@@ -360,6 +392,69 @@ def test_schema_rejects_an_unknown_api_version(kustomize: None, tmp_path: Path) 
             ],
             "no PodDisruptionBudget covers behalf-console",
         ),
+        (
+            "NetworkPolicy",
+            "behalf-registry-internal",
+            [{"op": "add", "path": "/spec/ingress/0/from/-", "value": {"namespaceSelector": {}}}],
+            "may reach the registry's internal port",
+        ),
+        (
+            "NetworkPolicy",
+            "behalf-registry-internal",
+            [
+                {
+                    "op": "add",
+                    "path": "/spec/ingress/1/ports/-",
+                    "value": {"port": 50054, "protocol": "TCP"},
+                }
+            ],
+            "may reach the registry's internal port",
+        ),
+        (
+            "NetworkPolicy",
+            "behalf-registry-internal",
+            [
+                {
+                    "op": "replace",
+                    "path": "/spec/podSelector/matchLabels/app.kubernetes.io~1name",
+                    "value": "nobody",
+                }
+            ],
+            "no NetworkPolicy restricts who reaches the registry's internal port",
+        ),
+        (
+            "Service",
+            "behalf-registry",
+            [{"op": "remove", "path": "/spec/ports/1"}],
+            "Service behalf-registry must expose port 50054",
+        ),
+        (
+            "Deployment",
+            "behalf-verifier",
+            [
+                {
+                    "op": "add",
+                    "path": f"{VERIFIER}/env/-",
+                    "value": {"name": "BEHALF_DISPATCHER_TOKEN", "value": "x" * 40},
+                }
+            ],
+            "holds BEHALF_DISPATCHER_TOKEN, which is not its own credential",
+        ),
+        (
+            "Deployment",
+            "behalf-dispatcher",
+            [
+                {
+                    "op": "add",
+                    "path": f"{VERIFIER}/env/-",
+                    "value": {
+                        "name": "BEHALF_REGISTRY_INTERNAL_TARGET",
+                        "value": "behalf-registry:50051",
+                    },
+                }
+            ],
+            "BEHALF_REGISTRY_INTERNAL_TARGET must name the registry's internal port",
+        ),
     ],
     ids=[
         "writable-root",
@@ -380,6 +475,12 @@ def test_schema_rejects_an_unknown_api_version(kustomize: None, tmp_path: Path) 
         "console-no-database",
         "console-missing-secret-key",
         "console-pdb-wrong-selector",
+        "internal-port-from-any-namespace",
+        "internal-port-on-the-public-rule",
+        "no-internal-policy",
+        "service-without-internal-port",
+        "foreign-credential",
+        "internal-target-on-public-port",
     ],
 )
 def test_policy_rejects_a_broken_overlay(
