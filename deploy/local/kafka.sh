@@ -12,7 +12,9 @@
 # SASL mode only (BEHALF_KAFKA_SASL=1), on a running broker:
 #   acls PREFIX [GROUP]    grant each service identity what it needs on the topics of PREFIX
 #                          (and the dispatcher's consumer groups GROUP.*; default
-#                          behalf-dispatcher); `start` does this once for
+#                          behalf-dispatcher), including CREATE on PREFIX.* for the registry
+#                          and dispatcher unless BEHALF_KAFKA_ACL_CREATE=0 (topics created by
+#                          an operator, as in production); `start` does this once for
 #                          BEHALF_KAFKA_ACL_PREFIX (default $BEHALF_TOPIC_PREFIX or behalf;
 #                          empty: none) and BEHALF_DISPATCHER_GROUP
 #   list-acls              print every ACL binding
@@ -401,20 +403,22 @@ kafka_admin() {
 # since Kafka 3.0 WRITE on a topic also allows an idempotent producer's InitProducerId.
 service_acls() {
   local p=$1 g=$2
+  if [[ ${BEHALF_KAFKA_ACL_CREATE:-1} == 1 ]]; then
+    echo "User:behalf-registry TOPIC PREFIXED $p. CREATE"
+    echo "User:behalf-dispatcher TOPIC PREFIXED $p. CREATE"
+  fi
   cat <<EOF
 User:behalf-verifier TOPIC LITERAL $p.decisions WRITE
 User:behalf-verifier TRANSACTIONAL_ID PREFIXED behalf-verifier- WRITE
 User:behalf-registry TOPIC LITERAL $p.lifecycle WRITE
 User:behalf-registry TOPIC LITERAL $p.decisions READ
 User:behalf-registry GROUP LITERAL $p.registry-audit READ
-User:behalf-registry TOPIC PREFIXED $p. CREATE
 User:behalf-dispatcher TOPIC LITERAL $p.decisions READ
 User:behalf-dispatcher TOPIC LITERAL $p.lifecycle READ
 User:behalf-dispatcher TOPIC PREFIXED $p.webhooks.retry. READ
 User:behalf-dispatcher TOPIC PREFIXED $p.webhooks.retry. WRITE
 User:behalf-dispatcher TOPIC LITERAL $p.webhooks.dead WRITE
 User:behalf-dispatcher GROUP PREFIXED $g. READ
-User:behalf-dispatcher TOPIC PREFIXED $p. CREATE
 EOF
 }
 

@@ -60,9 +60,11 @@ class RegistryService:
         await migrate(pool, "behalf.registry")
         kafka = settings.kafka
         topics = Topics(kafka.topic_prefix)
+        # Only the topics the registry uses: under ACLs it can see no others (the dispatcher
+        # creates its retry and dead-letter topics itself).
         await ensure_topics(
             kafka.bootstrap,
-            topics.all(),
+            [topics.decisions, topics.lifecycle],
             partitions=kafka.partitions,
             timeout_seconds=timeout,
             security=kafka.security,

@@ -188,12 +188,16 @@ class KafkaServer:
         out = _run_script(KAFKA_SCRIPT, "client-env", self._sasl_env("client-env"), user, lines=0)
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
-    def grant_service_acls(self, topic_prefix: str, dispatcher_group: str = "") -> None:
+    def grant_service_acls(
+        self, topic_prefix: str, dispatcher_group: str = "", *, create: bool = True
+    ) -> None:
         """Let each service identity do what its job needs on the topics of ``topic_prefix``
         (and the dispatcher on consumer groups ``dispatcher_group.*``, default
-        ``behalf-dispatcher.*``); nothing else is allowed."""
+        ``behalf-dispatcher.*``); nothing else is allowed. Without ``create`` the registry and
+        dispatcher may not create topics, as in production: create them as ``behalf-admin``."""
         args = [topic_prefix, *([dispatcher_group] if dispatcher_group else [])]
-        _run_script(KAFKA_SCRIPT, "acls", self._sasl_env("grant ACLs on"), *args)
+        env = {**self._sasl_env("grant ACLs on"), "BEHALF_KAFKA_ACL_CREATE": str(int(create))}
+        _run_script(KAFKA_SCRIPT, "acls", env, *args)
 
     def set_password(self, user: str) -> None:
         """Give ``user`` a new SCRAM password (rotation); ``client_env`` returns the new one."""

@@ -34,10 +34,15 @@ def sasl_kafka(infra_base_dir: Path) -> Iterator[KafkaServer]:
 
 
 @pytest.fixture
-def topics(sasl_kafka: KafkaServer) -> Topics:
-    """A fresh topic prefix on which each service identity has been granted its ACLs."""
+async def topics(sasl_kafka: KafkaServer) -> Topics:
+    """A fresh topic prefix whose topics the admin created, and on which each service identity
+    has its ACLs, without CREATE (as in production)."""
     named = Topics(f"sasl{uuid.uuid4().hex[:8]}")
-    sasl_kafka.grant_service_acls(named.prefix)
+    admin = _security(sasl_kafka, "behalf-admin")
+    await ensure_topics(
+        sasl_kafka.bootstrap, named.all(), partitions=2, timeout_seconds=60, security=admin
+    )
+    sasl_kafka.grant_service_acls(named.prefix, create=False)
     return named
 
 
@@ -158,9 +163,6 @@ async def test_only_the_verifier_can_write_decisions(
     another service cannot put a record on the decisions topic; the verifier can."""
     bootstrap = sasl_kafka.bootstrap
     registry = _security(sasl_kafka, "behalf-registry")
-    await ensure_topics(
-        bootstrap, topics.all(), partitions=1, timeout_seconds=60, security=registry
-    )
     assert sasl_kafka.ca_file is not None
     verifier = _security(sasl_kafka, "behalf-verifier")
     strangers: dict[str, dict[str, Any]] = {
@@ -193,21 +195,21 @@ async def test_only_the_verifier_can_write_decisions(
         **registry.client_options(),
     )
     await consumer.start()
+    values: list[bytes | None] = []
     try:
-        batches = await consumer.getmany(timeout_ms=10_000)
+        async with asyncio.timeout(60):
+            while not values:
+                batches = await consumer.getmany(timeout_ms=1000)
+                values = [r.value for rs in batches.values() for r in rs]
     finally:
         await consumer.stop()
-    assert [r.value for rs in batches.values() for r in rs] == [b"forged decision"]
+    assert values == [b"forged decision"]
 
 
 async def test_rotated_password_replaces_the_old_one(
     sasl_kafka: KafkaServer, topics: Topics
 ) -> None:
     """After `kafka.sh set-password`, the new SCRAM password works and the old one is refused."""
-    registry = _security(sasl_kafka, "behalf-registry")
-    await ensure_topics(
-        sasl_kafka.bootstrap, topics.all(), partitions=1, timeout_seconds=60, security=registry
-    )
     old = _security(sasl_kafka, "behalf-verifier")
     sasl_kafka.set_password("behalf-verifier")
     new = _security(sasl_kafka, "behalf-verifier")
