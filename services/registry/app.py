@@ -34,6 +34,7 @@ class RegistryService:
     def __init__(self, settings: RegistrySettings) -> None:
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
+        self.public_pool: asyncpg.Pool | None = None
         self.api = RegistryApi()
         self.internal_api = RegistryInternalApi()
         self._tasks: list[WatchHub | OutboxRelay | AuditSink | ExpirySweeper] = []
@@ -58,6 +59,13 @@ class RegistryService:
         pool = await connect_pool(settings.database_url, schema=SCHEMA, timeout_seconds=timeout)
         self.pool = pool
         await migrate(pool, "behalf.registry")
+        # Tenant-facing calls get connections of their own: verifiers' stateful steps, the
+        # audit sink and the relay (a flood of one tenant's approvals and decisions) share the
+        # other pool, so another tenant's DisableAgent never queues behind them for one.
+        public_pool = await connect_pool(
+            settings.database_url, schema=SCHEMA, timeout_seconds=timeout
+        )
+        self.public_pool = public_pool
         kafka = settings.kafka
         topics = Topics(kafka.topic_prefix)
         # Only the topics the registry uses: under ACLs it can see no others (the dispatcher
@@ -71,21 +79,21 @@ class RegistryService:
         )
 
         async def lookup(secret_hash: bytes) -> StoredKey | None:
-            return await tenants.find_key(pool, secret_hash)
+            return await tenants.find_key(public_pool, secret_hash)
 
         authenticator = Authenticator(lookup)
         webhook_box = SecretBox(settings.master_key, "webhook-secrets")
         hub = WatchHub(pool, database_url=settings.database_url)
         self.api.attach(
             RegistryDeps(
-                pool=pool,
+                pool=public_pool,
                 authenticator=authenticator,
                 credentials=settings.credentials,
                 webhook_box=webhook_box,
                 idempotency_box=SecretBox(settings.master_key, "idempotent-responses"),
                 signer=PassportSigner(settings.master_key),
                 watcher=hub,
-                audit=AuditQueries(pool),
+                audit=AuditQueries(public_pool),
                 allow_private_webhook_urls=settings.allow_private_webhook_urls,
             )
         )
@@ -121,5 +129,6 @@ class RegistryService:
         for task in reversed(self._tasks):
             await task.stop()
         self._tasks = []
-        if self.pool is not None:
-            await self.pool.close()
+        for pool in (self.public_pool, self.pool):
+            if pool is not None:
+                await pool.close()
