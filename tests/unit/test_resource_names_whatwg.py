@@ -175,3 +175,15 @@ def test_ambiguous_forms_are_refused(raw: str) -> None:
     empty hosts and stray colons raise InvalidResourceName."""
     with pytest.raises(InvalidResourceName):
         normalize_resource(raw)
+
+
+@settings(max_examples=400, **FAST)
+@given(ANY_TEXT)
+def test_a_normalized_name_normalizes_to_itself(raw: str) -> None:
+    """Normalizing is idempotent, so the registry can refuse any resource a verifier sends that
+    is not already in normal form."""
+    try:
+        normalized = normalize_resource(raw)
+    except InvalidResourceName:
+        return
+    assert normalize_resource(normalized) == normalized
