@@ -12,10 +12,10 @@ from typing import Any
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from behalf.common.interceptors import ObservabilityInterceptor
+from behalf.common.reflection import enable_reflection
 from behalf.common.tls import ServerTls
 
 _log = structlog.get_logger("host")
@@ -141,10 +141,7 @@ class ServiceHost:
     async def start(self) -> None:
         for listener in self._listeners.values():
             health_pb2_grpc.add_HealthServicer_to_server(self._health, listener.server)
-            reflection.enable_server_reflection(
-                (*listener.services, health.SERVICE_NAME, reflection.SERVICE_NAME),
-                listener.server,
-            )
+            enable_reflection((*listener.services, health.SERVICE_NAME), listener.server)
             self._bind(listener)
         await self.set_serving(False)
         for listener in self._listeners.values():
