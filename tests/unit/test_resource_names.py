@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,7 +29,8 @@ LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True).fil
 HOST = (
     st.lists(LABEL, min_size=1, max_size=4)
     .map(".".join)
-    .filter(lambda h: not h.rsplit(".", 1)[-1].isdigit())
+    # A numeric or hex last label ("10", "0x", "0x1f") reads as IPv4 to URL parsers: refused.
+    .filter(lambda h: re.fullmatch(r"[0-9]+|0x[0-9a-f]*", h.rsplit(".", 1)[-1]) is None)
 )
 
 
