@@ -1,21 +1,9 @@
-"""ISO-4217 alphabetic codes of current currencies (plus precious metals and test codes)."""
+"""ISO-4217 alphabetic codes of current currencies (plus funds, precious metals and test codes)."""
 
 from __future__ import annotations
 
-ISO_4217 = frozenset(
-    """
-    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
-    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
-    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK
-    JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK
-    MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN
-    PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB
-    TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG
-    XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
-    """.split()
-)
+# One table, defined in the SDK (which every service already imports for the wire contract,
+# and which must not import service code), so a client and every service accept the same codes.
+from behalf._money import ISO_4217, is_currency
 
-
-def is_currency(code: str) -> bool:
-    """Tell whether `code` is an ISO-4217 alphabetic code (upper case, exactly as listed)."""
-    return code in ISO_4217
+__all__ = ["ISO_4217", "is_currency"]

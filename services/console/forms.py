@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from google.protobuf import duration_pb2
 
 from behalf import InvalidRequest, to_minor_units
+from behalf.common.actions import is_action
 from behalf.common.currencies import is_currency
 from behalf.common.ids import is_id
 from behalf.common.resource_names import InvalidResourceName, normalize_pattern, normalize_resource
@@ -27,7 +28,6 @@ MAX_DESCRIPTION = 2000
 MAX_COMMENT = 2000
 MAX_URL = 2048
 MAX_LIST = 100
-ACTION = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 EVENT_TYPE = re.compile(r"^(\*|[a-z][a-z_]*(\.[a-z][a-z_]*)*(\.\*)?)$")
 TEMPLATE_NAME = re.compile(r"^[a-z][a-z0-9_.]{0,99}$")
 _LABEL_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-/]{0,62})=(.{0,63})$")
@@ -117,7 +117,8 @@ def _money(
     raw = _text(data, amount_field)
     if not raw:
         return None
-    currency = _text(data, currency_field).upper()
+    currency = _text(data, currency_field)
+    currency = currency.upper() if currency.isascii() else currency  # as the SDK normalizes
     if not is_currency(currency):
         errors[currency_field] = "must be an ISO-4217 code such as USD"
         return None
@@ -230,7 +231,7 @@ def probe_form(data: Mapping[str, str]) -> Checked[ProbeInput]:
     """Action (lower_snake), resource (host or vendor name) and an optional amount."""
     errors: dict[str, str] = {}
     action = _text(data, "action")
-    if not ACTION.fullmatch(action):
+    if not is_action(action):
         errors["action"] = "must be a lower_snake action such as purchase (1 to 64 characters)"
     resource = _text(data, "resource")
     if resource:

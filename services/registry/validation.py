@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from behalf.common.actions import MAX_ACTION_LENGTH, is_action
+from behalf.common.currencies import is_currency
 from behalf.common.errors import InvalidArgument
 from behalf.common.ids import is_id
 from behalf.common.resource_names import ANY_RESOURCE, InvalidResourceName, normalize_pattern
@@ -35,21 +37,8 @@ MAX_WAIT = timedelta(seconds=30)
 DEFAULT_OVERLAP = timedelta(hours=24)
 MAX_OVERLAP = timedelta(days=7)
 
-_ACTION = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]*[A-Za-z0-9])?$")
 _EVENT_TYPE = re.compile(r"^(\*|[a-z][a-z_]*(\.[a-z][a-z_]*)*(\.\*)?)$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-
-# ISO 4217 active alphabetic codes (funds and precious-metal codes left out).
-ISO_4217 = frozenset(
-    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
-    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
-    GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS
-    KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
-    MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF
-    SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD
-    TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()
-)
 
 
 def require_id(value: str, prefix: str, field: str) -> str:
@@ -112,8 +101,10 @@ def actions(values: Iterable[str], field: str) -> tuple[str, ...]:
     for index, action in enumerate(values):
         if not action:
             raise InvalidArgument(f"{field}[{index}]", "must not be empty")
-        if len(action) > 64 or not _ACTION.fullmatch(action):
-            raise InvalidArgument(f"{field}[{index}]", "must be a lower_snake name of 1..64 chars")
+        if not is_action(action):
+            raise InvalidArgument(
+                f"{field}[{index}]", f"must be a lower_snake name of 1..{MAX_ACTION_LENGTH} chars"
+            )
         seen[action] = None
     if len(seen) > MAX_ACTIONS:
         raise InvalidArgument(field, f"must have at most {MAX_ACTIONS} entries")
@@ -140,7 +131,7 @@ def resources(values: Iterable[str], field: str = "resources") -> tuple[str, ...
 def currency(value: str, field: str) -> str:
     if not value:
         raise InvalidArgument(field, "is required with an amount")
-    if not _CURRENCY.fullmatch(value) or value not in ISO_4217:
+    if not is_currency(value):
         raise InvalidArgument(field, "must be an ISO-4217 code in upper case, such as USD")
     return value
 

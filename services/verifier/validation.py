@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from behalf.common.actions import is_action
 from behalf.common.currencies import is_currency
 from behalf.common.errors import InvalidArgument
 from behalf.common.ids import is_id, new_id
@@ -12,7 +13,6 @@ from behalf.v1 import verifier_pb2
 from behalf.verifier.engine import VerifyInput
 from behalf.verifier.snapshot import Money
 
-ACTION = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_CONTEXT_ENTRIES = 32
 MAX_CONTEXT_KEY = 64
@@ -28,7 +28,7 @@ def validate_verify(request: verifier_pb2.VerifyRequest, tenant_id: str) -> Veri
         raise InvalidArgument("agent_id", "is not a well-formed agent id (agt_…)")
     if not request.action:
         raise InvalidArgument("action", "is required")
-    if not ACTION.fullmatch(request.action):
+    if not is_action(request.action):
         raise InvalidArgument("action", "must be lower_snake_case, 1 to 64 characters")
     resource = _resource(request.resource)
     amount = _amount(request) if request.HasField("amount") else None

@@ -9,13 +9,19 @@ refused with `TypeError`: 0.1 + 0.2 is not 0.3, and money must not depend on it.
 from __future__ import annotations
 
 import decimal
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 from behalf._exceptions import InvalidRequest
 
-__all__ = ["AmountLike", "Money", "minor_unit_exponent", "to_minor_units"]
+__all__ = [
+    "ISO_4217",
+    "AmountLike",
+    "Money",
+    "is_currency",
+    "minor_unit_exponent",
+    "to_minor_units",
+]
 
 # ISO-4217 currencies whose minor unit is not 1/100. Everything else uses 2.
 _EXPONENTS: dict[str, int] = {
@@ -34,7 +40,20 @@ _EXPONENTS: dict[str, int] = {
     "OMR": 3,
     "TND": 3,
 }
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+# ISO-4217 alphabetic codes of current currencies (plus funds, precious metals and test codes):
+# the one table. The services check currencies against it too (behalf.common.currencies).
+ISO_4217 = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK
+    JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK
+    MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN
+    PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB
+    TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG
+    XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA XXX YER ZAR ZMW ZWG ZWL
+    """.split()
+)
 _INT64_MAX = 2**63 - 1
 
 
@@ -65,12 +84,18 @@ def minor_unit_exponent(currency: str) -> int:
     return _EXPONENTS.get(currency.upper(), 2)
 
 
+def is_currency(code: str) -> bool:
+    """Tell whether `code` is an ISO-4217 alphabetic code (upper case, exactly as listed)."""
+    return code in ISO_4217
+
+
 def normalize_currency(currency: str) -> str:
     """Upper-case ISO-4217 alphabetic code, or `InvalidRequest`."""
     if not isinstance(currency, str):
         raise TypeError(f"currency must be a str, not {type(currency).__name__}")
-    code = currency.strip().upper()
-    if not _CURRENCY.fullmatch(code):
+    code = currency.strip()
+    code = code.upper() if code.isascii() else code  # a long s upper-cases to S: no lookalikes
+    if not is_currency(code):
         raise InvalidRequest(
             f"currency must be a 3-letter ISO-4217 code, got {currency!r}", field="currency"
         )

@@ -4,6 +4,7 @@ test-mode `Decision` whatever its outcome."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -18,7 +19,25 @@ from behalf._models import Approval, Decision
 from behalf._money import AmountLike, Money, normalize_currency, to_minor_units
 from behalf.v1 import common_pb2, verifier_pb2
 
-__all__ = ["build_verify_request", "check_decision", "decision_or_raise"]
+__all__ = [
+    "ACTION_PATTERN",
+    "MAX_ACTION_LENGTH",
+    "build_verify_request",
+    "check_decision",
+    "decision_or_raise",
+    "is_action",
+]
+
+# The action grammar, the one definition (the services check actions with it too, through
+# behalf.common.actions): lower_snake words of a-z and 0-9, starting with a letter; no double,
+# leading or trailing underscore; 1..64 characters.
+ACTION_PATTERN = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+MAX_ACTION_LENGTH = 64
+
+
+def is_action(value: str) -> bool:
+    """Tell whether `value` is an action name: lower_snake, 1..64 characters, nothing else."""
+    return len(value) <= MAX_ACTION_LENGTH and ACTION_PATTERN.fullmatch(value) is not None
 
 
 def build_verify_request(
@@ -39,6 +58,8 @@ def build_verify_request(
         raise InvalidRequest("agent_id is required", field="agent_id")
     if not isinstance(action, str) or not action:
         raise InvalidRequest("action is required", field="action")
+    if not is_action(action):
+        raise InvalidRequest("action must be lower_snake_case, 1 to 64 characters", field="action")
     request = verifier_pb2.VerifyRequest(
         agent_id=agent_id,
         action=action,

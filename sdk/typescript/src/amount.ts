@@ -54,11 +54,35 @@ export function parseMinorUnits(value: AmountInput, field = "amount.amount_minor
   return parsed;
 }
 
-const CURRENCY = /^[A-Z]{3}$/;
+/**
+ * ISO-4217 alphabetic codes of current currencies (plus funds, precious metals and test codes):
+ * the services' table (behalf.common.currencies), copied; tests/cases/grammar_cases.json, which
+ * the Python tests keep in step with that table, proves the two agree.
+ */
+export const ISO_4217: ReadonlySet<string> = new Set(
+  `
+  AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD
+  BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP
+  DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+  IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD
+  MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB
+  PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD
+  SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS
+  VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XTS XUA
+  XXX YER ZAR ZMW ZWG ZWL
+  `
+    .trim()
+    .split(/\s+/),
+);
+
+/** Whether `value` is an ISO-4217 alphabetic code, exactly as listed (upper case, no spaces). */
+export function isCurrency(value: string): boolean {
+  return ISO_4217.has(value);
+}
 
 /** Validates an ISO-4217 alphabetic code in upper case, for example "USD". */
 export function parseCurrency(value: unknown, field = "amount.currency"): string {
-  if (typeof value !== "string" || !CURRENCY.test(value)) {
+  if (typeof value !== "string" || !isCurrency(value)) {
     throw new InvalidRequest(field, "must be an ISO-4217 code of three upper-case letters");
   }
   return value;

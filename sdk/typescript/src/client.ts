@@ -164,6 +164,27 @@ function nonEmpty(value: unknown, field: string): string {
 }
 
 /**
+ * The action grammar, the same as the services' (behalf.common.actions): lower_snake words of
+ * a-z and 0-9 starting with a letter, no double, leading or trailing underscore, 1..64
+ * characters. tests/cases/grammar_cases.json proves the two agree.
+ */
+export const ACTION_PATTERN = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
+export const MAX_ACTION_LENGTH = 64;
+
+/** Whether `value` is an action name, exactly as given. */
+export function isAction(value: string): boolean {
+  return value.length <= MAX_ACTION_LENGTH && ACTION_PATTERN.test(value);
+}
+
+function parseAction(value: unknown): string {
+  const action = nonEmpty(value, "action");
+  if (!isAction(action)) {
+    throw new InvalidRequest("action", "must be lower_snake_case, 1 to 64 characters");
+  }
+  return action;
+}
+
+/**
  * Builds the wire request; throws {@link InvalidRequest} before anything is sent. Test mode is
  * set only by `testMode` (that is, by `check`): params asking for it are refused, so `verify`
  * can never send a test-mode request.
@@ -182,7 +203,7 @@ export function buildVerifyRequest(
   }
   const request: VerifyRequest = {
     agentId: nonEmpty(params.agentId, "agent_id"),
-    action: nonEmpty(params.action, "action"),
+    action: parseAction(params.action),
     resource: params.resource ?? "",
     context: {},
     minRevision: "0",
