@@ -124,10 +124,12 @@ describe("the real verifier", { skip }, () => {
   });
 
   it("throws InvalidRequest naming the field the server rejected", async () => {
-    await assert.rejects(behalf.verify({ ...params, action: "Not An Action!", amountMinor: 100 }), (error) => {
+    // The SDK checks actions itself; an ambiguous resource only the server's parser refuses.
+    const ambiguous = "http://evil.com\\@coachella.com/x";
+    await assert.rejects(behalf.verify({ ...params, resource: ambiguous, amountMinor: 100 }), (error) => {
       assert.ok(error instanceof InvalidRequest, String(error));
       assert.equal(error.grpcCode, "INVALID_ARGUMENT");
-      assert.equal(error.field, "action");
+      assert.equal(error.field, "resource");
       return true;
     });
   });
