@@ -10,9 +10,11 @@ from typing import Any
 import asyncpg
 import grpc
 import structlog
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
-from behalf.common.errors import BehalfError
+from behalf.common.errors import BehalfError, InvalidArgument
 
 RPC_SECONDS = Histogram(
     "behalf_rpc_seconds",
@@ -43,6 +45,20 @@ def _request_id(context: grpc.aio.ServicerContext) -> str:
     return uuid.uuid4().hex
 
 
+def _status_details(exc: BehalfError) -> tuple[tuple[str, bytes], ...]:
+    """Rich error details for `exc`: an InvalidArgument carries its field as data, a
+    google.rpc.BadRequest in the `grpc-status-details-bin` trailer, so no client parses it out of
+    the message."""
+    if not isinstance(exc, InvalidArgument):
+        return ()
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=exc.field, description=exc.problem
+    )
+    status = status_pb2.Status(code=exc.code.value[0], message=str(exc))
+    status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    return tuple(rpc_status.to_status(status).trailing_metadata)
+
+
 class _Call:
     """Bookkeeping for one RPC: binds log context on entry, records the outcome on exit."""
 
@@ -58,7 +74,7 @@ class _Call:
         """Turn a handler exception into a status; never leak a driver's text."""
         if isinstance(exc, BehalfError):
             self.code = exc.code
-            await self.context.abort(exc.code, str(exc))
+            await self.context.abort(exc.code, str(exc), _status_details(exc))
         if isinstance(exc, _TRANSIENT):
             _log.warning("dependency_unavailable", error=type(exc).__name__)
             self.code = grpc.StatusCode.UNAVAILABLE

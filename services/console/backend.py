@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
+from behalf._client import bad_request_field
 from behalf.common.tls import ChannelTls, open_channel
 from behalf.v1 import (
     common_pb2,
@@ -43,11 +44,13 @@ _FIXED = {
 
 
 class BackendError(Exception):
-    """A call failed; `str(error)` is safe to show, `code` is the gRPC status."""
+    """A call failed; `str(error)` is safe to show, `code` is the gRPC status, `field` the
+    request field at fault when the service named one (INVALID_ARGUMENT's BadRequest details)."""
 
-    def __init__(self, message: str, code: grpc.StatusCode) -> None:
+    def __init__(self, message: str, code: grpc.StatusCode, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.field = field
 
     @property
     def unauthenticated(self) -> bool:
@@ -63,7 +66,7 @@ def translate(error: grpc.RpcError, service: str) -> BackendError:
     code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
     if code in _SHOW_DETAILS:
         details = (error.details() if hasattr(error, "details") else "") or code.name
-        return BackendError(details[:500], code)
+        return BackendError(details[:500], code, bad_request_field(error))
     message = _FIXED.get(code, f"The {service} failed unexpectedly ({code.name}).")
     return BackendError(message, code)
 

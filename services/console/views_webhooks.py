@@ -66,7 +66,7 @@ async def add(request: web.Request) -> web.StreamResponse:
         except BackendError as exc:
             if exc.code.name != "INVALID_ARGUMENT":
                 raise
-            checked.errors["url" if "url" in str(exc) else "form"] = str(exc)
+            checked.errors["url" if exc.field == "url" else "form"] = str(exc)
         else:
             endpoint_id = created.endpoint.endpoint_id
             session.once[f"secret:{endpoint_id}"] = created.signing_secret

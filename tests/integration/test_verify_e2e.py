@@ -13,6 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from behalf.v1 import common_pb2, events_pb2, registry_pb2, resources_pb2, verifier_pb2
 from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
@@ -239,12 +241,17 @@ def test_approval_flow_allows_once(stack: Stack, tenant: Tenant) -> None:
     ],
 )
 def test_malformed_verify_is_invalid_argument(stack: Stack, tenant: Tenant, fields, field) -> None:
-    """The live verifier answers INVALID_ARGUMENT naming the field, never a decision."""
+    """The live verifier answers INVALID_ARGUMENT naming the field, in its text and as a
+    google.rpc.BadRequest detail, never a decision."""
     request = {"agent_id": "agt_" + "0" * 20, **fields}
     with pytest.raises(grpc.RpcError) as caught:
         _verify(stack, tenant, **request)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(field)
+    status = rpc_status.from_call(caught.value)
+    bad_request = error_details_pb2.BadRequest()
+    assert status is not None and status.details[0].Unpack(bad_request)
+    assert [violation.field for violation in bad_request.field_violations] == [field]
 
 
 def test_bad_key_is_unauthenticated(stack: Stack) -> None:

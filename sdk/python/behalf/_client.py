@@ -31,6 +31,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 
 from behalf._exceptions import (
     ApprovalRejected,
@@ -53,7 +55,7 @@ from behalf.v1 import registry_pb2, registry_pb2_grpc, verifier_pb2_grpc
 if TYPE_CHECKING:
     from behalf._guard import Guard
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncBehalf", "Behalf", "map_rpc_error"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncBehalf", "Behalf", "bad_request_field", "map_rpc_error"]
 
 T = TypeVar("T")
 
@@ -69,6 +71,25 @@ _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.primary_user_agent", f"behalf-python/{_VERSION}"),
 )
 _BACKOFF_SECONDS = 0.05
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def bad_request_field(exc: grpc.RpcError) -> str | None:
+    """The field of the first google.rpc.BadRequest violation in the error's status details
+    (the `grpc-status-details-bin` trailer), or None when the error carries none."""
+    trailers = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key != _STATUS_DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                bad_request = error_details_pb2.BadRequest()
+                if detail.Unpack(bad_request) and bad_request.field_violations:
+                    return bad_request.field_violations[0].field
+        except DecodeError:
+            return None
+    return None
 
 
 def map_rpc_error(exc: grpc.RpcError, what: str = "call") -> BehalfError:
@@ -78,7 +99,9 @@ def map_rpc_error(exc: grpc.RpcError, what: str = "call") -> BehalfError:
     name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
     message = details or f"{what} failed: {name}"
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        field = details.split(":", 1)[0] if ":" in details else None
+        field = bad_request_field(exc)
+        if field is None and ":" in details:  # a server that sends no details: "<field>: ..."
+            field = details.split(":", 1)[0]
         return InvalidRequest(message, field=field, code=name)
     if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
         return AuthenticationError(message, code=name)

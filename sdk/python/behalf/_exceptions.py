@@ -11,7 +11,8 @@
     ├── VerificationUnavailable  no trustworthy answer: timeout, transport error, UNAVAILABLE,
     │                            DEADLINE_EXCEEDED, INTERNAL, a malformed reply
     ├── InvalidRequest           (also ValueError) INVALID_ARGUMENT, or caught before sending;
-    │                            `.field` names the field at fault
+    │                            `.field` names the field at fault (from the status's
+    │                            google.rpc.BadRequest details, never from its message)
     ├── AuthenticationError      UNAUTHENTICATED (bad, missing or revoked key) or
     │                            PERMISSION_DENIED (the key's role may not do this)
     ├── NotFound                 NOT_FOUND (another tenant's ids look exactly the same)

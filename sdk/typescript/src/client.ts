@@ -22,6 +22,7 @@ import {
   type VerifyRequest,
   type VerifyResponse,
 } from "./gen/behalf/v1/verifier";
+import { fieldViolation } from "./status-details";
 import {
   toApproval,
   toDecision,
@@ -142,7 +143,12 @@ export function errorFromStatus(error: unknown, requestId?: string): BehalfError
     case grpc.status.PERMISSION_DENIED:
       return new AuthenticationError(details, base);
     case grpc.status.INVALID_ARGUMENT: {
-      // The services answer "<field>: <problem>".
+      // The field comes from the status's google.rpc.BadRequest details, not from its text.
+      const violation = fieldViolation(error.metadata);
+      if (violation !== undefined) {
+        return new InvalidRequest(violation.field, violation.description, base);
+      }
+      // A server that sends no details: "<field>: <problem>".
       const match = /^(\S+?): ([\s\S]*)$/.exec(details);
       return match
         ? new InvalidRequest(match[1] ?? "", match[2] ?? "", base)

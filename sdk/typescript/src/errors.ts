@@ -126,7 +126,8 @@ export class VerificationUnavailable extends BehalfError {}
 
 /**
  * The request is malformed. `field` is the contract's field path at fault, the same whether the
- * SDK caught it before sending or the server answered `INVALID_ARGUMENT`: `agent_id`, `action`,
+ * SDK caught it before sending or the server answered `INVALID_ARGUMENT` (read from the status's
+ * `google.rpc.BadRequest` details, never from its message text): `agent_id`, `action`,
  * `resource`, `amount.amount_minor`, `amount.currency`, `min_revision`, `approval_id`,
  * `request_id`, `context[<key>]`, and `test_mode` (asked of `verify`, which never runs in test mode).
  */
