@@ -13,6 +13,7 @@ from aiokafka.helpers import create_ssl_context
 from behalf.common.startup import retry_until
 
 EVENT_TYPE_HEADER = "event-type"
+EVENT_ID_HEADER = "event-id"
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from behalf.common import page_tokens
 from behalf.common.errors import InvalidArgument, NotFound
 from behalf.dispatcher.auth import ADMIN, AUDIT_READ, Authenticator
 from behalf.dispatcher.store import (
@@ -117,18 +115,21 @@ def delivery_to_proto(
     return message
 
 
+_PAGE_KIND = "deliveries"
+
+
 def encode_page_token(cursor: Cursor) -> str:
-    raw = json.dumps([cursor.created_at.isoformat(), cursor.delivery_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return page_tokens.encode(_PAGE_KIND, cursor.created_at, cursor.delivery_id)
 
 
 def decode_page_token(token: str) -> Cursor:
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created, delivery_id = json.loads(raw)
-        return Cursor(datetime.fromisoformat(created), str(delivery_id))
-    except (binascii.Error, ValueError, TypeError) as exc:
-        raise InvalidArgument("page_token", "is not a token from a previous response") from exc
+        position = page_tokens.decode(_PAGE_KIND, token)
+    except page_tokens.BadPageToken:
+        raise InvalidArgument("page_token", "is not a token from a previous response") from None
+    if position is None:
+        raise InvalidArgument("page_token", "is not a token from a previous response")
+    return Cursor(position.at, position.row_id)
 
 
 class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):

@@ -9,13 +9,10 @@ is the record value exactly as consumed, so GetDecision returns what the verifie
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -23,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from behalf.common import page_tokens
 from behalf.common.errors import InvalidArgument, NotFound
 from behalf.common.ids import is_id
 from behalf.common.kafka import PLAINTEXT, KafkaSecurity
@@ -33,7 +31,7 @@ MAX_PAGE_SIZE = 500
 _MAX_REQUEST_ID = 256
 _BATCH_RECORDS = 500
 _MAX_BACKOFF_SECONDS = 5.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PAGE_KIND = "decisions:"  # + the fingerprint of the tenant and filters the token is for
 _log = structlog.get_logger("audit")
 
 _INSERT = """
@@ -310,21 +308,15 @@ def _fingerprint(tenant_id: str, request: registry_pb2.ListDecisionsRequest) -> 
 
 
 def _encode_token(decided_at: datetime, event_id: str, fingerprint: str) -> str:
-    micros = (decided_at - _EPOCH) // timedelta(microseconds=1)
-    raw = json.dumps({"t": micros, "e": event_id, "f": fingerprint}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return page_tokens.encode(_PAGE_KIND + fingerprint, decided_at, event_id)
 
 
 def _decode_token(token: str, fingerprint: str) -> tuple[datetime, str]:
+    """The position in a token issued for this tenant and these filters."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-        micros, event_id, issued_for = data["t"], data["e"], data["f"]
-        if not (isinstance(micros, int) and isinstance(event_id, str) and len(event_id) <= 64):
-            raise ValueError("bad token fields")
-        after = _EPOCH + timedelta(microseconds=micros)
-    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError):
-        raise InvalidArgument("page_token", "not a valid page token") from None
-    if issued_for != fingerprint:
-        raise InvalidArgument("page_token", "was issued for other filters")
-    return after, event_id
+        position = page_tokens.decode(_PAGE_KIND + fingerprint, token)
+    except page_tokens.BadPageToken as exc:
+        raise InvalidArgument("page_token", str(exc)) from None
+    if position is None:
+        raise InvalidArgument("page_token", "not a valid page token")
+    return position.at, position.row_id

@@ -23,9 +23,8 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from behalf.common.kafka import EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
+from behalf.common.kafka import EVENT_ID_HEADER, EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
 
-EVENT_ID_HEADER = "event-id"
 LOCK_KEY = zlib.crc32(b"behalf.registry.outbox_relay") & 0x7FFFFFFF
 _NOTIFY_CHANNEL = "behalf_outbox"
 _BATCH_ROWS = 500

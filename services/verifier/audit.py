@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
 
 from behalf.common.event_types import header_type
-from behalf.common.kafka import EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
+from behalf.common.kafka import EVENT_ID_HEADER, EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
 from behalf.v1 import events_pb2
 
 AUDIT_FAILURES = Counter(
@@ -219,6 +219,6 @@ def _record(event: events_pb2.DecisionEvent) -> dict[str, object]:
         "key": event.tenant_id.encode(),
         "headers": [
             (EVENT_TYPE_HEADER, event_type.encode()),
-            ("event-id", event.event_id.encode()),
+            (EVENT_ID_HEADER, event.event_id.encode()),
         ],
     }

@@ -1,16 +1,14 @@
-"""Opaque page tokens: base64url of a keyset position (creation time and id) and its list."""
+"""The registry's list cursor, carried in `behalf.common.page_tokens` tokens."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from behalf.common import page_tokens
+from behalf.common.page_tokens import BadPageToken
 
-class BadPageToken(ValueError):
-    """The token was not issued by this list."""
+__all__ = ["BadPageToken", "Cursor", "decode", "encode"]
 
 
 @dataclass(frozen=True)
@@ -22,22 +20,10 @@ class Cursor:
 
 
 def encode(kind: str, created_at: datetime, row_id: str) -> str:
-    raw = json.dumps([kind, created_at.isoformat(), row_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return page_tokens.encode(kind, created_at, row_id)
 
 
 def decode(kind: str, token: str) -> Cursor | None:
     """None for an empty token; BadPageToken for anything not made by `encode(kind, …)`."""
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        token_kind, created_at, row_id = json.loads(raw)
-        if token_kind != kind or not isinstance(row_id, str):
-            raise BadPageToken("page token is for another list")
-        parsed = datetime.fromisoformat(created_at)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise BadPageToken("malformed page token") from exc
-    if parsed.tzinfo is None:
-        raise BadPageToken("malformed page token")
-    return Cursor(parsed, row_id)
+    position = page_tokens.decode(kind, token)
+    return None if position is None else Cursor(position.at, position.row_id)

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from behalf.common.ids import new_id
 from behalf.common.interceptors import ObservabilityInterceptor
+from behalf.common.kafka import EVENT_ID_HEADER
 from behalf.registry import changes
 from behalf.registry.store.agents import to_agent
 from behalf.registry.store.approvals import to_approval
@@ -303,7 +304,7 @@ async def read_topic(
             for batch in batches.values():
                 for record in batch:
                     records.append(record)
-                    seen.add(dict(record.headers)["event-id"].decode())
+                    seen.add(dict(record.headers)[EVENT_ID_HEADER].decode())
         return records
     finally:
         await consumer.stop()

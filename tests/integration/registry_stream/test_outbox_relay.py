@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from aiokafka import ConsumerRecord
 
-from behalf.common.kafka import Topics
+from behalf.common.kafka import EVENT_ID_HEADER, Topics
 from behalf.registry.relay import LOCK_KEY, OutboxRelay
 from behalf.v1 import events_pb2
 from tests.harness.infra import free_port
@@ -53,7 +53,7 @@ def _assert_in_order_per_tenant(
     per_tenant: dict[str, list[str]] = defaultdict(list)
     for partition_records in by_partition.values():
         for record in sorted(partition_records, key=lambda r: r.offset):
-            event_id = header(record, "event-id")
+            event_id = header(record, EVENT_ID_HEADER)
             if event_id in seen:
                 assert not exactly_once, f"{event_id} published twice"
                 continue
