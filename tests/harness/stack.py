@@ -16,6 +16,7 @@ from behalf.v1 import (
     registry_pb2,
     registry_pb2_grpc,
     resources_pb2,
+    verifier_pb2,
     verifier_pb2_grpc,
 )
 from tests.harness.infra import database_url as with_database
@@ -137,6 +138,30 @@ class Stack:
             coachella_grant(agent.agent_id, **grant_fields), metadata=tenant.admin, timeout=10
         )
         return agent.agent_id, grant
+
+    def verify_purchase(
+        self,
+        tenant: Tenant,
+        agent_id: str,
+        grant: registry_pb2.GrantPermissionResponse,
+        amount_minor: int,
+    ) -> common_pb2.Decision:
+        """Verify a USD purchase on coachella.com at the grant's revision (the seed's question)."""
+        return (
+            self.verifier_stub()
+            .Verify(
+                verifier_pb2.VerifyRequest(
+                    agent_id=agent_id,
+                    action="purchase",
+                    resource="coachella.com",
+                    amount=common_pb2.Money(amount_minor=amount_minor, currency="USD"),
+                    min_revision=grant.revision,
+                ),
+                metadata=tenant.verify,
+                timeout=10,
+            )
+            .decision
+        )
 
     def start_verifier(self, **overrides: str) -> ServiceProcess:
         process = start_service(

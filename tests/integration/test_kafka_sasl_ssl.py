@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from behalf.common.config import Env
 from behalf.common.kafka import KafkaSecurity, Topics, ensure_topics
 from behalf.common.settings import kafka_security_from_env
-from behalf.v1 import common_pb2, registry_pb2, verifier_pb2
+from behalf.v1 import common_pb2, registry_pb2
 from tests.harness.infra import KafkaServer, start_kafka
 from tests.harness.processes import start_service
 from tests.harness.receiver import Receiver
@@ -113,21 +113,7 @@ async def test_verify_is_audited_and_delivered_over_sasl_ssl(
             timeout=10,
         )
         agent_id, grant = stack.agent_with_grant(tenant)
-        decision = (
-            stack.verifier_stub()
-            .Verify(
-                verifier_pb2.VerifyRequest(
-                    agent_id=agent_id,
-                    action="purchase",
-                    resource="coachella.com",
-                    amount=common_pb2.Money(amount_minor=50000, currency="USD"),
-                    min_revision=grant.revision,
-                ),
-                metadata=tenant.verify,
-                timeout=10,
-            )
-            .decision
-        )
+        decision = stack.verify_purchase(tenant, agent_id, grant, 50000)
         assert decision.outcome == common_pb2.OUTCOME_ALLOW
 
         deadline = asyncio.get_running_loop().time() + 60

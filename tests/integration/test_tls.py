@@ -16,7 +16,6 @@ from behalf.v1 import (
     dispatcher_pb2,
     dispatcher_pb2_grpc,
     registry_pb2,
-    verifier_pb2,
 )
 from tests.harness.certs import TlsFiles, issue
 from tests.harness.receiver import Receiver
@@ -67,21 +66,7 @@ async def _verify_mutate_and_deliver(stack: Stack, receiver: Receiver) -> None:
         timeout=10,
     )
     agent_id, grant = stack.agent_with_grant(tenant)
-    decision = (
-        stack.verifier_stub()
-        .Verify(
-            verifier_pb2.VerifyRequest(
-                agent_id=agent_id,
-                action="purchase",
-                resource="coachella.com",
-                amount=common_pb2.Money(amount_minor=10000, currency="USD"),
-                min_revision=grant.revision,
-            ),
-            metadata=tenant.verify,
-            timeout=10,
-        )
-        .decision
-    )
+    decision = stack.verify_purchase(tenant, agent_id, grant, 10000)
     assert decision.outcome == common_pb2.OUTCOME_ALLOW, decision
 
     def delivered() -> bool:

@@ -11,12 +11,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from behalf.v1 import (
-    common_pb2,
     dispatcher_pb2,
     dispatcher_pb2_grpc,
     registry_pb2,
     resources_pb2,
-    verifier_pb2,
 )
 from tests.harness.receiver import Receiver
 from tests.harness.stack import start_stack, stop_stack
@@ -67,20 +65,7 @@ async def test_denied_verify_arrives_signed_and_is_listed(
 
         receiver.behaviours["/gone"] = answer_gone
         agent_id, grant = stack.agent_with_grant(tenant)
-        denied = (
-            stack.verifier_stub()
-            .Verify(
-                verifier_pb2.VerifyRequest(
-                    agent_id=agent_id,
-                    action="purchase",
-                    resource="coachella.com",
-                    amount=common_pb2.Money(amount_minor=90000, currency="USD"),
-                    min_revision=grant.revision,
-                ),
-                metadata=tenant.verify,
-            )
-            .decision
-        )
+        denied = stack.verify_purchase(tenant, agent_id, grant, 90000)
         registry.DisableAgent(
             registry_pb2.DisableAgentRequest(agent_id=agent_id), metadata=tenant.admin
         )
