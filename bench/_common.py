@@ -176,6 +176,24 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[rank]
 
 
+def ghz_verify_args(data: dict, key: str) -> list[str]:
+    """The ghz command line up to its load options: Verify with this body and this key."""
+    return [
+        GHZ,
+        "--insecure",
+        "--proto",
+        str(REPO / "protos/behalf/v1/verifier.proto"),
+        "--import-paths",
+        str(REPO / "protos"),
+        "--call",
+        VERIFY_CALL,
+        "-d",
+        json.dumps(data),
+        "-m",
+        json.dumps({"authorization": f"Bearer {key}"}),
+    ]
+
+
 def ghz(
     targets: str | Sequence[str],
     label: str,
@@ -190,18 +208,7 @@ def ghz(
     """Drive Verify with ghz; several targets run as simultaneous ghz processes, combined."""
     targets = [targets] if isinstance(targets, str) else list(targets)
     args = [
-        GHZ,
-        "--insecure",
-        "--proto",
-        str(REPO / "protos/behalf/v1/verifier.proto"),
-        "--import-paths",
-        str(REPO / "protos"),
-        "--call",
-        VERIFY_CALL,
-        "-d",
-        json.dumps(data),
-        "-m",
-        json.dumps({"authorization": f"Bearer {key}"}),
+        *ghz_verify_args(data, key),
         "-c",
         str(max(1, concurrency // len(targets))),
         "-z",

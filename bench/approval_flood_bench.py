@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from _common import GHZ, REPO, VERIFY_CALL, machine, running_stack, settle, stamp, summary, table
+from _common import REPO, ghz_verify_args, machine, running_stack, settle, stamp, summary, table
 from _common import write_section as write_doc_section
 
 from behalf.v1 import common_pb2, registry_pb2, registry_pb2_grpc, verifier_pb2
@@ -58,18 +58,7 @@ def start_flood(target: str, key: str, agent_id: str, rate: int) -> subprocess.P
         "request_id": "flood-{{.UUID}}",
     }
     args = [
-        GHZ,
-        "--insecure",
-        "--proto",
-        str(REPO / "protos/behalf/v1/verifier.proto"),
-        "--import-paths",
-        str(REPO / "protos"),
-        "--call",
-        VERIFY_CALL,
-        "-d",
-        json.dumps(data),
-        "-m",
-        json.dumps({"authorization": f"Bearer {key}"}),
+        *ghz_verify_args(data, key),
         "--async",
         "--rps",
         str(rate),
