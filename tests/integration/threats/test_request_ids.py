@@ -307,3 +307,28 @@ def test_approvals_flood_takes_no_revision_from_other_tenants(stack: Stack, tena
         registry_pb2.GetTenantRequest(), metadata=tenant.admin, timeout=10
     )
     assert after.revision == before.revision
+
+
+def test_another_tenants_request_id_is_not_taken(stack: Stack, tenant: Tenant) -> None:
+    """Request ids are per tenant: an agent that copies another tenant's request id for its own
+    spend neither blocks that tenant nor learns anything from the id; both are allowed."""
+    other = stack.create_tenant("bystanders")
+    request_id = _rid()
+    for owner in (tenant, other):
+        agent_id = _agent(stack, owner)
+        granted = stack.registry_stub().GrantPermission(
+            coachella_grant(agent_id, max_amount=None, budget=usd(1_000)),
+            metadata=owner.admin,
+            timeout=10,
+        )
+        decision = _verify(
+            stack,
+            owner.verify_key,
+            request_id=request_id,
+            agent_id=agent_id,
+            action="purchase",
+            resource="coachella.com",
+            amount=usd(10 if owner is tenant else 20),
+            min_revision=granted.revision,
+        )
+        assert (decision.outcome, _code(decision)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED")
