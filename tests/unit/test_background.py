@@ -1,12 +1,13 @@
 """Backoff doubles to its cap and resets; a BackgroundTask starts once and stops cleanly."""
 
 import asyncio
+import itertools
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from behalf.common.background import Backoff, BackgroundTask
+from behalf.common.background import BackgroundTask, Backoff
 
 
 @given(
@@ -17,7 +18,7 @@ from behalf.common.background import Backoff, BackgroundTask
 def test_backoff_doubles_up_to_the_cap_and_resets(first: float, factor: float, failures: int):
     backoff = Backoff(first=first, cap=first * factor)
     delays = [backoff.failed() for _ in range(failures)]
-    for earlier, later in zip(delays, delays[1:], strict=False):
+    for earlier, later in itertools.pairwise(delays):
         assert later == min(earlier * 2, backoff.cap)
     assert all(first <= d <= backoff.cap for d in delays)
     backoff.reset()

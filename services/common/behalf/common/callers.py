@@ -27,7 +27,7 @@ class Role(enum.StrEnum):
         """The part of a key's text that says its role to a human."""
         return "audit" if self is Role.AUDIT_READ else self.value
 
-    def to_proto(self) -> resources_pb2.Role.ValueType:
+    def to_proto(self) -> resources_pb2.Role:
         return _TO_PROTO[self]
 
     @classmethod
@@ -36,7 +36,7 @@ class Role(enum.StrEnum):
         return _FROM_PROTO.get(value)
 
 
-_TO_PROTO: dict[Role, resources_pb2.Role.ValueType] = {
+_TO_PROTO: dict[Role, resources_pb2.Role] = {
     Role.ADMIN: resources_pb2.ROLE_ADMIN,
     Role.VERIFY: resources_pb2.ROLE_VERIFY,
     Role.AUDIT_READ: resources_pb2.ROLE_AUDIT_READ,
