@@ -7,8 +7,9 @@ from typing import Any
 import grpc
 import pytest
 
+from behalf.common.callers import Role
 from behalf.common.errors import PermissionDenied, Unauthenticated, Unavailable
-from behalf.dispatcher.auth import ADMIN, AUDIT_READ, CACHE_SECONDS, RegistryKeyAuthenticator
+from behalf.dispatcher.auth import CACHE_SECONDS, RegistryKeyAuthenticator
 from behalf.v1 import internal_pb2, resources_pb2
 
 SERVICE_TOKEN = "svc-token-for-unit-tests"
@@ -83,7 +84,7 @@ def auth(registry: FakeRegistry, clock: Clock) -> RegistryKeyAuthenticator:
 async def test_tenant_key_resolves_to_its_tenant_and_role(auth, registry) -> None:
     """A key the registry knows becomes a caller in the key's tenant with the key's role."""
     caller = await auth.authenticate(bearer(KEY))
-    assert (caller.tenant_id, caller.role) == (TENANT, ADMIN)
+    assert (caller.tenant_id, caller.role) == (TENANT, Role.ADMIN)
     assert registry.asked == [KEY]
 
 
@@ -91,7 +92,7 @@ async def test_audit_read_key_is_audit_read_and_verify_key_is_refused(auth, regi
     """An audit-read key reads; a verify key may not use the dispatcher at all."""
     registry.keys["audit"] = (TENANT, resources_pb2.ROLE_AUDIT_READ)
     registry.keys["verify"] = (TENANT, resources_pb2.ROLE_VERIFY)
-    assert (await auth.authenticate(bearer("audit"))).role == AUDIT_READ
+    assert (await auth.authenticate(bearer("audit"))).role == Role.AUDIT_READ
     with pytest.raises(PermissionDenied):
         await auth.authenticate(bearer("verify"))
 

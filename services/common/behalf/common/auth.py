@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from behalf.common.errors import Unauthenticated
 
 _BEARER = "bearer "
 
 
-def bearer_token(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str:
     """The token of `authorization: Bearer <token>`, or Unauthenticated."""
     for key, value in metadata or ():
         if key == "authorization" and isinstance(value, str):

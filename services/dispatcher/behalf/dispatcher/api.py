@@ -9,8 +9,9 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from behalf.common import page_tokens
+from behalf.common.callers import READ_ROLES, Role
 from behalf.common.errors import InvalidArgument, NotFound
-from behalf.dispatcher.auth import ADMIN, AUDIT_READ, Authenticator
+from behalf.dispatcher.auth import Authenticator
 from behalf.dispatcher.store import (
     AttemptRow,
     Cursor,
@@ -144,7 +145,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
         self, request: dispatcher_pb2.ListDeliveriesRequest, context: grpc.aio.ServicerContext
     ) -> dispatcher_pb2.ListDeliveriesResponse:
         caller = await self._auth.authenticate(context.invocation_metadata())
-        caller.require(ADMIN, AUDIT_READ)
+        caller.require(*READ_ROLES)
         if request.page_size < 0 or request.page_size > MAX_PAGE_SIZE:
             raise InvalidArgument("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")
         if request.state and request.state not in _STATE_NAMES:
@@ -173,7 +174,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
         self, request: dispatcher_pb2.GetDeliveryRequest, context: grpc.aio.ServicerContext
     ) -> dispatcher_pb2.GetDeliveryResponse:
         caller = await self._auth.authenticate(context.invocation_metadata())
-        caller.require(ADMIN, AUDIT_READ)
+        caller.require(*READ_ROLES)
         _check_id("delivery_id", request.delivery_id, "dlv")
         found = await self._store.get_with_attempts(caller.tenant_id, request.delivery_id)
         if found is None:
@@ -185,7 +186,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
         self, request: dispatcher_pb2.RedriveRequest, context: grpc.aio.ServicerContext
     ) -> dispatcher_pb2.RedriveResponse:
         caller = await self._auth.authenticate(context.invocation_metadata())
-        caller.require(ADMIN)
+        caller.require(Role.ADMIN)
         target = request.WhichOneof("target")
         since = _from_ts(request.since_time) if request.HasField("since_time") else None
         if target == "delivery_id":

@@ -9,23 +9,19 @@ it is refused.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import grpc
 
 from behalf.common.auth import bearer_token
+from behalf.common.callers import READ_ROLES, Caller, Role, key_digest
 from behalf.common.errors import PermissionDenied, Unauthenticated, Unavailable
-from behalf.v1 import internal_pb2, internal_pb2_grpc, resources_pb2
+from behalf.v1 import internal_pb2, internal_pb2_grpc
 
-Metadata = Sequence[tuple[str, str | bytes]]
-
-ADMIN = "admin"
-AUDIT_READ = "audit-read"
+Metadata = Iterable[tuple[str, str | bytes]]
 
 # How long a positive answer is reused. Revocation must bite within 1 s; half that leaves room
 # for the registry round trip that produced the answer.
@@ -33,25 +29,10 @@ CACHE_SECONDS = 0.5
 _CACHE_LIMIT = 10_000
 
 
-@dataclass(frozen=True)
-class Caller:
-    """An authenticated caller acting inside one tenant."""
-
-    tenant_id: str
-    role: str
-
-    def require(self, *roles: str) -> None:
-        if self.role not in roles:
-            raise PermissionDenied("this key's role may not do this")
-
-
 class Authenticator(Protocol):
     """Maps request metadata to a caller, or raises Unauthenticated."""
 
     async def authenticate(self, metadata: Metadata | None) -> Caller: ...
-
-
-_ROLES = {resources_pb2.ROLE_ADMIN: ADMIN, resources_pb2.ROLE_AUDIT_READ: AUDIT_READ}
 
 
 class RegistryKeyAuthenticator:
@@ -64,7 +45,8 @@ class RegistryKeyAuthenticator:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)
+        # protoc's _pb2_grpc modules carry no annotations.
+        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)  # type: ignore[no-untyped-call]
         self._service_token = service_token.encode()
         self._metadata = (("authorization", f"Bearer {service_token}"),)
         self._clock = clock
@@ -72,10 +54,9 @@ class RegistryKeyAuthenticator:
 
     async def authenticate(self, metadata: Metadata | None) -> Caller:
         token = bearer_token(metadata)
-        secret = token.encode()
-        if hmac.compare_digest(secret, self._service_token):
+        if hmac.compare_digest(token.encode(), self._service_token):
             raise Unauthenticated("the service credential cannot act for a tenant")
-        digest = hashlib.sha256(secret).digest()
+        digest = key_digest(token)
         asked_at = self._clock()
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > asked_at:
@@ -99,7 +80,7 @@ class RegistryKeyAuthenticator:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise Unauthenticated("invalid API key") from None
             raise Unavailable("cannot reach the registry to check the API key") from None
-        role = _ROLES.get(reply.role)
-        if role is None:
+        role = Role.from_proto(reply.role)
+        if role is None or role not in READ_ROLES:
             raise PermissionDenied("this key's role may not use the dispatcher")
-        return Caller(tenant_id=reply.tenant_id, role=role)
+        return Caller(tenant_id=reply.tenant_id, key_id=reply.key_id, role=role)

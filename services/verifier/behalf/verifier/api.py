@@ -16,11 +16,12 @@ import structlog
 from prometheus_client import Counter
 
 from behalf.common.auth import bearer_token
+from behalf.common.callers import Caller
 from behalf.common.errors import Unauthenticated
 from behalf.common.ids import new_id
 from behalf.v1 import common_pb2, events_pb2, verifier_pb2, verifier_pb2_grpc
 from behalf.verifier.audit import AuditUnavailable, DecisionPublisher
-from behalf.verifier.credentials import Caller, require_key_scope, require_verify_role
+from behalf.verifier.credentials import require_key_scope, require_verify_role
 from behalf.verifier.dry_run import DryRunSteps
 from behalf.verifier.engine import (
     DecisionResult,
@@ -39,6 +40,16 @@ DECISIONS = Counter(
     "behalf_verifier_decisions_total", "Decisions by outcome and reason.", ["outcome", "reason"]
 )
 _log = structlog.get_logger("verify")
+
+# The contract's value for each of the engine's, matched by name once, so a value the contract
+# lacks fails at import rather than on a request.
+_OUTCOMES: dict[Outcome, common_pb2.Outcome] = {
+    o: getattr(common_pb2, f"OUTCOME_{o.name}") for o in Outcome
+}
+_REASON_CODES: dict[ReasonCode, common_pb2.ReasonCode] = {
+    c: getattr(common_pb2, f"REASON_CODE_{c.name}") for c in ReasonCode
+}
+_RISKS: dict[Risk, common_pb2.Risk] = {r: getattr(common_pb2, f"RISK_{r.name}") for r in Risk}
 
 
 class DecisionSink(Protocol):
@@ -121,10 +132,10 @@ class Verifier:
             tenant_id=caller.tenant_id,
             decision=common_pb2.Decision(
                 request_id=checked.request_id,
-                outcome=int(result.outcome),
-                reason_code=int(result.reason_code),
+                outcome=_OUTCOMES[result.outcome],
+                reason_code=_REASON_CODES[result.reason_code],
                 reason=result.reason,
-                risk=int(result.risk),
+                risk=_RISKS[result.risk],
                 permission_id=result.permission_id,
                 policy_revision=result.policy_revision,
                 approval_id=result.approval_id,
@@ -155,10 +166,10 @@ class Verifier:
         _log.warning("denied_as_stale_before_authentication", reason=reason)
         decision = common_pb2.Decision(
             request_id=request.request_id or new_id("req"),
-            outcome=int(Outcome.DENY),
-            reason_code=int(ReasonCode.STALE_POLICY),
+            outcome=common_pb2.OUTCOME_DENY,
+            reason_code=common_pb2.REASON_CODE_STALE_POLICY,
             reason=reason,
-            risk=int(Risk.LOW),
+            risk=common_pb2.RISK_LOW,
             verifier_id=self._verifier_id,
         )
         decision.decide_time.FromDatetime(datetime.now(UTC))
@@ -179,7 +190,9 @@ class VerifierApi(verifier_pb2_grpc.VerifierServiceServicer):
         self._verifier = verifier
 
     async def Verify(
-        self, request: verifier_pb2.VerifyRequest, context: grpc.aio.ServicerContext
+        self,
+        request: verifier_pb2.VerifyRequest,
+        context: grpc.aio.ServicerContext[verifier_pb2.VerifyRequest, verifier_pb2.VerifyResponse],
     ) -> verifier_pb2.VerifyResponse:
         token = bearer_token(context.invocation_metadata())
         decision = await self._verifier.verify(token, request)

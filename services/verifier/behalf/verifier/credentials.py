@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from behalf.common.callers import UNSCOPED, VERIFY_ROLES, Caller, KeyScope, Role, key_digest
 from behalf.common.errors import PermissionDenied, Unauthenticated
-from behalf.v1 import internal_pb2, resources_pb2
-
-VERIFY_ROLES = frozenset({resources_pb2.ROLE_VERIFY, resources_pb2.ROLE_ADMIN})
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """Who is asking: the key's id, tenant and role, and what the key is limited to."""
-
-    key_id: str
-    tenant_id: str
-    role: int
-    test_mode_only: bool = False
-    agent_id: str = ""
+from behalf.v1 import internal_pb2
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +25,29 @@ class CredentialIndex:
 
     def __init__(self, credentials: Iterable[internal_pb2.ApiKeyCredential] = ()) -> None:
         by_hash: dict[bytes, _Credential] = {}
-        for credential in credentials:
-            if not credential.revoked:
-                by_hash[credential.secret_sha256] = _credential(credential)
+        for message in credentials:
+            credential = _credential(message)
+            if credential is not None:
+                by_hash[credential.secret_sha256] = credential
         self._by_hash = MappingProxyType(by_hash)
 
     def with_changes(self, changes: Iterable[internal_pb2.ApiKeyCredential]) -> CredentialIndex:
         """A new index with keys added or (when revoked) removed."""
         by_hash = dict(self._by_hash)
-        for credential in changes:
-            stale = [h for h, c in by_hash.items() if c.caller.key_id == credential.key_id]
+        for message in changes:
+            stale = [h for h, c in by_hash.items() if c.caller.key_id == message.key_id]
             for digest in stale:
                 del by_hash[digest]
-            if not credential.revoked:
-                by_hash[credential.secret_sha256] = _credential(credential)
+            credential = _credential(message)
+            if credential is not None:
+                by_hash[credential.secret_sha256] = credential
         index = CredentialIndex()
         index._by_hash = MappingProxyType(by_hash)
         return index
 
     def authenticate(self, token: str) -> Caller:
         """The caller a key belongs to, or Unauthenticated (the same message for every failure)."""
-        digest = hashlib.sha256(token.encode()).digest()
+        digest = key_digest(token)
         found = self._by_hash.get(digest)
         if found is None or not hmac.compare_digest(found.secret_sha256, digest):
             raise Unauthenticated("invalid API key")
@@ -76,18 +65,25 @@ def require_verify_role(caller: Caller) -> None:
 
 def require_key_scope(caller: Caller, *, agent_id: str, test_mode: bool) -> None:
     """A test-link key asks test-mode questions about its one agent, and nothing else."""
-    if caller.test_mode_only and not test_mode:
+    scope = caller.scope
+    if scope is UNSCOPED:
+        return
+    if scope.test_mode_only and not test_mode:
         raise PermissionDenied("this API key may only ask for test-mode decisions")
-    if caller.agent_id and agent_id != caller.agent_id:
+    if scope.agent_id is not None and agent_id != scope.agent_id:
         raise PermissionDenied("this API key may only ask about the agent it is bound to")
 
 
-def _credential(message: internal_pb2.ApiKeyCredential) -> _Credential:
-    caller = Caller(
-        message.key_id,
-        message.tenant_id,
-        message.role,
-        test_mode_only=message.test_mode_only,
-        agent_id=message.agent_id,
+def _credential(message: internal_pb2.ApiKeyCredential) -> _Credential | None:
+    """The index entry of an unrevoked key; None for a revoked key or one whose role this
+    verifier does not know (such a key could not be allowed to do anything)."""
+    role = Role.from_proto(message.role)
+    if message.revoked or role is None:
+        return None
+    scope = (
+        KeyScope(test_mode_only=message.test_mode_only, agent_id=message.agent_id or None)
+        if message.test_mode_only or message.agent_id
+        else UNSCOPED
     )
+    caller = Caller(tenant_id=message.tenant_id, key_id=message.key_id, role=role, scope=scope)
     return _Credential(caller, bytes(message.secret_sha256))
