@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 
@@ -11,12 +12,16 @@ class ConfigError(ValueError):
 
 
 class Env:
-    """Typed readers over an environment mapping; every error names the variable at fault."""
+    """Typed readers over an environment mapping; every error names the variable at fault.
+
+    The readers are named after the types they return, which hides those builtins inside the
+    class body: annotations here spell them `builtins.str` and so on.
+    """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def str(self, name: str, default: str | None = None) -> str:
+    def str(self, name: builtins.str, default: builtins.str | None = None) -> builtins.str:
         value = self._environ.get(name)
         if value is None or value == "":
             if default is None:
@@ -24,7 +29,14 @@ class Env:
             return default
         return value
 
-    def int(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
+    def int(
+        self,
+        name: builtins.str,
+        default: builtins.int,
+        *,
+        minimum: builtins.int = 0,
+        maximum: builtins.int = 2**31,
+    ) -> builtins.int:
         raw = self._environ.get(name)
         if raw is None or raw == "":
             return default
@@ -36,10 +48,12 @@ class Env:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {value}")
         return value
 
-    def port(self, name: str, default: int) -> int:
+    def port(self, name: builtins.str, default: builtins.int) -> builtins.int:
         return self.int(name, default, minimum=0, maximum=65535)
 
-    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+    def float(
+        self, name: builtins.str, default: builtins.float, *, minimum: builtins.float = 0.0
+    ) -> builtins.float:
         raw = self._environ.get(name)
         if raw is None or raw == "":
             return default
@@ -51,7 +65,7 @@ class Env:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         raw = self._environ.get(name)
         if raw is None or raw == "":
             return default
@@ -62,7 +76,7 @@ class Env:
             return False
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
-    def secret(self, name: str, *, min_length: int = 16) -> str:
+    def secret(self, name: builtins.str, *, min_length: builtins.int = 16) -> builtins.str:
         """Read a secret; the error never echoes its value."""
         value = self._environ.get(name, "")
         if len(value) < min_length:

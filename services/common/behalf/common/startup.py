@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import structlog
+
+from behalf.common.background import Backoff
 
 T = TypeVar("T")
 _log = structlog.get_logger("startup")
@@ -22,16 +23,15 @@ async def retry_until(
 ) -> T:
     """Call `attempt` with backoff until it succeeds or `timeout_seconds` pass."""
     deadline = time.monotonic() + timeout_seconds
-    delay = 0.2
+    backoff = Backoff(first=0.2, cap=2.0)
     while True:
         try:
             return await attempt()
         except Exception as exc:
-            if time.monotonic() + delay > deadline:
+            if time.monotonic() + backoff.delay > deadline:
                 reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
                 raise StartupError(
                     f"{what} unreachable after {timeout_seconds:g}s ({reason})"
                 ) from exc
             _log.info("dependency_waiting", dependency=what, error=type(exc).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await backoff.sleep()

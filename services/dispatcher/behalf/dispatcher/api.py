@@ -163,7 +163,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
             end_time=_from_ts(request.end_time) if request.HasField("end_time") else None,
         )
         after = decode_page_token(request.page_token) if request.page_token else None
-        rows = await self._store.list(caller.tenant_id, where, after, size + 1)
+        rows = await self._store.list_deliveries(caller.tenant_id, where, after, size + 1)
         page, more = rows[:size], len(rows) > size
         token = encode_page_token(Cursor(page[-1].created_at, page[-1].delivery_id)) if more else ""
         return dispatcher_pb2.ListDeliveriesResponse(

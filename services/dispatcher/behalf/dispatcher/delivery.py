@@ -30,6 +30,7 @@ import httpcore
 import httpx
 
 from behalf.common.public_address import is_public_address
+from behalf.dispatcher.attempts import AttemptOutcome
 from behalf.dispatcher.retry_policy import THROTTLE_STATUSES, parse_retry_after
 
 MAX_STORED_BODY = 1024
@@ -47,19 +48,6 @@ class DeliverySettings:
     endpoint_burst: int = 50
     endpoint_queue_limit: int = 64
     allow_private_targets: bool = False
-
-
-@dataclass(frozen=True)
-class AttemptOutcome:
-    """What one POST did; `status_code` is 0 when nothing answered."""
-
-    started_at: datetime
-    status_code: int
-    latency_seconds: float
-    error: str
-    response_body: str
-    retry_after: float | None = None
-    permanent: bool = False  # retrying cannot help (refused target address)
 
 
 class _TokenBucket:

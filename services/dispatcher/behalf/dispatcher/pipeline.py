@@ -12,8 +12,9 @@ from google.protobuf.message import DecodeError
 
 from behalf.common.kafka import Topics
 from behalf.dispatcher import metrics
+from behalf.dispatcher.attempts import AttemptOutcome
 from behalf.dispatcher.consumer import RetryLater
-from behalf.dispatcher.delivery import AttemptOutcome, EndpointLimiter, HttpDeliverer
+from behalf.dispatcher.delivery import EndpointLimiter, HttpDeliverer
 from behalf.dispatcher.endpoint_health import EndpointHealth
 from behalf.dispatcher.payloads import (
     UnsupportedEvent,

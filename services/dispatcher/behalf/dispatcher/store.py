@@ -10,7 +10,7 @@ import asyncpg
 
 from behalf.common.errors import Unavailable
 from behalf.common.ids import new_id
-from behalf.dispatcher.delivery import AttemptOutcome
+from behalf.dispatcher.attempts import AttemptOutcome
 from behalf.dispatcher.payloads import WebhookMessage
 
 PENDING = "pending"
@@ -206,7 +206,7 @@ class DeliveryStore:
         )
         return updated is not None
 
-    async def list(
+    async def list_deliveries(
         self, tenant_id: str, where: DeliveryFilter, after: Cursor | None, limit: int
     ) -> list[DeliveryRow]:
         """Newest first, keyset-paginated."""

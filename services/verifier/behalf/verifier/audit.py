@@ -19,6 +19,7 @@ it leaves the caller denied while the audit shows an allow.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
 
+from behalf.common.background import BackgroundTask, Backoff
 from behalf.common.event_types import header_type
 from behalf.common.kafka import EVENT_ID_HEADER, EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
 from behalf.v1 import events_pb2
@@ -81,26 +83,21 @@ class DecisionPublisher:
         self._commit_bound = max(5.0, 2 * timeout_seconds)
         self._lanes = [_Lane(f"{transactional_id}-{n}") for n in range(lanes)]
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = [
+            BackgroundTask(f"audit-{lane.transactional_id}", functools.partial(self._run, lane))
+            for lane in self._lanes
+        ]
 
     async def start(self) -> None:
         """Connect every lane (raises while the broker is unreachable), then start them."""
         for lane in self._lanes:
             if lane.producer is None:
                 lane.producer = await self._new_producer(lane.transactional_id)
-        self._tasks = [
-            asyncio.create_task(self._run(lane), name=f"audit-{lane.transactional_id}")
-            for lane in self._lanes
-        ]
+        for task in self._tasks:
+            task.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await asyncio.gather(*(task.stop() for task in self._tasks))
         for pending in self._drain():
             _fail(pending)
         for lane in self._lanes:
@@ -109,7 +106,7 @@ class DecisionPublisher:
 
     async def publish(self, event: events_pb2.DecisionEvent) -> None:
         """Return once the decision is committed; raise AuditUnavailable otherwise."""
-        if not self._tasks or all(task.done() for task in self._tasks):
+        if not any(task.running for task in self._tasks):
             AUDIT_FAILURES.inc()
             raise AuditUnavailable("audit publisher not running")
         loop = asyncio.get_running_loop()
@@ -168,7 +165,7 @@ class DecisionPublisher:
                 await asyncio.wait_for(old.stop(), timeout=1.0)
             except Exception:
                 pass
-        delay = 0.1
+        backoff = Backoff(first=0.1, cap=2.0)
         while lane.producer is None:
             try:
                 lane.producer = await self._new_producer(lane.transactional_id)
@@ -176,8 +173,7 @@ class DecisionPublisher:
                 _log.warning("audit_producer_unavailable", error=type(exc).__name__)
                 for pending in self._drain():
                     _fail(pending)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await backoff.sleep()
 
     async def _new_producer(self, transactional_id: str) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(

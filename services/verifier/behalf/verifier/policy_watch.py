@@ -12,6 +12,7 @@ import grpc
 import structlog
 from prometheus_client import Gauge
 
+from behalf.common.background import BackgroundTask, Backoff
 from behalf.v1 import internal_pb2, internal_pb2_grpc
 from behalf.verifier.credentials import CredentialIndex
 from behalf.verifier.engine import Freshness
@@ -50,14 +51,15 @@ class PolicyWatcher:
         verifier_id: str,
         staleness_bound: timedelta,
     ) -> None:
-        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)
+        # protoc's _pb2_grpc modules carry no annotations.
+        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)  # type: ignore[no-untyped-call]
         self._metadata = (("authorization", f"Bearer {service_token}"),)
         self._verifier_id = verifier_id
         self._staleness_bound = staleness_bound
         self.state: PolicyState | None = None
         self.last_heard = _EPOCH
         self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("policy-watch", self._follow_forever)
         STALENESS_SECONDS.set_function(self._staleness_seconds)
 
     @property
@@ -69,15 +71,10 @@ class PolicyWatcher:
         return self.state is not None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._follow_forever(), name="policy-watch")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await self._task.stop()
 
     async def wait_ready(self) -> None:
         async with self._changed:
@@ -100,19 +97,16 @@ class PolicyWatcher:
         return True
 
     async def _follow_forever(self) -> None:
-        backoff = 0.1
+        backoff = Backoff(first=0.1, cap=2.0)
         while True:
             try:
                 await self._follow_once()
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
+                backoff.reset()
             except grpc.aio.AioRpcError as exc:
-                _log.warning("watch_disconnected", code=exc.code().name, retry_in=backoff)
+                _log.warning("watch_disconnected", code=exc.code().name, retry_in=backoff.delay)
             except Exception:
-                _log.exception("watch_failed", retry_in=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
+                _log.exception("watch_failed", retry_in=backoff.delay)
+            await backoff.sleep()
 
     async def _follow_once(self) -> None:
         acks: asyncio.Queue[int] = asyncio.Queue()
