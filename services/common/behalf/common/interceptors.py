@@ -38,7 +38,7 @@ _TRANSIENT = (
 )
 
 
-def _request_id(context: grpc.aio.ServicerContext) -> str:
+def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
             return value
@@ -62,7 +62,9 @@ def _status_details(exc: BehalfError) -> tuple[tuple[str, bytes], ...]:
 class _Call:
     """Bookkeeping for one RPC: binds log context on entry, records the outcome on exit."""
 
-    def __init__(self, service: str, method: str, context: grpc.aio.ServicerContext) -> None:
+    def __init__(
+        self, service: str, method: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None:
         self.service = service
         self.method = method
         self.context = context
@@ -98,7 +100,7 @@ class _Call:
 def _wrap_unary(
     service: str, method: str, behaviour: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         call = _Call(service, method, context)
         try:
             return await behaviour(request, context)
@@ -114,9 +116,14 @@ def _wrap_unary(
 
 
 def _wrap_streaming(
-    service: str, method: str, behaviour: Callable[..., AsyncIterator[Any]]
+    service: str, method: str, behaviour: Callable[..., Any]
 ) -> Callable[..., AsyncIterator[Any]]:
-    async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    """`behaviour` is an async generator function: grpc's stubs type a method handler's
+    behaviours as the synchronous API's (returning an Iterator), not grpc.aio's."""
+
+    async def handle(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
         call = _Call(service, method, context)
         try:
             async for response in behaviour(request, context):
@@ -140,9 +147,11 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -165,6 +174,8 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_streaming(self._service, method, handler.unary_stream), **kwargs
             )
-        return grpc.stream_stream_rpc_method_handler(
-            _wrap_streaming(self._service, method, handler.stream_stream), **kwargs
-        )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_streaming(self._service, method, handler.stream_stream), **kwargs
+            )
+        return handler

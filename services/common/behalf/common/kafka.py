@@ -47,9 +47,10 @@ class KafkaSecurity:
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that verifies the broker against `ca_file` (or the system CAs)
         and checks its host name; it presents `cert_file` when one is set (mutual TLS)."""
-        return create_ssl_context(
+        context: ssl.SSLContext = create_ssl_context(
             cafile=self.ca_file, certfile=self.cert_file, keyfile=self.key_file
         )
+        return context
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""

@@ -47,5 +47,7 @@ def enable_reflection(service_names: Iterable[str], server: grpc.aio.Server) -> 
     reflection.enable_server_reflection(
         (*service_names, SERVICE_NAME),
         server,
-        pool=_MethodAwarePool(descriptor_pool.Default()),
+        # The stubs ask for a DescriptorPool; reflection only calls its Find* methods, which the
+        # wrapper forwards.
+        pool=_MethodAwarePool(descriptor_pool.Default()),  # type: ignore[arg-type]
     )

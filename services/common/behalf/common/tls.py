@@ -74,7 +74,9 @@ class ServerTls:
         reloader = _Reloader(self)
         return grpc.dynamic_ssl_server_credentials(
             reloader.initial,
-            reloader.fetch,
+            # grpc calls the fetcher for a new configuration and treats None as "unchanged";
+            # the stubs leave None out of its return type.
+            reloader.fetch,  # type: ignore[arg-type]
             require_client_authentication=self.mutual,
         )
 

@@ -99,7 +99,7 @@ def delivery_to_proto(
         last_error=row.last_error,
     )
     if row.next_attempt_at is not None and row.state in ("pending", "retrying"):
-        message.next_attempt_time.CopyFrom(_ts(row.next_attempt_at))
+        message.next_attempt_time.FromDatetime(row.next_attempt_at.astimezone(UTC))
     for attempt in attempts or ():
         latency = Duration()
         latency.FromNanoseconds(int(attempt.latency_ms * 1_000_000))
@@ -142,7 +142,11 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
         self._redriver = redriver
 
     async def ListDeliveries(
-        self, request: dispatcher_pb2.ListDeliveriesRequest, context: grpc.aio.ServicerContext
+        self,
+        request: dispatcher_pb2.ListDeliveriesRequest,
+        context: grpc.aio.ServicerContext[
+            dispatcher_pb2.ListDeliveriesRequest, dispatcher_pb2.ListDeliveriesResponse
+        ],
     ) -> dispatcher_pb2.ListDeliveriesResponse:
         caller = await self._auth.authenticate(context.invocation_metadata())
         caller.require(*READ_ROLES)
@@ -171,7 +175,11 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
         )
 
     async def GetDelivery(
-        self, request: dispatcher_pb2.GetDeliveryRequest, context: grpc.aio.ServicerContext
+        self,
+        request: dispatcher_pb2.GetDeliveryRequest,
+        context: grpc.aio.ServicerContext[
+            dispatcher_pb2.GetDeliveryRequest, dispatcher_pb2.GetDeliveryResponse
+        ],
     ) -> dispatcher_pb2.GetDeliveryResponse:
         caller = await self._auth.authenticate(context.invocation_metadata())
         caller.require(*READ_ROLES)
@@ -183,7 +191,11 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
         return dispatcher_pb2.GetDeliveryResponse(delivery=delivery_to_proto(row, attempts))
 
     async def Redrive(
-        self, request: dispatcher_pb2.RedriveRequest, context: grpc.aio.ServicerContext
+        self,
+        request: dispatcher_pb2.RedriveRequest,
+        context: grpc.aio.ServicerContext[
+            dispatcher_pb2.RedriveRequest, dispatcher_pb2.RedriveResponse
+        ],
     ) -> dispatcher_pb2.RedriveResponse:
         caller = await self._auth.authenticate(context.invocation_metadata())
         caller.require(Role.ADMIN)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
+from typing import Any
 
 import asyncpg
 import grpc
@@ -144,7 +146,7 @@ class DispatcherService:
                         security=kafka.security,
                     ),
                     [self.topics.retry(tier)],
-                    lambda r, t=tier: pipeline.handle_task(t, r.value),
+                    functools.partial(_handle_task_record, pipeline, tier),
                     gate_on_due=True,
                     max_in_flight=settings.max_in_flight,
                     drain_seconds=settings.delivery.total_timeout_seconds + 5,
@@ -154,8 +156,10 @@ class DispatcherService:
             await retry_until(
                 f"Kafka consumer {loop.name}", loop.consumer_start, timeout_seconds=timeout
             )
+            # A plain task, not a BackgroundTask: stop() lets each loop drain (loop.stop() and
+            # wait) rather than cancelling it.
             run = asyncio.create_task(loop.run(), name=f"consumer-{loop.name}")
-            run.add_done_callback(lambda t, h=host: self._loop_ended(t, h))
+            run.add_done_callback(functools.partial(self._loop_ended, host=host))
             self._runs.append(run)
         await host.set_serving(True)
         _log.info("dispatcher_ready", tiers=list(settings.retry_tiers))
@@ -181,3 +185,8 @@ class DispatcherService:
             await self._channel.close()
         if self.pool is not None:
             await self.pool.close()
+
+
+async def _handle_task_record(pipeline: Pipeline, tier: str, record: Any) -> None:
+    """A retry tier's record (an aiokafka ConsumerRecord) through the pipeline."""
+    await pipeline.handle_task(tier, record.value)

@@ -59,7 +59,8 @@ class RegistryTargetSource:
     def __init__(
         self, channel: grpc.aio.Channel, service_token: str, *, timeout_seconds: float = 5.0
     ) -> None:
-        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)
+        # protoc's _pb2_grpc modules carry no annotations.
+        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)  # type: ignore[no-untyped-call]
         self._metadata = (("authorization", f"Bearer {service_token}"),)
         self._timeout = timeout_seconds
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import grpc
-from envoy.service.auth.v3 import external_auth_pb2_grpc
+from envoy.service.auth.v3 import external_auth_pb2_grpc  # type: ignore[import-untyped]
 
 from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics

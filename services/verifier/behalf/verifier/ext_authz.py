@@ -24,11 +24,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 import grpc
-from envoy.config.core.v3 import base_pb2
-from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
-from envoy.type.v3 import http_status_pb2
+
+# envoy's generated modules ship neither stubs nor py.typed: they are Any here.
+from envoy.config.core.v3 import base_pb2  # type: ignore[import-untyped]
+from envoy.service.auth.v3 import (  # type: ignore[import-untyped]
+    external_auth_pb2,
+    external_auth_pb2_grpc,
+)
+from envoy.type.v3 import http_status_pb2  # type: ignore[import-untyped]
 from google.rpc import code_pb2, status_pb2
 
 from behalf.common.auth import bearer_token
@@ -82,14 +88,16 @@ def _without_port(authority: str) -> str:
     return host if colon and port.isdigit() else authority
 
 
-class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):
+class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]  # Any base
     """Answers Envoy with allow or deny; never with an error Envoy could treat as allow."""
 
     def __init__(self, verifier: Verifier) -> None:
         self._verifier = verifier
 
     async def Check(
-        self, request: external_auth_pb2.CheckRequest, context: grpc.aio.ServicerContext
+        self,
+        request: external_auth_pb2.CheckRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> external_auth_pb2.CheckResponse:
         request_id = request.attributes.request.http.headers.get("x-request-id") or new_id("req")
         try:
@@ -132,7 +140,7 @@ def _denied(
     return external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=reason_code),
         denied_response=external_auth_pb2.DeniedHttpResponse(
-            status=http_status_pb2.HttpStatus(code=status),  # type: ignore[arg-type]
+            status=http_status_pb2.HttpStatus(code=status),
             headers=[
                 _header("content-type", "application/json"),
                 _header("x-behalf-request-id", request_id),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Mapping
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -11,7 +11,7 @@ V = TypeVar("V")
 _BITS = 6
 _FANOUT = 1 << _BITS
 _MASK = _FANOUT - 1
-_EMPTY_BUCKET: dict = {}  # shared by every empty slot; never mutated
+_EMPTY_BUCKET: Final[dict[Any, Any]] = {}  # shared by every empty slot; never mutated
 
 
 class PersistentMap(Mapping[K, V]):

@@ -29,7 +29,8 @@ class RegistrySteps:
     """`StatefulSteps` over the registry's internal RPCs, each with a short deadline."""
 
     def __init__(self, channel: grpc.aio.Channel, *, service_token: str, timeout: float) -> None:
-        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)
+        # protoc's _pb2_grpc modules carry no annotations.
+        self._stub = internal_pb2_grpc.RegistryInternalServiceStub(channel)  # type: ignore[no-untyped-call]
         self._metadata = (("authorization", f"Bearer {service_token}"),)
         self._timeout = timeout
 
@@ -103,7 +104,9 @@ class RegistrySteps:
         )
         return reply is not None and bool(reply.consumed)
 
-    async def _call(self, method: grpc.aio.UnaryUnaryMultiCallable, message: object) -> Any:
+    async def _call(
+        self, method: grpc.aio.UnaryUnaryMultiCallable[Any, Any], message: object
+    ) -> Any:
         """The reply; None when the registry answered that the request cannot succeed (the
         permission or approval is gone or in the wrong state); RequestIdReused when the request
         id names another request; RegistryUnavailable otherwise."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from behalf.common.resource_names import (
     ANY_RESOURCE,
     InvalidResourceName,
@@ -206,8 +208,8 @@ def permission_from_proto(message: resources_pb2.Permission) -> PermissionEntry:
         max_amount=money_from_proto(message.max_amount) if message.HasField("max_amount") else None,
         budget=money_from_proto(message.budget) if message.HasField("budget") else None,
         budget_spent_minor=message.budget_spent_minor,
-        not_before=_time(message, "not_before"),
-        expires_at=_time(message, "expires_at"),
+        not_before=_time(message.not_before) if message.HasField("not_before") else None,
+        expires_at=_time(message.expires_at) if message.HasField("expires_at") else None,
         requires_approval=message.requires_approval,
         category=_category(message.category),
         revision=message.revision,
@@ -337,10 +339,8 @@ def _require_tenant(object_tenant: str, delta_tenant: str, revision: int) -> Non
         raise InvalidDelta(f"delta at revision {revision} changes an object of another tenant")
 
 
-def _time(message: resources_pb2.Permission, name: str) -> datetime | None:
-    if not message.HasField(name):
-        return None
-    return getattr(message, name).ToDatetime(tzinfo=UTC)
+def _time(timestamp: Timestamp) -> datetime:
+    return timestamp.ToDatetime(tzinfo=UTC)
 
 
 def _category(value: int) -> ActionCategory:
