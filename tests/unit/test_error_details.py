@@ -9,8 +9,8 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from behalf import InvalidRequest
-from behalf._client import bad_request_field, map_rpc_error
+from behalf import InvalidRequest, bad_request_field
+from behalf._status import map_rpc_error
 from behalf.common.errors import InvalidArgument, NotFound
 from behalf.common.interceptors import ObservabilityInterceptor
 from behalf.console.backend import translate
@@ -111,10 +111,11 @@ def test_sdk_field_comes_from_details_not_from_the_message() -> None:
     assert error.field == "resource" and error.message == "agent_id: bad"
 
 
-def test_sdk_falls_back_to_the_message_without_details() -> None:
-    """A server that sends no details still gets its "<field>: ..." prefix read as the field."""
+def test_sdk_never_reads_the_field_from_the_message() -> None:
+    """Without details the field is unknown, even when the message starts with "<field>: "."""
     error = map_rpc_error(_Error("action: is required"))
-    assert isinstance(error, InvalidRequest) and error.field == "action"
+    assert isinstance(error, InvalidRequest)
+    assert error.field is None and error.message == "action: is required"
 
 
 def test_malformed_details_name_no_field() -> None:

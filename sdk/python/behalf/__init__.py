@@ -13,13 +13,17 @@ The SDK: ask before the agent acts, and let anything but an explicit allow raise
         behalf.check(agent_id, "purchase", resource="coachella.com",
                      amount="799.99", currency="USD")    # test mode: the Decision, never acted on
 
-The exception tree is drawn in `behalf._exceptions`; the CLI is `behalf.cli`.
+The exception tree is drawn in `behalf._exceptions`; gRPC statuses become those exceptions in
+`behalf._status`, where `bad_request_field` reads the field at fault from a status's
+google.rpc.BadRequest details (public, for code that calls the contract's stubs itself). The
+CLI is `behalf.cli`.
 """
 
 import pkgutil
 
 from behalf import v1
-from behalf._client import DEFAULT_TIMEOUT, AsyncBehalf, Behalf
+from behalf._blocking import Behalf
+from behalf._client import DEFAULT_TIMEOUT, AsyncBehalf
 from behalf._exceptions import (
     ActionDenied,
     ApprovalRejected,
@@ -38,6 +42,7 @@ from behalf._guard import Guard, guard
 from behalf._models import Approval, Decision
 from behalf._money import Money, minor_unit_exponent, to_minor_units
 from behalf._passport import Passport, SignedPassport, verify_passport
+from behalf._status import bad_request_field
 
 __version__ = "0.1.0"
 
@@ -64,6 +69,7 @@ __all__ = [
     "TestModeDecision",
     "VerificationUnavailable",
     "__version__",
+    "bad_request_field",
     "guard",
     "minor_unit_exponent",
     "to_minor_units",

@@ -1,4 +1,4 @@
-"""The clients: `AsyncBehalf` (asyncio) and `Behalf` (blocking, runs `AsyncBehalf` on a thread).
+"""The asyncio client `AsyncBehalf`; `behalf._blocking.Behalf` runs it on a thread.
 
 One long-lived channel per service (verifier for Verify; registry for approvals and passports),
 created on first use, with keepalive; TLS unless the target is loopback or the caller passes
@@ -23,39 +23,31 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
 
 from behalf._exceptions import (
     ApprovalRejected,
-    ApprovalRequired,
     ApprovalTimeout,
     AuthenticationError,
     BehalfError,
-    Conflict,
-    InvalidRequest,
-    NotFound,
     VerificationUnavailable,
 )
+from behalf._guard import Guard
 from behalf._models import Approval, Decision
 from behalf._money import AmountLike
 from behalf._passport import SignedPassport
+from behalf._status import map_rpc_error
+from behalf._stubs import registry_stub, verifier_stub
 from behalf._transport import channel_credentials, insecure_from_env
 from behalf._verify import build_verify_request, check_decision, decision_or_raise
-from behalf.v1 import registry_pb2, registry_pb2_grpc, verifier_pb2_grpc
+from behalf.v1 import registry_pb2
 
-if TYPE_CHECKING:
-    from behalf._guard import Guard
-
-__all__ = ["DEFAULT_TIMEOUT", "AsyncBehalf", "Behalf", "bad_request_field", "map_rpc_error"]
+__all__ = ["DEFAULT_REGISTRY", "DEFAULT_TIMEOUT", "DEFAULT_VERIFIER", "AsyncBehalf"]
 
 T = TypeVar("T")
 
@@ -71,45 +63,6 @@ _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.primary_user_agent", f"behalf-python/{_VERSION}"),
 )
 _BACKOFF_SECONDS = 0.05
-_STATUS_DETAILS_KEY = "grpc-status-details-bin"
-
-
-def bad_request_field(exc: grpc.RpcError) -> str | None:
-    """The field of the first google.rpc.BadRequest violation in the error's status details
-    (the `grpc-status-details-bin` trailer), or None when the error carries none."""
-    trailers = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-    for key, value in trailers or ():
-        if key != _STATUS_DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        try:
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                bad_request = error_details_pb2.BadRequest()
-                if detail.Unpack(bad_request) and bad_request.field_violations:
-                    return bad_request.field_violations[0].field
-        except DecodeError:
-            return None
-    return None
-
-
-def map_rpc_error(exc: grpc.RpcError, what: str = "call") -> BehalfError:
-    """The SDK exception for a failed RPC (sync or aio); the one place codes are mapped."""
-    code = exc.code() if hasattr(exc, "code") else None
-    details = (exc.details() if hasattr(exc, "details") else None) or ""
-    name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
-    message = details or f"{what} failed: {name}"
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        field = bad_request_field(exc)
-        if field is None and ":" in details:  # a server that sends no details: "<field>: ..."
-            field = details.split(":", 1)[0]
-        return InvalidRequest(message, field=field, code=name)
-    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-        return AuthenticationError(message, code=name)
-    if code == grpc.StatusCode.NOT_FOUND:
-        return NotFound(message, code=name)
-    if code in (grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION):
-        return Conflict(message, code=name)
-    return VerificationUnavailable(f"{what} failed ({name}): {details}".rstrip(": "), code=name)
 
 
 class AsyncBehalf:
@@ -206,7 +159,7 @@ class AsyncBehalf:
             approval_id=approval_id,
             request_id=request_id,
         )
-        stub = verifier_pb2_grpc.VerifierServiceStub(self._channel(self.target))
+        stub = verifier_stub(self._channel(self.target))
         reply = await self._unary(stub.Verify, request, "Verify", timeout)
         return decision_or_raise(reply, waiter=self._wait)
 
@@ -240,7 +193,7 @@ class AsyncBehalf:
             request_id=request_id,
             test_mode=True,
         )
-        stub = verifier_pb2_grpc.VerifierServiceStub(self._channel(self.target))
+        stub = verifier_stub(self._channel(self.target))
         reply = await self._unary(stub.Verify, request, "Verify", timeout)
         return check_decision(reply)
 
@@ -251,7 +204,7 @@ class AsyncBehalf:
         timeout: float | None = None,  # noqa: ASYNC109 (a gRPC deadline, not a sleep)
     ) -> Approval:
         """The approval's current state (verify keys may read their own approvals)."""
-        stub = registry_pb2_grpc.RegistryServiceStub(self._channel(self.registry_target))
+        stub = registry_stub(self._channel(self.registry_target))
         request = registry_pb2.GetApprovalRequest(approval_id=approval_id)
         reply = await self._unary(stub.GetApproval, request, "GetApproval", timeout)
         return Approval.from_proto(reply.approval)
@@ -301,7 +254,7 @@ class AsyncBehalf:
     ) -> SignedPassport:
         """The agent's signed passport, valid for `valid_for` (the registry's default, one
         hour, if None; at most seven days); check it with `.verify(await passport_keys())`."""
-        stub = registry_pb2_grpc.RegistryServiceStub(self._channel(self.registry_target))
+        stub = registry_stub(self._channel(self.registry_target))
         request = registry_pb2.ExportPassportRequest(agent_id=agent_id)
         if valid_for is not None:
             request.valid_for.FromTimedelta(valid_for)
@@ -320,7 +273,7 @@ class AsyncBehalf:
     ) -> dict[str, str]:
         """The registry's published passport signing keys, key id to public key: fetch once,
         pin them, then verify passports offline with `SignedPassport.verify(public_key=...)`."""
-        stub = registry_pb2_grpc.RegistryServiceStub(self._channel(self.registry_target))
+        stub = registry_stub(self._channel(self.registry_target))
         request = registry_pb2.ListPassportKeysRequest()
         reply = await self._unary(
             stub.ListPassportKeys, request, "ListPassportKeys", timeout, False
@@ -329,8 +282,6 @@ class AsyncBehalf:
 
     def guard(self, **options: Any) -> Guard:
         """`guard(self, ...)`: see `behalf.guard`."""
-        from behalf._guard import Guard
-
         return Guard(self, **options)
 
     async def _unary(
@@ -367,141 +318,3 @@ class AsyncBehalf:
             except Exception as exc:  # anything else in the transport: fail closed
                 raise VerificationUnavailable(f"{what} failed: {type(exc).__name__}") from exc
         raise VerificationUnavailable(f"{what}: no attempt left")  # pragma: no cover
-
-
-class Behalf:
-    """The blocking client: the same `AsyncBehalf` run on a private event-loop thread.
-
-    `with Behalf(api_key=..., target=...) as behalf: behalf.verify(...)`. Async code holding a
-    `Behalf` can `await behalf.averify(...)`.
-    """
-
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        target: str | None = None,
-        registry_target: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = 2,
-        credentials: grpc.ChannelCredentials | None = None,
-        insecure: bool | None = None,
-    ) -> None:
-        self.aio = AsyncBehalf(
-            api_key,
-            target=target,
-            registry_target=registry_target,
-            timeout=timeout,
-            retries=retries,
-            credentials=credentials,
-            insecure=insecure,
-        )
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="behalf-sdk", daemon=True
-        )
-        self._thread.start()
-        self._closed = False
-
-    @property
-    def timeout(self) -> float:
-        """The default deadline of each call, in seconds."""
-        return self.aio.timeout
-
-    def __enter__(self) -> Behalf:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the channels and stop the loop thread."""
-        if self._closed:
-            return
-        self._closed = True
-        self._submit(self.aio.close()).result(timeout=5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
-
-    def _submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
-        if self._closed and self._loop.is_closed():
-            coro.close()
-            raise BehalfError("the client is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        try:
-            return self._submit(coro).result()
-        except ApprovalRequired as exc:
-            self._adopt(exc)
-            raise
-
-    def _adopt(self, exc: ApprovalRequired) -> None:
-        """Make the error's waiters run on this client's loop."""
-        exc._waiter = self._await_approval
-        exc._sync_waiter = self._wait_blocking
-
-    def verify(self, agent_id: str, action: str, **options: Any) -> Decision:
-        """Blocking `AsyncBehalf.verify`."""
-        return self._run(self.aio.verify(agent_id, action, **options))
-
-    def check(self, agent_id: str, action: str, **options: Any) -> Decision:
-        """Blocking `AsyncBehalf.check`: the test-mode decision, never raised, never acted on."""
-        return self._run(self.aio.check(agent_id, action, **options))
-
-    async def averify(self, agent_id: str, action: str, **options: Any) -> Decision:
-        """`AsyncBehalf.verify` from any event loop, run on this client's loop."""
-        try:
-            return await asyncio.wrap_future(
-                self._submit(self.aio.verify(agent_id, action, **options))
-            )
-        except ApprovalRequired as exc:
-            self._adopt(exc)
-            raise
-
-    def get_approval(self, approval_id: str, *, timeout: float | None = None) -> Approval:
-        """Blocking `AsyncBehalf.get_approval`."""
-        return self._run(self.aio.get_approval(approval_id, timeout=timeout))
-
-    def wait_for_approval(
-        self, approval_id: str, *, timeout: float = 300.0, poll_interval: float = 1.0
-    ) -> Approval:
-        """Blocking `AsyncBehalf.wait_for_approval`."""
-        return self._run(
-            self.aio.wait_for_approval(approval_id, timeout=timeout, poll_interval=poll_interval)
-        )
-
-    def _wait_blocking(self, approval_id: str, timeout: float, poll_interval: float) -> Approval:
-        return self.wait_for_approval(approval_id, timeout=timeout, poll_interval=poll_interval)
-
-    async def _await_approval(
-        self,
-        approval_id: str,
-        timeout: float,  # noqa: ASYNC109
-        poll_interval: float,
-    ) -> Approval:
-        future = self._submit(
-            self.aio.wait_for_approval(approval_id, timeout=timeout, poll_interval=poll_interval)
-        )
-        return await asyncio.wrap_future(future)
-
-    def export_passport(
-        self,
-        agent_id: str,
-        *,
-        valid_for: timedelta | None = None,
-        timeout: float | None = None,
-    ) -> SignedPassport:
-        """Blocking `AsyncBehalf.export_passport`."""
-        return self._run(self.aio.export_passport(agent_id, valid_for=valid_for, timeout=timeout))
-
-    def passport_keys(self, *, timeout: float | None = None) -> dict[str, str]:
-        """Blocking `AsyncBehalf.passport_keys`."""
-        return self._run(self.aio.passport_keys(timeout=timeout))
-
-    def guard(self, **options: Any) -> Guard:
-        """`guard(self, ...)`: see `behalf.guard`."""
-        from behalf._guard import Guard
-
-        return Guard(self, **options)

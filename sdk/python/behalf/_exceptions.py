@@ -19,18 +19,29 @@
     ├── Conflict                 ALREADY_EXISTS, FAILED_PRECONDITION (wrong state for the call)
     └── PassportError            a passport's signature, format, key or age does not check out
 
-gRPC errors are translated once, in `behalf._client`, with `raise ... from exc`; the original
+gRPC errors are translated once, in `behalf._status`, with `raise ... from exc`; the original
 `grpc.RpcError` stays reachable as `__cause__`. `.code` holds the gRPC status name when there
 was one.
+
+The errors that carry no decision live in `behalf._errors`, below `behalf._models` (so
+`behalf._money` can raise them without a cycle), and are re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from behalf._models import Approval, Decision
+from behalf._errors import (
+    ApprovalTimeout,
+    AuthenticationError,
+    BehalfError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PassportError,
+    VerificationUnavailable,
+)
+from behalf._models import Approval, Decision
 
 __all__ = [
     "ActionDenied",
@@ -49,15 +60,6 @@ __all__ = [
 
 # Reason codes of denials that say nothing about the policy: trying again later may allow.
 _TRANSIENT_REASONS = frozenset({"STALE_POLICY", "AUDIT_UNAVAILABLE", "REGISTRY_UNAVAILABLE"})
-
-
-class BehalfError(Exception):
-    """Base of everything the SDK raises; the message is safe to log."""
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 class _DecisionError(BehalfError):
@@ -174,39 +176,3 @@ class ApprovalRejected(BehalfError):
     def __init__(self, approval: Approval) -> None:
         super().__init__(f"approval {approval.approval_id} is {approval.state}")
         self.approval = approval
-
-
-class ApprovalTimeout(BehalfError, TimeoutError):
-    """The approval was still pending when the wait's deadline passed."""
-
-    def __init__(self, approval_id: str, timeout: float) -> None:
-        super().__init__(f"approval {approval_id} still pending after {timeout:g}s")
-        self.approval_id = approval_id
-
-
-class VerificationUnavailable(BehalfError):
-    """No trustworthy answer (timeout, transport, server error). Treat it as a deny."""
-
-
-class InvalidRequest(BehalfError, ValueError):
-    """The request is malformed; `.field` names the field at fault when known."""
-
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.field = field
-
-
-class AuthenticationError(BehalfError):
-    """The API key is missing, unknown or revoked, or its role may not make this call."""
-
-
-class NotFound(BehalfError):
-    """No such object in the caller's tenant."""
-
-
-class Conflict(BehalfError):
-    """The object already exists, or is in a state that does not allow the call."""
-
-
-class PassportError(BehalfError):
-    """A passport failed verification: tampered, wrongly signed, malformed or too old."""

@@ -11,19 +11,22 @@ decision:` (or `with` and the blocking client). The wrapped code runs only after
 allow; a deny, an approval requirement, a test-mode decision (`TestModeDecision`: a guard never
 runs on one, and has no test-mode option), an unavailable verifier or a failing argument
 callable raise first.
+
+A guard knows the clients only as the `AsyncVerifier` and `BlockingVerifier` protocols, so the
+import arrow points one way: the clients' `.guard()` builds a `Guard`; this module imports no
+client.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
-from behalf._client import AsyncBehalf, Behalf
 from behalf._models import Decision
 
-__all__ = ["Guard", "guard"]
+__all__ = ["AsyncVerifier", "BlockingVerifier", "Guard", "guard"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,12 +43,33 @@ _FIELDS = (
 )
 
 
+@runtime_checkable
+class AsyncVerifier(Protocol):
+    """What a guard needs of an asyncio client (`AsyncBehalf`): `await verify(...)`."""
+
+    def verify(
+        self, agent_id: str, action: str, *args: Any, **options: Any
+    ) -> Awaitable[Decision]: ...
+
+
+@runtime_checkable
+class BlockingVerifier(Protocol):
+    """What a guard needs of the blocking client (`Behalf`): `verify(...)`, and `averify(...)`
+    for async code."""
+
+    def verify(self, agent_id: str, action: str, *args: Any, **options: Any) -> Decision: ...
+
+    def averify(
+        self, agent_id: str, action: str, *args: Any, **options: Any
+    ) -> Awaitable[Decision]: ...
+
+
 class Guard:
     """A decorator and context manager that verifies first; see the module docstring."""
 
     def __init__(
         self,
-        client: AsyncBehalf | Behalf,
+        client: AsyncVerifier | BlockingVerifier,
         *,
         action: str | Callable[..., str],
         agent_id: str | Callable[..., str],
@@ -58,7 +82,7 @@ class Guard:
         request_id: Any = None,
         timeout: float | None = None,
     ) -> None:
-        if not isinstance(client, AsyncBehalf | Behalf):
+        if not isinstance(client, AsyncVerifier | BlockingVerifier):
             raise TypeError(f"guard needs an AsyncBehalf or Behalf client, not {client!r}")
         self._client = client
         self._spec: Mapping[str, Any] = {
@@ -85,12 +109,12 @@ class Guard:
     async def _averify(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Decision:
         arguments = self._arguments(args, kwargs)
         agent_id, action = arguments.pop("agent_id"), arguments.pop("action")
-        if isinstance(self._client, Behalf):
+        if isinstance(self._client, BlockingVerifier):
             return await self._client.averify(agent_id, action, **arguments)
         return await self._client.verify(agent_id, action, **arguments)
 
     def _verify(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Decision:
-        if not isinstance(self._client, Behalf):
+        if not isinstance(self._client, BlockingVerifier):
             raise TypeError("a sync guard needs the blocking Behalf client, not AsyncBehalf")
         arguments = self._arguments(args, kwargs)
         agent_id, action = arguments.pop("agent_id"), arguments.pop("action")
@@ -106,7 +130,7 @@ class Guard:
 
             return cast(F, guarded_async)
 
-        if not isinstance(self._client, Behalf):
+        if not isinstance(self._client, BlockingVerifier):
             raise TypeError(
                 f"{getattr(function, '__name__', function)!r} is not async: "
                 "guard it with the blocking Behalf client, or make it async"
@@ -133,7 +157,7 @@ class Guard:
 
 
 def guard(
-    client: AsyncBehalf | Behalf,
+    client: AsyncVerifier | BlockingVerifier,
     *,
     action: str | Callable[..., str],
     agent_id: str | Callable[..., str],

@@ -12,7 +12,7 @@ import decimal
 from dataclasses import dataclass
 from decimal import Decimal
 
-from behalf._exceptions import InvalidRequest
+from behalf._errors import InvalidRequest
 
 __all__ = [
     "ISO_4217",

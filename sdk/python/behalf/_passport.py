@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from behalf._exceptions import PassportError
+from behalf._errors import PassportError
 
 __all__ = ["DEFAULT_MAX_AGE", "Passport", "SignedPassport", "verify_passport"]
 
@@ -148,9 +148,9 @@ def verify_passport(
     trusted = _trusted(public_key)
     body = _body(document)
     named = body.get("key_id")
-    key = trusted.get(named) if isinstance(named, str) else None
-    if key is None:
+    if not isinstance(named, str) or named not in trusted:
         raise PassportError("passport is signed with a key that is not trusted")
+    key = trusted[named]
     try:
         key.verify(_unb64url(signature), document)
     except (InvalidSignature, ValueError) as exc:
@@ -222,11 +222,17 @@ def _body(document: bytes) -> dict[str, Any]:
     return body
 
 
-def _public_key(value: PublicKeyLike) -> Ed25519PublicKey:
+def _public_key(value: object) -> Ed25519PublicKey:
+    """A `PublicKeyLike` as a key; anything else (a list's stray item too) raises."""
     if isinstance(value, Ed25519PublicKey):
         return value
     try:
-        raw = _unb64url(value) if isinstance(value, str) else bytes(value)
+        if isinstance(value, str):
+            raw = _unb64url(value)
+        elif isinstance(value, bytes | bytearray | memoryview):
+            raw = bytes(value)
+        else:
+            raise TypeError(f"not a key: {type(value).__name__}")
         return Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, TypeError) as exc:
         raise PassportError("public key is not a raw Ed25519 key") from exc

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
 from behalf.v1 import (
     common_pb2,
@@ -52,10 +53,19 @@ async def _play(step: object, context: grpc.aio.ServicerContext, reply: Callable
     if isinstance(step, tuple):
         delay, step = step
         await asyncio.sleep(delay)
+    if isinstance(step, grpc.StatusCode) and step == grpc.StatusCode.INVALID_ARGUMENT:
+        await context.abort(step, "agent_id: is required", _bad_request("agent_id", step))
     if isinstance(step, grpc.StatusCode):
-        details = "agent_id: is required" if step == grpc.StatusCode.INVALID_ARGUMENT else "nope"
-        await context.abort(step, details)
+        await context.abort(step, "nope")
     return reply(step)
+
+
+def _bad_request(field: str, code: grpc.StatusCode) -> tuple[tuple[str, bytes], ...]:
+    """The trailer a service attaches to INVALID_ARGUMENT: google.rpc.BadRequest naming `field`."""
+    violation = error_details_pb2.BadRequest.FieldViolation(field=field, description="is required")
+    status = status_pb2.Status(code=code.value[0], message=f"{field}: is required")
+    status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
 class _Verifier(verifier_pb2_grpc.VerifierServiceServicer):

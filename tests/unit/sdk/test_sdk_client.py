@@ -25,7 +25,7 @@ from behalf import (
     NotFound,
     VerificationUnavailable,
 )
-from behalf._client import map_rpc_error
+from behalf._status import map_rpc_error
 from behalf.v1 import resources_pb2
 from tests.unit.sdk.fake_server import Fake, decision
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from behalf._exceptions import BehalfError
+from behalf import BehalfError
 from behalf._transport import INSECURE_ENV, insecure_from_env, tls_credentials
-from behalf.cli import _ops, _policy
+from behalf.cli import _agents, _approvals, _decisions, _passports, _tenants, _webhooks
 from behalf.cli._context import (
     DEFAULT_DISPATCHER,
     EXIT_ERROR,
@@ -23,20 +24,35 @@ from behalf.cli._context import (
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover
-    from click.exceptions import ClickException  # type: ignore[no-redef,import-not-found]
+    # Older typer raises click's own class; mypy sees the vendored one installed, a twin type.
+    from click.exceptions import ClickException  # type: ignore[assignment]
 
 
 class _Group(TyperGroup):
     """Errors as one line on stderr and exit code 3; `--json` accepted anywhere."""
 
-    def main(self, args: Any = None, *pos: Any, standalone_mode: bool = True, **kw: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         if "--json" in argv[1:]:
             argv = ["--json", *(a for a in argv if a != "--json")]
+        options: dict[str, Any] = {
+            "prog_name": prog_name,
+            "complete_var": complete_var,
+            "windows_expand_args": windows_expand_args,
+            **extra,
+        }
         if not standalone_mode:
-            return super().main(argv, *pos, standalone_mode=False, **kw)
+            return super().main(argv, standalone_mode=False, **options)
         try:
-            code = super().main(argv, *pos, standalone_mode=False, **kw)
+            code = super().main(argv, standalone_mode=False, **options)
         except ClickException as exc:
             fail(exc.format_message())
             sys.exit(EXIT_ERROR)
@@ -119,5 +135,5 @@ def main(
     ctx.obj = s
 
 
-_policy.register(app)
-_ops.register(app)
+for commands in (_tenants, _agents, _approvals, _decisions, _webhooks, _passports):
+    commands.register(app)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import grpc
 import typer
@@ -20,11 +20,11 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
-from behalf._client import DEFAULT_REGISTRY, DEFAULT_VERIFIER, map_rpc_error
-from behalf._exceptions import AuthenticationError, BehalfError
-from behalf._money import Money
+from behalf import AuthenticationError, BehalfError, Money
+from behalf._client import DEFAULT_REGISTRY, DEFAULT_VERIFIER
+from behalf._status import map_rpc_error
 from behalf._transport import channel_credentials
-from behalf.v1 import dispatcher_pb2_grpc, registry_pb2_grpc
+from behalf.cli._stubs import DispatcherStub, RegistryStub, dispatcher_stub, registry_stub
 
 T = TypeVar("T")
 
@@ -33,6 +33,10 @@ EXIT_OK, EXIT_DENY, EXIT_APPROVAL, EXIT_ERROR = 0, 1, 2, 3
 DEFAULT_DISPATCHER = "127.0.0.1:50053"
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+# Options every list command takes.
+Limit = Annotated[int, typer.Option(help="Page size, 1..500")]
+PageToken = Annotated[str, typer.Option(help="From a previous page")]
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
@@ -80,11 +84,11 @@ class Settings:
                 self._channels[target] = grpc.secure_channel(target, creds)
         return self._channels[target]
 
-    def registry_stub(self) -> registry_pb2_grpc.RegistryServiceStub:
-        return registry_pb2_grpc.RegistryServiceStub(self.channel(self.registry))
+    def registry_stub(self) -> RegistryStub:
+        return registry_stub(self.channel(self.registry))
 
-    def dispatcher_stub(self) -> dispatcher_pb2_grpc.DispatcherServiceStub:
-        return dispatcher_pb2_grpc.DispatcherServiceStub(self.channel(self.dispatcher))
+    def dispatcher_stub(self) -> DispatcherStub:
+        return dispatcher_stub(self.channel(self.dispatcher))
 
     def call(self, method: Callable[..., T], request: Message, *, key: str | None = None) -> T:
         """One RPC with the API key (or `key`) and the deadline; errors become BehalfError."""
@@ -150,6 +154,11 @@ def enum_value(enum: Any, prefix: str, name: str | None, what: str) -> int:
         ]
         raise typer.BadParameter(f"{what} {name!r} is not one of {', '.join(choices)}") from exc
     return value
+
+
+def rows(reply: Message, field: str) -> list[dict[str, Any]]:
+    """The repeated message `field` of a list reply, each as JSON-ready data."""
+    return [as_dict(item) for item in getattr(reply, field)]
 
 
 def as_dict(message: Message) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 
-from behalf._client import bad_request_field
+from behalf import bad_request_field
 from behalf.common.tls import ChannelTls, open_channel
 from behalf.v1 import (
     common_pb2,

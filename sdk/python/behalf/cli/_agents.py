@@ -1,17 +1,16 @@
-"""Policy commands: tenants, keys, agents, permissions, templates, approvals."""
+"""Agent, permission and scope template commands: `behalf agents|permissions|templates ...`."""
 
 from __future__ import annotations
 
-import getpass
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from google.protobuf import duration_pb2
 
-from behalf._exceptions import AuthenticationError
-from behalf._money import Money
+from behalf import Money
 from behalf.cli._context import (
-    as_dict,
+    Limit,
+    PageToken,
     emit,
     enum_name,
     enum_value,
@@ -19,12 +18,11 @@ from behalf.cli._context import (
     parse_duration,
     parse_pairs,
     parse_time,
+    rows,
     settings,
 )
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
 
-tenants = typer.Typer(help="Tenants (creating one needs the service token).", no_args_is_help=True)
-keys = typer.Typer(help="API keys of your tenant.", no_args_is_help=True)
 agents = typer.Typer(
     help="Agents: create, list, show, disable (kill switch), enable.", no_args_is_help=True
 )
@@ -32,11 +30,8 @@ permissions = typer.Typer(
     help="Permissions: the lines of an agent's passport.", no_args_is_help=True
 )
 templates = typer.Typer(help="The scope template catalogue.", no_args_is_help=True)
-approvals = typer.Typer(help="Human approvals of requests that need one.", no_args_is_help=True)
 
 AgentArg = Annotated[str, typer.Argument(help="Agent id (agt_…)")]
-Limit = Annotated[int, typer.Option(help="Page size, 1..500")]
-PageToken = Annotated[str, typer.Option(help="From a previous page")]
 Wait = Annotated[bool, typer.Option(help="Wait until every verifier applied it")]
 
 _AGENT_COLUMNS = (
@@ -57,84 +52,10 @@ _PERMISSION_COLUMNS = (
     ("approval", lambda r: r.get("requires_approval", False)),
     ("revoked", lambda r: r.get("revoked", False)),
 )
-_APPROVAL_COLUMNS = (
-    ("approval_id", lambda r: r.get("approval_id")),
-    ("state", lambda r: enum_name(r.get("state"), "APPROVAL_STATE_")),
-    ("agent_id", lambda r: r.get("agent_id")),
-    ("action", lambda r: r.get("action")),
-    ("resource", lambda r: r.get("resource")),
-    ("amount", lambda r: money(r.get("amount"))),
-    ("expire_time", lambda r: r.get("expire_time")),
-)
 
 
 def _wait(enabled: bool) -> registry_pb2.PropagationWait | None:
     return registry_pb2.PropagationWait(enabled=True) if enabled else None
-
-
-@tenants.command("create")
-def tenants_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Display name")],
-    service_token: Annotated[
-        str | None, typer.Option(help="Operator credential (env BEHALF_SERVICE_TOKEN)")
-    ] = None,
-    idempotency_key: Annotated[str, typer.Option(help="Repeat-safe key")] = "",
-) -> None:
-    """Create a tenant and its first admin key (the secret is shown once)."""
-    s = settings(ctx)
-    token = service_token or s.service_token
-    if not token:
-        raise AuthenticationError("tenants create needs --service-token or BEHALF_SERVICE_TOKEN")
-    request = registry_pb2.CreateTenantRequest(name=name, idempotency_key=idempotency_key)
-    emit(s, s.call(s.registry_stub().CreateTenant, request, key=token))
-
-
-@tenants.command("show")
-def tenants_show(ctx: typer.Context) -> None:
-    """Your tenant and its current policy revision."""
-    s = settings(ctx)
-    emit(s, s.call(s.registry_stub().GetTenant, registry_pb2.GetTenantRequest()))
-
-
-@keys.command("create")
-def keys_create(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Label")],
-    role: Annotated[str, typer.Option(help="admin, verify or audit-read")] = "verify",
-) -> None:
-    """Create an API key; its secret is printed once."""
-    s = settings(ctx)
-    value = enum_value(resources_pb2.Role, "ROLE_", role, "role")
-    request = registry_pb2.CreateApiKeyRequest(name=name, role=value)  # type: ignore[arg-type]
-    emit(s, s.call(s.registry_stub().CreateApiKey, request))
-
-
-@keys.command("list")
-def keys_list(ctx: typer.Context, limit: Limit = 50, page_token: PageToken = "") -> None:
-    """List API keys (never their secrets)."""
-    s = settings(ctx)
-    request = registry_pb2.ListApiKeysRequest(page_size=limit, page_token=page_token)
-    reply = s.call(s.registry_stub().ListApiKeys, request)
-    emit(
-        s,
-        reply,
-        _rows(reply, "api_keys"),
-        (
-            ("key_id", lambda r: r.get("key_id")),
-            ("name", lambda r: r.get("name")),
-            ("role", lambda r: enum_name(r.get("role"), "ROLE_")),
-            ("prefix", lambda r: r.get("display_prefix")),
-            ("revoked", lambda r: r.get("revoke_time")),
-        ),
-    )
-
-
-@keys.command("revoke")
-def keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument()]) -> None:
-    """Revoke a key; it authenticates nothing afterwards."""
-    s = settings(ctx)
-    emit(s, s.call(s.registry_stub().RevokeApiKey, registry_pb2.RevokeApiKeyRequest(key_id=key_id)))
 
 
 @agents.command("create")
@@ -178,7 +99,7 @@ def agents_list(
     if disabled is not None:
         request.disabled = disabled
     reply = s.call(s.registry_stub().ListAgents, request)
-    emit(s, reply, _rows(reply, "agents"), _AGENT_COLUMNS)
+    emit(s, reply, rows(reply, "agents"), _AGENT_COLUMNS)
 
 
 @agents.command("show")
@@ -282,7 +203,7 @@ def permissions_list(
         agent_id=agent, include_inactive=all_, page_size=limit, page_token=page_token
     )
     reply = s.call(s.registry_stub().ListPermissions, request)
-    emit(s, reply, _rows(reply, "permissions"), _PERMISSION_COLUMNS)
+    emit(s, reply, rows(reply, "permissions"), _PERMISSION_COLUMNS)
 
 
 @permissions.command("show")
@@ -314,7 +235,7 @@ def templates_list(
         ("block", lambda r: r.get("blocked_actions")),
         ("description", lambda r: r.get("description")),
     )
-    emit(s, reply, _rows(reply, "templates"), columns)
+    emit(s, reply, rows(reply, "templates"), columns)
 
 
 @templates.command("show")
@@ -329,84 +250,8 @@ def templates_show(
     emit(s, s.call(s.registry_stub().GetScopeTemplate, request))
 
 
-@approvals.command("list")
-def approvals_list(
-    ctx: typer.Context,
-    state: Annotated[str | None, typer.Option(help="pending, approved, denied, …")] = None,
-    agent: Annotated[str, typer.Option(help="Only this agent's")] = "",
-    limit: Limit = 50,
-    page_token: PageToken = "",
-) -> None:
-    """List approvals, newest first."""
-    s = settings(ctx)
-    request = registry_pb2.ListApprovalsRequest(
-        state=enum_value(resources_pb2.ApprovalState, "APPROVAL_STATE_", state, "state"),  # type: ignore[arg-type]
-        agent_id=agent,
-        page_size=limit,
-        page_token=page_token,
-    )
-    reply = s.call(s.registry_stub().ListApprovals, request)
-    emit(s, reply, _rows(reply, "approvals"), _APPROVAL_COLUMNS)
-
-
-@approvals.command("show")
-def approvals_show(ctx: typer.Context, approval_id: Annotated[str, typer.Argument()]) -> None:
-    """Show one approval."""
-    s = settings(ctx)
-    request = registry_pb2.GetApprovalRequest(approval_id=approval_id)
-    emit(s, s.call(s.registry_stub().GetApproval, request))
-
-
-def _resolve(ctx: typer.Context, approval_id: str, approve: bool, by: str, comment: str) -> None:
-    s = settings(ctx)
-    request = registry_pb2.ResolveApprovalRequest(
-        approval_id=approval_id, approve=approve, resolved_by=by or _whoami(), comment=comment
-    )
-    emit(s, s.call(s.registry_stub().ResolveApproval, request))
-
-
-By = Annotated[str, typer.Option(help="Who decides (default: your user name)")]
-Comment = Annotated[str, typer.Option(help="Why")]
-
-
-@approvals.command("approve")
-def approvals_approve(
-    ctx: typer.Context,
-    approval_id: Annotated[str, typer.Argument()],
-    by: By = "",
-    comment: Comment = "",
-) -> None:
-    """Approve a pending request (usable once, before it expires)."""
-    _resolve(ctx, approval_id, True, by, comment)
-
-
-@approvals.command("deny")
-def approvals_deny(
-    ctx: typer.Context,
-    approval_id: Annotated[str, typer.Argument()],
-    by: By = "",
-    comment: Comment = "",
-) -> None:
-    """Deny a pending request."""
-    _resolve(ctx, approval_id, False, by, comment)
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser() or "cli"
-    except (KeyError, OSError):
-        return "cli"
-
-
-def _rows(reply: object, field: str) -> list[dict[str, Any]]:
-    return [as_dict(item) for item in getattr(reply, field)]
-
-
 def register(app: typer.Typer) -> None:
     """Add these groups to the root app."""
-    app.add_typer(tenants, name="tenants")
-    app.add_typer(keys, name="keys")
     app.add_typer(agents, name="agents")
     app.add_typer(permissions, name="permissions")
     app.add_typer(templates, name="templates")
-    app.add_typer(approvals, name="approvals")
