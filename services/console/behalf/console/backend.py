@@ -9,7 +9,7 @@ safe to put on a page: the services' own messages for the codes that describe th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 import structlog
@@ -25,6 +25,26 @@ from behalf.v1 import (
 )
 
 _log = structlog.get_logger("console.backend")
+
+# grpc_tools generates the *_pb2_grpc stubs without types: each is built through a typed
+# constructor. The verifier's one method the console calls is typed in full.
+
+
+class VerifierStub(Protocol):
+    """`behalf.v1.VerifierService` on an asyncio channel."""
+
+    Verify: grpc.aio.UnaryUnaryMultiCallable[
+        verifier_pb2.VerifyRequest, verifier_pb2.VerifyResponse
+    ]
+
+
+_registry_stub: Callable[[grpc.aio.Channel], registry_pb2_grpc.RegistryServiceStub] = (
+    registry_pb2_grpc.RegistryServiceStub
+)
+_dispatcher_stub: Callable[[grpc.aio.Channel], dispatcher_pb2_grpc.DispatcherServiceStub] = (
+    dispatcher_pb2_grpc.DispatcherServiceStub
+)
+_verifier_stub: Callable[[grpc.aio.Channel], VerifierStub] = verifier_pb2_grpc.VerifierServiceStub
 R = TypeVar("R")
 
 _SHOW_DETAILS = {
@@ -90,15 +110,15 @@ class Backend:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.registry: registry_pb2_grpc.RegistryServiceStub
         self.dispatcher: dispatcher_pb2_grpc.DispatcherServiceStub
-        self.verifier: verifier_pb2_grpc.VerifierServiceStub
+        self.verifier: VerifierStub
 
     async def start(self) -> None:
         """Open the channels (lazily connecting) inside the running event loop."""
         for name, target in self._targets.items():
             self._channels[name] = open_channel(target, self._tls)
-        self.registry = registry_pb2_grpc.RegistryServiceStub(self._channels["registry"])
-        self.dispatcher = dispatcher_pb2_grpc.DispatcherServiceStub(self._channels["dispatcher"])
-        self.verifier = verifier_pb2_grpc.VerifierServiceStub(self._channels["verifier"])
+        self.registry = _registry_stub(self._channels["registry"])
+        self.dispatcher = _dispatcher_stub(self._channels["dispatcher"])
+        self.verifier = _verifier_stub(self._channels["verifier"])
 
     async def close(self) -> None:
         for channel in self._channels.values():

@@ -81,7 +81,7 @@ def build_chart(
     labels: list[tuple[float, str]] = []
     for index, bucket in enumerate(counts):
         x = PLOT_LEFT + index * slot + (slot - bar_width) / 2
-        top = plot_bottom
+        top: float = plot_bottom
         bucket_start = start.timestamp() + index * bucket_seconds
         label = datetime.fromtimestamp(bucket_start, tz=start.tzinfo).strftime("%H:%M")
         for outcome in OUTCOMES:

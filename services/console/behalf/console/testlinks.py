@@ -115,20 +115,21 @@ class LinkCodec:
             raise LinkInvalid("this test link is not valid")
         try:
             payload = json.loads(_unb64(body))
+            expires_at = int(payload["exp"])
             link_fields = {
                 "link_id": str(payload["lid"]),
                 "tenant_id": str(payload["ten"]),
                 "agent_id": str(payload["agt"]),
                 "agent_name": str(payload["name"]),
                 "key_id": str(payload["kid"]),
-                "expires_at": int(payload["exp"]),
+                "expires_at": expires_at,
             }
             if payload["mode"] != "test":
                 raise ValueError("not a test-mode link")
             sealed = _unb64(payload["ek"])
         except (ValueError, KeyError, TypeError):
             raise LinkInvalid("this test link is not valid") from None
-        if now >= link_fields["expires_at"]:
+        if now >= expires_at:
             raise LinkExpired("this test link has expired")
         probe = ManualTestLink(api_key="", **link_fields)  # type: ignore[arg-type]
         try:

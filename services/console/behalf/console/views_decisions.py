@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +20,8 @@ TABLE_PAGE = 50
 CHART_SAMPLE = 500
 
 
-async def _data(request: web.Request, filters: forms.DecisionFilters) -> dict[str, object]:
+async def _data(request: web.Request, filters: forms.DecisionFilters) -> dict[str, Any]:
+    """The template context of the table and the chart."""
     session = require_session(request)
     backend = request.app[BACKEND]
     page_token = request.query.get("page_token", "")[:1000]
@@ -86,7 +88,7 @@ async def live(request: web.Request) -> web.StreamResponse:
         {
             "rows": env.get_template("_decision_rows.html").render(**data),
             "chart": env.get_template("_chart.html").render(**data),
-            "updated": data["updated"].strftime("%H:%M:%S UTC"),  # type: ignore[attr-defined]
+            "updated": data["updated"].strftime("%H:%M:%S UTC"),
         }
     )
 

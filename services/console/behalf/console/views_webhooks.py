@@ -160,7 +160,8 @@ async def deliveries(request: web.Request) -> web.StreamResponse:
     state = request.query.get("state", "")
     query = dispatcher_pb2.ListDeliveriesRequest(page_size=200)
     if state in forms.DELIVERY_STATES:
-        query.state = dispatcher_pb2.DeliveryState.Value(f"DELIVERY_STATE_{state}")
+        # protoc's .pyi types EnumTypeWrapper.Value as int, not the enum's ValueType
+        query.state = dispatcher_pb2.DeliveryState.Value(f"DELIVERY_STATE_{state}")  # type: ignore[assignment]
     else:
         state = ""
     backend = request.app[BACKEND]
