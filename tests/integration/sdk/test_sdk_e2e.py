@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,64 +22,18 @@ from behalf import (
     SignedPassport,
 )
 from behalf.v1 import registry_pb2, resources_pb2
-from tests.harness.processes import OPERATOR_TOKEN
-from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
+from tests.harness.stack import Stack, Tenant
+from tests.integration.sdk.sdk_support import (
+    PURCHASE,
+    agent_with_grant,
+    behalf_cli,
+    check_example_output,
+    cli_json,
+    demo_file,
+    run_example,
+)
 
 pytestmark = pytest.mark.integration
-
-EXAMPLE = Path(__file__).resolve().parents[3] / "sdk/python/examples/agent_loop.py"
-
-
-@pytest.fixture(scope="module")
-async def stack(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> AsyncIterator[Stack]:
-    stack = await start_stack(database_url, kafka_bootstrap, tmp_path_factory.mktemp("sdk"))
-    yield stack
-    await stop_stack(stack)
-
-
-@pytest.fixture(scope="module")
-def tenant(stack: Stack) -> Tenant:
-    return stack.create_tenant("sdk")
-
-
-def _cli_env(stack: Stack, key: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "BEHALF_API_KEY": key,
-        "BEHALF_REGISTRY": stack.registry.target,
-        "BEHALF_VERIFIER": stack.verifiers[0].target,
-        "BEHALF_SERVICE_TOKEN": OPERATOR_TOKEN,  # the CLI's operator credential
-    }
-
-
-def behalf_cli(
-    stack: Stack, key: str, *args: str, input_text: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the installed `behalf` entry point (falling back to `python -m`-style import)."""
-    exe = shutil.which("behalf", path=str(Path(sys.executable).parent)) or "behalf"
-    return subprocess.run(
-        [exe, *args],
-        env=_cli_env(stack, key),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        input=input_text,
-        check=False,
-    )
-
-
-def cli_json(stack: Stack, key: str, *args: str) -> dict:
-    result = behalf_cli(stack, key, "--json", *args)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def _agent_with_grant(stack: Stack, tenant: Tenant, *grant_args: str) -> tuple[str, int]:
-    agent = cli_json(stack, tenant.admin_key, "agents", "create", "sdk-agent")["agent"]
-    granted = cli_json(
-        stack, tenant.admin_key, "permissions", "grant", agent["agent_id"], *grant_args
-    )
-    return agent["agent_id"], int(granted["revision"])
 
 
 def _client(stack: Stack, tenant: Tenant) -> AsyncBehalf:
@@ -95,24 +45,10 @@ def _client(stack: Stack, tenant: Tenant) -> AsyncBehalf:
     )
 
 
-PURCHASE = (
-    "--template",
-    "transactions.purchase",
-    "--vendor",
-    "coachella.com",
-    "--max-amount",
-    "800.00",
-    "--currency",
-    "USD",
-    "--expires-in",
-    "2h",
-)
-
-
 async def test_verify_allows_under_the_limit_and_raises_over_it(stack: Stack, tenant: Tenant):
     """799.99 USD returns the decision; 800.01 raises ActionDenied AMOUNT_EXCEEDS_LIMIT;
     another vendor raises RESOURCE_NOT_ALLOWED; a disabled agent AGENT_DISABLED."""
-    agent_id, revision = _agent_with_grant(stack, tenant, *PURCHASE)
+    agent_id, revision = agent_with_grant(stack, tenant, *PURCHASE)
     async with _client(stack, tenant) as client:
         allowed = await client.verify(
             agent_id,
@@ -151,7 +87,7 @@ async def test_verify_allows_under_the_limit_and_raises_over_it(stack: Stack, te
 async def test_approval_flow_waits_then_allows_once(stack: Stack, tenant: Tenant):
     """REQUIRE_APPROVAL raises ApprovalRequired; after an admin approves, wait_for_approval
     returns and the same request with the approval id is allowed (APPROVAL_CONSUMED)."""
-    agent_id, revision = _agent_with_grant(
+    agent_id, revision = agent_with_grant(
         stack,
         tenant,
         "--template",
@@ -189,7 +125,7 @@ async def test_approval_flow_waits_then_allows_once(stack: Stack, tenant: Tenant
 
 async def test_guard_runs_the_charge_only_when_allowed(stack: Stack, tenant: Tenant):
     """With the blocking client, a guarded charge runs under the limit and never over it."""
-    agent_id, revision = _agent_with_grant(stack, tenant, *PURCHASE)
+    agent_id, revision = agent_with_grant(stack, tenant, *PURCHASE)
     charged: list[str] = []
 
     def run() -> None:
@@ -224,7 +160,7 @@ async def test_check_answers_in_test_mode_and_a_test_link_key_cannot_verify(
 ):
     """`check` returns test-mode decisions of every outcome without raising; a test-mode-only
     key's `verify` (and so its guard) is refused, while its `check` answers."""
-    agent_id, revision = _agent_with_grant(stack, tenant, *PURCHASE)
+    agent_id, revision = agent_with_grant(stack, tenant, *PURCHASE)
     request = dict(resource="coachella.com", currency="USD", min_revision=revision)
     async with _client(stack, tenant) as client:
         over = await client.check(agent_id, "purchase", amount="900.00", **request)
@@ -285,7 +221,7 @@ async def test_passport_export_verifies_and_detects_tampering(
     stack: Stack, tenant: Tenant, tmp_path: Path
 ):
     """The SDK verifies an exported passport; the CLI round-trips it and refuses a forged one."""
-    agent_id, _ = _agent_with_grant(stack, tenant, *PURCHASE)
+    agent_id, _ = agent_with_grant(stack, tenant, *PURCHASE)
     async with AsyncBehalf(tenant.admin_key, registry_target=stack.registry.target) as admin:
         signed = await admin.export_passport(agent_id, valid_for=timedelta(minutes=5))
         pinned = await admin.passport_keys()
@@ -331,7 +267,7 @@ async def test_cli_end_to_end(stack: Stack, tenant: Tenant):
 
     templates = cli_json(stack, admin, "templates", "list")["templates"]
     assert "transactions.purchase" in {t["name"] for t in templates}
-    agent_id, revision = _agent_with_grant(stack, Tenant("", admin, verify_key), *PURCHASE)
+    agent_id, revision = agent_with_grant(stack, Tenant("", admin, verify_key), *PURCHASE)
     listed = cli_json(stack, admin, "permissions", "list", "--agent", agent_id)["permissions"]
     assert listed[0]["max_amount"] == {"amount_minor": "80000", "currency": "USD"}
     assert listed[0]["template_name"] == "transactions.purchase"
@@ -427,24 +363,5 @@ async def test_example_agent_loop_charges_only_the_allowed_order(
     stack: Stack, tenant: Tenant, tmp_path: Path
 ):
     """sdk/python/examples/agent_loop.py charges 799.99 and refuses 800.01 before charging."""
-    agent_id, revision = _agent_with_grant(stack, tenant, *PURCHASE)
-    async with _client(stack, tenant) as client:  # any decision at the grant's revision
-        with pytest.raises(ActionDenied) as applied:  # proves the verifier has applied it
-            await client.verify(agent_id, "browse_web", min_revision=revision)
-        assert applied.value.reason_code != "STALE_POLICY"
-    demo = tmp_path / "demo.json"
-    demo.write_text(json.dumps({"verify_key": tenant.verify_key, "agent_id": agent_id}))
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, str(EXAMPLE)],
-        env={**_cli_env(stack, ""), "BEHALF_DEMO_FILE": str(demo)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "charged 799.99 USD for weekend pass" in result.stdout
-    assert "refused before charging: AMOUNT_EXCEEDS_LIMIT" in result.stdout
-    assert "charged 800.01" not in result.stdout
-    assert "charged 1 of 3 orders" in result.stdout
+    demo = await demo_file(stack, tenant, tmp_path)
+    check_example_output(await run_example(sys.executable, stack, demo))
