@@ -16,8 +16,8 @@ import pytest
 from behalf.common.host import ServiceHost
 from behalf.common.pg import connect_pool, migrate
 from behalf.registry.api import RegistryApi
-from behalf.registry.api_support import RegistryDeps
 from behalf.registry.app import INTERNAL_LISTENER
+from behalf.registry.deps import RegistryDeps
 from behalf.registry.identities import Identity, ServiceCredentials
 from behalf.registry.internal_api import InternalDeps, RegistryInternalApi
 from behalf.registry.keys import Authenticator, StoredKey

@@ -7,9 +7,9 @@ import uuid
 import asyncpg
 import pytest
 
+from behalf.common.callers import Role, key_digest
 from behalf.common.pg import connect_pool
 from behalf.registry.bootstrap import bootstrap
-from behalf.registry.keys import Role, hash_key
 from behalf.registry.store import tenants
 from tests.harness.infra import database_url as with_database
 from tests.harness.infra import drop_database
@@ -31,7 +31,7 @@ async def test_bootstrap_migrates_and_prints_a_working_admin_key(database_url: s
         assert printed["api_key"].startswith("bhk_admin_")
         pool = await connect_pool(url, schema="registry", timeout_seconds=10)
         try:
-            found = await tenants.find_key(pool, hash_key(printed["api_key"]))
+            found = await tenants.find_key(pool, key_digest(printed["api_key"]))
             assert found is not None
             assert (found.tenant_id, found.role) == (printed["tenant_id"], Role.ADMIN)
             stored = await pool.fetch("SELECT * FROM api_keys")

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from behalf.common.callers import key_digest
 from behalf.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from behalf.registry import validation as v
-from behalf.registry.keys import Authenticator, Role, StoredKey, generate_key, hash_key
+from behalf.registry.keys import Authenticator, Role, StoredKey, generate_key
 from behalf.registry.passport import PassportSigner
 from behalf.registry.secret_box import DecryptionError, SecretBox, new_webhook_secret
 from behalf.registry.store import paging
@@ -23,7 +24,7 @@ def test_generated_keys_are_prefixed_random_and_hashed() -> None:
     """Keys read bhk_<role>_…, differ every time, and store only their SHA-256."""
     a, b = generate_key(Role.AUDIT_READ), generate_key(Role.AUDIT_READ)
     assert a.secret.startswith("bhk_audit_") and len(a.secret) == len("bhk_audit_") + 43
-    assert a.secret != b.secret and a.secret_hash == hash_key(a.secret)
+    assert a.secret != b.secret and a.secret_hash == key_digest(a.secret)
     assert a.display_prefix == a.secret[: len("bhk_audit_") + 4]
 
 

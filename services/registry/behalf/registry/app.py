@@ -10,20 +10,19 @@ from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics, ensure_topics
 from behalf.common.pg import connect_pool, migrate
 from behalf.registry.api import RegistryApi
-from behalf.registry.api_support import RegistryDeps
 from behalf.registry.audit import AuditQueries, AuditSink
-from behalf.registry.internal_api import InternalDeps, RegistryInternalApi
+from behalf.registry.deps import InternalDeps, RegistryDeps
+from behalf.registry.internal_api import RegistryInternalApi
 from behalf.registry.keys import Authenticator, StoredKey
 from behalf.registry.passport import PassportSigner
 from behalf.registry.relay import OutboxRelay
 from behalf.registry.secret_box import SecretBox
 from behalf.registry.settings import RegistrySettings
-from behalf.registry.store import tenants
+from behalf.registry.store import SCHEMA, tenants
 from behalf.registry.sweeper import ExpirySweeper
 from behalf.registry.watch import WatchHub
 from behalf.v1 import internal_pb2_grpc, registry_pb2_grpc
 
-SCHEMA = "registry"
 AUDIT_GROUP_SUFFIX = "registry-audit"
 INTERNAL_LISTENER = "internal"  # RegistryInternalService: verifiers and dispatchers only
 

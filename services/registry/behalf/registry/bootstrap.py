@@ -17,8 +17,9 @@ from behalf.common.errors import InvalidArgument
 from behalf.common.pg import connect_pool, migrate
 from behalf.common.startup import StartupError
 from behalf.registry import validation
-from behalf.registry.api import create_tenant_with_admin_key
-from behalf.registry.app import SCHEMA
+from behalf.registry.commands.tenants import create_tenant
+from behalf.registry.commands.transaction import Db
+from behalf.registry.store import SCHEMA
 
 
 async def bootstrap(
@@ -28,8 +29,7 @@ async def bootstrap(
     pool = await connect_pool(database_url, schema=SCHEMA, timeout_seconds=timeout_seconds)
     try:
         await migrate(pool, "behalf.registry")
-        async with pool.acquire() as conn, conn.transaction():
-            created = await create_tenant_with_admin_key(conn, name)
+        created = await create_tenant(Db(pool), name)
     finally:
         await pool.close()
     return {

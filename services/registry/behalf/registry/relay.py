@@ -23,10 +23,12 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from behalf.common.background import BackgroundTask, Backoff
 from behalf.common.kafka import EVENT_ID_HEADER, EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
+from behalf.registry.store import outbox
+from behalf.registry.store._rows import Connection
 
 LOCK_KEY = zlib.crc32(b"behalf.registry.outbox_relay") & 0x7FFFFFFF
-_NOTIFY_CHANNEL = "behalf_outbox"
 _BATCH_ROWS = 500
 _MAX_BACKOFF_SECONDS = 5.0
 _log = structlog.get_logger("relay")
@@ -51,30 +53,31 @@ class OutboxRelay:
         self._topic = topic
         self._poll_seconds = poll_seconds
         self._lock_retry_seconds = lock_retry_seconds
+        self._backoff_cap = max(_MAX_BACKOFF_SECONDS, poll_seconds)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("outbox-relay", self._run)
         self._producer: AIOKafkaProducer | None = None
         self.is_leader = False
 
     async def start(self) -> None:
         """Start competing for the relay lock, and relay while holding it."""
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop relaying and give the lock up."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._task.stop()
+
+    def _backoff(self) -> Backoff:
+        return Backoff(first=self._poll_seconds, cap=self._backoff_cap)
 
     async def _run(self) -> None:
-        backoff = self._poll_seconds
+        backoff = self._backoff()
         while True:
             try:
                 conn = await self._pool.acquire()
                 try:
-                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-                        backoff = self._poll_seconds
+                    if await outbox.try_lock(conn, LOCK_KEY):
+                        backoff.reset()
                         await self._lead(conn)
                 finally:
                     with warnings.catch_warnings():
@@ -84,34 +87,29 @@ class OutboxRelay:
                 await asyncio.sleep(self._lock_retry_seconds)
             except Exception as exc:
                 _log.warning("relay_failed", error=type(exc).__name__)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+                await backoff.sleep()
 
-    async def _lead(self, conn: asyncpg.Connection) -> None:
+    async def _lead(self, conn: Connection) -> None:
         """Relay until the connection fails or the task is cancelled; then unlock."""
         self.is_leader = True
         _log.info("relay_leading")
-        await conn.add_listener(_NOTIFY_CHANNEL, self._on_notify)
+        await conn.add_listener(outbox.NOTIFY_CHANNEL, self._on_notify)
         try:
             await self._relay(conn)
         finally:
             self.is_leader = False
             await self._stop_producer()
             with contextlib.suppress(Exception):
-                await conn.remove_listener(_NOTIFY_CHANNEL, self._on_notify)
+                await conn.remove_listener(outbox.NOTIFY_CHANNEL, self._on_notify)
             if not conn.is_closed():
                 with contextlib.suppress(Exception):
-                    await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+                    await outbox.unlock(conn, LOCK_KEY)
 
-    async def _relay(self, conn: asyncpg.Connection) -> None:
-        backoff = self._poll_seconds
+    async def _relay(self, conn: Connection) -> None:
+        backoff = self._backoff()
         while True:
             self._wake.clear()
-            rows = await conn.fetch(
-                """SELECT seq, event_id, tenant_id, event_type, payload FROM outbox
-                   WHERE published_at IS NULL ORDER BY seq LIMIT $1""",
-                _BATCH_ROWS,
-            )
+            rows = await outbox.unpublished(conn, _BATCH_ROWS)
             if not rows:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
@@ -119,22 +117,17 @@ class OutboxRelay:
             if self._producer is None:
                 self._producer = await self._start_producer()
                 if self._producer is None:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+                    await backoff.sleep()
                     continue
             acked = await self._publish(self._producer, rows)
             if acked:
-                await conn.execute(
-                    "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                    [row["seq"] for row in rows[:acked]],
-                )
+                await outbox.mark_published(conn, [row["seq"] for row in rows[:acked]])
             if acked < len(rows):
                 # The producer's state after a failed send is unknown: start a fresh one.
                 await self._stop_producer()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+                await backoff.sleep()
             else:
-                backoff = self._poll_seconds
+                backoff.reset()
 
     async def _stop_producer(self) -> None:
         producer, self._producer = self._producer, None
@@ -187,7 +180,5 @@ class OutboxRelay:
             acked += 1
         return acked
 
-    def _on_notify(
-        self, _conn: asyncpg.Connection, _pid: int, _channel: str, _payload: str
-    ) -> None:
+    def _on_notify(self, _conn: Connection, _pid: int, _channel: str, _payload: object) -> None:
         self._wake.set()

@@ -15,41 +15,30 @@ import asyncio
 import asyncpg
 import structlog
 
-from behalf.registry import changes
-from behalf.registry.store.approvals import to_approval
-from behalf.registry.store.permissions import to_permission
+from behalf.common.background import BackgroundTask
+from behalf.registry.commands.transaction import Db, Outcome, change
+from behalf.registry.store import expiry
+from behalf.registry.store._rows import Connection
+from behalf.registry.store.outbox import write_event
 
-_BATCH = 100
 _log = structlog.get_logger("sweeper")
-
-_PERMISSIONS_DUE = """
-    NOT expiry_emitted AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= now()
-"""
-_APPROVALS_DUE = "state IN ('pending', 'approved') AND expires_at <= now()"
-
-
-class _Rollback(Exception):
-    """Nothing was due after all: undo the revision taken."""
 
 
 class ExpirySweeper:
     """Emits expiry events for permissions and approvals whose time has passed."""
 
     def __init__(self, pool: asyncpg.Pool, *, interval_seconds: float = 1.0) -> None:
-        self._pool = pool
+        self._db = Db(pool)
         self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("expiry-sweeper", self._run)
 
     async def start(self) -> None:
         """Start sweeping every interval."""
-        self._task = asyncio.create_task(self._run(), name="expiry-sweeper")
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop sweeping (a sweep in flight rolls back)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:
@@ -69,76 +58,41 @@ class ExpirySweeper:
         return written
 
     async def _sweep_permissions(self) -> int:
-        async with self._pool.acquire() as conn:
-            if not await conn.fetchval(
-                f"SELECT EXISTS (SELECT 1 FROM permissions WHERE {_PERMISSIONS_DUE})"
-            ):
-                return 0
-            try:
-                async with conn.transaction():
-                    revision = await changes.next_revision(conn)
-                    rows = await conn.fetch(
-                        f"""WITH due AS (
-                                SELECT permission_id FROM permissions
-                                WHERE {_PERMISSIONS_DUE}
-                                  AND tenant_id = (SELECT tenant_id FROM permissions
-                                                   WHERE {_PERMISSIONS_DUE}
-                                                   ORDER BY expires_at LIMIT 1)
-                                ORDER BY expires_at LIMIT {_BATCH}
-                                FOR UPDATE SKIP LOCKED)
-                            UPDATE permissions p SET expiry_emitted = true, revision = $1
-                            FROM due WHERE p.permission_id = due.permission_id
-                            RETURNING p.*""",
-                        revision,
-                    )
-                    if not rows:
-                        raise _Rollback
-                    for row in rows:
-                        await changes.write_event(
-                            conn,
-                            tenant_id=row["tenant_id"],
-                            event_type="permission.expired",
-                            revision=revision,
-                            subject=to_permission(row),
-                        )
-            except _Rollback:
-                return 0
-        _log.info("permissions_expired", count=len(rows), revision=revision)
-        return len(rows)
+        if not await expiry.permissions_due(self._db.pool):
+            return 0
+
+        async def sweep(conn: Connection, revision: int) -> Outcome[int]:
+            expired = await expiry.claim_expired_permissions(conn, revision)
+            for permission in expired:
+                await write_event(
+                    conn,
+                    tenant_id=permission.tenant_id,
+                    event_type="permission.expired",
+                    revision=revision,
+                    subject=permission,
+                )
+            if expired:
+                _log.info("permissions_expired", count=len(expired), revision=revision)
+            return Outcome(len(expired), changed=bool(expired))
+
+        return await change(self._db, sweep)
 
     async def _sweep_approvals(self) -> int:
-        async with self._pool.acquire() as conn:
-            if not await conn.fetchval(
-                f"SELECT EXISTS (SELECT 1 FROM approvals WHERE {_APPROVALS_DUE})"
-            ):
-                return 0
-            try:
-                async with conn.transaction():
-                    revision = await changes.next_revision(conn)
-                    rows = await conn.fetch(
-                        f"""WITH due AS (
-                                SELECT approval_id FROM approvals
-                                WHERE {_APPROVALS_DUE}
-                                  AND tenant_id = (SELECT tenant_id FROM approvals
-                                                   WHERE {_APPROVALS_DUE}
-                                                   ORDER BY expires_at LIMIT 1)
-                                ORDER BY expires_at LIMIT {_BATCH}
-                                FOR UPDATE SKIP LOCKED)
-                            UPDATE approvals a SET state = 'expired'
-                            FROM due WHERE a.approval_id = due.approval_id
-                            RETURNING a.*, now() AS swept_at""",
-                    )
-                    if not rows:
-                        raise _Rollback
-                    for row in rows:
-                        await changes.write_event(
-                            conn,
-                            tenant_id=row["tenant_id"],
-                            event_type="approval.expired",
-                            revision=revision,
-                            subject=to_approval(row, row["swept_at"]),
-                        )
-            except _Rollback:
-                return 0
-        _log.info("approvals_expired", count=len(rows), revision=revision)
-        return len(rows)
+        if not await expiry.approvals_due(self._db.pool):
+            return 0
+
+        async def sweep(conn: Connection, revision: int) -> Outcome[int]:
+            expired = await expiry.claim_expired_approvals(conn)
+            for approval in expired:
+                await write_event(
+                    conn,
+                    tenant_id=approval.tenant_id,
+                    event_type="approval.expired",
+                    revision=revision,
+                    subject=approval,
+                )
+            if expired:
+                _log.info("approvals_expired", count=len(expired), revision=revision)
+            return Outcome(len(expired), changed=bool(expired))
+
+        return await change(self._db, sweep)

@@ -25,11 +25,11 @@ class ScopeTemplate:
 
     name: str
     version: int
-    category: common_pb2.ActionCategory.ValueType
+    category: common_pb2.ActionCategory
     description: str
     allowed_actions: tuple[str, ...]
     blocked_actions: tuple[str, ...] = ()
-    default_risk: common_pb2.Risk.ValueType = C.RISK_LOW
+    default_risk: common_pb2.Risk = C.RISK_LOW
     resources_required: bool = True
     amounts_apply: bool = False
     default_requires_approval: bool = False
@@ -158,9 +158,7 @@ class Catalogue:
     def has_name(self, name: str) -> bool:
         return name in self._latest
 
-    def list(
-        self, category: common_pb2.ActionCategory.ValueType = 0, all_versions: bool = False
-    ) -> list[ScopeTemplate]:
+    def list(self, category: int = 0, all_versions: bool = False) -> list[ScopeTemplate]:
         """Sorted by name then version; only the latest of each unless `all_versions`."""
         chosen = self._by_key.values() if all_versions else self._latest.values()
         return sorted(

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf.message import Message
 
 from behalf.common.actions import MAX_ACTION_LENGTH, is_action
 from behalf.common.currencies import is_currency
 from behalf.common.errors import InvalidArgument
 from behalf.common.ids import is_id
 from behalf.common.resource_names import ANY_RESOURCE, InvalidResourceName, normalize_pattern
+from behalf.registry.store.values import GrantSpec, MoneyValue
 from behalf.registry.templates import Catalogue, ScopeTemplate
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
 
@@ -136,28 +137,18 @@ def currency(value: str, field: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class MoneyValue:
-    """A validated amount."""
-
-    amount_minor: int
-    currency: str
-
-    def to_proto(self) -> common_pb2.Money:
-        return common_pb2.Money(amount_minor=self.amount_minor, currency=self.currency)
-
-
 def money(value: common_pb2.Money, field: str) -> MoneyValue:
     if value.amount_minor < 0:
         raise InvalidArgument(f"{field}.amount_minor", "must be >= 0")
     return MoneyValue(value.amount_minor, currency(value.currency, f"{field}.currency"))
 
 
-def optional_money(message: object, field: str) -> MoneyValue | None:
+def optional_money(message: Message, field: str) -> MoneyValue | None:
     """The Money in `message.<field>` if set."""
-    if not message.HasField(field):  # type: ignore[attr-defined]
+    if not message.HasField(field):
         return None
-    return money(getattr(message, field), field)
+    value: common_pb2.Money = getattr(message, field)
+    return money(value, field)
 
 
 def page(page_size: int) -> int:
@@ -221,26 +212,8 @@ def action_category(value: int) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class GrantSpec:
-    """A validated permission grant, with the template (if any) already applied."""
-
-    agent_id: str
-    allowed_actions: tuple[str, ...]
-    blocked_actions: tuple[str, ...]
-    resources: tuple[str, ...]
-    max_amount: MoneyValue | None
-    budget: MoneyValue | None
-    not_before: datetime | None
-    expires_at: datetime | None
-    requires_approval: bool
-    template_name: str
-    template_version: int
-    category: int
-
-
-def _timestamp(message: object, field: str) -> datetime | None:
-    if not message.HasField(field):  # type: ignore[attr-defined]
+def _timestamp(message: Message, field: str) -> datetime | None:
+    if not message.HasField(field):
         return None
     value: timestamp_pb2.Timestamp = getattr(message, field)
     try:

@@ -3,3 +3,5 @@
 Functions take a connection (or the pool, for single statements) and return protobuf
 resources; transactions, revisions and events are the caller's.
 """
+
+SCHEMA = "registry"  # the PostgreSQL schema the registry's tables live in

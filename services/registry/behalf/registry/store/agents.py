@@ -8,15 +8,18 @@ from datetime import datetime
 
 import asyncpg
 
-from behalf.registry.store._rows import Executor, set_time
+from behalf.registry.store._rows import Executor, one, set_time
 from behalf.registry.store.paging import Cursor
 from behalf.v1 import resources_pb2
 
-_KIND_TO_DB = {
+_KIND_TO_DB: dict[int, str] = {
     resources_pb2.AGENT_KIND_NATIVE: "native",
     resources_pb2.AGENT_KIND_EXTERNAL: "external",
 }
-_KIND_FROM_DB = {v: k for k, v in _KIND_TO_DB.items()}
+_KIND_FROM_DB: dict[str, resources_pb2.AgentKind] = {
+    "native": resources_pb2.AGENT_KIND_NATIVE,
+    "external": resources_pb2.AGENT_KIND_EXTERNAL,
+}
 
 
 def to_agent(row: asyncpg.Record) -> resources_pb2.Agent:
@@ -57,7 +60,7 @@ async def insert(
         json.dumps(dict(labels)),
         revision,
     )
-    return to_agent(row)
+    return to_agent(one(row))
 
 
 async def get(

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from behalf.registry.store._rows import Executor, set_money, set_time
+from behalf.registry.store._rows import Executor, one, set_money, set_time
 from behalf.registry.store.paging import Cursor
 from behalf.registry.store.request_ids import RequestFacts
 from behalf.v1 import resources_pb2
@@ -23,7 +23,7 @@ _STATE_FROM_DB = {
     "expired": R.APPROVAL_STATE_EXPIRED,
     "consumed": R.APPROVAL_STATE_CONSUMED,
 }
-_STATE_TO_DB = {v: k for k, v in _STATE_FROM_DB.items()}
+_STATE_TO_DB: dict[int, str] = {v: k for k, v in _STATE_FROM_DB.items()}
 _LIVE = ("pending", "approved")
 
 # The effective state as SQL, so filters agree with what `to_approval` shows.
@@ -85,10 +85,12 @@ async def insert_if_new(
     )
     if row is not None:
         return to_approval(row, row["now"]), True
-    row = await conn.fetchrow(
-        "SELECT *, now() AS now FROM approvals WHERE tenant_id = $1 AND request_id = $2",
-        request.tenant_id,
-        request.request_id,
+    row = one(
+        await conn.fetchrow(
+            "SELECT *, now() AS now FROM approvals WHERE tenant_id = $1 AND request_id = $2",
+            request.tenant_id,
+            request.request_id,
+        )
     )
     return to_approval(row, row["now"]), False
 

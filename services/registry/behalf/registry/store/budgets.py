@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
+from behalf.registry.store._rows import Connection
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class BudgetState:
     revoked: bool
 
 
-async def state(conn: asyncpg.Connection, tenant_id: str, permission_id: str) -> BudgetState | None:
+async def state(conn: Connection, tenant_id: str, permission_id: str) -> BudgetState | None:
     row = await conn.fetchrow(
         """SELECT budget_minor, budget_currency, budget_spent_minor, revoked_at IS NOT NULL AS r
            FROM permissions WHERE tenant_id = $1 AND permission_id = $2""",
@@ -45,7 +45,7 @@ class _NoRoom(Exception):
 
 
 async def reserve(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     tenant_id: str,
     permission_id: str,
@@ -94,7 +94,7 @@ async def reserve(
 
 
 async def _existing(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     permission_id: str,
     request_id: str,
@@ -116,9 +116,7 @@ async def _existing(
     return Reservation(bool(row and row["same_and_live"]), row["left"] if row else 0, currency)
 
 
-async def release(
-    conn: asyncpg.Connection, *, tenant_id: str, permission_id: str, request_id: str
-) -> bool:
+async def release(conn: Connection, *, tenant_id: str, permission_id: str, request_id: str) -> bool:
     """Give a live reservation back, once; False if there is none."""
     async with conn.transaction():
         amount = await conn.fetchval(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import asyncpg
+from behalf.registry.store._rows import Connection
 
 RETENTION = "24 hours"
 
@@ -18,16 +18,14 @@ class Remembered:
     response: bytes
 
 
-async def lock(conn: asyncpg.Connection, tenant_id: str, operation: str, key: str) -> None:
+async def lock(conn: Connection, tenant_id: str, operation: str, key: str) -> None:
     """Serialise callers of one key until the transaction ends."""
     name = "\n".join(("idempotency", tenant_id, operation, key)).encode()
     lock_id = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
     await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
 
 
-async def find(
-    conn: asyncpg.Connection, tenant_id: str, operation: str, key: str
-) -> Remembered | None:
+async def find(conn: Connection, tenant_id: str, operation: str, key: str) -> Remembered | None:
     row = await conn.fetchrow(
         f"""SELECT request_hash, response FROM idempotency_keys
             WHERE tenant_id = $1 AND operation = $2 AND idempotency_key = $3
@@ -40,7 +38,7 @@ async def find(
 
 
 async def save(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     operation: str,
     key: str,

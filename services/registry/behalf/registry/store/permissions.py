@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import asyncpg
 
-from behalf.registry.store._rows import Executor, set_money, set_time
+from behalf.registry.store._rows import Executor, one, set_money, set_time
 from behalf.registry.store.paging import Cursor
-from behalf.registry.validation import GrantSpec
+from behalf.registry.store.values import GrantSpec
 from behalf.v1 import common_pb2, resources_pb2
 
-_CATEGORY_TO_DB = {
-    value: name.removeprefix("ACTION_CATEGORY_").lower()
+# The stubs type an enum's items() as plain ints; they are the enum's values.
+_CATEGORY_FROM_DB: dict[str, common_pb2.ActionCategory] = {
+    name.removeprefix("ACTION_CATEGORY_").lower(): cast("common_pb2.ActionCategory", value)
     for name, value in common_pb2.ActionCategory.items()
     if value != common_pb2.ACTION_CATEGORY_UNSPECIFIED
 }
-_CATEGORY_FROM_DB = {v: k for k, v in _CATEGORY_TO_DB.items()}
+_CATEGORY_TO_DB: dict[int, str] = {v: k for k, v in _CATEGORY_FROM_DB.items()}
 
 _ACTIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
 
@@ -75,7 +77,7 @@ async def insert(
         _CATEGORY_TO_DB.get(spec.category, ""),
         revision,
     )
-    return to_permission(row)
+    return to_permission(one(row))
 
 
 async def get(

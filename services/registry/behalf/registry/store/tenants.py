@@ -6,10 +6,11 @@ from datetime import datetime
 
 import asyncpg
 
-from behalf.registry.keys import Role, StoredKey
-from behalf.registry.store._rows import Executor, set_time
+from behalf.common.callers import Role
+from behalf.registry.store._rows import Executor, one, set_time
 from behalf.registry.store.outbox import CARRIES_A_REVISION
 from behalf.registry.store.paging import Cursor
+from behalf.registry.store.values import StoredKey
 from behalf.v1 import resources_pb2
 
 
@@ -38,7 +39,7 @@ async def insert_tenant(conn: Executor, tenant_id: str, name: str) -> resources_
     row = await conn.fetchrow(
         "INSERT INTO tenants (tenant_id, name) VALUES ($1, $2) RETURNING *", tenant_id, name
     )
-    return to_tenant(row)
+    return to_tenant(one(row))
 
 
 async def latest_revision(conn: Executor, tenant_id: str) -> int:
@@ -81,7 +82,7 @@ async def insert_key(
         test_mode_only,
         agent_id,
     )
-    return to_api_key(row)
+    return to_api_key(one(row))
 
 
 async def find_key(conn: Executor, secret_hash: bytes) -> StoredKey | None:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
-from behalf.registry.store._rows import Executor, set_time
+from behalf.registry.store._rows import Executor, one, set_time
 from behalf.registry.store.paging import Cursor
 from behalf.v1 import resources_pb2
 
@@ -59,7 +59,7 @@ async def insert(
         description,
         secret_ciphertext,
     )
-    return to_endpoint(row)
+    return to_endpoint(one(row))
 
 
 async def get(
