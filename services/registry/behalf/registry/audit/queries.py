@@ -1,0 +1,131 @@
+"""ListDecisions and GetDecision: the audit trail's queries, always within one tenant."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import asyncpg
+
+from behalf.common import page_tokens
+from behalf.common.errors import InvalidArgument, NotFound
+from behalf.common.ids import is_id
+from behalf.registry.store import decisions
+from behalf.registry.store.decisions import DecisionCursor, DecisionFilters
+from behalf.v1 import common_pb2, events_pb2, registry_pb2
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+_MAX_REQUEST_ID = 256
+_PAGE_KIND = "decisions:"  # + the fingerprint of the tenant and filters the token is for
+
+
+class AuditQueries:
+    """ListDecisions and GetDecision over the audit table, always within one tenant."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def list_decisions(
+        self, tenant_id: str, request: registry_pb2.ListDecisionsRequest
+    ) -> registry_pb2.ListDecisionsResponse:
+        """One page of the tenant's decisions matching the filters, newest first."""
+        page_size = _page_size(request.page_size)
+        filters = _filters(request)
+        fingerprint = _fingerprint(tenant_id, request)
+        after = _decode_token(request.page_token, fingerprint) if request.page_token else None
+        rows = await decisions.list_page(self._pool, tenant_id, filters, after, page_size + 1)
+        response = registry_pb2.ListDecisionsResponse(
+            decisions=[events_pb2.DecisionEvent.FromString(r["payload"]) for r in rows[:page_size]]
+        )
+        if len(rows) > page_size:
+            last = rows[page_size - 1]
+            response.next_page_token = page_tokens.encode(
+                _PAGE_KIND + fingerprint, last["decided_at"], last["event_id"]
+            )
+        return response
+
+    async def get_decision(self, tenant_id: str, request_id: str) -> events_pb2.DecisionEvent:
+        """The tenant's decision for a Verify request id (the newest, should there be two)."""
+        if not request_id:
+            raise InvalidArgument("request_id", "required")
+        if len(request_id) > _MAX_REQUEST_ID:
+            raise InvalidArgument("request_id", f"at most {_MAX_REQUEST_ID} characters")
+        payload = await decisions.payload_for_request(self._pool, tenant_id, request_id)
+        if payload is None:
+            raise NotFound("decision not found")
+        return events_pb2.DecisionEvent.FromString(payload)
+
+
+def _filters(request: registry_pb2.ListDecisionsRequest) -> DecisionFilters:
+    """The request's filters, validated, in the table's spelling."""
+    agent_id = outcome = reason_code = request_id = None
+    if request.agent_id:
+        if not is_id(request.agent_id, "agt"):
+            raise InvalidArgument("agent_id", "not a valid agent id")
+        agent_id = request.agent_id
+    if request.outcome:
+        if request.outcome not in common_pb2.Outcome.values():
+            raise InvalidArgument("outcome", "unknown outcome")
+        outcome = common_pb2.Outcome.Name(request.outcome)
+    if request.reason_code:
+        if request.reason_code not in common_pb2.ReasonCode.values():
+            raise InvalidArgument("reason_code", "unknown reason code")
+        reason_code = common_pb2.ReasonCode.Name(request.reason_code)
+    start = _time(request, "start_time")
+    end = _time(request, "end_time")
+    if start is not None and end is not None and end <= start:
+        raise InvalidArgument("end_time", "must be after start_time")
+    if request.request_id:
+        if len(request.request_id) > _MAX_REQUEST_ID:
+            raise InvalidArgument("request_id", f"at most {_MAX_REQUEST_ID} characters")
+        request_id = request.request_id
+    return DecisionFilters(
+        agent_id=agent_id,
+        outcome=outcome,
+        reason_code=reason_code,
+        start=start,
+        end=end,
+        request_id=request_id,
+    )
+
+
+def _page_size(value: int) -> int:
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 means 50)")
+    return value
+
+
+def _time(request: registry_pb2.ListDecisionsRequest, field: str) -> datetime | None:
+    if not request.HasField(field):
+        return None
+    try:
+        value: datetime = getattr(request, field).ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(field, "not a valid timestamp") from None
+    return value
+
+
+def _fingerprint(tenant_id: str, request: registry_pb2.ListDecisionsRequest) -> str:
+    """Binds a page token to the tenant and filters it was issued for."""
+    filters = registry_pb2.ListDecisionsRequest()
+    filters.CopyFrom(request)
+    filters.ClearField("page_token")
+    filters.ClearField("page_size")
+    digest = hashlib.sha256(
+        tenant_id.encode() + b"\0" + filters.SerializeToString(deterministic=True)
+    )
+    return digest.hexdigest()[:16]
+
+
+def _decode_token(token: str, fingerprint: str) -> DecisionCursor:
+    """The position in a token issued for this tenant and these filters."""
+    try:
+        position = page_tokens.decode(_PAGE_KIND + fingerprint, token)
+    except page_tokens.BadPageToken as exc:
+        raise InvalidArgument("page_token", str(exc)) from None
+    if position is None:
+        raise InvalidArgument("page_token", "not a valid page token")
+    return DecisionCursor(position.at, position.row_id)

@@ -1,0 +1,120 @@
+"""The audit sink: the decisions topic into the `decisions` table, offsets after the rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from behalf.common.background import BackgroundTask
+from behalf.common.consume import ConsumeLoop, Record, RetryLater, consume_forever, new_consumer
+from behalf.common.kafka import PLAINTEXT, KafkaSecurity
+from behalf.registry.store import decisions
+from behalf.registry.store.decisions import DecisionRow
+from behalf.v1 import common_pb2, events_pb2
+
+_BATCH_RECORDS = 500
+_POLL_MS = 500
+_DRAIN_SECONDS = 5.0
+_log = structlog.get_logger("audit")
+
+
+def enum_name(enum: Any, number: int) -> str:
+    """The enum value's full proto name, or the number as text for an unknown value."""
+    try:
+        name: str = enum.Name(number)
+    except ValueError:
+        return str(number)
+    return name
+
+
+def to_row(record: Record) -> DecisionRow | None:
+    """The audit row of one record, or None (logged) for a record that is not a DecisionEvent."""
+    try:
+        event = events_pb2.DecisionEvent.FromString(record.value or b"")
+    except Exception:
+        _log.error("audit_record_undecodable", partition=record.partition, offset=record.offset)
+        return None
+    if not event.event_id or not event.tenant_id:
+        _log.error("audit_record_incomplete", partition=record.partition, offset=record.offset)
+        return None
+    decision = event.decision
+    if decision.HasField("decide_time"):
+        decided_at = decision.decide_time.ToDatetime(tzinfo=UTC)
+    else:
+        decided_at = datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
+    return DecisionRow(
+        event_id=event.event_id,
+        tenant_id=event.tenant_id,
+        request_id=decision.request_id,
+        agent_id=event.agent_id,
+        outcome=enum_name(common_pb2.Outcome, decision.outcome),
+        reason_code=enum_name(common_pb2.ReasonCode, decision.reason_code),
+        decided_at=decided_at,
+        payload=record.value or b"",
+    )
+
+
+class AuditSink:
+    """Consumes the decisions topic into the audit table; offsets follow committed rows."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        bootstrap: str,
+        topic: str,
+        group_id: str,
+        security: KafkaSecurity = PLAINTEXT,
+    ) -> None:
+        self._pool = pool
+        self._bootstrap = bootstrap
+        self._security = security
+        self._topic = topic
+        self._group_id = group_id
+        self._task = BackgroundTask("audit-sink", self._run)
+
+    async def start(self) -> None:
+        """Start consuming in the background."""
+        self._task.start()
+
+    async def stop(self) -> None:
+        """Stop consuming; uncommitted records are read again by the next consumer."""
+        await self._task.stop()
+
+    async def _run(self) -> None:
+        await consume_forever(self._new_loop, failure_event="audit_sink_failed")
+
+    def _new_loop(self) -> ConsumeLoop:
+        """One poll is one INSERT; a consumer that fails is replaced after a backoff."""
+        consumer = new_consumer(self._bootstrap, self._group_id, security=self._security)
+        return ConsumeLoop(
+            "audit-sink",
+            consumer,
+            [self._topic],
+            self._store,
+            poll_ms=_POLL_MS,
+            max_records=_BATCH_RECORDS,
+            drain_seconds=_DRAIN_SECONDS,
+        )
+
+    async def _store(self, records: list[Record]) -> None:
+        """Insert the records' rows; a database that is away is waited for (RetryLater)."""
+        rows = [row for record in records if (row := to_row(record)) is not None]
+        try:
+            await decisions.insert(self._pool, rows)
+        except asyncpg.DataError:
+            await self._insert_one_by_one(rows)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            _log.warning("audit_insert_failed", error=type(exc).__name__)
+            raise RetryLater("the audit table is unavailable") from exc
+
+    async def _insert_one_by_one(self, rows: list[DecisionRow]) -> None:
+        """Store what the database accepts; log (by event id only) and skip what it rejects."""
+        for row in rows:
+            try:
+                await decisions.insert(self._pool, [row])
+            except asyncpg.DataError:
+                _log.error("audit_row_rejected", event_id=row.event_id[:64])
