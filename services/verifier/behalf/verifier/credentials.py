@@ -19,9 +19,10 @@ class _Credential:
 
 
 class CredentialIndex:
-    """Unrevoked keys by the SHA-256 of their secret; replaced, never mutated."""
+    """Unrevoked keys by the SHA-256 of their secret (and by key id, for changes); replaced,
+    never mutated."""
 
-    __slots__ = ("_by_hash",)
+    __slots__ = ("_by_hash", "_by_key_id")
 
     def __init__(self, credentials: Iterable[internal_pb2.ApiKeyCredential] = ()) -> None:
         by_hash: dict[bytes, _Credential] = {}
@@ -29,21 +30,28 @@ class CredentialIndex:
             credential = _credential(message)
             if credential is not None:
                 by_hash[credential.secret_sha256] = credential
-        self._by_hash = MappingProxyType(by_hash)
+        self._set(by_hash)
 
     def with_changes(self, changes: Iterable[internal_pb2.ApiKeyCredential]) -> CredentialIndex:
         """A new index with keys added or (when revoked) removed."""
         by_hash = dict(self._by_hash)
+        by_key_id = dict(self._by_key_id)
         for message in changes:
-            stale = [h for h, c in by_hash.items() if c.caller.key_id == message.key_id]
-            for digest in stale:
-                del by_hash[digest]
+            stale = by_key_id.pop(message.key_id, None)
+            if stale is not None:
+                by_hash.pop(stale, None)
             credential = _credential(message)
             if credential is not None:
                 by_hash[credential.secret_sha256] = credential
-        index = CredentialIndex()
+                by_key_id[message.key_id] = credential.secret_sha256
+        index = CredentialIndex.__new__(CredentialIndex)
         index._by_hash = MappingProxyType(by_hash)
+        index._by_key_id = MappingProxyType(by_key_id)
         return index
+
+    def _set(self, by_hash: dict[bytes, _Credential]) -> None:
+        self._by_hash = MappingProxyType(by_hash)
+        self._by_key_id = MappingProxyType({c.caller.key_id: h for h, c in by_hash.items()})
 
     def authenticate(self, token: str) -> Caller:
         """The caller a key belongs to, or Unauthenticated (the same message for every failure)."""
