@@ -80,10 +80,17 @@ protos-check: $(VENV)/.installed ## Fail when generated code is stale
 		{ echo "stale generated code: $(GEN_DIR)/behalf/v1/$$(basename $$f); run 'make protos'"; exit 1; }; \
 	done; rm -rf $$tmp
 
+# import-linter finds `behalf` with importlib; importing it first joins the services' portions
+# to its __path__ (sdk/python/behalf/__init__.py), so the graph covers the whole workspace.
+LINT_IMPORTS := $(PY) -c 'import sys, behalf; from importlinter.cli import lint_imports_command; \
+	sys.argv[0] = "lint-imports"; lint_imports_command()'
+
 .PHONY: lint
-lint: $(VENV)/.installed $(BIN)/buf ## ruff and buf lint
+lint: $(VENV)/.installed $(BIN)/buf ## ruff, mypy (strict), import contracts, buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(LINT_IMPORTS) --no-cache
 	cd protos && $(BIN)/buf lint
 
 .PHONY: fmt
