@@ -20,10 +20,11 @@ from behalf.registry.app import INTERNAL_LISTENER
 from behalf.registry.deps import RegistryDeps
 from behalf.registry.identities import Identity, ServiceCredentials
 from behalf.registry.internal_api import InternalDeps, RegistryInternalApi
-from behalf.registry.keys import Authenticator, StoredKey
+from behalf.registry.keys import Authenticator
 from behalf.registry.passport import PassportSigner
 from behalf.registry.secret_box import SecretBox
 from behalf.registry.store import tenants
+from behalf.registry.store.values import StoredKey
 from behalf.v1 import internal_pb2, internal_pb2_grpc, registry_pb2_grpc
 from tests.harness.infra import create_database_from_template, drop_database
 from tests.harness.infra import database_url as with_database

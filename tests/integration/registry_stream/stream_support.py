@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from behalf.common.ids import new_id
 from behalf.common.interceptors import ObservabilityInterceptor
 from behalf.common.kafka import EVENT_ID_HEADER
-from behalf.registry import changes
+from behalf.registry.store import outbox, revisions
 from behalf.registry.store.agents import to_agent
 from behalf.registry.store.approvals import to_approval
 from behalf.registry.store.permissions import to_permission
@@ -44,7 +44,7 @@ async def create_tenant(pool: asyncpg.Pool) -> str:
 
 async def create_agent(pool: asyncpg.Pool, tenant_id: str, name: str = "agent") -> tuple[str, int]:
     async with pool.acquire() as conn, conn.transaction():
-        revision = await changes.next_revision(conn)
+        revision = await revisions.next_revision(conn)
         row = await conn.fetchrow(
             """INSERT INTO agents (agent_id, tenant_id, name, kind, labels, revision)
                VALUES ($1, $2, $3, 'native', $4::jsonb, $5) RETURNING *""",
@@ -54,7 +54,7 @@ async def create_agent(pool: asyncpg.Pool, tenant_id: str, name: str = "agent") 
             json.dumps({"team": "qa"}),
             revision,
         )
-        await changes.write_event(
+        await outbox.write_event(
             conn,
             tenant_id=tenant_id,
             event_type="agent.created",
@@ -66,7 +66,7 @@ async def create_agent(pool: asyncpg.Pool, tenant_id: str, name: str = "agent") 
 
 async def set_disabled(pool: asyncpg.Pool, agent_id: str, disabled: bool) -> int:
     async with pool.acquire() as conn, conn.transaction():
-        revision = await changes.next_revision(conn)
+        revision = await revisions.next_revision(conn)
         row = await conn.fetchrow(
             """UPDATE agents SET disabled = $2, revision = $3, updated_at = now()
                WHERE agent_id = $1 RETURNING *""",
@@ -74,7 +74,7 @@ async def set_disabled(pool: asyncpg.Pool, agent_id: str, disabled: bool) -> int
             disabled,
             revision,
         )
-        await changes.write_event(
+        await outbox.write_event(
             conn,
             tenant_id=row["tenant_id"],
             event_type="agent.disabled" if disabled else "agent.enabled",
@@ -86,14 +86,14 @@ async def set_disabled(pool: asyncpg.Pool, agent_id: str, disabled: bool) -> int
 
 async def delete_agent(pool: asyncpg.Pool, agent_id: str) -> int:
     async with pool.acquire() as conn, conn.transaction():
-        revision = await changes.next_revision(conn)
+        revision = await revisions.next_revision(conn)
         row = await conn.fetchrow(
             """UPDATE agents SET deleted_at = now(), revision = $2 WHERE agent_id = $1
                RETURNING *""",
             agent_id,
             revision,
         )
-        await changes.write_event(
+        await outbox.write_event(
             conn,
             tenant_id=row["tenant_id"],
             event_type="agent.deleted",
@@ -112,7 +112,7 @@ async def grant(
     revoked: bool = False,
 ) -> tuple[str, int]:
     async with pool.acquire() as conn, conn.transaction():
-        revision = await changes.next_revision(conn)
+        revision = await revisions.next_revision(conn)
         row = await conn.fetchrow(
             """INSERT INTO permissions (permission_id, tenant_id, agent_id, allowed_actions,
                    resources, max_amount_minor, max_amount_currency, expires_at, revoked_at,
@@ -127,7 +127,7 @@ async def grant(
             revoked,
             revision,
         )
-        await changes.write_event(
+        await outbox.write_event(
             conn,
             tenant_id=tenant_id,
             event_type="permission.granted",
@@ -142,7 +142,7 @@ async def create_approval(
 ) -> str:
     """Like CreateApproval: no revision of its own, its event stamped with the current one."""
     async with pool.acquire() as conn, conn.transaction():
-        revision = await changes.current_revision(conn)
+        revision = await revisions.current_revision(conn)
         row = await conn.fetchrow(
             """INSERT INTO approvals (approval_id, tenant_id, agent_id, action, resource,
                    permission_id, state, request_id, expires_at)
@@ -156,7 +156,7 @@ async def create_approval(
             new_id("req"),
             expires_in,
         )
-        await changes.write_event(
+        await outbox.write_event(
             conn,
             tenant_id=tenant_id,
             event_type="approval.requested",
@@ -169,13 +169,13 @@ async def create_approval(
 async def resolve_approval(pool: asyncpg.Pool, tenant_id: str, approval_id: str) -> int:
     """Like ResolveApproval: approve at a new revision (no policy change); returns it."""
     async with pool.acquire() as conn, conn.transaction():
-        revision = await changes.next_revision(conn)
+        revision = await revisions.next_revision(conn)
         row = await conn.fetchrow(
             """UPDATE approvals SET state = 'approved', resolved_at = now(), resolved_by = 'a'
                WHERE approval_id = $1 RETURNING *, now() AS at""",
             approval_id,
         )
-        await changes.write_event(
+        await outbox.write_event(
             conn,
             tenant_id=tenant_id,
             event_type="approval.resolved",

@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from behalf.common.callers import key_digest
+from behalf.common.callers import Role, key_digest
 from behalf.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from behalf.registry import validation as v
-from behalf.registry.keys import Authenticator, Role, StoredKey, generate_key
+from behalf.registry.keys import Authenticator, generate_key
 from behalf.registry.passport import PassportSigner
 from behalf.registry.secret_box import DecryptionError, SecretBox, new_webhook_secret
 from behalf.registry.store import paging
+from behalf.registry.store.values import StoredKey
 from behalf.registry.templates import CATALOGUE, Catalogue
 from behalf.registry.webhook_urls import InvalidWebhookUrl, validate_webhook_url
 from behalf.v1 import common_pb2, registry_pb2

@@ -13,12 +13,13 @@ from behalf.registry.api import RegistryApi
 from behalf.registry.audit import AuditQueries, AuditSink
 from behalf.registry.deps import InternalDeps, RegistryDeps
 from behalf.registry.internal_api import RegistryInternalApi
-from behalf.registry.keys import Authenticator, StoredKey
+from behalf.registry.keys import Authenticator
 from behalf.registry.passport import PassportSigner
 from behalf.registry.relay import OutboxRelay
 from behalf.registry.secret_box import SecretBox
 from behalf.registry.settings import RegistrySettings
 from behalf.registry.store import SCHEMA, tenants
+from behalf.registry.store.values import StoredKey
 from behalf.registry.sweeper import ExpirySweeper
 from behalf.registry.watch import WatchHub
 from behalf.v1 import internal_pb2_grpc, registry_pb2_grpc

@@ -17,18 +17,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from behalf.common.auth import bearer_token
-from behalf.common.callers import Caller, KeyScope, Role, key_digest
+from behalf.common.callers import Caller, Role, key_digest
 from behalf.common.errors import Unauthenticated
 from behalf.registry.store.values import StoredKey
 
 __all__ = [
     "Authenticator",
-    "Caller",
     "KeyLookup",
-    "KeyScope",
     "NewKey",
-    "Role",
-    "StoredKey",
     "generate_key",
     "looks_like_key",
 ]
