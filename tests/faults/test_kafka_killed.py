@@ -98,8 +98,9 @@ async def test_no_allow_escapes_the_audit_when_kafka_dies(
         assert not wrong, f"{len(wrong)} ALLOWs audited with another outcome"
         # A reply denied as AUDIT_UNAVAILABLE must not show up as a committed allow. The one
         # exception is a transaction whose commit the broker applied in the instant it was
-        # killed, before answering (see services/verifier/behalf/verifier/audit.py): so any such request must
-        # have been sent before the kill; nothing sent to a dead broker may be committed.
+        # killed, before answering (see services/verifier/behalf/verifier/audit.py): so any such
+        # request must have been sent before the kill; nothing sent to a dead broker may be
+        # committed.
         denied = [r for r in replies if not r.allowed]
         phantom = [r for r in denied if events.get(r.request_id) == common_pb2.OUTCOME_ALLOW]
         after_kill = [r for r in phantom if r.sent >= killed]

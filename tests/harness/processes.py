@@ -137,6 +137,9 @@ def base_env(database_url: str, kafka_bootstrap: str, topic_prefix: str) -> dict
         BEHALF_GRACE_SECONDS="5",
         BEHALF_LOG_LEVEL="INFO",
         BEHALF_ALLOW_PRIVATE_WEBHOOK_URLS="true",
+        # One process per verifier: a test that kills or inspects "the verifier" means one
+        # process; tests/integration/test_verifier_workers.py runs several.
+        BEHALF_VERIFIER_WORKERS="1",
     )
     return env
 

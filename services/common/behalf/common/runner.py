@@ -14,6 +14,7 @@ from behalf.common.host import BindError, ServiceHost
 from behalf.common.logging import configure_logging
 from behalf.common.settings import HostSettings
 from behalf.common.startup import StartupError
+from behalf.common.workers import Supervision, die_with_parent, supervise, worker_index
 
 _log = structlog.get_logger("runner")
 
@@ -46,8 +47,14 @@ def _exit(name: str, reason: str, code: int) -> None:
     sys.exit(code)
 
 
-async def serve(name: str, settings: ServiceSettings, service: Service) -> None:
-    """Run until SIGTERM or SIGINT, then drain in-flight RPCs and stop."""
+async def serve(
+    name: str, settings: ServiceSettings, service: Service, *, bind_when_ready: bool = False
+) -> None:
+    """Run until SIGTERM or SIGINT, then drain in-flight RPCs and stop.
+
+    A lone process listens from the start and reports NOT_SERVING until its dependencies are
+    ready. A worker sharing its port with others (`bind_when_ready`) listens only once ready,
+    so the kernel hands its connections to workers that can serve them meanwhile."""
     hs = settings.host
     host = ServiceHost(
         name,
@@ -61,13 +68,17 @@ async def serve(name: str, settings: ServiceSettings, service: Service) -> None:
     )
     service.register(host)
     host.install_signal_handlers()
-    await host.start()
+    if not bind_when_ready:
+        await host.start()
     starting = asyncio.create_task(service.start(host))
     stopping = asyncio.create_task(host.wait_for_stop())
     try:
         done, _ = await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if starting in done:
             starting.result()
+            if bind_when_ready:
+                await host.start()
+                await host.set_serving(True)
             await stopping
         else:
             starting.cancel()
@@ -79,17 +90,35 @@ async def serve(name: str, settings: ServiceSettings, service: Service) -> None:
 
 
 def run_service(
-    name: str, load_settings: Callable[[Env], S], build: Callable[[S], Service]
+    name: str,
+    load_settings: Callable[[Env], S],
+    build: Callable[[S], Service],
+    *,
+    workers: Callable[[S], int] | None = None,
 ) -> None:
-    """Console entry point shared by the three services."""
+    """Console entry point shared by the services. With `workers` giving more than one, this
+    process supervises that many copies of itself on one port (behalf.common.workers)."""
+    env = Env()
     try:
-        settings = load_settings(Env())
+        settings = load_settings(env)
+        index = worker_index(env)
     except ConfigError as exc:
         _exit(name, f"invalid configuration: {exc}", 2)
         return
     configure_logging(name, settings.host.log_level)
+    count = workers(settings) if workers is not None else 1
+    if count > 1:
+        hs = settings.host
+        plan = Supervision(f"behalf.{name}", count, hs.host, hs.metrics_port, hs.grace_seconds)
+        try:
+            sys.exit(supervise(plan))
+        except ConfigError as exc:
+            _exit(name, f"cannot start: {exc}", 1)
+    if index is not None:
+        die_with_parent()
+        structlog.contextvars.bind_contextvars(worker=index)
     try:
-        asyncio.run(serve(name, settings, build(settings)))
+        asyncio.run(serve(name, settings, build(settings), bind_when_ready=index is not None))
     except ConfigError as exc:
         _exit(name, f"invalid configuration: {exc}", 2)
     except (BindError, StartupError) as exc:

@@ -8,7 +8,12 @@ from behalf.verifier.settings import VerifierSettings
 
 
 def main() -> None:
-    run_service("verifier", VerifierSettings.from_env, VerifierService)
+    run_service(
+        "verifier",
+        VerifierSettings.from_env,
+        VerifierService,
+        workers=lambda settings: settings.workers,
+    )
 
 
 if __name__ == "__main__":

@@ -20,11 +20,21 @@ from behalf.verifier.snapshot import PolicySnapshot, apply_delta, snapshot_from_
 
 _log = structlog.get_logger("policy_watch")
 
-SNAPSHOT_REVISION = Gauge("behalf_verifier_snapshot_revision", "Policy revision applied.")
-SNAPSHOT_PERMISSIONS = Gauge("behalf_verifier_snapshot_permissions", "Permissions held.")
-STALENESS_SECONDS = Gauge(
-    "behalf_verifier_staleness_seconds", "Seconds since the registry was last heard from."
+# With several worker processes (behalf.common.workers) a pod reports its least advanced and
+# its stalest worker; the staleness is refreshed by a timer because a multiprocess gauge
+# cannot be computed at scrape time.
+SNAPSHOT_REVISION = Gauge(
+    "behalf_verifier_snapshot_revision", "Policy revision applied.", multiprocess_mode="livemin"
 )
+SNAPSHOT_PERMISSIONS = Gauge(
+    "behalf_verifier_snapshot_permissions", "Permissions held.", multiprocess_mode="livemax"
+)
+STALENESS_SECONDS = Gauge(
+    "behalf_verifier_staleness_seconds",
+    "Seconds since the registry was last heard from.",
+    multiprocess_mode="livemax",
+)
+STALENESS_REFRESH_SECONDS = 1.0
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
@@ -60,7 +70,7 @@ class PolicyWatcher:
         self.last_heard = _EPOCH
         self._changed = asyncio.Condition()
         self._task = BackgroundTask("policy-watch", self._follow_forever)
-        STALENESS_SECONDS.set_function(self._staleness_seconds)
+        self._staleness_task = BackgroundTask("staleness-gauge", self._report_staleness)
 
     @property
     def freshness(self) -> Freshness:
@@ -72,9 +82,16 @@ class PolicyWatcher:
 
     def start(self) -> None:
         self._task.start()
+        self._staleness_task.start()
 
     async def stop(self) -> None:
+        await self._staleness_task.stop()
         await self._task.stop()
+
+    async def _report_staleness(self) -> None:
+        while True:
+            STALENESS_SECONDS.set(self._staleness_seconds())
+            await asyncio.sleep(STALENESS_REFRESH_SECONDS)
 
     async def wait_ready(self) -> None:
         async with self._changed:

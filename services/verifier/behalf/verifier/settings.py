@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from behalf.common.config import Env
 from behalf.common.settings import HostSettings, KafkaSettings, channel_tls_from_env
 from behalf.common.tls import ChannelTls
+from behalf.common.workers import worker_count, worker_index
 
 
 @dataclass(frozen=True)
@@ -24,25 +25,33 @@ class VerifierSettings:
     min_revision_wait_seconds: float
     audit_timeout_seconds: float
     channel_tls: ChannelTls | None = None
+    workers: int = 1  # processes sharing the port (behalf.common.workers)
 
     @classmethod
     def from_env(cls, env: Env) -> VerifierSettings:
+        host = HostSettings.from_env(
+            env,
+            default_grpc_port=50052,
+            default_metrics_port=9102,
+            default_max_receive_bytes=1024 * 1024,
+            default_max_concurrent_rpcs=1000,
+        )
+        default_id = f"verifier-{socket.gethostname()}-{os.getpid()}"
+        verifier_id = env.str("BEHALF_VERIFIER_ID", default_id)
+        index = worker_index(env)
+        if index is not None:
+            # The id names the audit producers' transactional ids: workers sharing one would
+            # fence each other.
+            verifier_id = f"{verifier_id}-w{index}"
         return cls(
-            host=HostSettings.from_env(
-                env,
-                default_grpc_port=50052,
-                default_metrics_port=9102,
-                default_max_receive_bytes=1024 * 1024,
-                default_max_concurrent_rpcs=1000,
-            ),
+            host=host,
             kafka=KafkaSettings.from_env(env),
             registry_target=env.str("BEHALF_REGISTRY_INTERNAL_TARGET", "127.0.0.1:50054"),
             service_token=env.secret("BEHALF_VERIFIER_TOKEN", min_length=32),
-            verifier_id=env.str(
-                "BEHALF_VERIFIER_ID", f"verifier-{socket.gethostname()}-{os.getpid()}"
-            ),
+            verifier_id=verifier_id,
             staleness_bound_seconds=env.float("BEHALF_STALENESS_BOUND_SECONDS", 30.0, minimum=0.1),
             min_revision_wait_seconds=env.float("BEHALF_MIN_REVISION_WAIT_SECONDS", 0.5),
             audit_timeout_seconds=env.float("BEHALF_AUDIT_TIMEOUT_SECONDS", 2.0, minimum=0.05),
             channel_tls=channel_tls_from_env(env),
+            workers=worker_count(env, "BEHALF_VERIFIER_WORKERS", grpc_port=host.grpc_port),
         )
