@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -322,8 +323,30 @@ def _service_container(
             get = spec.get("httpGet", {})
             if get.get("path") != HEALTH_PATH or get.get("port") != port:
                 problems.append(f"{where}: {probe} must be GET {HEALTH_PATH} on port {port}")
-    problems += env_problems(_environment(container, config_maps), service, where)
+    env = _environment(container, config_maps)
+    problems += env_problems(env, service, where)
+    if service == "verifier":
+        problems += _worker_problems(env, container, where)
     return problems
+
+
+def _worker_problems(
+    env: dict[str, str | None], container: dict[str, Any], where: str
+) -> list[str]:
+    """A verifier pod names its worker count (the default, the node's CPU count, ignores the
+    container's limit) and runs no more workers than its CPU limit has cores."""
+    workers = env.get("BEHALF_VERIFIER_WORKERS")
+    if workers is None or not str(workers).isdigit() or int(workers) < 1:
+        return [f"{where}: BEHALF_VERIFIER_WORKERS must be set to a positive count"]
+    limit = container.get("resources", {}).get("limits", {}).get("cpu")
+    if limit is not None and int(workers) > math.ceil(_cores(str(limit))):
+        return [f"{where}: BEHALF_VERIFIER_WORKERS={workers} exceeds the CPU limit {limit}"]
+    return []
+
+
+def _cores(quantity: str) -> float:
+    """A Kubernetes CPU quantity ("2", "1.5", "500m") in cores."""
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
 
 
 def env_problems(env: dict[str, str | None], service: str, where: str) -> list[str]:

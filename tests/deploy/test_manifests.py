@@ -313,6 +313,18 @@ def test_schema_rejects_an_unknown_api_version(kustomize: None, tmp_path: Path) 
         (
             "Deployment",
             "behalf-verifier",
+            [{"op": "remove", "path": f"{VERIFIER}/env/2"}],
+            "BEHALF_VERIFIER_WORKERS must be set",
+        ),
+        (
+            "Deployment",
+            "behalf-verifier",
+            [{"op": "replace", "path": f"{VERIFIER}/env/2/value", "value": "4"}],
+            "BEHALF_VERIFIER_WORKERS=4 exceeds the CPU limit 2",
+        ),
+        (
+            "Deployment",
+            "behalf-verifier",
             [{"op": "remove", "path": "/spec/template/spec/topologySpreadConstraints"}],
             "spread over zones and hosts",
         ),
@@ -463,6 +475,8 @@ def test_schema_rejects_an_unknown_api_version(kustomize: None, tmp_path: Path) 
         "no-master-key",
         "missing-secret-key",
         "replicas-fight-hpa",
+        "workers-unset",
+        "workers-beyond-cpu-limit",
         "no-spread",
         "hpa-wrong-target",
         "pdb-wrong-selector",
