@@ -33,6 +33,11 @@ _PORT = re.compile(r"^[0-9]{1,5}$")
 _DOTTED_QUAD = re.compile(r"^[0-9]+(\.[0-9]+){3}$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+# A name already in canonical form: lowercase LDH labels of 1 to 63 characters that neither
+# start nor end with '-'. Names the registry stored are in this form (unless IDNA A-labels).
+_CANONICAL_LDH = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
 # Unicode categories never allowed anywhere: controls, format (zero-width, bidi), surrogates,
 # private use, unassigned, and every kind of space or line separator.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
@@ -50,6 +55,24 @@ def normalize_resource(raw: str) -> str:
     quad; an IPv6 address is written in brackets, as WHATWG serializes it. The result is the
     WHATWG host of `raw` (read as `http://` + `raw` when it has no scheme), or it is refused.
     """
+    if _is_canonical_ldh(raw):
+        return raw  # the full path maps such a name to itself (a property test holds it to that)
+    return _normalize_resource_full(raw)
+
+
+def _is_canonical_ldh(raw: str) -> bool:
+    """Cheap check that `raw` is a plain ASCII host name the full path would return unchanged.
+
+    Refuses (to the full path) anything with `--` (A-labels, the reserved third and fourth
+    positions), a numeric last label (IPv4 forms) and anything over the length limit.
+    """
+    if len(raw) > MAX_NAME_LENGTH or "--" in raw or _CANONICAL_LDH.fullmatch(raw) is None:
+        return False
+    return _NUMERIC_LABEL.match(raw.rpartition(".")[2]) is None
+
+
+def _normalize_resource_full(raw: str) -> str:
+    """`normalize_resource` without the fast path: split, map, encode, cross-check with ada."""
     url, host = _split(raw)
     whatwg = _whatwg_host(url, raw)
     if host.startswith("["):
