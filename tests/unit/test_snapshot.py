@@ -19,8 +19,8 @@ from behalf.verifier.snapshot import (
     apply_delta,
     build_snapshot,
     permission_from_proto,
-    snapshot_from_chunks,
 )
+from behalf.verifier.snapshot_build import snapshot_from_chunks
 
 T1, T2 = "ten_one00000000000000000", "ten_two00000000000000000"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -30,20 +30,10 @@ class PersistentMap(Mapping[K, V]):
 
     def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
         pairs = items.items() if isinstance(items, Mapping) else items
-        buckets: list[list[dict[K, V]]] = [[_EMPTY_BUCKET] * _FANOUT for _ in range(_FANOUT)]
-        size = 0
+        builder: PersistentMapBuilder[K, V] = PersistentMapBuilder()
         for key, value in pairs:
-            h = hash(key)
-            row = buckets[h & _MASK]
-            column = (h >> _BITS) & _MASK
-            bucket = row[column]
-            if bucket is _EMPTY_BUCKET:
-                bucket = row[column] = {}
-            if key not in bucket:
-                size += 1
-            bucket[key] = value
-        self._root = tuple(tuple(row) for row in buckets)
-        self._size = size
+            builder[key] = value
+        self._root, self._size = builder._parts()
 
     @classmethod
     def _from_parts(
@@ -103,3 +93,36 @@ class PersistentMap(Mapping[K, V]):
 
     def __repr__(self) -> str:
         return f"PersistentMap({len(self)} entries)"
+
+
+class PersistentMapBuilder(Generic[K, V]):
+    """Fills a `PersistentMap` one entry at a time (a snapshot built as its chunks arrive)."""
+
+    __slots__ = ("_buckets", "_size")
+
+    def __init__(self) -> None:
+        self._buckets: list[list[dict[K, V]]] = [[_EMPTY_BUCKET] * _FANOUT for _ in range(_FANOUT)]
+        self._size = 0
+
+    def __setitem__(self, key: K, value: V) -> None:
+        h = hash(key)
+        row = self._buckets[h & _MASK]
+        column = (h >> _BITS) & _MASK
+        bucket = row[column]
+        if bucket is _EMPTY_BUCKET:
+            bucket = row[column] = {}
+        if key not in bucket:
+            self._size += 1
+        bucket[key] = value
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _parts(self) -> tuple[tuple[tuple[dict[K, V], ...], ...], int]:
+        return tuple(tuple(row) for row in self._buckets), self._size
+
+    def build(self) -> PersistentMap[K, V]:
+        """The finished map; the builder must not be used afterwards."""
+        root, size = self._parts()
+        self._buckets = []
+        return PersistentMap._from_parts(root, size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +16,8 @@ from behalf.common.background import BackgroundTask, Backoff
 from behalf.v1 import internal_pb2, internal_pb2_grpc
 from behalf.verifier.credentials import CredentialIndex
 from behalf.verifier.engine import Freshness
-from behalf.verifier.snapshot import PolicySnapshot, apply_delta, snapshot_from_chunks
+from behalf.verifier.snapshot import PolicySnapshot, apply_delta
+from behalf.verifier.snapshot_build import SnapshotBuilder
 
 _log = structlog.get_logger("policy_watch")
 
@@ -137,17 +138,28 @@ class PolicyWatcher:
                 yield internal_pb2.WatchPolicyRequest(ack=internal_pb2.WatchAck(revision=revision))
 
         call = self._stub.WatchPolicy(requests(), metadata=self._metadata)
-        chunks: list[internal_pb2.PolicySnapshotChunk] = []
+        builder: SnapshotBuilder | None = None
         credentials: list[internal_pb2.ApiKeyCredential] = []
         async for message in call:
             self.last_heard = datetime.now(UTC)
             kind = message.WhichOneof("message")
             if kind == "snapshot_chunk":
-                chunks.append(message.snapshot_chunk)
-                credentials.extend(message.snapshot_chunk.api_keys)
-                if message.snapshot_chunk.last:
-                    state = PolicyState(snapshot_from_chunks(chunks), CredentialIndex(credentials))
-                    chunks, credentials = [], []
+                chunk = message.snapshot_chunk
+                if builder is None:
+                    builder = SnapshotBuilder(chunk.revision)
+                    _log.info("snapshot_started", revision=chunk.revision)
+                # Converted as it arrives, a turn of the event loop every few milliseconds:
+                # Verify keeps answering from the current state meanwhile.
+                await _cooperatively(builder.add(chunk))
+                # Entries built so far live as long as the snapshot: move them out of the
+                # cyclic GC's reach now, so no full collection walks them mid-build (a pause
+                # of up to a second at a million permissions).
+                gc.freeze()
+                credentials.extend(chunk.api_keys)
+                if chunk.last:
+                    await _cooperatively(builder.finish())
+                    state = PolicyState(builder.result(), CredentialIndex(credentials))
+                    builder, credentials = None, []
                     await self._swap(state)
                     # The snapshot lives until the next one: keep the cyclic GC from walking
                     # its millions of objects on every full collection (refcounting still
@@ -175,6 +187,12 @@ class PolicyWatcher:
 
     def _staleness_seconds(self) -> float:
         return (datetime.now(UTC) - self.last_heard).total_seconds()
+
+
+async def _cooperatively(steps: Iterator[None]) -> None:
+    """Run a step generator, giving the event loop a turn between steps."""
+    for _ in steps:
+        await asyncio.sleep(0)
 
 
 def _applied(state: PolicyState, delta: internal_pb2.PolicyDelta) -> PolicyState:

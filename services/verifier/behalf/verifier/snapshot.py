@@ -15,12 +15,11 @@ the old snapshot stays valid for requests still deciding on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import IntEnum
-
-from google.protobuf.timestamp_pb2 import Timestamp
+from types import MappingProxyType
 
 from behalf.common.resource_names import (
     ANY_RESOURCE,
@@ -30,6 +29,7 @@ from behalf.common.resource_names import (
     resource_matches,
 )
 from behalf.v1 import common_pb2, internal_pb2, resources_pb2
+from behalf.verifier.interning import Interner
 from behalf.verifier.persistent_map import PersistentMap
 
 
@@ -117,12 +117,18 @@ class PermissionEntry:
         )
 
 
+_INDEX_FROM = 16  # an agent with fewer permissions is scanned rather than indexed by action
+_UNINDEXED: Mapping[str, tuple[PermissionEntry, ...]] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class AgentPolicy:
     """One agent (None if only its permissions are known) and its permissions, indexed by action.
 
     `by_action` lists, sorted by permission id, every permission naming the action as allowed
-    or blocked: exactly the permissions a decision about that action needs to look at.
+    or blocked: exactly the permissions a decision about that action needs to look at. Agents
+    with fewer than 16 permissions (almost all of them) keep no index: scanning so few costs
+    about a microsecond, and an index costs about 100 bytes per permission.
     """
 
     agent: AgentEntry | None
@@ -131,8 +137,10 @@ class AgentPolicy:
 
     @classmethod
     def build(cls, agent: AgentEntry | None, permissions: Iterable[PermissionEntry]) -> AgentPolicy:
-        """Sort the permissions by id and index them by every action they name."""
-        ordered = tuple(sorted(permissions, key=lambda p: p.permission_id))
+        """Sort the permissions by id and, for a large passport, index them by action."""
+        ordered = tuple(sorted(permissions, key=_by_id))
+        if len(ordered) < _INDEX_FROM:
+            return cls(agent=agent, permissions=ordered, by_action=_UNINDEXED)
         by_action: dict[str, list[PermissionEntry]] = {}
         for permission in ordered:
             for action in permission.allowed_actions | permission.blocked_actions:
@@ -142,7 +150,19 @@ class AgentPolicy:
 
     def for_action(self, action: str) -> tuple[PermissionEntry, ...]:
         """Permissions that allow or block `action`, sorted by permission id."""
+        if self.by_action is _UNINDEXED:
+            return tuple(
+                [
+                    p
+                    for p in self.permissions
+                    if action in p.allowed_actions or action in p.blocked_actions
+                ]
+            )
         return self.by_action.get(action, ())
+
+
+def _by_id(permission: PermissionEntry) -> str:
+    return permission.permission_id
 
 
 AgentKey = tuple[str, str]  # (tenant_id, agent_id)
@@ -172,22 +192,63 @@ def money_from_proto(message: common_pb2.Money) -> Money:
     return Money(amount_minor=message.amount_minor, currency=message.currency)
 
 
-def agent_from_proto(message: resources_pb2.Agent) -> AgentEntry:
-    """Convert an Agent message."""
+def agent_from_proto(message: resources_pb2.Agent, interner: Interner | None = None) -> AgentEntry:
+    """Convert an Agent message (sharing its tenant id through `interner` when given)."""
+    tenant_id = message.tenant_id
     return AgentEntry(
-        tenant_id=message.tenant_id,
+        tenant_id=interner.string(tenant_id) if interner is not None else tenant_id,
         agent_id=message.agent_id,
         disabled=message.disabled,
         revision=message.revision,
     )
 
 
-def permission_from_proto(message: resources_pb2.Permission) -> PermissionEntry:
-    """Convert a Permission message, normalizing its resource patterns defensively."""
+_Resources = tuple[frozenset[str], tuple[str, ...], bool]  # exact, wildcards, any resource
+_CATEGORIES = {category.value: category for category in ActionCategory}
+
+
+def permission_from_proto(
+    message: resources_pb2.Permission, interner: Interner | None = None
+) -> PermissionEntry:
+    """Convert a Permission message, normalizing its resource patterns defensively.
+
+    Repeated values (ids of the tenant and agent, action sets, resource lists, limits, times)
+    are shared through `interner`, which a snapshot build keeps for all its permissions.
+    """
+    share = interner if interner is not None else Interner()
+    exact, wildcards, any_resource = share.resources(tuple(message.resources), _resources)
+    max_amount = (
+        share.value(money_from_proto(message.max_amount))
+        if message.HasField("max_amount")
+        else None
+    )
+    budget = money_from_proto(message.budget) if message.HasField("budget") else None
+    return PermissionEntry(
+        permission_id=message.permission_id,
+        tenant_id=share.string(message.tenant_id),
+        agent_id=share.string(message.agent_id),
+        allowed_actions=share.names(message.allowed_actions),
+        blocked_actions=share.names(message.blocked_actions),
+        exact_resources=exact,
+        wildcard_resources=wildcards,
+        any_resource=any_resource,
+        max_amount=max_amount,
+        budget=budget,
+        budget_spent_minor=message.budget_spent_minor,
+        not_before=share.time(message.not_before) if message.HasField("not_before") else None,
+        expires_at=share.time(message.expires_at) if message.HasField("expires_at") else None,
+        requires_approval=message.requires_approval,
+        category=_CATEGORIES.get(message.category, ActionCategory.UNSPECIFIED),
+        revision=message.revision,
+    )
+
+
+def _resources(raws: tuple[str, ...]) -> _Resources:
+    """Split a grant's resource patterns into exact names, wildcards and `*`; drop bad ones."""
     exact: set[str] = set()
     wildcards: set[str] = set()
     any_resource = False
-    for raw in message.resources:
+    for raw in raws:
         try:
             pattern = normalize_pattern(raw)
         except InvalidResourceName:
@@ -196,24 +257,7 @@ def permission_from_proto(message: resources_pb2.Permission) -> PermissionEntry:
             any_resource = True
         else:
             (wildcards if is_wildcard(pattern) else exact).add(pattern)
-    return PermissionEntry(
-        permission_id=message.permission_id,
-        tenant_id=message.tenant_id,
-        agent_id=message.agent_id,
-        allowed_actions=frozenset(message.allowed_actions),
-        blocked_actions=frozenset(message.blocked_actions),
-        exact_resources=frozenset(exact),
-        wildcard_resources=tuple(sorted(wildcards)),
-        any_resource=any_resource,
-        max_amount=money_from_proto(message.max_amount) if message.HasField("max_amount") else None,
-        budget=money_from_proto(message.budget) if message.HasField("budget") else None,
-        budget_spent_minor=message.budget_spent_minor,
-        not_before=_time(message.not_before) if message.HasField("not_before") else None,
-        expires_at=_time(message.expires_at) if message.HasField("expires_at") else None,
-        requires_approval=message.requires_approval,
-        category=_category(message.category),
-        revision=message.revision,
-    )
+    return frozenset(exact), tuple(sorted(wildcards)), any_resource
 
 
 def snapshot_from_entries(
@@ -241,24 +285,11 @@ def build_snapshot(
     permissions: Iterable[resources_pb2.Permission],
 ) -> PolicySnapshot:
     """Build a snapshot from registry messages; revoked permissions are left out."""
+    interner = Interner()
     return snapshot_from_entries(
         revision,
-        (agent_from_proto(a) for a in agents),
-        (permission_from_proto(p) for p in permissions if not p.revoked),
-    )
-
-
-def snapshot_from_chunks(chunks: Sequence[internal_pb2.PolicySnapshotChunk]) -> PolicySnapshot:
-    """Build a snapshot from a complete WatchPolicy chunk sequence (one revision, last one last)."""
-    if not chunks or not chunks[-1].last:
-        raise InvalidDelta("snapshot is incomplete: no chunk marked last")
-    revision = chunks[0].revision
-    if any(chunk.revision != revision for chunk in chunks):
-        raise InvalidDelta("snapshot chunks carry different revisions")
-    return build_snapshot(
-        revision,
-        (agent for chunk in chunks for agent in chunk.agents),
-        (permission for chunk in chunks for permission in chunk.permissions),
+        (agent_from_proto(a, interner) for a in agents),
+        (permission_from_proto(p, interner) for p in permissions if not p.revoked),
     )
 
 
@@ -337,14 +368,3 @@ def apply_delta(snapshot: PolicySnapshot, delta: internal_pb2.PolicyDelta) -> Po
 def _require_tenant(object_tenant: str, delta_tenant: str, revision: int) -> None:
     if object_tenant != delta_tenant:
         raise InvalidDelta(f"delta at revision {revision} changes an object of another tenant")
-
-
-def _time(timestamp: Timestamp) -> datetime:
-    return timestamp.ToDatetime(tzinfo=UTC)
-
-
-def _category(value: int) -> ActionCategory:
-    try:
-        return ActionCategory(value)
-    except ValueError:
-        return ActionCategory.UNSPECIFIED  # unknown categories are scored as the riskiest
