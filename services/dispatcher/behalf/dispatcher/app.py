@@ -14,6 +14,7 @@ import grpc
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from behalf.common.background import BackgroundTask
 from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics, ensure_topics
 from behalf.common.pg import connect_pool, migrate
@@ -21,14 +22,16 @@ from behalf.common.startup import retry_until
 from behalf.common.tls import open_channel
 from behalf.dispatcher.api import DispatcherServicer, Redriver
 from behalf.dispatcher.auth import Authenticator, RegistryKeyAuthenticator
+from behalf.dispatcher.batch_store import BatchStore
 from behalf.dispatcher.consumer import ConsumerLoop, new_consumer
-from behalf.dispatcher.delivery import EndpointLimiter, HttpDeliverer
+from behalf.dispatcher.delivery import HttpDeliverer
 from behalf.dispatcher.endpoint_health import EndpointHealth
 from behalf.dispatcher.pipeline import Pipeline, SuspensionAwareSource
 from behalf.dispatcher.settings import DispatcherSettings
 from behalf.dispatcher.store import DeliveryStore
 from behalf.dispatcher.targets import RegistryTargetSource, TargetCache, TargetSource
 from behalf.dispatcher.tasks import KafkaTaskSink
+from behalf.dispatcher.writer import OutcomeWriter
 from behalf.v1 import dispatcher_pb2_grpc
 
 _log = structlog.get_logger("dispatcher")
@@ -53,6 +56,10 @@ class DispatcherService:
         self.topics = Topics(settings.kafka.topic_prefix, retry_tiers=settings.retry_tiers)
         self.pool: asyncpg.Pool | None = None
         self.store = DeliveryStore()
+        self.batches = BatchStore()
+        self._writer: OutcomeWriter | None = None
+        self._pipeline: Pipeline | None = None
+        self._reclaimer: BackgroundTask | None = None
         self._target_source = target_source
         self._auth = authenticator
         self._sink = KafkaTaskSink()
@@ -81,6 +88,7 @@ class DispatcherService:
             settings.database_url, schema="dispatcher", timeout_seconds=timeout, max_size=20
         )
         self.store.attach(self.pool)
+        self.batches.attach(self.pool)
         await migrate(self.pool, "behalf.dispatcher")
         kafka = settings.kafka
         await ensure_topics(
@@ -110,13 +118,16 @@ class DispatcherService:
             SuspensionAwareSource(source, self.store), ttl_seconds=settings.target_cache_seconds
         )
         self._deliverer = HttpDeliverer(settings.delivery)
-        pipeline = Pipeline(
+        self._writer = OutcomeWriter(self.batches, self._sink)
+        self._writer.start()
+        pipeline = self._pipeline = Pipeline(
             store=self.store,
+            batches=self.batches,
+            writer=self._writer,
             targets=targets,
             deliverer=self._deliverer,
-            limiter=EndpointLimiter(settings.delivery),
+            lanes=settings.lanes(),
             policy=settings.policy(),
-            sink=self._sink,
             topics=self.topics,
             report_gone=source.suspend if isinstance(source, RegistryTargetSource) else None,
             health=EndpointHealth(settings.disable_after_failing_seconds),
@@ -130,7 +141,7 @@ class DispatcherService:
                     kafka.bootstrap, f"{group}.events", client_id=client, security=kafka.security
                 ),
                 [self.topics.decisions, self.topics.lifecycle],
-                lambda r: pipeline.handle_source(r.topic, r.value),
+                batch_handler=lambda rs: pipeline.handle_sources([(r.topic, r.value) for r in rs]),
                 max_in_flight=settings.max_in_flight,
                 drain_seconds=settings.delivery.total_timeout_seconds + 5,
             )
@@ -161,6 +172,18 @@ class DispatcherService:
             run = asyncio.create_task(loop.run(), name=f"consumer-{loop.name}")
             run.add_done_callback(functools.partial(self._loop_ended, host=host))
             self._runs.append(run)
+        reclaim_after = settings.delivery.reclaim_after_seconds
+
+        async def reclaim() -> None:
+            while True:
+                await asyncio.sleep(min(reclaim_after / 4, 5.0))
+                try:
+                    await pipeline.reclaim(reclaim_after)
+                except Exception as exc:  # PostgreSQL away: the next round tries again
+                    _log.warning("reclaim_failed", error=type(exc).__name__)
+
+        self._reclaimer = BackgroundTask("reclaim-deliveries", reclaim)
+        self._reclaimer.start()
         await host.set_serving(True)
         _log.info("dispatcher_ready", tiers=list(settings.retry_tiers))
 
@@ -177,6 +200,12 @@ class DispatcherService:
             loop.stop()
         if self._runs:
             await asyncio.gather(*self._runs, return_exceptions=True)
+        if self._reclaimer is not None:
+            await self._reclaimer.stop()
+        if self._pipeline is not None:
+            await self._pipeline.lanes.stop(self.settings.delivery.total_timeout_seconds)
+        if self._writer is not None:
+            await self._writer.stop()
         if self._deliverer is not None:
             await self._deliverer.close()
         if self._producer is not None:

@@ -1,9 +1,11 @@
-"""The dispatcher's consumer loops: one record at a time, concurrently, gated on `due-time`.
+"""The dispatcher's consumer loops: whole polls (events) or records (retry tasks), gated on
+`due-time`.
 
 The loop itself (in-order commits, retries, rebalances, clean stop) is `behalf.common.consume`.
-Here each record is handled on its own, so a slow endpoint never blocks the others behind it,
-and with `gate_on_due` a retry-topic record whose `due-time` header lies in the future pauses its
-partition until it is due.
+The events loop hands a whole poll to one handler (one write for the batch; the handler only
+queues deliveries, so it never waits for a POST). Retry loops handle each record on its own, and
+with `gate_on_due` a record whose `due-time` header lies in the future pauses its partition
+until it is due.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from behalf.common.consume import ConsumeLoop, Record, RetryLater
 from behalf.common.kafka import PLAINTEXT, KafkaSecurity
 from behalf.dispatcher.tasks import due_seconds
 
-__all__ = ["ConsumerLoop", "Handler", "RetryLater", "new_consumer"]
+__all__ = ["BatchHandler", "ConsumerLoop", "Handler", "RetryLater", "new_consumer"]
 
 Handler = Callable[[Record], Awaitable[None]]
+BatchHandler = Callable[[list[Record]], Awaitable[None]]
 
 
 def _due(record: Record) -> float | None:
@@ -34,21 +37,23 @@ class ConsumerLoop(ConsumeLoop):
         name: str,
         consumer: AIOKafkaConsumer,
         topics: list[str],
-        handler: Handler,
+        handler: Handler | None = None,
         *,
+        batch_handler: BatchHandler | None = None,
         gate_on_due: bool = False,
         max_in_flight: int = 1000,
         drain_seconds: float = 20.0,
     ) -> None:
         async def handle(records: list[Record]) -> None:
-            await handler(records[0])
+            if handler is not None:
+                await handler(records[0])
 
         super().__init__(
             name,
             consumer,
             topics,
-            handle,
-            per_record=True,
+            batch_handler or handle,
+            per_record=batch_handler is None,
             due=_due if gate_on_due else None,
             max_in_flight=max_in_flight,
             drain_seconds=drain_seconds,

@@ -19,8 +19,8 @@ import asyncio
 import functools
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,71 +46,12 @@ class DeliverySettings:
     endpoint_concurrency: int = 8
     endpoint_rate_per_second: float = 0.0  # 0: unlimited
     endpoint_burst: int = 50
-    endpoint_queue_limit: int = 64
+    endpoint_queue_limit: int = 256
     allow_private_targets: bool = False
-
-
-class _TokenBucket:
-    """A simple token bucket; `take` sleeps until a token is available."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self._rate = rate
-        self._capacity = float(max(burst, 1))
-        self._tokens = self._capacity
-        self._stamp = time.monotonic()
-
-    async def take(self) -> None:
-        while True:
-            now = time.monotonic()
-            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 - self._tokens) / self._rate)
-
-
-class _EndpointGate:
-    def __init__(self, settings: DeliverySettings) -> None:
-        self.semaphore = asyncio.Semaphore(settings.endpoint_concurrency)
-        self.bucket = (
-            _TokenBucket(settings.endpoint_rate_per_second, settings.endpoint_burst)
-            if settings.endpoint_rate_per_second > 0
-            else None
-        )
-        self.users = 0
-
-
-class EndpointLimiter:
-    """Per-endpoint concurrency, rate and queue bounds, so one endpoint never stalls another.
-
-    `saturated()` says that an endpoint already has `endpoint_queue_limit` deliveries running
-    or waiting; callers then park the delivery in a retry tier instead of queueing it.
-    """
-
-    def __init__(self, settings: DeliverySettings) -> None:
-        self._settings = settings
-        self._gates: dict[str, _EndpointGate] = {}
-
-    def saturated(self, endpoint_id: str) -> bool:
-        gate = self._gates.get(endpoint_id)
-        return gate is not None and gate.users >= self._settings.endpoint_queue_limit
-
-    @asynccontextmanager
-    async def slot(self, endpoint_id: str) -> AsyncIterator[None]:
-        gate = self._gates.get(endpoint_id)
-        if gate is None:
-            gate = self._gates[endpoint_id] = _EndpointGate(self._settings)
-        gate.users += 1
-        try:
-            async with gate.semaphore:
-                if gate.bucket is not None:
-                    await gate.bucket.take()
-                yield
-        finally:
-            gate.users -= 1
-            if gate.users == 0:
-                self._gates.pop(endpoint_id, None)
+    stall_seconds: float = 1.0
+    breaker_threshold: int = 5
+    breaker_cooldown_seconds: float = 5.0
+    reclaim_after_seconds: float = 30.0
 
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]

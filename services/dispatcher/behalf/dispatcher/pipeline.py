@@ -1,4 +1,14 @@
-"""What happens to an event and to each of its deliveries: fan-out, attempt, retry, dead."""
+"""What happens to an event and to each of its deliveries: fan-out, attempt, retry, dead.
+
+    events batch ─▶ one INSERT of every delivery ─▶ lanes.put (per endpoint) ─▶ offsets commit
+    retry task   ─▶ its row ─────────────────────▶ lanes.put
+    lane worker  ─▶ breaker? sign, POST ─▶ step ─▶ writer (tasks produced, then one txn)
+
+An event's handling ends once its deliveries are durable rows queued in their lanes (or parked
+in a retry tier): it never waits for a POST. A delivery queued here whose process dies stays
+`pending` in PostgreSQL and is reclaimed by `reclaim` in any dispatcher. Stale duplicates are
+recognised by their attempt number, and the receiver deduplicates by the unchanged webhook-id.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +22,12 @@ from google.protobuf.message import DecodeError
 
 from behalf.common.kafka import Topics
 from behalf.dispatcher import metrics
-from behalf.dispatcher.attempts import AttemptOutcome
+from behalf.dispatcher.batch_store import AttemptWrite, BatchStore, ParkWrite
+from behalf.dispatcher.breaker import Breaker
 from behalf.dispatcher.consumer import RetryLater
-from behalf.dispatcher.delivery import EndpointLimiter, HttpDeliverer
+from behalf.dispatcher.delivery import HttpDeliverer
 from behalf.dispatcher.endpoint_health import EndpointHealth
+from behalf.dispatcher.lanes import EndpointLanes, LaneSettings
 from behalf.dispatcher.payloads import (
     UnsupportedEvent,
     WebhookMessage,
@@ -34,7 +46,7 @@ from behalf.dispatcher.store import (
     DeliveryStore,
 )
 from behalf.dispatcher.targets import WEBHOOK_EVENT_PREFIX, Target, TargetCache, TargetSource
-from behalf.dispatcher.tasks import TaskSink, task_for
+from behalf.dispatcher.writer import Enqueue, OutcomeWriter
 from behalf.v1 import events_pb2
 
 _log = structlog.get_logger("dispatcher")
@@ -55,7 +67,15 @@ class SuspensionAwareSource:
         if not suspended:
             return targets
         return [
-            Target(t.endpoint_id, t.tenant_id, t.url, t.event_types, True, t.secrets)
+            Target(
+                t.endpoint_id,
+                t.tenant_id,
+                t.url,
+                t.event_types,
+                True,
+                t.secrets,
+                t.rate_per_second,
+            )
             if t.endpoint_id in suspended
             else t
             for t in targets
@@ -63,64 +83,72 @@ class SuspensionAwareSource:
 
 
 class Pipeline:
-    """Turns source events and retry tasks into attempts and durable outcomes.
-
-    Order per attempt: POST, then (on failure) a durable produce to the next retry topic or the
-    dead-letter topic, then one transaction recording the attempt and the new state. A crash
-    anywhere leaves the source record uncommitted, so it is processed again; stale duplicates
-    are recognised by their attempt number and dropped, and the receiver deduplicates by the
-    unchanged `webhook-id`.
-    """
+    """Turns source events and retry tasks into attempts and durable outcomes."""
 
     def __init__(
         self,
         *,
         store: DeliveryStore,
+        batches: BatchStore,
+        writer: OutcomeWriter,
         targets: TargetCache,
         deliverer: HttpDeliverer,
-        limiter: EndpointLimiter,
+        lanes: LaneSettings,
         policy: RetryPolicy,
-        sink: TaskSink,
         topics: Topics,
         ahead_patience_seconds: float = 120.0,
         report_gone: Callable[[str, str, str], Awaitable[None]] | None = None,
         health: EndpointHealth | None = None,
     ) -> None:
         self._store = store
+        self._batches = batches
+        self._writer = writer
         self._targets = targets
         self._deliverer = deliverer
-        self._limiter = limiter
+        self.lanes = EndpointLanes(lanes, self.attempt)
         self._policy = policy
-        self._sink = sink
         self._topics = topics
         self._ahead_patience = ahead_patience_seconds
         self._report_gone = report_gone
         self._health = health or EndpointHealth(0)
 
-    async def handle_source(self, topic: str, value: bytes) -> None:
-        """A decision or lifecycle event: fan out to matching endpoints and deliver."""
-        try:
-            message, changed_endpoint = self._decode_source(topic, value)
-        except (DecodeError, UnsupportedEvent) as exc:
-            _log.warning("event_skipped", topic=topic, reason=str(exc))
-            return
-        if message.event_type.startswith(WEBHOOK_EVENT_PREFIX):
-            if changed_endpoint and message.event_type in _ENDPOINT_BACK:
-                await self._store.lift_suspensions(message.tenant_id, changed_endpoint)
-                self._health.forget(changed_endpoint)
-            self._targets.invalidate(message.tenant_id)
-        targets = {
-            t.endpoint_id: t
-            for t in await self._targets.targets(message.tenant_id)
-            if t.wants(message.event_type)
-        }
-        rows = await self._store.create_for_event(message, list(targets))
-        await asyncio.gather(
-            *(self.process(row, targets[row.endpoint_id]) for row in rows if row.state == PENDING)
-        )
+    # -- intake ------------------------------------------------------------------------------
+
+    async def handle_sources(self, records: Sequence[tuple[str, bytes]]) -> None:
+        """A batch of decision and lifecycle events: one write of every delivery, then each
+        queued in its endpoint's lane (or parked); returns without waiting for any POST."""
+        fanout: list[tuple[WebhookMessage, list[str]]] = []
+        wanted: dict[tuple[str, str], Target] = {}
+        for topic, value in records:
+            try:
+                message, changed_endpoint = self._decode_source(topic, value)
+            except (DecodeError, UnsupportedEvent) as exc:
+                _log.warning("event_skipped", topic=topic, reason=str(exc))
+                continue
+            if message.event_type.startswith(WEBHOOK_EVENT_PREFIX):
+                if changed_endpoint and message.event_type in _ENDPOINT_BACK:
+                    await self._store.lift_suspensions(message.tenant_id, changed_endpoint)
+                    self._health.forget(changed_endpoint)
+                self._targets.invalidate(message.tenant_id)
+            matching = [
+                t
+                for t in await self._targets.targets(message.tenant_id)
+                if t.wants(message.event_type)
+            ]
+            for t in matching:
+                wanted[(message.tenant_id, t.endpoint_id)] = t
+            if matching:
+                fanout.append((message, [t.endpoint_id for t in matching]))
+        rows = await self._batches.create_for_events(fanout)
+        parked = [
+            await self._dispatch(row, wanted[(row.tenant_id, row.endpoint_id)])
+            for row in rows
+            if row.state == PENDING and not self.lanes.holds(row.delivery_id)
+        ]
+        await _durable(parked)
 
     async def handle_task(self, tier: str, value: bytes) -> None:
-        """A retry task that is due: attempt it unless it is stale."""
+        """A retry task that is due: queue it unless it is stale."""
         try:
             task = events_pb2.DeliveryTask.FromString(value)
         except DecodeError:
@@ -129,18 +157,34 @@ class Pipeline:
         if task.due_time.seconds:
             lag = time.time() - task.due_time.ToDatetime(UTC).timestamp()
             metrics.RETRY_LAG_SECONDS.labels(tier).observe(max(lag, 0.0))
+        if self.lanes.holds(task.delivery_id):
+            return  # already queued here (reclaimed, or its event came again)
         row = await self._store.get(task.delivery_id)
         if row is None or row.state not in OPEN_STATES or row.attempt_count > task.attempt:
             return  # already moved on: a duplicate or superseded task
         if row.attempt_count < task.attempt:
-            # The attempt that enqueued this task is not recorded yet: its transaction is still
-            # running, or its process died (then the source record comes again). Wait a while.
+            # The attempt that enqueued this task is not recorded yet: its write is still
+            # buffered, or its process died (then the row is reclaimed). Wait a while.
             age = time.time() - task.due_time.ToDatetime(UTC).timestamp()
             if age < self._ahead_patience:
                 raise RetryLater(f"{row.delivery_id}: attempt {task.attempt} not recorded yet")
             _log.warning("task_dropped", delivery_id=row.delivery_id, reason="never recorded")
             return
-        await self.process(row, await self._targets.target(row.tenant_id, row.endpoint_id))
+        target = await self._targets.target(row.tenant_id, row.endpoint_id)
+        await _durable([await self._dispatch(row, target)])
+
+    async def reclaim(self, older_than_seconds: float, limit: int = 1000) -> int:
+        """Queue pending deliveries a dead process left behind; how many were found."""
+        rows = await self._batches.reclaim(older_than_seconds, self.lanes.held(), limit)
+        parked = []
+        for row in rows:
+            if not self.lanes.holds(row.delivery_id):
+                target = await self._targets.target(row.tenant_id, row.endpoint_id)
+                parked.append(await self._dispatch(row, target))
+        await _durable(parked)
+        if rows:
+            _log.info("deliveries_reclaimed", count=len(rows))
+        return len(rows)
 
     def _decode_source(self, topic: str, value: bytes) -> tuple[WebhookMessage, str]:
         if topic == self._topics.decisions:
@@ -151,63 +195,86 @@ class Pipeline:
             return from_lifecycle(event), endpoint_id
         raise UnsupportedEvent(f"no events expected on {topic}")
 
-    async def process(self, row: DeliveryRow, target: Target | None) -> None:
-        """Attempt one open delivery (or park it) and record the outcome durably."""
+    async def _dispatch(
+        self, row: DeliveryRow, target: Target | None
+    ) -> asyncio.Future[bool] | None:
+        """Queue one open delivery in its lane; else the future of its durable parking."""
         if target is None or target.disabled or not target.secrets:
-            reason = "endpoint removed" if target is None else "endpoint disabled"
-            await self._finish_without_attempt(row, reason)
+            return self._finish_without_attempt(
+                row, "endpoint removed" if target is None else "endpoint disabled"
+            )
+        if await self.lanes.put(row, target):
+            return None
+        breaker = self.lanes.breaker(row.endpoint_id)
+        wait = breaker.remaining(time.monotonic()) if breaker is not None else 0.0
+        return self._park(row, wait)
+
+    # -- a lane's worker ---------------------------------------------------------------------
+
+    async def attempt(self, row: DeliveryRow, target: Target, breaker: Breaker) -> None:
+        """Attempt one delivery (or park it while the breaker is open); outcomes are written
+        by the writer, in a batch."""
+        if not breaker.allow(time.monotonic()):
+            self._park(row, breaker.remaining(time.monotonic()))
             return
-        if self._limiter.saturated(row.endpoint_id):
-            await self._defer(row)
+        try:
+            headers = signed_headers(row.webhook_id, int(time.time()), row.payload, target.secrets)
+        except SigningError as exc:
+            breaker.record(True, time.monotonic())  # not the endpoint's fault
+            self._finish_without_attempt(row, str(exc))
             return
-        async with self._limiter.slot(row.endpoint_id):
-            try:
-                headers = signed_headers(
-                    row.webhook_id, int(time.time()), row.payload, target.secrets
-                )
-            except SigningError as exc:
-                await self._finish_without_attempt(row, str(exc))
-                return
-            outcome = await self._deliverer.post(target.url, headers, row.payload)
+        outcome = await self._deliverer.post(target.url, headers, row.payload)
         metrics.ATTEMPT_SECONDS.observe(outcome.latency_seconds)
-        attempt_in_cycle = row.attempts_in_cycle + 1
+        succeeded = 200 <= outcome.status_code < 300
+        breaker.record(succeeded, time.monotonic())
         if outcome.permanent:
             step = Step(Next.DEAD, reason=outcome.error)
         else:
             step = self._policy.after_attempt(
-                attempt_in_cycle, outcome.status_code, outcome.retry_after
+                row.attempts_in_cycle + 1, outcome.status_code, outcome.retry_after
             )
-        await self._apply(row, outcome, step)
-
-    async def _apply(self, row: DeliveryRow, outcome: AttemptOutcome, step: Step) -> None:
         now = datetime.now(UTC)
-        due: datetime | None = None
         if step.next is Next.RETRY:
             due = now + timedelta(seconds=step.delay_seconds)
-            await self._enqueue(self._topics.retry(step.tier), row, row.attempt_count + 1, due)
-            state = RETRYING
+            enqueue = Enqueue(self._topics.retry(step.tier), row.attempt_count + 1, due)
+            write = AttemptWrite(row, outcome, RETRYING, due)
         elif step.next is Next.DEAD:
-            await self._enqueue(self._topics.dead_letter, row, row.attempt_count + 1, now)
-            state = DEAD
+            enqueue = Enqueue(self._topics.dead_letter, row.attempt_count + 1, now)
+            write = AttemptWrite(row, outcome, DEAD, None)
         else:
-            state = SUCCEEDED
-        recorded = await self._store.record_attempt(row, outcome, state=state, next_attempt_at=due)
-        metrics.DELIVERIES.labels(step.next.value).inc()
-        if state == DEAD and recorded:
-            metrics.DEAD_LETTERS.inc()
-            _log.warning(
-                "delivery_dead",
-                delivery_id=row.delivery_id,
-                endpoint_id=row.endpoint_id,
-                tenant_id=row.tenant_id,
-                reason=step.reason or outcome.error,
-            )
-        succeeded = state == SUCCEEDED
+            enqueue, write = None, AttemptWrite(row, outcome, SUCCEEDED, None)
+        self._writer.submit(write, enqueue, step.next.value, step.reason or outcome.error)
         failing = self._health.record(row.endpoint_id, succeeded, time.monotonic())
         if outcome.status_code == GONE_STATUS:
             await self._suspend(row, "HTTP 410 Gone")
         elif failing:
             await self._suspend(row, "every attempt failed for the whole health window")
+
+    # -- parking -----------------------------------------------------------------------------
+
+    def _park(self, row: DeliveryRow, wait_seconds: float) -> asyncio.Future[bool]:
+        """Into a retry tier without an attempt: the endpoint is busy or its breaker open."""
+        if wait_seconds > 0:
+            step = self._policy.parking(row.attempts_in_cycle, wait_seconds)
+            reason = "endpoint failing (circuit open)"
+        else:
+            step = self._policy.deferral(row.attempts_in_cycle)
+            reason = "endpoint busy"
+        due = datetime.now(UTC) + timedelta(seconds=step.delay_seconds)
+        return self._writer.submit(
+            ParkWrite(row, RETRYING, due, reason),
+            Enqueue(self._topics.retry(step.tier), row.attempt_count, due),
+            "deferred",
+        )
+
+    def _finish_without_attempt(self, row: DeliveryRow, reason: str) -> asyncio.Future[bool]:
+        now = datetime.now(UTC)
+        return self._writer.submit(
+            ParkWrite(row, DEAD, None, reason),
+            Enqueue(self._topics.dead_letter, row.attempt_count, now),
+            "dead",
+            reason,
+        )
 
     async def _suspend(self, row: DeliveryRow, reason: str) -> None:
         """Stop sending to the endpoint here at once, and have the registry disable it."""
@@ -222,19 +289,9 @@ class Pipeline:
             reason=reason,
         )
 
-    async def _defer(self, row: DeliveryRow) -> None:
-        step = self._policy.deferral(row.attempts_in_cycle)
-        due = datetime.now(UTC) + timedelta(seconds=step.delay_seconds)
-        await self._enqueue(self._topics.retry(step.tier), row, row.attempt_count, due)
-        await self._store.park(row, state=RETRYING, next_attempt_at=due, reason="endpoint busy")
-        metrics.DELIVERIES.labels("deferred").inc()
 
-    async def _finish_without_attempt(self, row: DeliveryRow, reason: str) -> None:
-        await self._enqueue(self._topics.dead_letter, row, row.attempt_count, datetime.now(UTC))
-        if await self._store.park(row, state=DEAD, next_attempt_at=None, reason=reason):
-            metrics.DELIVERIES.labels("dead").inc()
-            metrics.DEAD_LETTERS.inc()
-            _log.warning("delivery_dead", delivery_id=row.delivery_id, reason=reason)
-
-    async def _enqueue(self, topic: str, row: DeliveryRow, attempt: int, due: datetime) -> None:
-        await self._sink.send(topic, [task_for(row, attempt, due)])
+async def _durable(futures: Sequence[asyncio.Future[bool] | None]) -> None:
+    """Wait until every parking was written (the writer retries until it is)."""
+    pending = [f for f in futures if f is not None]
+    if pending:
+        await asyncio.gather(*pending)

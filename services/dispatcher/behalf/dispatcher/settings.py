@@ -8,6 +8,7 @@ from behalf.common.config import ConfigError, Env
 from behalf.common.settings import HostSettings, KafkaSettings, channel_tls_from_env
 from behalf.common.tls import ChannelTls
 from behalf.dispatcher.delivery import DeliverySettings
+from behalf.dispatcher.lanes import LaneSettings
 from behalf.dispatcher.retry_policy import RetryPolicy
 
 
@@ -28,6 +29,18 @@ class DispatcherSettings:
     disable_after_failing_seconds: float = 86400.0
     max_in_flight: int = 1000
     channel_tls: ChannelTls | None = None
+
+    def lanes(self) -> LaneSettings:
+        d = self.delivery
+        return LaneSettings(
+            concurrency=d.endpoint_concurrency,
+            queue_limit=d.endpoint_queue_limit,
+            rate_per_second=d.endpoint_rate_per_second,
+            burst=d.endpoint_burst,
+            stall_seconds=d.stall_seconds,
+            breaker_threshold=d.breaker_threshold,
+            breaker_cooldown_seconds=d.breaker_cooldown_seconds,
+        )
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_tiers, self.retry_after_cap_seconds)
@@ -73,7 +86,17 @@ class DispatcherSettings:
                 endpoint_rate_per_second=env.float("BEHALF_WEBHOOK_ENDPOINT_RATE", 0.0),
                 endpoint_burst=env.int("BEHALF_WEBHOOK_ENDPOINT_BURST", 50, minimum=1),
                 endpoint_queue_limit=env.int(
-                    "BEHALF_WEBHOOK_ENDPOINT_QUEUE_LIMIT", 64, minimum=1, maximum=100_000
+                    "BEHALF_WEBHOOK_ENDPOINT_QUEUE_LIMIT", 256, minimum=1, maximum=100_000
+                ),
+                stall_seconds=env.float("BEHALF_WEBHOOK_STALL_SECONDS", 1.0, minimum=0.01),
+                breaker_threshold=env.int(
+                    "BEHALF_WEBHOOK_BREAKER_FAILURES", 5, minimum=1, maximum=10_000
+                ),
+                breaker_cooldown_seconds=env.float(
+                    "BEHALF_WEBHOOK_BREAKER_COOLDOWN_SECONDS", 5.0, minimum=0.01
+                ),
+                reclaim_after_seconds=env.float(
+                    "BEHALF_WEBHOOK_RECLAIM_AFTER_SECONDS", 30.0, minimum=1.0
                 ),
                 allow_private_targets=env.bool("BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
             ),

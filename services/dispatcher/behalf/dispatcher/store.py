@@ -85,6 +85,10 @@ def _row(record: asyncpg.Record) -> DeliveryRow:
     return DeliveryRow(**dict(record))
 
 
+COLUMNS = _COLUMNS
+row_from = _row
+
+
 class DeliveryStore:
     """Every read and write of the dispatcher's tables."""
 

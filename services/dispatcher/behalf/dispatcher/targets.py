@@ -29,6 +29,7 @@ class Target:
     event_types: tuple[str, ...]
     disabled: bool
     secrets: tuple[str, ...]
+    rate_per_second: float = 0.0  # the endpoint's own rate limit; 0: the dispatcher's default
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
         return f"Target({self.endpoint_id!r}, {self.url!r}, disabled={self.disabled})"

@@ -1,0 +1,182 @@
+"""Delivery state written in batches: one statement per batch, never one per delivery.
+
+A consumer batch of events becomes one INSERT of every delivery row; the outcomes the lanes
+produce meanwhile become one transaction (an UPDATE of the deliveries and one INSERT of their
+attempts). Every write is guarded by the attempt number it expects, so a stale duplicate
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from behalf.common.errors import Unavailable
+from behalf.common.ids import new_id
+from behalf.dispatcher.attempts import AttemptOutcome
+from behalf.dispatcher.payloads import WebhookMessage
+from behalf.dispatcher.store import COLUMNS, MAX_ERROR, DeliveryRow, row_from
+
+
+@dataclass(frozen=True)
+class AttemptWrite:
+    """Record attempt `row.attempt_count + 1` and move the delivery to `state`."""
+
+    row: DeliveryRow
+    outcome: AttemptOutcome
+    state: str
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ParkWrite:
+    """Move an open delivery to `state` without an attempt."""
+
+    row: DeliveryRow
+    state: str
+    next_attempt_at: datetime | None
+    reason: str
+
+
+class BatchStore:
+    """The dispatcher's hot-path writes (the same tables as `DeliveryStore`)."""
+
+    def __init__(self, pool: asyncpg.Pool | None = None) -> None:
+        self._db = pool
+
+    def attach(self, pool: asyncpg.Pool) -> None:
+        self._db = pool
+
+    @property
+    def _pool(self) -> asyncpg.Pool:
+        if self._db is None:
+            raise Unavailable("the dispatcher is starting")
+        return self._db
+
+    async def create_for_events(
+        self, fanout: Sequence[tuple[WebhookMessage, Sequence[str]]]
+    ) -> list[DeliveryRow]:
+        """One delivery per (event, endpoint), idempotent: a redelivered event yields the
+        same rows with the same webhook ids. Two statements for the whole batch."""
+        keys = [(m, e) for m, endpoints in fanout for e in endpoints]
+        if not keys:
+            return []
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id,
+                       event_type, webhook_id, state, payload)
+                   SELECT id, ten, ep, ev, et, wh, 'pending', pl
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                               $6::text[], $7::bytea[]) AS v(id, ten, ep, ev, et, wh, pl)
+                   ON CONFLICT (event_id, endpoint_id) DO NOTHING""",
+                [new_id("dlv") for _ in keys],
+                [m.tenant_id for m, _ in keys],
+                [e for _, e in keys],
+                [m.event_id for m, _ in keys],
+                [m.event_type for m, _ in keys],
+                [new_id("msg") for _ in keys],
+                [m.body for m, _ in keys],
+            )
+            records = await conn.fetch(
+                f"""SELECT {_qualified("d")} FROM deliveries d
+                    JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(ev, ep, ten)
+                      ON d.event_id = k.ev AND d.endpoint_id = k.ep AND d.tenant_id = k.ten""",
+                [m.event_id for m, _ in keys],
+                [e for _, e in keys],
+                [m.tenant_id for m, _ in keys],
+            )
+        return [row_from(r) for r in records]
+
+    async def write(self, attempts: Sequence[AttemptWrite], parks: Sequence[ParkWrite]) -> set[str]:
+        """Apply every write in one transaction; the delivery ids that changed (the others
+        had moved on already)."""
+        changed: set[str] = set()
+        if not attempts and not parks:
+            return changed
+        async with self._pool.acquire() as conn, conn.transaction():
+            if attempts:
+                changed |= await _write_attempts(conn, attempts)
+            if parks:
+                records = await conn.fetch(
+                    """UPDATE deliveries d SET state = v.state, next_attempt_at = v.next_at,
+                           last_error = v.reason, updated_at = now(),
+                           dead_at = CASE WHEN v.state = 'dead' THEN now() ELSE NULL END
+                       FROM unnest($1::text[], $2::int[], $3::text[], $4::timestamptz[],
+                                   $5::text[]) AS v(id, prev, state, next_at, reason)
+                       WHERE d.delivery_id = v.id AND d.attempt_count = v.prev
+                         AND d.state IN ('pending', 'retrying')
+                       RETURNING d.delivery_id""",
+                    [p.row.delivery_id for p in parks],
+                    [p.row.attempt_count for p in parks],
+                    [p.state for p in parks],
+                    [p.next_attempt_at for p in parks],
+                    [p.reason[:MAX_ERROR] for p in parks],
+                )
+                changed |= {r["delivery_id"] for r in records}
+        return changed
+
+    async def reclaim(
+        self, older_than_seconds: float, exclude: Sequence[str], limit: int
+    ) -> list[DeliveryRow]:
+        """Pending deliveries nobody touched for `older_than_seconds` (their process died
+        after queueing them), claimed by touching them; another replica skips them."""
+        records = await self._pool.fetch(
+            f"""UPDATE deliveries SET updated_at = now()
+                WHERE delivery_id IN (
+                    SELECT delivery_id FROM deliveries
+                    WHERE state = 'pending'
+                      AND updated_at < now() - make_interval(secs => $1)
+                      AND NOT (delivery_id = ANY($2::text[]))
+                    ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                RETURNING {COLUMNS}""",
+            older_than_seconds,
+            list(exclude),
+            limit,
+        )
+        return [row_from(r) for r in records]
+
+
+async def _write_attempts(
+    conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], attempts: Sequence[AttemptWrite]
+) -> set[str]:
+    records = await conn.fetch(
+        """UPDATE deliveries d SET attempt_count = v.prev + 1, state = v.state,
+               next_attempt_at = v.next_at, last_status_code = v.status, last_error = v.error,
+               updated_at = now(),
+               dead_at = CASE WHEN v.state = 'dead' THEN now() ELSE NULL END
+           FROM unnest($1::text[], $2::int[], $3::text[], $4::timestamptz[], $5::int[],
+                       $6::text[]) AS v(id, prev, state, next_at, status, error)
+           WHERE d.delivery_id = v.id AND d.attempt_count = v.prev
+             AND d.state IN ('pending', 'retrying')
+           RETURNING d.delivery_id""",
+        [a.row.delivery_id for a in attempts],
+        [a.row.attempt_count for a in attempts],
+        [a.state for a in attempts],
+        [a.next_attempt_at for a in attempts],
+        [a.outcome.status_code for a in attempts],
+        [a.outcome.error[:MAX_ERROR] for a in attempts],
+    )
+    changed = {r["delivery_id"] for r in records}
+    done = [a for a in attempts if a.row.delivery_id in changed]
+    if done:
+        await conn.execute(
+            """INSERT INTO delivery_attempts (delivery_id, attempt_number, attempted_at,
+                   status_code, latency_ms, error, response_body)
+               SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::int[],
+                                    $5::float8[], $6::text[], $7::text[])""",
+            [a.row.delivery_id for a in done],
+            [a.row.attempt_count + 1 for a in done],
+            [a.outcome.started_at for a in done],
+            [a.outcome.status_code for a in done],
+            [a.outcome.latency_seconds * 1000.0 for a in done],
+            [a.outcome.error[:MAX_ERROR] for a in done],
+            [a.outcome.response_body for a in done],
+        )
+    return changed
+
+
+def _qualified(alias: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in COLUMNS.split(","))

@@ -1,0 +1,182 @@
+"""A lane per endpoint: a bounded queue, its own workers, rate limit and circuit breaker.
+
+    event batch ──put──▶ [lane A: queue ≤ limit] ──≤ concurrency workers──▶ POST to A
+                └─put──▶ [lane B: queue ≤ limit] ──≤ concurrency workers──▶ POST to B
+
+`put` queues a delivery in its endpoint's lane and returns at once; the caller's work for that
+delivery ends there (its row is already durable). A full lane that is draining makes `put`
+wait a little (back-pressure, so a burst to a healthy endpoint is delivered, not parked); a lane
+whose breaker is open, or whose requests have stopped finishing for `stall_seconds` (a hanging
+endpoint), refuses at once and the caller parks the delivery in a retry tier. So no endpoint
+ever waits on another endpoint's POST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from behalf.dispatcher.breaker import CLOSED, Breaker
+from behalf.dispatcher.store import DeliveryRow
+from behalf.dispatcher.targets import Target
+
+_log = structlog.get_logger("dispatcher")
+
+Work = Callable[[DeliveryRow, Target, Breaker], Awaitable[None]]
+"""Attempts one delivery (or parks it when `breaker` refuses); must not raise."""
+
+
+@dataclass(frozen=True)
+class LaneSettings:
+    """Per-endpoint bounds."""
+
+    concurrency: int = 8
+    queue_limit: int = 256
+    rate_per_second: float = 0.0  # 0: unlimited
+    burst: int = 50
+    stall_seconds: float = 1.0
+    breaker_threshold: int = 5
+    breaker_cooldown_seconds: float = 5.0
+    breaker_max_cooldown_seconds: float = 60.0
+
+
+class TokenBucket:
+    """A token bucket; `take` sleeps until a token is available."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._capacity = float(max(burst, 1))
+        self._tokens = self._capacity
+        self._stamp = time.monotonic()
+
+    async def take(self) -> None:
+        while True:
+            now = time.monotonic()
+            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+            self._stamp = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return
+            await asyncio.sleep((1.0 - self._tokens) / self._rate)
+
+
+class _Lane:
+    def __init__(self, settings: LaneSettings, rate: float) -> None:
+        self.queue: deque[tuple[DeliveryRow, Target]] = deque()
+        self.workers = 0
+        self.in_flight = 0
+        self.last_done = time.monotonic()
+        self.room = asyncio.Event()
+        self.rate = rate
+        self.bucket = TokenBucket(rate, settings.burst) if rate > 0 else None
+        self.breaker = Breaker(
+            settings.breaker_threshold,
+            settings.breaker_cooldown_seconds,
+            settings.breaker_max_cooldown_seconds,
+        )
+
+    def stalled(self, now: float, stall_seconds: float) -> bool:
+        """Requests are out and none has finished for `stall_seconds`."""
+        return self.in_flight > 0 and now - self.last_done > stall_seconds
+
+
+class EndpointLanes:
+    """Every endpoint's lane; `work` runs one delivery in a lane's worker."""
+
+    def __init__(self, settings: LaneSettings, work: Work) -> None:
+        self._settings = settings
+        self._work = work
+        self._lanes: dict[str, _Lane] = {}
+        self._held: set[str] = set()
+        self._workers: set[asyncio.Task[None]] = set()
+
+    def holds(self, delivery_id: str) -> bool:
+        """The delivery is queued or being attempted here."""
+        return delivery_id in self._held
+
+    def held(self) -> list[str]:
+        return list(self._held)
+
+    def breaker(self, endpoint_id: str) -> Breaker | None:
+        lane = self._lanes.get(endpoint_id)
+        return lane.breaker if lane is not None else None
+
+    def _lane(self, target: Target) -> _Lane:
+        rate = target.rate_per_second or self._settings.rate_per_second
+        lane = self._lanes.get(target.endpoint_id)
+        if lane is None:
+            lane = self._lanes[target.endpoint_id] = _Lane(self._settings, rate)
+        elif lane.rate != rate:  # the endpoint's rate limit changed
+            lane.rate = rate
+            lane.bucket = TokenBucket(rate, self._settings.burst) if rate > 0 else None
+        return lane
+
+    async def put(self, row: DeliveryRow, target: Target) -> bool:
+        """Queue `row` in its endpoint's lane; False if the lane refuses (park it instead)."""
+        lane = self._lane(target)
+        deadline: float | None = None
+        while True:
+            now = time.monotonic()
+            if lane.breaker.state != CLOSED and lane.breaker.remaining(now) > 0:
+                return False
+            if len(lane.queue) < self._settings.queue_limit:
+                lane.queue.append((row, target))
+                self._held.add(row.delivery_id)
+                if lane.workers < self._settings.concurrency:
+                    self._spawn(lane)
+                return True
+            if lane.stalled(now, self._settings.stall_seconds):
+                return False
+            if deadline is None:
+                deadline = now + self._settings.stall_seconds
+            if now >= deadline:
+                return False
+            lane.room.clear()
+            try:
+                await asyncio.wait_for(lane.room.wait(), deadline - now)
+            except TimeoutError:
+                return False
+
+    def _spawn(self, lane: _Lane) -> None:
+        lane.workers += 1
+        task = asyncio.create_task(self._run(lane))
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    async def _run(self, lane: _Lane) -> None:
+        try:
+            while lane.queue:
+                row, target = lane.queue.popleft()
+                lane.room.set()
+                try:
+                    if lane.bucket is not None:
+                        await lane.bucket.take()
+                    lane.in_flight += 1
+                    await self._work(row, target, lane.breaker)
+                except Exception:
+                    _log.exception("delivery_worker_failed", delivery_id=row.delivery_id)
+                finally:
+                    lane.in_flight = max(lane.in_flight - 1, 0)
+                    lane.last_done = time.monotonic()
+                    self._held.discard(row.delivery_id)
+        finally:
+            lane.workers -= 1
+
+    async def stop(self, drain_seconds: float) -> None:
+        """Stop taking work: attempts under way get `drain_seconds`; queued deliveries stay
+        pending in PostgreSQL, where the next process reclaims them."""
+        for lane in self._lanes.values():
+            for row, _target in lane.queue:
+                self._held.discard(row.delivery_id)
+            lane.queue.clear()
+        if self._workers:
+            _done, pending = await asyncio.wait(set(self._workers), timeout=drain_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)

@@ -1,0 +1,57 @@
+"""The per-endpoint circuit breaker and the parking tier it chooses."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from behalf.dispatcher.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
+from behalf.dispatcher.retry_policy import RetryPolicy
+
+
+def test_opens_after_threshold_failures_in_a_row():
+    """Five failures in a row open it; a success in between starts the count over."""
+    b = Breaker(threshold=5, cooldown_seconds=5)
+    for _ in range(4):
+        b.record(False, 0)
+    b.record(True, 0)
+    for _ in range(4):
+        b.record(False, 0)
+    assert b.state == CLOSED and b.allow(0)
+    b.record(False, 1)
+    assert b.state == OPEN and not b.allow(1) and b.remaining(1) == 5
+
+
+def test_half_open_lets_one_probe_through_and_its_outcome_decides():
+    """After the cooldown exactly one probe goes; failing doubles the cooldown, success closes."""
+    b = Breaker(threshold=1, cooldown_seconds=5, max_cooldown_seconds=60)
+    b.record(False, 0)
+    assert not b.allow(4.9)
+    assert b.allow(5.0) and b.state == HALF_OPEN
+    assert not b.allow(5.1)  # one probe at a time
+    b.record(False, 6)
+    assert b.state == OPEN and b.remaining(6) == 10
+    assert b.allow(16)
+    b.record(True, 16.5)
+    assert b.state == CLOSED and b.allow(17)
+
+
+@given(st.lists(st.booleans(), max_size=200))
+def test_cooldown_never_exceeds_its_cap(outcomes):
+    """Whatever happens, the breaker never waits longer than its maximum cooldown."""
+    b = Breaker(threshold=2, cooldown_seconds=1, max_cooldown_seconds=8)
+    now = 0.0
+    for ok in outcomes:
+        now += 1
+        if b.allow(now):
+            b.record(ok, now)
+        assert b.remaining(now) <= 8
+
+
+def test_parking_goes_to_the_first_tier_that_covers_the_wait():
+    """An open breaker with 30 s left parks in the 1m tier, not the 5s one."""
+    policy = RetryPolicy(("5s", "1m", "10m"))
+    assert policy.parking(0, 30).tier == "1m"
+    assert policy.parking(0, 3).tier == "5s"
+    assert policy.parking(0, 3600).tier == "10m"
+    assert policy.parking(2, 1).tier == "1m"  # never earlier than its next failure's tier

@@ -1,0 +1,88 @@
+"""Per-endpoint lanes: bounded queues, bounded workers, no endpoint waits on another."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from behalf.dispatcher.breaker import Breaker
+from behalf.dispatcher.lanes import EndpointLanes, LaneSettings
+from behalf.dispatcher.store import DeliveryRow
+from behalf.dispatcher.targets import Target
+
+
+def _row(n: int, endpoint: str) -> DeliveryRow:
+    now = datetime.now(UTC)
+    return DeliveryRow(
+        f"dlv_{n}",
+        "ten",
+        endpoint,
+        f"evt_{n}",
+        "t",
+        f"msg_{n}",
+        "pending",
+        0,
+        0,
+        b"{}",
+        None,
+        0,
+        "",
+        now,
+        now,
+    )
+
+
+def _target(endpoint: str) -> Target:
+    return Target(endpoint, "ten", "https://x.example", (), False, ("whsec_x",))
+
+
+async def test_a_hanging_lane_refuses_quickly_and_others_keep_flowing():
+    """A lane whose requests never finish refuses new work after the stall time; the other
+    endpoint's deliveries all run meanwhile."""
+    done: list[str] = []
+    hang = asyncio.Event()
+
+    async def work(row: DeliveryRow, _t: Target, _b: Breaker) -> None:
+        if row.endpoint_id == "slow":
+            await hang.wait()
+        done.append(row.delivery_id)
+
+    lanes = EndpointLanes(LaneSettings(concurrency=2, queue_limit=3, stall_seconds=0.05), work)
+    results = [await lanes.put(_row(i, "slow"), _target("slow")) for i in range(5)]
+    assert results == [True] * 5  # two in flight, three queued
+    started = asyncio.get_running_loop().time()
+    assert await lanes.put(_row(5, "slow"), _target("slow")) is False
+    assert asyncio.get_running_loop().time() - started < 0.5
+    for i in range(100):
+        assert await lanes.put(_row(100 + i, "fast"), _target("fast"))
+    await asyncio.sleep(0.05)
+    assert len(done) == 100 and lanes.holds("dlv_0") and not lanes.holds("dlv_100")
+    hang.set()
+    await lanes.stop(1.0)
+
+
+async def test_a_full_lane_that_drains_applies_back_pressure_instead_of_refusing():
+    """A burst larger than the queue is accepted in full when the endpoint keeps answering."""
+    done: list[str] = []
+
+    async def work(row: DeliveryRow, _t: Target, _b: Breaker) -> None:
+        await asyncio.sleep(0.001)
+        done.append(row.delivery_id)
+
+    lanes = EndpointLanes(LaneSettings(concurrency=4, queue_limit=8, stall_seconds=1.0), work)
+    accepted = [await lanes.put(_row(i, "ep"), _target("ep")) for i in range(200)]
+    assert all(accepted)
+    await lanes.stop(5.0)
+    assert len(done) >= 190  # the tail still queued at stop stays pending for reclaim
+
+
+async def test_an_open_breaker_refuses_without_queueing():
+    """Once an endpoint's breaker is open, `put` refuses at once."""
+
+    async def work(_row: DeliveryRow, _t: Target, breaker: Breaker) -> None:
+        breaker.record(False, asyncio.get_running_loop().time())
+
+    lanes = EndpointLanes(LaneSettings(breaker_threshold=1, breaker_cooldown_seconds=60), work)
+    assert await lanes.put(_row(1, "ep"), _target("ep"))
+    await asyncio.sleep(0.01)
+    assert await lanes.put(_row(2, "ep"), _target("ep")) is False
