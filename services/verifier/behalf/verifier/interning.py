@@ -9,7 +9,7 @@ and IDNA for a pattern, a datetime for a timestamp). Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -22,21 +22,28 @@ _MAX_RESOURCES_CACHED = 1 << 18  # distinct resource lists remembered per build
 class Interner:
     """Caches for one snapshot build; values must be immutable."""
 
-    __slots__ = ("_frozensets", "_objects", "_resources", "_strings", "_times")
+    __slots__ = ("_frozensets", "_objects", "_resources", "_singles", "_strings", "_times")
 
     def __init__(self) -> None:
         self._strings: dict[str, str] = {}
         self._frozensets: dict[tuple[str, ...], frozenset[str]] = {}
         self._times: dict[tuple[int, int], datetime] = {}
         self._objects: dict[object, object] = {}
-        self._resources: dict[tuple[str, ...], object] = {}
+        self._singles: dict[str, frozenset[str]] = {}
+        self._resources: dict[str | tuple[str, ...], object] = {}
 
     def string(self, value: str) -> str:
         """The one shared copy of `value`."""
         return self._strings.setdefault(value, value)
 
-    def names(self, values: Iterable[str]) -> frozenset[str]:
-        """The one shared frozenset of these names (in the order given, as the key)."""
+    def names(self, values: Sequence[str]) -> frozenset[str]:
+        """The one shared frozenset of these names (the sequence, in order, is the key)."""
+        if len(values) == 1:  # most grants name one action: key on the string itself
+            single = values[0]
+            found = self._singles.get(single)
+            if found is None:
+                found = self._singles[single] = frozenset((self.string(single),))
+            return found
         key = tuple(values)
         found = self._frozensets.get(key)
         if found is None:
@@ -55,11 +62,12 @@ class Interner:
         """The one shared copy of a hashable immutable value (a Money, for example)."""
         return self._objects.setdefault(value, value)  # type: ignore[return-value]
 
-    def resources(self, raw: tuple[str, ...], convert: Callable[[tuple[str, ...]], T]) -> T:
-        """`convert(raw)`, computed once per distinct resource list (bounded)."""
-        found = self._resources.get(raw)
+    def resources(self, raw: Sequence[str], convert: Callable[[tuple[str, ...]], T]) -> T:
+        """`convert(tuple(raw))`, computed once per distinct resource list (bounded)."""
+        key: str | tuple[str, ...] = raw[0] if len(raw) == 1 else tuple(raw)
+        found = self._resources.get(key)
         if found is None:
-            found = convert(raw)
+            found = convert((key,) if isinstance(key, str) else key)
             if len(self._resources) < _MAX_RESOURCES_CACHED:
-                self._resources[raw] = found
+                self._resources[key] = found
         return found  # type: ignore[return-value]

@@ -216,7 +216,7 @@ def permission_from_proto(
     are shared through `interner`, which a snapshot build keeps for all its permissions.
     """
     share = interner if interner is not None else Interner()
-    exact, wildcards, any_resource = share.resources(tuple(message.resources), _resources)
+    exact, wildcards, any_resource = share.resources(message.resources, _resources)
     max_amount = (
         share.value(money_from_proto(message.max_amount))
         if message.HasField("max_amount")

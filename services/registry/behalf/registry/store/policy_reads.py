@@ -8,17 +8,27 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from behalf.common.callers import Role
-from behalf.registry.store._rows import Connection
+from behalf.registry.store._rows import Connection, set_money
 from behalf.registry.store.agents import to_agent
 from behalf.registry.store.outbox import CARRIES_A_REVISION
-from behalf.registry.store.permissions import to_permission
+from behalf.registry.store.permissions import _CATEGORY_FROM_DB
 from behalf.registry.store.revisions import current_revision
-from behalf.v1 import internal_pb2, resources_pb2
+from behalf.v1 import common_pb2, internal_pb2, resources_pb2
 
 _KEY_COLUMNS = "key_id, tenant_id, role, secret_hash, revoked_at, test_mode_only, agent_id"
 _OUTBOX_COLUMNS = "revision, tenant_id, event_type, payload"
+# A snapshot's permissions are all unrevoked; times come as integer microseconds since the
+# epoch, which skips a datetime per timestamp (the registry streams a million of these).
+_SNAPSHOT_PERMISSION_COLUMNS = """permission_id, tenant_id, agent_id, allowed_actions,
+    blocked_actions, resources, max_amount_minor, max_amount_currency, budget_minor,
+    budget_currency, budget_spent_minor, requires_approval, template_name, template_version,
+    category, revision,
+    (extract(epoch FROM not_before) * 1000000)::bigint AS not_before_us,
+    (extract(epoch FROM expires_at) * 1000000)::bigint AS expires_at_us,
+    (extract(epoch FROM created_at) * 1000000)::bigint AS created_at_us"""
 
 PolicyItem = resources_pb2.Agent | resources_pb2.Permission | internal_pb2.ApiKeyCredential
 
@@ -52,6 +62,36 @@ def to_credential(row: asyncpg.Record) -> internal_pb2.ApiKeyCredential:
         test_mode_only=row["test_mode_only"],
         agent_id=row["agent_id"] or "",
     )
+
+
+def snapshot_permission(row: asyncpg.Record) -> resources_pb2.Permission:
+    """An unrevoked permission row of a snapshot read: what `to_permission` makes of it."""
+    permission = resources_pb2.Permission(
+        permission_id=row["permission_id"],
+        tenant_id=row["tenant_id"],
+        agent_id=row["agent_id"],
+        allowed_actions=row["allowed_actions"],
+        blocked_actions=row["blocked_actions"],
+        resources=row["resources"],
+        budget_spent_minor=row["budget_spent_minor"],
+        requires_approval=row["requires_approval"],
+        template_name=row["template_name"],
+        template_version=row["template_version"],
+        category=_CATEGORY_FROM_DB.get(row["category"], common_pb2.ACTION_CATEGORY_UNSPECIFIED),
+        revision=row["revision"],
+    )
+    set_money(permission.max_amount, row["max_amount_minor"], row["max_amount_currency"])
+    set_money(permission.budget, row["budget_minor"], row["budget_currency"])
+    _set_micros(permission.not_before, row["not_before_us"])
+    _set_micros(permission.expires_at, row["expires_at_us"])
+    _set_micros(permission.create_time, row["created_at_us"])
+    return permission
+
+
+def _set_micros(target: Timestamp, micros: int | None) -> None:
+    if micros is not None:
+        target.seconds, fraction = divmod(micros, 1_000_000)
+        target.nanos = fraction * 1000
 
 
 def _entry(row: asyncpg.Record) -> OutboxEntry:
@@ -108,7 +148,7 @@ async def _items(conn: Connection, prefetch: int) -> AsyncIterator[PolicyItem]:
     ):
         yield to_agent(row)
     async for row in conn.cursor(
-        """SELECT * FROM permissions
+        f"""SELECT {_SNAPSHOT_PERMISSION_COLUMNS} FROM permissions
             WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
               AND EXISTS (SELECT 1 FROM agents a
                           WHERE a.agent_id = permissions.agent_id
@@ -116,7 +156,7 @@ async def _items(conn: Connection, prefetch: int) -> AsyncIterator[PolicyItem]:
             ORDER BY permission_id""",
         prefetch=prefetch,
     ):
-        yield to_permission(row)
+        yield snapshot_permission(row)
     async for row in conn.cursor(
         f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL ORDER BY key_id",
         prefetch=prefetch,
