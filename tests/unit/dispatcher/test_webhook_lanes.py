@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from behalf.dispatcher.breaker import Breaker
-from behalf.dispatcher.lanes import EndpointLanes, LaneSettings
+from behalf.dispatcher.lanes import EndpointLanes, LaneSettings, Refusal
 from behalf.dispatcher.store import DeliveryRow
 from behalf.dispatcher.targets import Target
 
@@ -49,12 +49,12 @@ async def test_a_hanging_lane_refuses_quickly_and_others_keep_flowing():
 
     lanes = EndpointLanes(LaneSettings(concurrency=2, queue_limit=3, stall_seconds=0.05), work)
     results = [await lanes.put(_row(i, "slow"), _target("slow")) for i in range(5)]
-    assert results == [True] * 5  # two in flight, three queued
+    assert results == [Refusal.NONE] * 5  # two in flight, three queued
     started = asyncio.get_running_loop().time()
-    assert await lanes.put(_row(5, "slow"), _target("slow")) is False
+    assert await lanes.put(_row(5, "slow"), _target("slow")) is Refusal.STALLED
     assert asyncio.get_running_loop().time() - started < 0.5
     for i in range(100):
-        assert await lanes.put(_row(100 + i, "fast"), _target("fast"))
+        assert await lanes.put(_row(100 + i, "fast"), _target("fast")) is Refusal.NONE
     await asyncio.sleep(0.05)
     assert len(done) == 100 and lanes.holds("dlv_0") and not lanes.holds("dlv_100")
     hang.set()
@@ -71,7 +71,7 @@ async def test_a_full_lane_that_drains_applies_back_pressure_instead_of_refusing
 
     lanes = EndpointLanes(LaneSettings(concurrency=4, queue_limit=8, stall_seconds=1.0), work)
     accepted = [await lanes.put(_row(i, "ep"), _target("ep")) for i in range(200)]
-    assert all(accepted)
+    assert set(accepted) == {Refusal.NONE}
     await lanes.stop(5.0)
     assert len(done) >= 190  # the tail still queued at stop stays pending for reclaim
 
@@ -83,6 +83,6 @@ async def test_an_open_breaker_refuses_without_queueing():
         breaker.record(False, asyncio.get_running_loop().time())
 
     lanes = EndpointLanes(LaneSettings(breaker_threshold=1, breaker_cooldown_seconds=60), work)
-    assert await lanes.put(_row(1, "ep"), _target("ep"))
+    assert await lanes.put(_row(1, "ep"), _target("ep")) is Refusal.NONE
     await asyncio.sleep(0.01)
-    assert await lanes.put(_row(2, "ep"), _target("ep")) is False
+    assert await lanes.put(_row(2, "ep"), _target("ep")) is Refusal.OPEN

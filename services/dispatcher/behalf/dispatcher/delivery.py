@@ -19,6 +19,7 @@ import asyncio
 import functools
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
@@ -34,6 +35,7 @@ from behalf.dispatcher.attempts import AttemptOutcome
 from behalf.dispatcher.retry_policy import THROTTLE_STATUSES, parse_retry_after
 
 MAX_STORED_BODY = 1024
+MAX_POOLS = 1024  # keep-alive pools kept, one per endpoint URL
 USER_AGENT = "Behalf-Webhooks/1"
 
 
@@ -169,9 +171,25 @@ class HttpDeliverer:
     ) -> None:
         self._settings = settings
         self._resolver = resolver
-        self._client = httpx.AsyncClient(
+        self._connector = connector
+        # One keep-alive pool per endpoint URL: httpcore scans every pooled connection on each
+        # request, so one shared pool costs O(all endpoints' connections) per POST.
+        self._clients: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._retired: set[asyncio.Task[None]] = set()
+
+    def _client(self, url: str) -> httpx.AsyncClient:
+        client = self._clients.get(url)
+        if client is not None:
+            self._clients.move_to_end(url)
+            return client
+        settings = self._settings
+        client = self._clients[url] = httpx.AsyncClient(
             transport=_PinnedTransport(
-                httpx.Limits(max_connections=None, max_keepalive_connections=256), connector
+                httpx.Limits(
+                    max_connections=None,
+                    max_keepalive_connections=max(settings.endpoint_concurrency, 1),
+                ),
+                self._connector,
             ),
             follow_redirects=False,
             timeout=httpx.Timeout(
@@ -180,9 +198,23 @@ class HttpDeliverer:
             headers={"user-agent": USER_AGENT},
             trust_env=False,
         )
+        if len(self._clients) > MAX_POOLS:  # the least recently used, once its attempts ended
+            _url, old = self._clients.popitem(last=False)
+            task = asyncio.create_task(self._retire(old))
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+        return client
+
+    async def _retire(self, client: httpx.AsyncClient) -> None:
+        await asyncio.sleep(self._settings.total_timeout_seconds)
+        await client.aclose()
 
     async def close(self) -> None:
-        await self._client.aclose()
+        for task in list(self._retired):
+            task.cancel()
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for client in clients:
+            await client.aclose()
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> AttemptOutcome:
         """One attempt; never raises for network trouble, which becomes `error`."""
@@ -193,7 +225,7 @@ class HttpDeliverer:
                 target = _checked_url(url, allow_private=self._settings.allow_private_targets)
                 pinned = _PINNED.set(await self._pin(target))
                 try:
-                    async with self._client.stream(
+                    async with self._client(url).stream(
                         "POST", target, headers=headers, content=body
                     ) as resp:
                         snippet = await _read_bounded(resp)

@@ -14,6 +14,8 @@ ever waits on another endpoint's POST.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -29,6 +31,15 @@ _log = structlog.get_logger("dispatcher")
 
 Work = Callable[[DeliveryRow, Target, Breaker], Awaitable[None]]
 """Attempts one delivery (or parks it when `breaker` refuses); must not raise."""
+
+
+class Refusal(enum.Enum):
+    """What `put` did: queued (NONE), or why it refused."""
+
+    NONE = "queued"
+    BUSY = "busy"  # full and draining too slowly
+    STALLED = "stalled"  # requests out and none finishing: hanging
+    OPEN = "open"  # the breaker is open
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,8 @@ class _Lane:
         )
 
     def stalled(self, now: float, stall_seconds: float) -> bool:
-        """Requests are out and none has finished for `stall_seconds`."""
+        """Requests are out and none has finished for `stall_seconds` (counted from the
+        later of the last finish and the moment the lane became busy)."""
         return self.in_flight > 0 and now - self.last_done > stall_seconds
 
 
@@ -116,31 +128,29 @@ class EndpointLanes:
             lane.bucket = TokenBucket(rate, self._settings.burst) if rate > 0 else None
         return lane
 
-    async def put(self, row: DeliveryRow, target: Target) -> bool:
-        """Queue `row` in its endpoint's lane; False if the lane refuses (park it instead)."""
+    async def put(self, row: DeliveryRow, target: Target) -> Refusal:
+        """Queue `row` in its endpoint's lane (NONE), or why the lane refuses (park it)."""
         lane = self._lane(target)
         deadline: float | None = None
         while True:
             now = time.monotonic()
             if lane.breaker.state != CLOSED and lane.breaker.remaining(now) > 0:
-                return False
+                return Refusal.OPEN
             if len(lane.queue) < self._settings.queue_limit:
                 lane.queue.append((row, target))
                 self._held.add(row.delivery_id)
                 if lane.workers < self._settings.concurrency:
                     self._spawn(lane)
-                return True
+                return Refusal.NONE
             if lane.stalled(now, self._settings.stall_seconds):
-                return False
+                return Refusal.STALLED
             if deadline is None:
                 deadline = now + self._settings.stall_seconds
             if now >= deadline:
-                return False
+                return Refusal.BUSY
             lane.room.clear()
-            try:
+            with contextlib.suppress(TimeoutError):  # then stalled, busy or room: look again
                 await asyncio.wait_for(lane.room.wait(), deadline - now)
-            except TimeoutError:
-                return False
 
     def _spawn(self, lane: _Lane) -> None:
         lane.workers += 1
@@ -156,6 +166,8 @@ class EndpointLanes:
                 try:
                     if lane.bucket is not None:
                         await lane.bucket.take()
+                    if lane.in_flight == 0:  # busy again: the stall clock starts now
+                        lane.last_done = time.monotonic()
                     lane.in_flight += 1
                     await self._work(row, target, lane.breaker)
                 except Exception:

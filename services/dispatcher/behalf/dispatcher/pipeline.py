@@ -27,7 +27,7 @@ from behalf.dispatcher.breaker import Breaker
 from behalf.dispatcher.consumer import RetryLater
 from behalf.dispatcher.delivery import HttpDeliverer
 from behalf.dispatcher.endpoint_health import EndpointHealth
-from behalf.dispatcher.lanes import EndpointLanes, LaneSettings
+from behalf.dispatcher.lanes import EndpointLanes, LaneSettings, Refusal
 from behalf.dispatcher.payloads import (
     UnsupportedEvent,
     WebhookMessage,
@@ -203,11 +203,12 @@ class Pipeline:
             return self._finish_without_attempt(
                 row, "endpoint removed" if target is None else "endpoint disabled"
             )
-        if await self.lanes.put(row, target):
+        verdict = await self.lanes.put(row, target)
+        if verdict is Refusal.NONE:
             return None
         breaker = self.lanes.breaker(row.endpoint_id)
         wait = breaker.remaining(time.monotonic()) if breaker is not None else 0.0
-        return self._park(row, wait)
+        return self._park(row, wait, failing=verdict is not Refusal.BUSY)
 
     # -- a lane's worker ---------------------------------------------------------------------
 
@@ -215,7 +216,7 @@ class Pipeline:
         """Attempt one delivery (or park it while the breaker is open); outcomes are written
         by the writer, in a batch."""
         if not breaker.allow(time.monotonic()):
-            self._park(row, breaker.remaining(time.monotonic()))
+            self._park(row, breaker.remaining(time.monotonic()), failing=True)
             return
         try:
             headers = signed_headers(row.webhook_id, int(time.time()), row.payload, target.secrets)
@@ -252,11 +253,15 @@ class Pipeline:
 
     # -- parking -----------------------------------------------------------------------------
 
-    def _park(self, row: DeliveryRow, wait_seconds: float) -> asyncio.Future[bool]:
-        """Into a retry tier without an attempt: the endpoint is busy or its breaker open."""
-        if wait_seconds > 0:
-            step = self._policy.parking(row.attempts_in_cycle, wait_seconds)
-            reason = "endpoint failing (circuit open)"
+    def _park(
+        self, row: DeliveryRow, wait_seconds: float, *, failing: bool
+    ) -> asyncio.Future[bool]:
+        """Into a retry tier without an attempt: the endpoint is busy, or failing (its breaker
+        is open or its requests hang), then no sooner than the second tier, so a broken
+        endpoint's backlog does not churn through the first tier every few seconds."""
+        if failing:
+            step = self._policy.parking(max(row.attempts_in_cycle, 2), wait_seconds)
+            reason = "endpoint failing (circuit open or requests hanging)"
         else:
             step = self._policy.deferral(row.attempts_in_cycle)
             reason = "endpoint busy"
