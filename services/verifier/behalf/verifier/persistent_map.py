@@ -64,6 +64,10 @@ class PersistentMap(Mapping[K, V]):
             for bucket in row:
                 yield from bucket
 
+    def buckets(self) -> list[dict[K, V]]:
+        """Every non-empty bucket: holding them lets a caller free a big map in small steps."""
+        return [bucket for row in self._root for bucket in row if bucket]
+
     def set(self, key: K, value: V) -> PersistentMap[K, V]:
         """Return a map with `key` bound to `value`."""
         h = hash(key)

@@ -70,6 +70,7 @@ class PolicyWatcher:
         self.state: PolicyState | None = None
         self.last_heard = _EPOCH
         self._changed = asyncio.Condition()
+        self._releasing: set[asyncio.Task[None]] = set()
         self._task = BackgroundTask("policy-watch", self._follow_forever)
         self._staleness_task = BackgroundTask("staleness-gauge", self._report_staleness)
 
@@ -160,6 +161,8 @@ class PolicyWatcher:
                     await _cooperatively(builder.finish())
                     state = PolicyState(builder.result(), CredentialIndex(credentials))
                     builder, credentials = None, []
+                    if self.state is not None:
+                        self._release(self.state.snapshot)
                     await self._swap(state)
                     # The snapshot lives until the next one: keep the cyclic GC from walking
                     # its millions of objects on every full collection (refcounting still
@@ -178,6 +181,19 @@ class PolicyWatcher:
             # Heartbeats only refresh last_heard: every revision, even one without policy
             # changes (an approval, an endpoint), arrives as a delta of its own.
 
+    def _release(self, snapshot: PolicySnapshot) -> None:
+        """Free a replaced snapshot a slice at a time once nothing else holds it.
+
+        Dropping a million-permission snapshot at once frees millions of objects in one
+        refcount cascade, a half-second pause for every request. Holding its buckets here makes
+        dropping the snapshot itself cheap; they are then let go 64 at a time, a turn of the
+        event loop between slices. Requests still deciding on the old snapshot keep it whole.
+        """
+        buckets: list[object] = [*snapshot.agents.buckets(), *snapshot.permission_owners.buckets()]
+        task = asyncio.create_task(_let_go(buckets))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
     async def _swap(self, state: PolicyState) -> None:
         self.state = state
         SNAPSHOT_REVISION.set(state.snapshot.revision)
@@ -187,6 +203,14 @@ class PolicyWatcher:
 
     def _staleness_seconds(self) -> float:
         return (datetime.now(UTC) - self.last_heard).total_seconds()
+
+
+async def _let_go(buckets: list[object], step: int = 64, grace_seconds: float = 1.0) -> None:
+    """Drop references to `buckets` a slice at a time, a turn of the event loop between."""
+    await asyncio.sleep(grace_seconds)  # requests that took the old state finish with it
+    while buckets:
+        del buckets[-step:]
+        await asyncio.sleep(0)
 
 
 async def _cooperatively(steps: Iterator[None]) -> None:
