@@ -197,18 +197,24 @@ def ghz_verify_args(data: dict, key: str) -> list[str]:
 def ghz(
     targets: str | Sequence[str],
     label: str,
-    data: dict,
-    key: str,
+    data: dict | None = None,
+    key: str | None = None,
     *,
     duration: float,
     concurrency: int,
     connections: int = 4,
     rate: int = 0,
+    call: Sequence[str] | None = None,
 ) -> Run:
-    """Drive Verify with ghz; several targets run as simultaneous ghz processes, combined."""
+    """Drive Verify with this body and key (or `call`, a ghz command line up to its load
+    options, e.g. `_opa_peer.ghz_check_args`); several targets run as simultaneous ghz
+    processes, combined."""
     targets = [targets] if isinstance(targets, str) else list(targets)
+    if call is None:
+        assert data is not None and key is not None, "Verify needs a body and a key"
+        call = ghz_verify_args(data, key)
     args = [
-        *ghz_verify_args(data, key),
+        *call,
         "-c",
         str(max(1, concurrency // len(targets))),
         "-z",

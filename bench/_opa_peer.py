@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
-from _common import GHZ, REPO, Run, percentile
+from _common import GHZ, REPO, Run, ghz
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 from google.protobuf import json_format
 from google.rpc import code_pb2
@@ -217,37 +217,14 @@ def ghz_check(
 ) -> Run:
     """Drive Check with ghz, counted as `_common.ghz` counts Verify (an OK answer with a
     PERMISSION_DENIED status inside is still a successful call: check the policy first)."""
-    args = [
-        *ghz_check_args(data, key),
-        *("-c", str(concurrency), "-z", f"{duration}s", "--connections", str(connections)),
-        *("--format", "json"),
-    ]
-    if rate:
-        args += ["--rps", str(rate)]
-    proc = subprocess.run([*args, target], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"ghz failed: {proc.stderr.strip()[-500:]}")
-    report = json.loads(proc.stdout)
-    ok: list[float] = []
-    errors = closing = total = 0
-    for call in report.get("details") or []:
-        total += 1
-        if call["status"] == "OK" and not call["error"]:
-            ok.append(call["latency"] / 1e6)
-        elif "closing" in call["error"] or call["status"] == "Canceled":
-            closing += 1
-        else:
-            errors += 1
-    elapsed = report["total"] / 1e9
-    return Run(
+    return ghz(
+        target,
         label,
-        len(ok) / elapsed if elapsed else 0.0,
-        percentile(ok, 50),
-        percentile(ok, 99),
-        percentile(ok, 99.9),
-        errors,
-        closing,
-        total,
+        call=ghz_check_args(data, key),
+        duration=duration,
+        concurrency=concurrency,
+        connections=connections,
+        rate=rate,
     )
 
 

@@ -1,26 +1,51 @@
-"""Verify throughput and latency against a bare grpc.aio no-op server, same load generator.
+"""Verify against a bare grpc.aio server and a real peer (OPA's Rego engine), in one run.
 
     python bench/verify_bench.py [--duration 8] [--rounds 2] [--concurrency 50]
 
-Starts real PostgreSQL and Kafka, the registry and one verifier with the audit publish on
-(acks=all), seeds a tenant whose agent may purchase on coachella.com, then drives the no-op
-server and the verifier with ghz, alternating them for --rounds rounds so both see the same
-machine (the median round of each is reported); then the verifier at fixed rates of 25%, 50%
-and 75% of its peak. Writes the `verify` section of docs/benchmarks.md.
+Starts real PostgreSQL and Kafka, the registry, and these servers side by side:
+- the verifier (one process, the audit on: each decision committed to Kafka before the reply),
+  driven through Behalf's Verify and through Envoy's ext_authz Check;
+- the same verifier with its audit replaced by nothing (bench/unaudited_verifier.py), so the
+  report can tell the audit's cost from the RPC's;
+- a bare grpc.aio server answering Verify and Check with no work (bench/noop_server.py);
+- OPA's Rego engine in a Go ext_authz server (bench/opa_peer, built into .cache/bench) holding
+  the same grant;
+- a verifier pod of two worker processes on one port (BEHALF_VERIFIER_WORKERS=2).
+
+ghz drives each with the brief's example (this agent may purchase on coachella.com up to
+800.00 USD; every call an ALLOW). Peaks are measured alternately for --rounds rounds, the
+median round reported; then each server at 100 calls/s and at 25/50/75% of its own peak. The
+audit transaction's own latency (the verifier's behalf_verifier_audit_commit_seconds) is read
+over the 100 calls/s run. Writes docs/bench/verify.json, docs/bench/verify_latency.svg,
+docs/bench/verify_peaks.svg and the `verify` section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import re
 import statistics
 import subprocess
 import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
 
+import matplotlib
+
+matplotlib.use("svg")
+import matplotlib.pyplot as plt
 from _common import (
     GHZ,
     REPO,
+    Run,
     ghz,
+    ghz_verify_args,
     machine,
     median_run,
     run_table,
@@ -28,10 +53,129 @@ from _common import (
     seed,
     settle,
     stamp,
+    table,
     write_section,
 )
+from _opa_peer import allows, build, check_json, ghz_check_args, policy_data, running_opa_peer
 
 from tests.harness.infra import free_port
+from tests.harness.processes import ServiceProcess
+from tests.harness.stack import Stack
+
+OUT = REPO / "docs" / "bench"
+COMMIT_METRIC = "behalf_verifier_audit_commit_seconds"
+LOW_RATE = 100
+SHARES = (0.25, 0.5, 0.75)
+TARGETS = {
+    "ratio_vs_bare": 0.6,
+    "p50_ms_at_100": 5.0,
+    "p99_ms_at_100": 10.0,
+    "p99_ms_at_half_peak": 15.0,
+}
+
+# name -> what the report calls it
+SERVERS = {
+    "bare": "bare grpc.aio no-op (Verify)",
+    "bare_check": "bare grpc.aio no-op (Check)",
+    "verifier": "verifier, audit on (Verify)",
+    "verifier_check": "verifier, audit on (ext_authz Check)",
+    "verifier_unaudited": "verifier, no audit (Verify)",
+    "opa": "OPA Rego peer, Go (ext_authz Check)",
+}
+CURVES = ("bare", "verifier", "verifier_unaudited", "verifier_check", "opa")
+
+
+@contextmanager
+def unaudited_verifier(stack: Stack) -> Iterator[ServiceProcess]:
+    """bench/unaudited_verifier.py beside the stack's verifier, on its own ports."""
+    grpc_port, metrics_port = free_port(), free_port()
+    env = {
+        **stack.env,
+        "BEHALF_GRPC_PORT": str(grpc_port),
+        "BEHALF_METRICS_PORT": str(metrics_port),
+        "BEHALF_REGISTRY_INTERNAL_TARGET": stack.registry.internal_target,
+    }
+    log_path = stack.log_dir / f"unaudited-verifier-{grpc_port}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "unaudited_verifier.py")],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    verifier = ServiceProcess("verifier", grpc_port, metrics_port, log_path, process, env)
+    try:
+        verifier.wait_serving()
+        yield verifier
+    finally:
+        verifier.kill()
+
+
+def histogram(metrics_port: int, name: str) -> dict[float, float]:
+    """Cumulative bucket counts of one histogram, summed over its label sets."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    buckets: dict[float, float] = {}
+    for match in re.finditer(rf'^{name}_bucket{{.*?le="([^"]+)".*?}} (\S+)$', text, re.M):
+        bound = float("inf") if match[1] == "+Inf" else float(match[1])
+        buckets[bound] = buckets.get(bound, 0.0) + float(match[2])
+    return buckets
+
+
+def quantile_ms(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The q-quantile of what a histogram observed between two scrapes, interpolated within
+    its bucket (as Prometheus's histogram_quantile does), in milliseconds."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return 0.0
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound, cumulative in zip(bounds, counts, strict=True):
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower * 1000
+            share = (rank - below) / (cumulative - below) if cumulative > below else 1.0
+            return (lower + (bound - lower) * share) * 1000
+        lower, below = bound, cumulative
+    return lower * 1000
+
+
+def plot_latency(curves: dict[str, list[tuple[int, Run]]], path: str) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, field, title in ((axes[0], "p50_ms", "p50"), (axes[1], "p99_ms", "p99")):
+        for name, points in curves.items():
+            ax.plot(
+                [rate for rate, _ in points],
+                [getattr(run, field) for _, run in points],
+                marker="o",
+                label=SERVERS[name],
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load, calls/s")
+        ax.set_title(f"{title} latency against offered load")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("ms")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_peaks(peaks: dict[str, Run], workers: dict[str, float], path: str) -> None:
+    labels = [SERVERS[n] for n in peaks] + [f"verifier, {k}" for k in workers]
+    values = [r.rps for r in peaks.values()] + list(workers.values())
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    bars = ax.barh(labels, values, color="#4c78a8")
+    ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("OK calls/s at peak (ghz, 50 concurrent)")
+    ax.set_title("Peak throughput, one run on one machine")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 async def main() -> None:
@@ -42,7 +186,9 @@ async def main() -> None:
     options = parser.parse_args()
     if not (REPO / ".bin" / "ghz").exists():
         sys.exit(f"{GHZ} missing: run `make tools`")
+    build()  # before anything is timed
     started = machine()
+    kw = {"duration": options.duration, "concurrency": options.concurrency}
 
     noop_port = free_port()
     noop = subprocess.Popen(
@@ -51,54 +197,185 @@ async def main() -> None:
     try:
         async with running_stack() as stack:
             seeded = seed(stack)
-            settle()
-            key, data = seeded.tenant.verify_key, seeded.verify_json()
-            target = stack.verifiers[0].target
-            kw = {"duration": options.duration, "concurrency": options.concurrency}
-            ghz(target, "warm-up", data, key, duration=3, concurrency=10)
-            bare_runs, peak_runs = [], []
-            for _ in range(options.rounds):
-                bare_runs.append(ghz(f"127.0.0.1:{noop_port}", "bare", data, key, **kw))
-                peak_runs.append(ghz(target, "verifier", data, key, **kw))
-            bare = median_run("bare grpc.aio no-op, peak", bare_runs)
-            peak = median_run("verifier (audit on), peak", peak_runs)
-            fixed = [
-                ghz(
-                    target,
-                    f"verifier at {int(share * 100)}% of peak ({int(peak.rps * share)} req/s)",
-                    data,
-                    key,
-                    rate=int(peak.rps * share),
-                    **kw,
-                )
-                for share in (0.25, 0.5, 0.75)
-            ]
+            key = seeded.tenant.verify_key
+            verify_call = ghz_verify_args(seeded.verify_json(), key)
+            check = check_json(seeded.agent_id)
+            check_call = ghz_check_args(check, key)
+            audited = stack.verifiers[0]
+            with (
+                unaudited_verifier(stack) as unaudited,
+                running_opa_peer(policy_data(seeded.agent_id, key)) as opa,
+            ):
+                two_workers = stack.start_verifier(BEHALF_VERIFIER_WORKERS="2")
+                settle(2)
+                for target in (audited.target, opa):
+                    if not allows(target, check, key):
+                        sys.exit(f"{target} does not allow the benchmark's Check")
+                servers = {
+                    "bare": (f"127.0.0.1:{noop_port}", verify_call),
+                    "bare_check": (f"127.0.0.1:{noop_port}", check_call),
+                    "verifier": (audited.target, verify_call),
+                    "verifier_check": (audited.target, check_call),
+                    "verifier_unaudited": (unaudited.target, verify_call),
+                    "opa": (opa, check_call),
+                }
+                for target, call in servers.values():
+                    ghz(target, "warm-up", call=call, duration=2, concurrency=10)
+
+                rounds: dict[str, list[Run]] = {name: [] for name in servers}
+                for _ in range(options.rounds):
+                    for name, (target, call) in servers.items():
+                        rounds[name].append(ghz(target, SERVERS[name], call=call, **kw))
+                peaks = {n: median_run(f"{SERVERS[n]}, peak", runs) for n, runs in rounds.items()}
+
+                curves: dict[str, list[tuple[int, Run]]] = {}
+                commit_before = histogram(audited.metrics_port, COMMIT_METRIC)
+                commit_after = commit_before
+                for name in CURVES:
+                    target, call = servers[name]
+                    rates = sorted({LOW_RATE, *(int(peaks[name].rps * s) for s in SHARES)})
+                    curves[name] = []
+                    for rate in rates:
+                        label = f"{SERVERS[name]} at {rate} calls/s"
+                        run = ghz(target, label, call=call, rate=rate, **kw)
+                        curves[name].append((rate, run))
+                        if name == "verifier" and rate == LOW_RATE:
+                            commit_after = histogram(audited.metrics_port, COMMIT_METRIC)
+
+                # One process against two on one port: more connections, so the kernel can
+                # spread them; alternated like the peaks.
+                scale_kw = {**kw, "connections": 8}
+                one, two = [], []
+                for _ in range(options.rounds):
+                    one.append(ghz(audited.target, "1 worker", call=verify_call, **scale_kw))
+                    two.append(ghz(two_workers.target, "2 workers", call=verify_call, **scale_kw))
     finally:
         noop.terminate()
         noop.wait()
 
-    ratio = statistics.median(p.rps / b.rps for b, p in zip(bare_runs, peak_runs, strict=True))
-    rounds = ", ".join(
-        f"{b.rps:,.0f} / {p.rps:,.0f}" for b, p in zip(bare_runs, peak_runs, strict=True)
+    def at(name: str, rate: int) -> Run:
+        return next(run for r, run in curves[name] if r == rate)
+
+    def half(name: str) -> Run:
+        return at(name, int(peaks[name].rps * 0.5))
+
+    per_round = {n: [r.rps for r in runs] for n, runs in rounds.items()}
+
+    def ratio(a: str, b: str) -> float:
+        pairs = zip(per_round[a], per_round[b], strict=True)
+        return statistics.median(x / y for x, y in pairs)
+
+    one_peak = statistics.median(r.rps for r in one)
+    two_peak = statistics.median(r.rps for r in two)
+    result = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": started,
+        "peak_per_s": {n: round(r.rps, 1) for n, r in peaks.items()},
+        "ratio_vs_bare": round(ratio("verifier", "bare"), 3),
+        "ratio_vs_bare_check": round(ratio("verifier_check", "bare_check"), 3),
+        "ratio_vs_opa": round(ratio("verifier_check", "opa"), 3),
+        "ratio_unaudited_vs_bare": round(ratio("verifier_unaudited", "bare"), 3),
+        "p50_ms_at_100": at("verifier", LOW_RATE).p50_ms,
+        "p99_ms_at_100": at("verifier", LOW_RATE).p99_ms,
+        "p99_ms_at_half_peak": half("verifier").p99_ms,
+        "check_p50_ms_at_100": at("verifier_check", LOW_RATE).p50_ms,
+        "check_p99_ms_at_100": at("verifier_check", LOW_RATE).p99_ms,
+        "opa_p50_ms_at_100": at("opa", LOW_RATE).p50_ms,
+        "opa_p99_ms_at_100": at("opa", LOW_RATE).p99_ms,
+        "opa_p99_ms_at_half_peak": half("opa").p99_ms,
+        "p50_ratio_vs_opa_at_100": round(
+            at("verifier_check", LOW_RATE).p50_ms / at("opa", LOW_RATE).p50_ms, 2
+        ),
+        "p99_ratio_vs_opa_at_100": round(
+            at("verifier_check", LOW_RATE).p99_ms / at("opa", LOW_RATE).p99_ms, 2
+        ),
+        "unaudited_p50_ms_at_100": at("verifier_unaudited", LOW_RATE).p50_ms,
+        "unaudited_p99_ms_at_100": at("verifier_unaudited", LOW_RATE).p99_ms,
+        "audit_commit_p50_ms_at_100": round(quantile_ms(commit_before, commit_after, 0.5), 2),
+        "audit_commit_p99_ms_at_100": round(quantile_ms(commit_before, commit_after, 0.99), 2),
+        "workers": {
+            "one_per_s": round(one_peak, 1),
+            "two_per_s": round(two_peak, 1),
+            "two_vs_one": round(two_peak / one_peak, 3),
+        },
+        "runs": {n: [asdict(r) for r in runs] for n, runs in rounds.items()},
+        "curves": {n: [{"rate": r, **asdict(run)} for r, run in pts] for n, pts in curves.items()},
+    }
+    result["targets_met"] = {
+        "ratio_vs_bare": result["ratio_vs_bare"] >= TARGETS["ratio_vs_bare"],
+        "p50_ms_at_100": result["p50_ms_at_100"] <= TARGETS["p50_ms_at_100"],
+        "p99_ms_at_100": result["p99_ms_at_100"] <= TARGETS["p99_ms_at_100"],
+        "p99_ms_at_half_peak": result["p99_ms_at_half_peak"] <= TARGETS["p99_ms_at_half_peak"],
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "verify.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot_latency(curves, str(OUT / "verify_latency.svg"))
+    plot_peaks(
+        peaks,
+        {"1 worker (8 conns)": one_peak, "2 workers (8 conns)": two_peak},
+        str(OUT / "verify_peaks.svg"),
     )
+
+    fixed = [run for name in CURVES for _, run in curves[name]]
+    met = result["targets_met"]
+    yes = lambda ok: "met" if ok else "**missed**"  # noqa: E731
     write_section(
         "verify",
         f"""
-## Verify throughput and latency
+## Verify throughput and latency, beside a bare server and OPA
 
-Run {stamp()}. Machine: {started}.
+Run {stamp()}. Machine: {started}. ghz, {options.concurrency} concurrent calls over 4
+connections, {options.duration:g} s per run; peaks alternated over {options.rounds} rounds (median
+round shown); every call is an ALLOW of the brief's example. The verifier is one process unless
+said otherwise; ghz, Kafka, PostgreSQL and the registry share the same {os.cpu_count()} cores.
 
-ghz, {options.concurrency} concurrent calls over 4 connections, {options.duration:g} s per run,
-against the verifier (ALLOW decisions, each published to Kafka with acks=all before the reply)
-and a bare `grpc.aio` server answering the same RPC with an empty reply. The two peaks were
-measured alternately, {options.rounds} rounds (bare / verifier calls/s per round: {rounds});
-the table shows the median round. Latencies are over successful calls; "cut at end" are calls
-ghz itself cancels when a timed run ends.
+![latency against offered load](bench/verify_latency.svg)
+![peak throughput](bench/verify_peaks.svg)
 
-{run_table([bare, peak, *fixed])}
+{run_table(list(peaks.values()))}
 
-**Verifier / bare throughput ratio (median of the per-round ratios): {ratio:.2f}.**
-p99 at 50% of peak: {fixed[1].p99_ms:.1f} ms.
+| target | measured | |
+|---|---|---|
+| throughput, audit on, ≥ 0.6x bare | {result["ratio_vs_bare"]:.2f}x | {yes(met["ratio_vs_bare"])} |
+| p50 at 100 calls/s ≤ 5 ms | {result["p50_ms_at_100"]:.2f} ms | {yes(met["p50_ms_at_100"])} |
+| p99 at 100 calls/s ≤ 10 ms | {result["p99_ms_at_100"]:.2f} ms | {yes(met["p99_ms_at_100"])} |
+| p99 at half of peak ≤ 15 ms | {result["p99_ms_at_half_peak"]:.2f} ms | {
+            yes(met["p99_ms_at_half_peak"])
+        } |
+
+Against the peer (ext_authz Check on both): verifier/OPA throughput
+**{result["ratio_vs_opa"]:.2f}x**; at 100 calls/s p50 {result["check_p50_ms_at_100"]:.2f} ms vs
+{result["opa_p50_ms_at_100"]:.2f} ms ({result["p50_ratio_vs_opa_at_100"]}x), p99
+{result["check_p99_ms_at_100"]:.2f} ms vs {result["opa_p99_ms_at_100"]:.2f} ms
+({result["p99_ratio_vs_opa_at_100"]}x). Check against the bare Check:
+{result["ratio_vs_bare_check"]:.2f}x.
+
+The audit's share: without it the verifier reaches {result["ratio_unaudited_vs_bare"]:.2f}x the
+bare server, p50 {result["unaudited_p50_ms_at_100"]:.2f} ms and p99
+{result["unaudited_p99_ms_at_100"]:.2f} ms at 100 calls/s. The audit transaction itself
+(begin, records, commit) over the 100 calls/s run: p50
+{result["audit_commit_p50_ms_at_100"]:.2f} ms, p99 {result["audit_commit_p99_ms_at_100"]:.2f} ms
+(from behalf_verifier_audit_commit_seconds, interpolated within its buckets).
+
+Two workers on one port against one process (8 connections): {two_peak:,.0f} vs
+{one_peak:,.0f} calls/s ({result["workers"]["two_vs_one"]:.2f}x).
+
+{
+            table(
+                ["fixed-rate run", "OK calls/s", "p50 ms", "p99 ms", "p99.9 ms", "errors"],
+                [
+                    [
+                        r.label,
+                        f"{r.rps:,.0f}",
+                        f"{r.p50_ms:.2f}",
+                        f"{r.p99_ms:.2f}",
+                        f"{r.p999_ms:.2f}",
+                        f"{r.errors}/{r.total}",
+                    ]
+                    for r in fixed
+                ],
+            )
+        }
 """,
     )
 

@@ -36,13 +36,7 @@ class VerifierService:
         settings = self.settings
         # Started in start(); until then a publish fails, so nothing can be allowed before the
         # audit trail is reachable.
-        self.publisher = DecisionPublisher(
-            settings.kafka.bootstrap,
-            Topics(settings.kafka.topic_prefix).decisions,
-            settings.audit_timeout_seconds,
-            transactional_id=f"behalf-verifier-{settings.verifier_id}",
-            security=settings.kafka.security,
-        )
+        self.publisher = self.audit_trail()
         self._channel = open_channel(
             settings.registry_target,
             settings.channel_tls,
@@ -79,6 +73,17 @@ class VerifierService:
             external_auth_pb2_grpc.add_AuthorizationServicer_to_server,
             ExtAuthzApi(verifier),
             "envoy.service.auth.v3.Authorization",
+        )
+
+    def audit_trail(self) -> DecisionPublisher:
+        """Where decisions are audited: Kafka, in transactions (audit.py)."""
+        settings = self.settings
+        return DecisionPublisher(
+            settings.kafka.bootstrap,
+            Topics(settings.kafka.topic_prefix).decisions,
+            settings.audit_timeout_seconds,
+            transactional_id=f"behalf-verifier-{settings.verifier_id}",
+            security=settings.kafka.security,
         )
 
     async def start(self, host: ServiceHost) -> None:
