@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -47,6 +48,7 @@ ARRIVAL_TIMEOUT_S = 120.0
 ROOT = Path(__file__).resolve().parent.parent
 JSON_OUT = ROOT / "docs" / "bench" / "webhooks.json"
 PLOT_OUT = ROOT / "docs" / "bench" / "webhooks_latency.svg"
+LOG_COPY = Path("/tmp/webhooks-bench-logs")  # the services' logs of the last run
 
 
 class _ByPath(list):
@@ -349,6 +351,7 @@ async def main() -> None:
                 for request in receiver.on(path):
                     webhook.verify(request.body, request.headers)
                     verified += 1
+            shutil.copytree(stack.log_dir, LOG_COPY, dirs_exist_ok=True)
             hang_attempts = len(receiver.on(HANG))
             unavailable_attempts = len(receiver.on(UNAVAILABLE))
     finally:

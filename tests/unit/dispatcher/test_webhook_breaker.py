@@ -1,4 +1,4 @@
-"""The per-endpoint circuit breaker and the parking tier it chooses."""
+"""The per-endpoint circuit breaker."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from behalf.dispatcher.breaker import CLOSED, HALF_OPEN, OPEN, Breaker
-from behalf.dispatcher.retry_policy import RetryPolicy
 
 
 def test_opens_after_threshold_failures_in_a_row():
@@ -46,12 +45,3 @@ def test_cooldown_never_exceeds_its_cap(outcomes):
         if b.allow(now):
             b.record(ok, now)
         assert b.remaining(now) <= 8
-
-
-def test_parking_goes_to_the_first_tier_that_covers_the_wait():
-    """An open breaker with 30 s left parks in the 1m tier, not the 5s one."""
-    policy = RetryPolicy(("5s", "1m", "10m"))
-    assert policy.parking(0, 30).tier == "1m"
-    assert policy.parking(0, 3).tier == "5s"
-    assert policy.parking(0, 3600).tier == "10m"
-    assert policy.parking(2, 1).tier == "1m"  # never earlier than its next failure's tier

@@ -6,7 +6,8 @@ from prometheus_client import Counter, Histogram
 
 DELIVERIES = Counter(
     "behalf_webhook_deliveries_total",
-    "Delivery steps by outcome: succeeded, retry, dead, deferred.",
+    "Delivery steps by outcome: succeeded, retry, dead, deferred (busy endpoint), "
+    "parked (failing endpoint: left pending).",
     ["outcome"],
 )
 ATTEMPT_SECONDS = Histogram(

@@ -4,10 +4,11 @@
     retry task   ─▶ its row ─────────────────────▶ lanes.put
     lane worker  ─▶ breaker? sign, POST ─▶ step ─▶ writer (tasks produced, then one txn)
 
-An event's handling ends once its deliveries are durable rows queued in their lanes (or parked
-in a retry tier): it never waits for a POST. A delivery queued here whose process dies stays
-`pending` in PostgreSQL and is reclaimed by `reclaim` in any dispatcher. Stale duplicates are
-recognised by their attempt number, and the receiver deduplicates by the unchanged webhook-id.
+An event's handling ends once its deliveries are durable rows queued in their lanes (or set
+aside): it never waits for a POST. A delivery queued here whose process dies stays `pending` in
+PostgreSQL and is reclaimed by `reclaim` in any dispatcher, and so is one set aside while its
+endpoint fails. Stale duplicates are recognised by their attempt number, and the receiver
+deduplicates by the unchanged webhook-id.
 """
 
 from __future__ import annotations
@@ -255,19 +256,27 @@ class Pipeline:
 
     def _park(
         self, row: DeliveryRow, wait_seconds: float, *, failing: bool
-    ) -> asyncio.Future[bool]:
-        """Into a retry tier without an attempt: the endpoint is busy, or failing (its breaker
-        is open or its requests hang), then no sooner than the second tier, so a broken
-        endpoint's backlog does not churn through the first tier every few seconds."""
+    ) -> asyncio.Future[bool] | None:
+        """Set a delivery aside without an attempt.
+
+        A busy endpoint's overflow goes to the retry tier its next failure would use. A failing
+        endpoint's (breaker open, requests hanging) stays `pending` in PostgreSQL, which costs
+        nothing for a new delivery (its row is pending already) and one row in a batched UPDATE
+        for a retried one; `reclaim` offers it again once it is `reclaim_after` old, so a broken
+        endpoint's backlog costs neither Kafka records nor a write per delivery per cycle."""
         if failing:
-            step = self._policy.parking(max(row.attempts_in_cycle, 2), wait_seconds)
-            reason = "endpoint failing (circuit open or requests hanging)"
-        else:
-            step = self._policy.deferral(row.attempts_in_cycle)
-            reason = "endpoint busy"
+            metrics.DELIVERIES.labels("parked").inc()
+            if row.state == PENDING:
+                return None
+            return self._writer.submit(
+                ParkWrite(row, PENDING, None, "endpoint failing (circuit open or hanging)"),
+                None,
+                "parked",
+            )
+        step = self._policy.deferral(row.attempts_in_cycle)
         due = datetime.now(UTC) + timedelta(seconds=step.delay_seconds)
         return self._writer.submit(
-            ParkWrite(row, RETRYING, due, reason),
+            ParkWrite(row, RETRYING, due, "endpoint busy"),
             Enqueue(self._topics.retry(step.tier), row.attempt_count, due),
             "deferred",
         )

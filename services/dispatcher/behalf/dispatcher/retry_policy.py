@@ -120,13 +120,3 @@ class RetryPolicy:
         next failure would use, or the first."""
         index = min(max(attempt_in_cycle - 1, 0), len(self.tiers) - 1)
         return Step(Next.RETRY, tier=self.tiers[index], delay_seconds=self.delays()[index])
-
-    def parking(self, attempt_in_cycle: int, wait_seconds: float) -> Step:
-        """Where a delivery goes without an attempt while its endpoint's breaker is open for
-        `wait_seconds` more: the first tier not shorter than the wait (at least the tier its
-        next failure would use), else the last."""
-        delays = self.delays()
-        index = min(max(attempt_in_cycle - 1, 0), len(delays) - 1)
-        while index + 1 < len(delays) and delays[index] < wait_seconds:
-            index += 1
-        return Step(Next.RETRY, tier=self.tiers[index], delay_seconds=delays[index])

@@ -1,0 +1,79 @@
+"""A failing endpoint's breaker sets deliveries aside in PostgreSQL; reclaim delivers them later."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+import pytest
+
+from behalf.v1 import common_pb2
+from tests.integration.dispatcher.conftest import (
+    decision_event,
+    dispatcher_env,
+    publish,
+    run_dispatcher,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
+    dispatcher_db, kafka_bootstrap, prefix, registry, receiver, producer
+):
+    """An endpoint answering 503 opens its breaker after two failures; the other events are
+    left pending without an attempt, and once it recovers every event arrives, one webhook-id
+    per delivery, each delivery succeeded."""
+    healthy = False
+
+    async def flaky(_request, _n):
+        return (200, {}) if healthy else (503, {})
+
+    receiver.behaviours["/flaky"] = flaky
+    registry.add(receiver.url("/flaky"))
+    env = dispatcher_env(
+        dispatcher_db,
+        kafka_bootstrap,
+        prefix,
+        registry.port,
+        BEHALF_WEBHOOK_BREAKER_FAILURES="2",
+        BEHALF_WEBHOOK_BREAKER_COOLDOWN_SECONDS="60",
+        BEHALF_WEBHOOK_RECLAIM_AFTER_SECONDS="2",
+        BEHALF_WEBHOOK_RETRY_TIERS="1s,2s,3s,4s,5s",
+        BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY="1",
+    )
+    events = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(30)]
+    expected = {e.event_id for e in events}
+
+    def received() -> set[str]:
+        return {json.loads(r.body)["data"]["event_id"] for r in receiver.on("/flaky")}
+
+    async with run_dispatcher(env):
+        for event in events:
+            await publish(producer, f"{prefix}.decisions", event, "verification.allowed")
+        await receiver.wait_for(lambda: len(receiver.on("/flaky")) >= 2, within=20)
+        await asyncio.sleep(3)  # the two failures' retries come back to an open breaker
+    assert len(receiver.on("/flaky")) == 2  # every other delivery was set aside unattempted
+    healthy = True
+    async with run_dispatcher(env):  # a fresh breaker; reclaim finds the pending deliveries
+        await receiver.wait_for(lambda: received() >= expected, within=60, what="every event")
+        conn = await asyncpg.connect(dispatcher_db)
+        try:
+            for _ in range(100):
+                states = dict(
+                    await conn.fetch(
+                        "SELECT state, count(*) FROM dispatcher.deliveries GROUP BY state"
+                    )
+                )
+                if states == {"succeeded": 30}:
+                    break
+                await asyncio.sleep(0.2)
+            webhook_ids = {
+                r["webhook_id"]
+                for r in await conn.fetch("SELECT webhook_id FROM dispatcher.deliveries")
+            }
+        finally:
+            await conn.close()
+    assert states == {"succeeded": 30}
+    assert {r.headers["webhook-id"] for r in receiver.on("/flaky")} == webhook_ids
