@@ -70,7 +70,7 @@ def test_permission_conversion_reads_every_field() -> None:
     )
     assert entry.allowed_actions == frozenset({"purchase"})
     assert entry.blocked_actions == frozenset({"issue_refund"})
-    assert entry.exact_resources == frozenset({"shop.example.com"})
+    assert set(entry.exact_resources) == {"shop.example.com"}
     assert entry.wildcard_resources == ("*.example.org",)
     assert not entry.any_resource
     assert (entry.max_amount, entry.budget) == (Money(500, "USD"), Money(9000, "USD"))

@@ -15,6 +15,7 @@ from behalf.verifier.snapshot import (
     AgentPolicy,
     InvalidDelta,
     MatchKind,
+    PermissionEntry,
     PolicySnapshot,
     build_snapshot,
     permission_from_proto,
@@ -201,3 +202,25 @@ def test_a_shared_resource_list_does_not_widen_another_grant() -> None:
     assert crafted.match("shop.example.com") is None
     assert honest.match("shop.example.com") is MatchKind.EXACT
     assert honest.match("evil.example.com") is None
+
+
+@given(st.lists(st.sampled_from([*RESOURCES, "a.example.net", "*.example.net"]), max_size=3))
+def test_one_name_grants_match_as_the_general_path_does(resources: list[str]) -> None:
+    """A grant's resources match the same names whether it names one pattern or repeats it."""
+
+    def entry(names: list[str]) -> PermissionEntry:
+        return permission_from_proto(
+            resources_pb2.Permission(
+                permission_id="prm_1",
+                tenant_id=T1,
+                agent_id="agt_a",
+                allowed_actions=["purchase"],
+                resources=names,
+            )
+        )
+
+    one, repeated = entry(resources), entry(resources * 2)
+    for name in ("shop.example.com", "a.example.net", "b.example.net", "1.2.3.4", "example.com"):
+        assert one.match(name) == repeated.match(name)
+    if len(resources) == 1 and not resources[0].startswith("*"):
+        assert len(one.exact_resources) <= 1

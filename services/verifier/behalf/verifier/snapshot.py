@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from types import MappingProxyType
+from typing import NamedTuple
 
 from behalf.common.resource_names import (
     ANY_RESOURCE,
@@ -75,12 +76,19 @@ class AgentEntry:
     revision: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class PermissionEntry:
+# One exact name is held as a 1-tuple (48 bytes) rather than a frozenset (216 bytes); a grant
+# naming several exact names keeps a frozenset. Either answers `name in exact_resources`.
+ExactNames = frozenset[str] | tuple[str, ...]
+
+
+class PermissionEntry(NamedTuple):
     """One unrevoked passport line, with its resources pre-split into exact names and wildcards.
 
     `any_resource` is true only when the grant names the explicit `*` pattern. A grant naming no
     resources, or whose names all failed normalization, matches nothing rather than everything.
+    A named tuple rather than a frozen dataclass: immutable all the same, and made in a quarter
+    of the time (a frozen dataclass sets each of its 16 fields through object.__setattr__),
+    which a snapshot of a million permissions pays a million times.
     """
 
     permission_id: str
@@ -88,7 +96,7 @@ class PermissionEntry:
     agent_id: str
     allowed_actions: frozenset[str]
     blocked_actions: frozenset[str] = frozenset()
-    exact_resources: frozenset[str] = frozenset()
+    exact_resources: ExactNames = frozenset()
     wildcard_resources: tuple[str, ...] = ()
     any_resource: bool = False
     max_amount: Money | None = None
@@ -203,7 +211,7 @@ def agent_from_proto(message: resources_pb2.Agent, interner: Interner | None = N
     )
 
 
-_Resources = tuple[frozenset[str], tuple[str, ...], bool]  # exact, wildcards, any resource
+_Resources = tuple[ExactNames, tuple[str, ...], bool]  # exact, wildcards, any resource
 _CATEGORIES = {category.value: category for category in ActionCategory}
 
 
@@ -245,6 +253,8 @@ def permission_from_proto(
 
 def _resources(raws: tuple[str, ...]) -> _Resources:
     """Split a grant's resource patterns into exact names, wildcards and `*`; drop bad ones."""
+    if len(raws) == 1:  # almost every grant: no sets to build
+        return _one_resource(raws[0])
     exact: set[str] = set()
     wildcards: set[str] = set()
     any_resource = False
@@ -257,7 +267,28 @@ def _resources(raws: tuple[str, ...]) -> _Resources:
             any_resource = True
         else:
             (wildcards if is_wildcard(pattern) else exact).add(pattern)
-    return frozenset(exact), tuple(sorted(wildcards)), any_resource
+    return (
+        (tuple(exact) if len(exact) == 1 else frozenset(exact)),
+        tuple(sorted(wildcards)),
+        any_resource,
+    )
+
+
+_NO_NAMES: frozenset[str] = frozenset()
+_NOTHING: _Resources = (_NO_NAMES, (), False)
+_EVERYTHING: _Resources = (_NO_NAMES, (), True)
+
+
+def _one_resource(raw: str) -> _Resources:
+    try:
+        pattern = normalize_pattern(raw)
+    except InvalidResourceName:
+        return _NOTHING  # the registry validates on grant; a bad name must not widen the grant
+    if pattern == ANY_RESOURCE:
+        return _EVERYTHING
+    if is_wildcard(pattern):
+        return _NO_NAMES, (pattern,), False
+    return (pattern,), (), False
 
 
 def snapshot_from_entries(
