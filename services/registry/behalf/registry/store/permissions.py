@@ -12,13 +12,14 @@ from behalf.registry.store.paging import Cursor
 from behalf.registry.store.values import GrantSpec
 from behalf.v1 import common_pb2, resources_pb2
 
+# The database spelling of each category (policy_reads converts snapshot rows with it too).
 # The stubs type an enum's items() as plain ints; they are the enum's values.
-_CATEGORY_FROM_DB: dict[str, common_pb2.ActionCategory] = {
+CATEGORY_FROM_DB: dict[str, common_pb2.ActionCategory] = {
     name.removeprefix("ACTION_CATEGORY_").lower(): cast("common_pb2.ActionCategory", value)
     for name, value in common_pb2.ActionCategory.items()
     if value != common_pb2.ACTION_CATEGORY_UNSPECIFIED
 }
-_CATEGORY_TO_DB: dict[int, str] = {v: k for k, v in _CATEGORY_FROM_DB.items()}
+_CATEGORY_TO_DB: dict[int, str] = {v: k for k, v in CATEGORY_FROM_DB.items()}
 
 _ACTIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
 
@@ -36,7 +37,7 @@ def to_permission(row: asyncpg.Record) -> resources_pb2.Permission:
         revoked=row["revoked_at"] is not None,
         template_name=row["template_name"],
         template_version=row["template_version"],
-        category=_CATEGORY_FROM_DB.get(row["category"], common_pb2.ACTION_CATEGORY_UNSPECIFIED),
+        category=CATEGORY_FROM_DB.get(row["category"], common_pb2.ACTION_CATEGORY_UNSPECIFIED),
         revision=row["revision"],
     )
     set_money(permission.max_amount, row["max_amount_minor"], row["max_amount_currency"])

@@ -14,7 +14,7 @@ from behalf.common.callers import Role
 from behalf.registry.store._rows import Connection, set_money
 from behalf.registry.store.agents import to_agent
 from behalf.registry.store.outbox import CARRIES_A_REVISION
-from behalf.registry.store.permissions import _CATEGORY_FROM_DB
+from behalf.registry.store.permissions import CATEGORY_FROM_DB
 from behalf.registry.store.revisions import current_revision
 from behalf.v1 import common_pb2, internal_pb2, resources_pb2
 
@@ -77,7 +77,7 @@ def snapshot_permission(row: asyncpg.Record) -> resources_pb2.Permission:
         requires_approval=row["requires_approval"],
         template_name=row["template_name"],
         template_version=row["template_version"],
-        category=_CATEGORY_FROM_DB.get(row["category"], common_pb2.ACTION_CATEGORY_UNSPECIFIED),
+        category=CATEGORY_FROM_DB.get(row["category"], common_pb2.ACTION_CATEGORY_UNSPECIFIED),
         revision=row["revision"],
     )
     set_money(permission.max_amount, row["max_amount_minor"], row["max_amount_currency"])
