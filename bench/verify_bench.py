@@ -5,8 +5,9 @@
 Starts real PostgreSQL and Kafka, the registry, and these servers side by side:
 - the verifier (one process, the audit on: each decision committed to Kafka before the reply),
   driven through Behalf's Verify and through Envoy's ext_authz Check;
-- the same verifier with its audit replaced by nothing (bench/unaudited_verifier.py), so the
-  report can tell the audit's cost from the RPC's;
+- the same verifier with its audit replaced by nothing, and with each audit batch sent as
+  idempotent records without a transaction (bench/verifier_variants.py), so the report can tell
+  the audit's cost from the RPC's, and the transaction's from the send's;
 - a bare grpc.aio server answering Verify and Check with no work (bench/noop_server.py);
 - OPA's Rego engine in a Go ext_authz server (bench/opa_peer, built into .cache/bench) holding
   the same grant;
@@ -35,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 import matplotlib
 
@@ -80,14 +82,15 @@ SERVERS = {
     "verifier": "verifier, audit on (Verify)",
     "verifier_check": "verifier, audit on (ext_authz Check)",
     "verifier_unaudited": "verifier, no audit (Verify)",
+    "verifier_idempotent": "verifier, audit without a transaction (Verify)",
     "opa": "OPA Rego peer, Go (ext_authz Check)",
 }
-CURVES = ("bare", "verifier", "verifier_unaudited", "verifier_check", "opa")
+CURVES = ("bare", "verifier", "verifier_unaudited", "verifier_idempotent", "verifier_check", "opa")
 
 
 @contextmanager
-def unaudited_verifier(stack: Stack) -> Iterator[ServiceProcess]:
-    """bench/unaudited_verifier.py beside the stack's verifier, on its own ports."""
+def variant_verifier(stack: Stack, variant: str) -> Iterator[ServiceProcess]:
+    """bench/verifier_variants.py beside the stack's verifier, on its own ports."""
     grpc_port, metrics_port = free_port(), free_port()
     env = {
         **stack.env,
@@ -95,10 +98,10 @@ def unaudited_verifier(stack: Stack) -> Iterator[ServiceProcess]:
         "BEHALF_METRICS_PORT": str(metrics_port),
         "BEHALF_REGISTRY_INTERNAL_TARGET": stack.registry.internal_target,
     }
-    log_path = stack.log_dir / f"unaudited-verifier-{grpc_port}.log"
+    log_path = stack.log_dir / f"{variant}-verifier-{grpc_port}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, str(REPO / "bench" / "unaudited_verifier.py")],
+            [sys.executable, str(REPO / "bench" / "verifier_variants.py"), variant],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -140,6 +143,28 @@ def quantile_ms(before: dict[float, float], after: dict[float, float], q: float)
             return (lower + (bound - lower) * share) * 1000
         lower, below = bound, cumulative
     return lower * 1000
+
+
+def before_and_after(result: dict[str, Any]) -> str:
+    """The headline figures against docs/bench/verify.before.json (the run before issue 15)."""
+    path = OUT / "verify.before.json"
+    if not path.exists():
+        return ""
+    before = json.loads(path.read_text())
+    rows = [
+        [label, f"{before[key]:.2f}", f"{result[key]:.2f}"]
+        for label, key in (
+            ("throughput vs bare", "ratio_vs_bare"),
+            ("throughput vs OPA (Check)", "ratio_vs_opa"),
+            ("p50 ms at 100/s", "p50_ms_at_100"),
+            ("p99 ms at 100/s", "p99_ms_at_100"),
+            ("p99 ms at half of peak", "p99_ms_at_half_peak"),
+        )
+    ]
+    return (
+        "Against the first run of this benchmark, with three audit lanes "
+        f"({before['date']}, verify.before.json):\n\n" + table(["figure", "before", "now"], rows)
+    )
 
 
 def plot_latency(curves: dict[str, list[tuple[int, Run]]], path: str) -> None:
@@ -203,7 +228,8 @@ async def main() -> None:
             check_call = ghz_check_args(check, key)
             audited = stack.verifiers[0]
             with (
-                unaudited_verifier(stack) as unaudited,
+                variant_verifier(stack, "none") as unaudited,
+                variant_verifier(stack, "idempotent") as idempotent,
                 running_opa_peer(policy_data(seeded.agent_id, key)) as opa,
             ):
                 two_workers = stack.start_verifier(BEHALF_VERIFIER_WORKERS="2")
@@ -217,6 +243,7 @@ async def main() -> None:
                     "verifier": (audited.target, verify_call),
                     "verifier_check": (audited.target, check_call),
                     "verifier_unaudited": (unaudited.target, verify_call),
+                    "verifier_idempotent": (idempotent.target, verify_call),
                     "opa": (opa, check_call),
                 }
                 for target, call in servers.values():
@@ -229,18 +256,22 @@ async def main() -> None:
                 peaks = {n: median_run(f"{SERVERS[n]}, peak", runs) for n, runs in rounds.items()}
 
                 curves: dict[str, list[tuple[int, Run]]] = {}
-                commit_before = histogram(audited.metrics_port, COMMIT_METRIC)
-                commit_after = commit_before
+                commits: dict[int, tuple[float, float]] = {}  # rate -> commit p50, p99 ms
                 for name in CURVES:
                     target, call = servers[name]
                     rates = sorted({LOW_RATE, *(int(peaks[name].rps * s) for s in SHARES)})
                     curves[name] = []
                     for rate in rates:
                         label = f"{SERVERS[name]} at {rate} calls/s"
+                        before = histogram(audited.metrics_port, COMMIT_METRIC)
                         run = ghz(target, label, call=call, rate=rate, **kw)
                         curves[name].append((rate, run))
-                        if name == "verifier" and rate == LOW_RATE:
-                            commit_after = histogram(audited.metrics_port, COMMIT_METRIC)
+                        if name == "verifier":
+                            after = histogram(audited.metrics_port, COMMIT_METRIC)
+                            commits[rate] = (
+                                round(quantile_ms(before, after, 0.5), 2),
+                                round(quantile_ms(before, after, 0.99), 2),
+                            )
 
                 # One process against two on one port: more connections, so the kernel can
                 # spread them; alternated like the peaks.
@@ -275,6 +306,7 @@ async def main() -> None:
         "ratio_vs_bare_check": round(ratio("verifier_check", "bare_check"), 3),
         "ratio_vs_opa": round(ratio("verifier_check", "opa"), 3),
         "ratio_unaudited_vs_bare": round(ratio("verifier_unaudited", "bare"), 3),
+        "ratio_idempotent_vs_bare": round(ratio("verifier_idempotent", "bare"), 3),
         "p50_ms_at_100": at("verifier", LOW_RATE).p50_ms,
         "p99_ms_at_100": at("verifier", LOW_RATE).p99_ms,
         "p99_ms_at_half_peak": half("verifier").p99_ms,
@@ -291,8 +323,13 @@ async def main() -> None:
         ),
         "unaudited_p50_ms_at_100": at("verifier_unaudited", LOW_RATE).p50_ms,
         "unaudited_p99_ms_at_100": at("verifier_unaudited", LOW_RATE).p99_ms,
-        "audit_commit_p50_ms_at_100": round(quantile_ms(commit_before, commit_after, 0.5), 2),
-        "audit_commit_p99_ms_at_100": round(quantile_ms(commit_before, commit_after, 0.99), 2),
+        "idempotent_p50_ms_at_100": at("verifier_idempotent", LOW_RATE).p50_ms,
+        "idempotent_p99_ms_at_100": at("verifier_idempotent", LOW_RATE).p99_ms,
+        "idempotent_p99_ms_at_half_peak": half("verifier_idempotent").p99_ms,
+        "audit_commit_p50_ms_at_100": commits[LOW_RATE][0],
+        "audit_commit_p99_ms_at_100": commits[LOW_RATE][1],
+        "audit_commit_p50_ms_at_half_peak": commits[int(peaks["verifier"].rps * 0.5)][0],
+        "audit_commit_p99_ms_at_half_peak": commits[int(peaks["verifier"].rps * 0.5)][1],
         "workers": {
             "one_per_s": round(one_peak, 1),
             "two_per_s": round(two_peak, 1),
@@ -352,10 +389,19 @@ Against the peer (ext_authz Check on both): verifier/OPA throughput
 
 The audit's share: without it the verifier reaches {result["ratio_unaudited_vs_bare"]:.2f}x the
 bare server, p50 {result["unaudited_p50_ms_at_100"]:.2f} ms and p99
-{result["unaudited_p99_ms_at_100"]:.2f} ms at 100 calls/s. The audit transaction itself
-(begin, records, commit) over the 100 calls/s run: p50
-{result["audit_commit_p50_ms_at_100"]:.2f} ms, p99 {result["audit_commit_p99_ms_at_100"]:.2f} ms
-(from behalf_verifier_audit_commit_seconds, interpolated within its buckets).
+{result["unaudited_p99_ms_at_100"]:.2f} ms at 100 calls/s. With each batch sent as idempotent
+acks=all records but no transaction (not what production does: a late ack could then leave
+in the trail an allow the caller was told was a deny) it reaches
+{result["ratio_idempotent_vs_bare"]:.2f}x, p50 {result["idempotent_p50_ms_at_100"]:.2f} ms and
+p99 {result["idempotent_p99_ms_at_100"]:.2f} ms at 100 calls/s, p99
+{result["idempotent_p99_ms_at_half_peak"]:.2f} ms at half of its peak. The audit transaction
+itself (begin, records, commit; behalf_verifier_audit_commit_seconds, interpolated within its
+buckets): p50 {result["audit_commit_p50_ms_at_100"]:.2f} ms, p99
+{result["audit_commit_p99_ms_at_100"]:.2f} ms at 100 calls/s; p50
+{result["audit_commit_p50_ms_at_half_peak"]:.2f} ms, p99
+{result["audit_commit_p99_ms_at_half_peak"]:.2f} ms at half of peak.
+
+{before_and_after(result)}
 
 Two workers on one port against one process (8 connections): {two_peak:,.0f} vs
 {one_peak:,.0f} calls/s ({result["workers"]["two_vs_one"]:.2f}x).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -88,13 +89,19 @@ class _Call:
     def finish(self) -> None:
         elapsed = time.perf_counter() - self.started
         code_name = self.code.name
-        RPC_SECONDS.labels(self.service, self.method, code_name).observe(elapsed)
+        _rpc_seconds(self.service, self.method, code_name).observe(elapsed)
         if self.code is grpc.StatusCode.OK:
             _log.debug("rpc_done", code=code_name, ms=round(elapsed * 1000, 3))
         else:
             RPC_ERRORS.labels(self.service, code_name).inc()
             _log.info("rpc_done", code=code_name, ms=round(elapsed * 1000, 3))
         structlog.contextvars.unbind_contextvars("rpc", "request_id")
+
+
+@functools.cache
+def _rpc_seconds(service: str, method: str, code: str) -> Histogram:
+    """The histogram child for one label set, looked up once (`labels()` takes a lock)."""
+    return RPC_SECONDS.labels(service, method, code)
 
 
 def _wrap_unary(
@@ -144,6 +151,9 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, service: str) -> None:
         self._service = service
+        # Method -> (its handler, that handler wrapped). Registered handlers are fixed objects,
+        # so each is wrapped once, not on every call; a different handler is wrapped afresh.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler[Any, Any], Any]] = {}
 
     async def intercept_service(
         self,
@@ -155,8 +165,20 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        method = handler_call_details.method.rsplit("/", 1)[-1]
-        if method in {"Check", "Watch"} and "grpc.health" in handler_call_details.method:
+        full_method = handler_call_details.method
+        cached = self._wrapped.get(full_method)
+        if cached is not None and cached[0] is handler:
+            wrapped: grpc.RpcMethodHandler[Any, Any] = cached[1]
+            return wrapped
+        wrapped = self._wrap(handler, full_method)
+        self._wrapped[full_method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], full_method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        method = full_method.rsplit("/", 1)[-1]
+        if method in {"Check", "Watch"} and "grpc.health" in full_method:
             return handler
         kwargs = {
             "request_deserializer": handler.request_deserializer,

@@ -8,6 +8,7 @@ call the registry, and only the audit publish waits on Kafka.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -50,6 +51,12 @@ _REASON_CODES: dict[ReasonCode, common_pb2.ReasonCode] = {
     c: getattr(common_pb2, f"REASON_CODE_{c.name}") for c in ReasonCode
 }
 _RISKS: dict[Risk, common_pb2.Risk] = {r: getattr(common_pb2, f"RISK_{r.name}") for r in Risk}
+
+
+@functools.cache
+def _decisions(outcome: Outcome, reason: ReasonCode) -> Counter:
+    """The counter child for one label set, looked up once (`labels()` takes a lock)."""
+    return DECISIONS.labels(outcome.name, reason.name)
 
 
 class DecisionSink(Protocol):
@@ -115,7 +122,7 @@ class Verifier:
                 if result.budget_reserved and not test_mode:
                     await self._release_budget(checked, result.permission_id)
                 event = self._event(caller, checked, result, now, request, test_mode)
-        DECISIONS.labels(result.outcome.name, result.reason_code.name).inc()
+        _decisions(result.outcome, result.reason_code).inc()
         return event.decision
 
     def _event(
@@ -162,7 +169,7 @@ class Verifier:
     ) -> common_pb2.Decision:
         """We cannot tell whose key this is (no snapshot, or not yet the caller's revision), so
         deny without an audit: there is no tenant to audit it for."""
-        DECISIONS.labels(Outcome.DENY.name, ReasonCode.STALE_POLICY.name).inc()
+        _decisions(Outcome.DENY, ReasonCode.STALE_POLICY).inc()
         _log.warning("denied_as_stale_before_authentication", reason=reason)
         decision = common_pb2.Decision(
             request_id=request.request_id or new_id("req"),

@@ -83,6 +83,7 @@ class VerifierService:
             Topics(settings.kafka.topic_prefix).decisions,
             settings.audit_timeout_seconds,
             transactional_id=f"behalf-verifier-{settings.verifier_id}",
+            lanes=settings.audit_lanes,
             security=settings.kafka.security,
         )
 

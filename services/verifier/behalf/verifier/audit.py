@@ -108,7 +108,7 @@ class DecisionPublisher:
         timeout_seconds: float,
         *,
         transactional_id: str,
-        lanes: int = 3,
+        lanes: int = 1,
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._bootstrap = bootstrap
@@ -151,14 +151,15 @@ class DecisionPublisher:
 
     async def _run(self, lane: _Lane) -> None:
         while True:
-            batch = [await self._queue.get(), *self._drain(MAX_BATCH - 1)]
-            live = [p for p in batch if p.deadline > time.monotonic()]
-            for pending in batch:
-                if pending not in live:
+            first = await self._queue.get()
+            now, live = time.monotonic(), []
+            for pending in [first, *self._drain(MAX_BATCH - 1)]:
+                if pending.deadline > now:
+                    live.append(pending)
+                else:
                     _fail(pending)
             if not live:
                 continue
-            AUDIT_BATCH.observe(len(live))
             if await self._commit(lane, live):
                 for pending in live:
                     if not pending.done.done():
@@ -169,9 +170,14 @@ class DecisionPublisher:
                 await self._replace_producer(lane)
 
     async def _commit(self, lane: _Lane, batch: list[_Pending]) -> bool:
-        """One transaction for the batch. Its records must reach the broker before the earliest
-        deadline; once they have, the commit is given `commit_bound` to answer, because giving
-        up on a commit the broker may still apply is what would audit an allow nobody got."""
+        """One transaction for the batch, which grows by the decisions queued while its records
+        are in flight: until the commit is requested they can still join this transaction, so
+        they need not wait for it to end and then for one of their own.
+
+        Every record must reach the broker before the earliest deadline in the batch (the
+        first decision's: later ones have later deadlines); once they have, the commit is given
+        `commit_bound` to answer, because giving up on a commit the broker may still apply is
+        what would audit an allow nobody got."""
         producer = lane.producer
         if producer is None:
             return False
@@ -181,15 +187,18 @@ class DecisionPublisher:
         try:
             async with asyncio.timeout_at(loop.time() + (deadline - time.monotonic())):
                 await producer.begin_transaction()
-                sent = [
-                    await producer.send(self._topic, **_record(pending.event)) for pending in batch
-                ]
-                await asyncio.gather(*sent)
+                joining = batch
+                while joining:
+                    sent = [await producer.send(self._topic, **_record(p.event)) for p in joining]
+                    await asyncio.gather(*sent)
+                    joining = self._drain(MAX_BATCH - len(batch))
+                    batch.extend(joining)
             async with asyncio.timeout(self._commit_bound):
                 await producer.commit_transaction()
         except Exception as exc:
             _log.warning("audit_publish_failed", error=type(exc).__name__, batch=len(batch))
             return False
+        AUDIT_BATCH.observe(len(batch))
         AUDIT_COMMIT_SECONDS.observe(time.perf_counter() - started)
         return True
 

@@ -24,6 +24,7 @@ class VerifierSettings:
     staleness_bound_seconds: float
     min_revision_wait_seconds: float
     audit_timeout_seconds: float
+    audit_lanes: int = 1  # transactional producers committing in parallel (audit.py)
     channel_tls: ChannelTls | None = None
     workers: int = 1  # processes sharing the port (behalf.common.workers)
 
@@ -52,6 +53,7 @@ class VerifierSettings:
             staleness_bound_seconds=env.float("BEHALF_STALENESS_BOUND_SECONDS", 30.0, minimum=0.1),
             min_revision_wait_seconds=env.float("BEHALF_MIN_REVISION_WAIT_SECONDS", 0.5),
             audit_timeout_seconds=env.float("BEHALF_AUDIT_TIMEOUT_SECONDS", 2.0, minimum=0.05),
+            audit_lanes=env.int("BEHALF_AUDIT_LANES", 1, minimum=1, maximum=16),
             channel_tls=channel_tls_from_env(env),
             workers=worker_count(env, "BEHALF_VERIFIER_WORKERS", grpc_port=host.grpc_port),
         )

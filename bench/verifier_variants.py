@@ -1,0 +1,96 @@
+"""The verifier with its audit changed, for the benchmark only: what the audit costs Verify.
+
+    python bench/verifier_variants.py none         (settings from the environment)
+    python bench/verifier_variants.py idempotent
+
+`none` accepts every decision at once and sends nothing: the audit-free point, which tells the
+RPC's and the decision's cost from the audit's. `idempotent` sends each batch as idempotent
+acks=all records without a transaction: what exactness costs. Production has neither. An
+allow without an audit record is what the verifier must never give; and without a transaction
+a decision whose ack came too late (answered DENY AUDIT_UNAVAILABLE) may still land in the
+trail as the allow nobody got, where a transaction that missed its deadline is never committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from aiokafka import AIOKafkaProducer
+
+from behalf.common.kafka import Topics
+from behalf.common.runner import run_service
+from behalf.v1 import events_pb2
+from behalf.verifier import audit
+from behalf.verifier.app import VerifierService
+from behalf.verifier.audit import DecisionPublisher
+from behalf.verifier.settings import VerifierSettings
+
+
+class NoAudit(DecisionPublisher):
+    """Accepts every decision at once and sends nothing."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def publish(self, event: events_pb2.DecisionEvent) -> None:
+        pass
+
+
+class IdempotentAudit(DecisionPublisher):
+    """The same lanes and batches, each batch sent without a transaction."""
+
+    async def _commit(self, lane: audit._Lane, batch: list[audit._Pending]) -> bool:
+        producer = lane.producer
+        if producer is None:
+            return False
+        deadline = min(p.deadline for p in batch)
+        try:
+            async with asyncio.timeout(deadline - time.monotonic()):
+                sent = [await producer.send(self._topic, **audit._record(p.event)) for p in batch]
+                await asyncio.gather(*sent)
+        except Exception:
+            return False
+        return True
+
+    async def _new_producer(self, transactional_id: str) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=0,
+            max_batch_size=512 * 1024,
+            retry_backoff_ms=audit.RETRY_BACKOFF_MS,
+        )
+        await producer.start()
+        return producer
+
+
+class VariantVerifier(VerifierService):
+    variant = "none"
+
+    def audit_trail(self) -> DecisionPublisher:
+        if self.variant == "none":
+            return NoAudit()
+        settings = self.settings
+        return IdempotentAudit(
+            settings.kafka.bootstrap,
+            Topics(settings.kafka.topic_prefix).decisions,
+            settings.audit_timeout_seconds,
+            transactional_id=f"unused-{settings.verifier_id}",
+            lanes=settings.audit_lanes,
+        )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] not in (["none"], ["idempotent"]):
+        sys.exit("usage: verifier_variants.py none|idempotent")
+    VariantVerifier.variant = sys.argv[1]
+    run_service("verifier", VerifierSettings.from_env, VariantVerifier)

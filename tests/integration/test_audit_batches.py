@@ -1,0 +1,114 @@
+"""The audit publisher against a real broker: decisions queued while a transaction's records
+are in flight join that transaction, and every decision acknowledged is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import REGISTRY
+
+from behalf.common.kafka import ensure_topics
+from behalf.v1 import common_pb2, events_pb2
+from behalf.verifier.audit import DecisionPublisher
+
+pytestmark = pytest.mark.integration
+
+
+def _event(n: int) -> events_pb2.DecisionEvent:
+    return events_pb2.DecisionEvent(
+        event_id=f"evt_{uuid.uuid4().hex[:20]}",
+        tenant_id="ten_" + "a" * 20,
+        agent_id="agt_" + "b" * 20,
+        action="purchase",
+        resource="coachella.com",
+        decision=common_pb2.Decision(request_id=f"req_{n}", outcome=common_pb2.OUTCOME_ALLOW),
+    )
+
+
+def _batches() -> tuple[float, float]:
+    """(transactions, decisions) the process's audit publishers have committed so far."""
+    count = REGISTRY.get_sample_value("behalf_verifier_audit_batch_size_count") or 0.0
+    total = REGISTRY.get_sample_value("behalf_verifier_audit_batch_size_sum") or 0.0
+    return count, total
+
+
+async def _yield_until(condition: Callable[[], bool]) -> None:
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+@pytest.fixture
+async def topic(kafka_bootstrap: str) -> str:
+    name = f"audit-batches-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [name], partitions=1, timeout_seconds=30)
+    return name
+
+
+@pytest.fixture
+async def publisher(kafka_bootstrap: str, topic: str) -> AsyncIterator[DecisionPublisher]:
+    audit = DecisionPublisher(
+        kafka_bootstrap, topic, 5.0, transactional_id=f"test-{uuid.uuid4().hex[:8]}", lanes=1
+    )
+    await audit.start()
+    yield audit
+    await audit.stop()
+
+
+async def _committed(kafka_bootstrap: str, topic: str, expected: int) -> list[str]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(seen) < expected:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        event = events_pb2.DecisionEvent.FromString(record.value)
+                        seen.append(event.decision.request_id)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_decisions_queued_during_a_transaction_join_it(
+    publisher: DecisionPublisher, kafka_bootstrap: str, topic: str
+) -> None:
+    transactions, decisions = _batches()
+    first = asyncio.ensure_future(publisher.publish(_event(0)))
+    await asyncio.sleep(0)  # publish() has queued it
+    await _yield_until(publisher._queue.empty)  # the lane took it and opened its transaction
+    rest = [asyncio.ensure_future(publisher.publish(_event(n))) for n in range(1, 31)]
+    await asyncio.gather(first, *rest)
+    after_transactions, after_decisions = _batches()
+    assert after_decisions - decisions == 31
+    assert after_transactions - transactions == 1  # not one for the first and one for the rest
+    committed = await _committed(kafka_bootstrap, topic, 31)
+    assert sorted(committed) == sorted(f"req_{n}" for n in range(31))
+
+
+async def test_a_steady_stream_is_committed_whole(
+    publisher: DecisionPublisher, kafka_bootstrap: str, topic: str
+) -> None:
+    """Decisions trickling in while transactions run: each acknowledged one is committed once,
+    and a transaction never outgrows the batch bound."""
+
+    async def trickle(n: int) -> None:
+        await asyncio.sleep(n * 0.0005)
+        await publisher.publish(_event(n))
+
+    await asyncio.gather(*(trickle(n) for n in range(200)))
+    committed = await _committed(kafka_bootstrap, topic, 200)
+    assert sorted(committed) == sorted(f"req_{n}" for n in range(200))
