@@ -86,3 +86,27 @@ async def test_an_open_breaker_refuses_without_queueing():
     assert await lanes.put(_row(1, "ep"), _target("ep")) is Refusal.NONE
     await asyncio.sleep(0.01)
     assert await lanes.put(_row(2, "ep"), _target("ep")) is Refusal.OPEN
+
+
+async def test_a_full_lane_whose_requests_time_out_refuses_without_waiting():
+    """Requests that end in failure (a hanging endpoint's timeouts) do not count as draining:
+    a full lane refuses at once rather than holding the caller for the stall time."""
+    release = asyncio.Event()
+
+    async def work(row: DeliveryRow, _t: Target, breaker: Breaker) -> None:
+        await release.wait()
+        breaker.record(False, asyncio.get_running_loop().time())  # the timeout
+        release.clear()
+        await asyncio.sleep(3600) if row.delivery_id != "dlv_0" else None
+
+    settings = LaneSettings(concurrency=1, queue_limit=1, stall_seconds=5.0, breaker_threshold=9)
+    lanes = EndpointLanes(settings, work)
+    assert await lanes.put(_row(0, "ep"), _target("ep")) is Refusal.NONE  # in flight
+    assert await lanes.put(_row(1, "ep"), _target("ep")) is Refusal.NONE  # queued
+    release.set()  # dlv_0 times out; dlv_1 goes out and hangs; the queue has room again
+    await asyncio.sleep(0.01)
+    assert await lanes.put(_row(2, "ep"), _target("ep")) is Refusal.NONE
+    started = asyncio.get_running_loop().time()
+    assert await lanes.put(_row(3, "ep"), _target("ep")) is Refusal.STALLED
+    assert asyncio.get_running_loop().time() - started < 0.5  # not the 5 s stall time
+    await lanes.stop(0.01)

@@ -60,18 +60,25 @@ class BatchStore:
         self, fanout: Sequence[tuple[WebhookMessage, Sequence[str]]]
     ) -> list[DeliveryRow]:
         """One delivery per (event, endpoint), idempotent: a redelivered event yields the
-        same rows with the same webhook ids. Two statements for the whole batch."""
+        same rows with the same webhook ids. One statement for the whole batch, and a second
+        only for keys that existed already (a redelivered event).
+
+        Neither reads by the tenant: with `tenant_id = …` in the join, PostgreSQL may take the
+        (tenant, endpoint, state) index and filter all of a busy endpoint's rows for each key
+        (seconds per batch once a failing endpoint has a backlog); the unique (event_id,
+        endpoint_id) index finds each row, and the tenant is compared here."""
         keys = [(m, e) for m, endpoints in fanout for e in endpoints]
         if not keys:
             return []
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                """INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id,
+            inserted = await conn.fetch(
+                f"""INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id,
                        event_type, webhook_id, state, payload)
-                   SELECT id, ten, ep, ev, et, wh, 'pending', pl
-                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                               $6::text[], $7::bytea[]) AS v(id, ten, ep, ev, et, wh, pl)
-                   ON CONFLICT (event_id, endpoint_id) DO NOTHING""",
+                    SELECT id, ten, ep, ev, et, wh, 'pending', pl
+                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                $6::text[], $7::bytea[]) AS v(id, ten, ep, ev, et, wh, pl)
+                    ON CONFLICT (event_id, endpoint_id) DO NOTHING
+                    RETURNING {COLUMNS}""",
                 [new_id("dlv") for _ in keys],
                 [m.tenant_id for m, _ in keys],
                 [e for _, e in keys],
@@ -80,15 +87,22 @@ class BatchStore:
                 [new_id("msg") for _ in keys],
                 [m.body for m, _ in keys],
             )
-            records = await conn.fetch(
-                f"""SELECT {_qualified("d")} FROM deliveries d
-                    JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(ev, ep, ten)
-                      ON d.event_id = k.ev AND d.endpoint_id = k.ep AND d.tenant_id = k.ten""",
-                [m.event_id for m, _ in keys],
-                [e for _, e in keys],
-                [m.tenant_id for m, _ in keys],
-            )
-        return [row_from(r) for r in records]
+            rows = [row_from(r) for r in inserted]
+            created = {(r.event_id, r.endpoint_id) for r in rows}
+            existing = [(m, e) for m, e in keys if (m.event_id, e) not in created]
+            if existing:
+                records = await conn.fetch(
+                    f"""SELECT {_qualified("d")} FROM unnest($1::text[], $2::text[]) AS k(ev, ep)
+                        JOIN deliveries d ON (d.event_id, d.endpoint_id) = (k.ev, k.ep)""",
+                    [m.event_id for m, _ in existing],
+                    [e for _, e in existing],
+                )
+                tenants = {(m.event_id, e): m.tenant_id for m, e in existing}
+                found = [row_from(r) for r in records]
+                rows += [
+                    r for r in found if tenants.get((r.event_id, r.endpoint_id)) == r.tenant_id
+                ]
+        return rows
 
     async def write(self, attempts: Sequence[AttemptWrite], parks: Sequence[ParkWrite]) -> set[str]:
         """Apply every write in one transaction; the delivery ids that changed (the others

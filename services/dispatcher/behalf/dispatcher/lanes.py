@@ -6,9 +6,10 @@
 `put` queues a delivery in its endpoint's lane and returns at once; the caller's work for that
 delivery ends there (its row is already durable). A full lane that is draining makes `put`
 wait a little (back-pressure, so a burst to a healthy endpoint is delivered, not parked); a lane
-whose breaker is open, or whose requests have stopped finishing for `stall_seconds` (a hanging
-endpoint), refuses at once and the caller parks the delivery in a retry tier. So no endpoint
-ever waits on another endpoint's POST.
+whose breaker is open, whose latest attempt failed, or whose requests have stopped finishing for
+`stall_seconds` (a hanging endpoint) refuses at once and the caller sets the delivery aside. So
+no endpoint ever waits on another endpoint's POST: a hanging endpoint's timeouts finish
+requests too, but they do not make its lane look like one worth waiting for.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Refusal(enum.Enum):
 
     NONE = "queued"
     BUSY = "busy"  # full and draining too slowly
-    STALLED = "stalled"  # requests out and none finishing: hanging
+    STALLED = "stalled"  # requests out and none finishing (hanging), or the latest one failed
     OPEN = "open"  # the breaker is open
 
 
@@ -96,6 +97,10 @@ class _Lane:
         later of the last finish and the moment the lane became busy)."""
         return self.in_flight > 0 and now - self.last_done > stall_seconds
 
+    def draining(self, now: float, stall_seconds: float) -> bool:
+        """Worth waiting for: not stalled, and its latest attempt succeeded."""
+        return self.breaker.failures == 0 and not self.stalled(now, stall_seconds)
+
 
 class EndpointLanes:
     """Every endpoint's lane; `work` runs one delivery in a lane's worker."""
@@ -142,7 +147,7 @@ class EndpointLanes:
                 if lane.workers < self._settings.concurrency:
                     self._spawn(lane)
                 return Refusal.NONE
-            if lane.stalled(now, self._settings.stall_seconds):
+            if not lane.draining(now, self._settings.stall_seconds):
                 return Refusal.STALLED
             if deadline is None:
                 deadline = now + self._settings.stall_seconds
