@@ -3,19 +3,19 @@
     python bench/verifier_variants.py none         (settings from the environment)
     python bench/verifier_variants.py idempotent
 
-`none` accepts every decision at once and sends nothing: the audit-free point, which tells the
-RPC's and the decision's cost from the audit's. `idempotent` sends each batch as idempotent
-acks=all records without a transaction: what exactness costs. Production has neither. An
-allow without an audit record is what the verifier must never give; and without a transaction
-a decision whose ack came too late (answered DENY AUDIT_UNAVAILABLE) may still land in the
-trail as the allow nobody got, where a transaction that missed its deadline is never committed.
+`none` accepts every decision at once and sends nothing: the audit-free point, which tells
+the RPC's and the decision's cost from the audit's. `idempotent` sends each decision as an
+idempotent acks=all record the moment it is made, without a transaction: what exactness
+costs. Production has neither. An allow without an audit record is what the verifier must
+never give; and without a transaction a decision whose ack came too late (answered DENY
+AUDIT_UNAVAILABLE) may still land in the trail as the allow nobody got, where a transaction
+that missed its deadline is never committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 from aiokafka import AIOKafkaProducer
 
@@ -45,32 +45,27 @@ class NoAudit(DecisionPublisher):
 
 
 class IdempotentAudit(DecisionPublisher):
-    """The same lanes and batches, each batch sent without a transaction."""
+    """Each decision sent at once as an idempotent acks=all record, no lanes, no transaction."""
 
-    async def _commit(self, lane: audit._Lane, batch: list[audit._Pending]) -> bool:
-        producer = lane.producer
-        if producer is None:
-            return False
-        deadline = min(p.deadline for p in batch)
-        try:
-            async with asyncio.timeout(deadline - time.monotonic()):
-                sent = [await producer.send(self._topic, **audit._record(p.event)) for p in batch]
-                await asyncio.gather(*sent)
-        except Exception:
-            return False
-        return True
-
-    async def _new_producer(self, transactional_id: str) -> AIOKafkaProducer:
-        producer = AIOKafkaProducer(
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             acks="all",
             enable_idempotence=True,
             linger_ms=0,
-            max_batch_size=512 * 1024,
             retry_backoff_ms=audit.RETRY_BACKOFF_MS,
         )
-        await producer.start()
-        return producer
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def publish(self, event: events_pb2.DecisionEvent) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await (await self._producer.send(self._topic, **audit._record(event)))
+        except Exception as exc:
+            raise audit.AuditUnavailable("decision not acknowledged in time") from exc
 
 
 class VariantVerifier(VerifierService):
