@@ -20,6 +20,7 @@ from behalf.common.auth import bearer_token
 from behalf.common.callers import Caller
 from behalf.common.errors import Unauthenticated
 from behalf.common.ids import new_id
+from behalf.common.timestamps import set_timestamp
 from behalf.v1 import common_pb2, events_pb2, verifier_pb2, verifier_pb2_grpc
 from behalf.verifier.audit import AuditUnavailable, DecisionPublisher
 from behalf.verifier.credentials import require_key_scope, require_verify_role
@@ -156,7 +157,7 @@ class Verifier:
             test_mode=test_mode,
             key_id=caller.key_id,
         )
-        event.decision.decide_time.FromDatetime(now)
+        set_timestamp(event.decision.decide_time, now)
         if checked.amount is not None:
             event.amount.amount_minor = checked.amount.amount_minor
             event.amount.currency = checked.amount.currency
@@ -179,7 +180,7 @@ class Verifier:
             risk=common_pb2.RISK_LOW,
             verifier_id=self._verifier_id,
         )
-        decision.decide_time.FromDatetime(datetime.now(UTC))
+        set_timestamp(decision.decide_time, datetime.now(UTC))
         return decision
 
     async def _release_budget(self, checked: VerifyInput, permission_id: str) -> None:
