@@ -175,6 +175,16 @@ async def test_grant_from_template_shows_constraints_and_countdown_then_revoke(
     ticking expiry countdown; revoking it (after confirming) removes it from the passport."""
     await sign_in(page, console)
     agent_id = await create_agent(page, console, "ticket buyer")
+    # The catalogue beside the form says what each template allows, blocks and defaults to.
+    await page.click("#template-catalogue summary")
+    read_only = await page.inner_text('#template-catalogue tr[data-template="data_access.read"]')
+    assert "data_access.read v2" in read_only and "export_data" in read_only
+    sending = await page.inner_text('#template-catalogue tr[data-template="messaging.send"]')
+    assert "required" in sending and "not required" not in sending
+    purchase = await page.inner_text(
+        '#template-catalogue tr[data-template="transactions.purchase"]'
+    )
+    assert "30 days" in purchase and "issue_refund" in purchase
     await grant(
         page,
         "transactions.purchase",

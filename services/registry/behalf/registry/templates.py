@@ -53,6 +53,16 @@ class ScopeTemplate:
         return message
 
 
+# What "read-only" blocks: a blocked action in any applicable permission wins (ARCHITECTURE
+# §4 step 5), so a broader grant on the same resources cannot silently re-enable these.
+READ_ONLY_BLOCKED = (
+    "write_document",
+    "edit_record",
+    "update_crm_contact",
+    "delete_records",
+    "export_data",
+)
+
 CATALOGUE: tuple[ScopeTemplate, ...] = (
     ScopeTemplate(
         name="data_access.read",
@@ -60,6 +70,18 @@ CATALOGUE: tuple[ScopeTemplate, ...] = (
         category=C.ACTION_CATEGORY_DATA_ACCESS,
         description="Read email, browse the web and query the CRM; nothing that writes.",
         allowed_actions=("read_email", "browse_web", "query_crm"),
+        default_risk=C.RISK_LOW,
+    ),
+    ScopeTemplate(
+        name="data_access.read",
+        version=2,
+        category=C.ACTION_CATEGORY_DATA_ACCESS,
+        description=(
+            "Read email, browse the web and query the CRM. Read-only: writing, editing, "
+            "deleting and exporting are blocked on the same resources, whatever else is granted."
+        ),
+        allowed_actions=("read_email", "browse_web", "query_crm"),
+        blocked_actions=READ_ONLY_BLOCKED,
         default_risk=C.RISK_LOW,
     ),
     ScopeTemplate(
@@ -78,6 +100,18 @@ CATALOGUE: tuple[ScopeTemplate, ...] = (
         description="Send email and post to Slack on the tenant's behalf.",
         allowed_actions=("send_email", "post_slack", "draft_message"),
         default_risk=C.RISK_MEDIUM,
+    ),
+    ScopeTemplate(
+        name="messaging.send",
+        version=2,
+        category=C.ACTION_CATEGORY_MESSAGING,
+        description=(
+            "Send email and post to Slack on the tenant's behalf; each message needs a human "
+            "approval unless the grant says otherwise."
+        ),
+        allowed_actions=("send_email", "post_slack", "draft_message"),
+        default_risk=C.RISK_MEDIUM,
+        default_requires_approval=True,
     ),
     ScopeTemplate(
         name="scheduling.assistant",
