@@ -224,3 +224,17 @@ def test_one_name_grants_match_as_the_general_path_does(resources: list[str]) ->
         assert one.match(name) == repeated.match(name)
     if len(resources) == 1 and not resources[0].startswith("*"):
         assert len(one.exact_resources) <= 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(policies(), st.integers(1, 7))
+def test_permissions_of_agents_missing_from_the_snapshot_are_kept(policy: tuple, size: int) -> None:
+    """Permissions whose agent the stream never names are kept as build_snapshot keeps them."""
+    agents, permissions = policy
+    named = agents[: len(agents) // 2]
+    built = snapshot_from_chunks(chunked(9, named, permissions, size))
+    same(built, build_snapshot(9, named, permissions))
+    for key, agent_policy in built.agents.items():
+        assert (agent_policy.agent is None) == (
+            key not in {(a.tenant_id, a.agent_id) for a in named}
+        )

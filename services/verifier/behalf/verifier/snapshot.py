@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
+from functools import lru_cache
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -135,20 +136,25 @@ class AgentPolicy:
 
     `by_action` lists, sorted by permission id, every permission naming the action as allowed
     or blocked: exactly the permissions a decision about that action needs to look at. Agents
-    with fewer than 16 permissions (almost all of them) keep no index: scanning so few costs
-    about a microsecond, and an index costs about 100 bytes per permission.
+    with fewer than 16 permissions (almost all of them) keep no such index, which costs about
+    100 bytes per permission: `naming` holds, position by position, the set of actions each
+    permission names (allowed or blocked; sets shared across the snapshot), and a lookup scans
+    it, so a decision reads only the entries that name its action. In a snapshot of a million
+    permissions every entry read is a cache miss; the scan keeps a decision as fast as at 10k.
     """
 
     agent: AgentEntry | None
     permissions: tuple[PermissionEntry, ...]
     by_action: Mapping[str, tuple[PermissionEntry, ...]] = field(repr=False)
+    naming: tuple[frozenset[str], ...] = field(default=(), repr=False)
 
     @classmethod
     def build(cls, agent: AgentEntry | None, permissions: Iterable[PermissionEntry]) -> AgentPolicy:
-        """Sort the permissions by id and, for a large passport, index them by action."""
+        """Sort the permissions by id and index them by action."""
         ordered = tuple(sorted(permissions, key=_by_id))
         if len(ordered) < _INDEX_FROM:
-            return cls(agent=agent, permissions=ordered, by_action=_UNINDEXED)
+            naming = tuple([_names(p.allowed_actions, p.blocked_actions) for p in ordered])
+            return cls(agent=agent, permissions=ordered, by_action=_UNINDEXED, naming=naming)
         by_action: dict[str, list[PermissionEntry]] = {}
         for permission in ordered:
             for action in permission.allowed_actions | permission.blocked_actions:
@@ -159,14 +165,20 @@ class AgentPolicy:
     def for_action(self, action: str) -> tuple[PermissionEntry, ...]:
         """Permissions that allow or block `action`, sorted by permission id."""
         if self.by_action is _UNINDEXED:
-            return tuple(
-                [
-                    p
-                    for p in self.permissions
-                    if action in p.allowed_actions or action in p.blocked_actions
-                ]
-            )
+            permissions = self.permissions
+            return tuple([permissions[i] for i, names in enumerate(self.naming) if action in names])
         return self.by_action.get(action, ())
+
+
+def _names(allowed: frozenset[str], blocked: frozenset[str]) -> frozenset[str]:
+    """The actions a permission names; its allowed set itself when it blocks nothing."""
+    return _union(allowed, blocked) if blocked else allowed
+
+
+@lru_cache(maxsize=4096)
+def _union(allowed: frozenset[str], blocked: frozenset[str]) -> frozenset[str]:
+    """One shared set per distinct (allowed, blocked) pair, like the interned sets it joins."""
+    return allowed | blocked
 
 
 def _by_id(permission: PermissionEntry) -> str:
