@@ -96,6 +96,7 @@ def variant_verifier(stack: Stack, variant: str) -> Iterator[ServiceProcess]:
         **stack.env,
         "BEHALF_GRPC_PORT": str(grpc_port),
         "BEHALF_METRICS_PORT": str(metrics_port),
+        "BEHALF_HTTP_PORT": "0",
         "BEHALF_REGISTRY_INTERNAL_TARGET": stack.registry.internal_target,
     }
     log_path = stack.log_dir / f"{variant}-verifier-{grpc_port}.log"

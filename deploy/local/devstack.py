@@ -38,6 +38,7 @@ SERVICES = {  # name: (grpc port, metrics port)
 }
 REGISTRY_INTERNAL_PORT = 50054  # RegistryInternalService: the verifier and dispatcher only
 CONSOLE_PORT = 8080
+VERIFIER_HTTP_PORT = 8081  # HTTP/JSON Verify (POST /v1/verify, GET /openapi.json)
 # One credential per service identity; each process gets only its own, the registry digests.
 TOKENS = {
     "verifier": "BEHALF_VERIFIER_TOKEN",
@@ -138,6 +139,8 @@ def _start_service(name: str, env: dict[str, str], tokens: dict[str, str]) -> No
             "BEHALF_METRICS_PORT": str(metrics_port),
             **_identity_env(name, tokens),
         }
+        if name == "verifier":
+            service_env["BEHALF_HTTP_PORT"] = str(VERIFIER_HTTP_PORT)
     with (LOGS / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", f"behalf.{name}"],
@@ -265,6 +268,7 @@ Behalf is running.
   registry    127.0.0.1:{SERVICES["registry"][0]}   metrics http://127.0.0.1:{SERVICES["registry"][1]}/metrics
   internal    127.0.0.1:{REGISTRY_INTERNAL_PORT}   registry internal API (verifier, dispatcher)
   verifier    127.0.0.1:{SERVICES["verifier"][0]}   metrics http://127.0.0.1:{SERVICES["verifier"][1]}/metrics
+              http://127.0.0.1:{VERIFIER_HTTP_PORT}/v1/verify   HTTP/JSON (schema: /openapi.json)
   dispatcher  127.0.0.1:{SERVICES["dispatcher"][0]}   metrics http://127.0.0.1:{SERVICES["dispatcher"][1]}/metrics
   console     http://127.0.0.1:{CONSOLE_PORT}/  (sign in with the admin key below)
   logs        {LOGS}/
@@ -277,6 +281,13 @@ Try it: may agent {demo["agent_id"]} buy a 799.99 USD ticket on coachella.com?
     -d '{{"agent_id": "{demo["agent_id"]}", "action": "purchase", "resource": "coachella.com",
          "amount": {{"amount_minor": 79999, "currency": "USD"}}}}' \\
     127.0.0.1:{SERVICES["verifier"][0]} behalf.v1.VerifierService/Verify
+
+or over HTTP/JSON:
+
+  curl -s http://127.0.0.1:{VERIFIER_HTTP_PORT}/v1/verify \\
+    -H 'authorization: Bearer {demo["verify_key"]}' -H 'content-type: application/json' \\
+    -d '{{"agentId": "{demo["agent_id"]}", "action": "purchase", "vendor": "coachella.com",
+         "amount": 799.99, "currency": "USD"}}'
 
 Stop everything with: make stop
 """,

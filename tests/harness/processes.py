@@ -54,6 +54,11 @@ class ServiceProcess:
     internal_port: int = 0  # the registry's RegistryInternalService listener
 
     @property
+    def http_url(self) -> str:
+        """The verifier's HTTP/JSON API (BEHALF_HTTP_PORT)."""
+        return f"http://127.0.0.1:{self.env['BEHALF_HTTP_PORT']}"
+
+    @property
     def target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
@@ -165,6 +170,8 @@ def start_service(
     if name == "registry":
         internal_port = _port(overrides.get("BEHALF_INTERNAL_PORT"))
         ports["BEHALF_INTERNAL_PORT"] = str(internal_port)
+    if name == "verifier":  # never the default 8081: tests run many verifiers at once
+        ports["BEHALF_HTTP_PORT"] = str(_port(overrides.get("BEHALF_HTTP_PORT")))
     full_env = {**env, **ports, **overrides}
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}-{grpc_port}.log"

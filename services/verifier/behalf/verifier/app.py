@@ -16,6 +16,7 @@ from behalf.v1 import verifier_pb2_grpc
 from behalf.verifier.api import Verifier, VerifierApi
 from behalf.verifier.audit import DecisionPublisher
 from behalf.verifier.ext_authz import ExtAuthzApi
+from behalf.verifier.http_api import HttpListener, HttpVerifyApi
 from behalf.verifier.policy_watch import PolicyWatcher
 from behalf.verifier.registry_steps import RegistrySteps
 from behalf.verifier.settings import VerifierSettings
@@ -31,6 +32,7 @@ class VerifierService:
         self.publisher: DecisionPublisher | None = None
         self._channel: grpc.aio.Channel | None = None
         self.watcher: PolicyWatcher | None = None
+        self._http: HttpListener | None = None
 
     def register(self, host: ServiceHost) -> None:
         settings = self.settings
@@ -74,6 +76,10 @@ class VerifierService:
             ExtAuthzApi(verifier),
             "envoy.service.auth.v3.Authorization",
         )
+        if settings.http_port:
+            self._http = HttpListener(
+                HttpVerifyApi(verifier), settings.host.host, settings.http_port
+            )
 
     def audit_trail(self) -> DecisionPublisher:
         """Where decisions are audited: Kafka, in transactions (audit.py)."""
@@ -104,9 +110,13 @@ class VerifierService:
             raise StartupError(
                 f"no policy snapshot from the registry at {self.settings.registry_target}"
             ) from None
+        if self._http is not None:  # like the gRPC port: bound once it can decide
+            await self._http.start()
         await host.set_serving(True)
 
     async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.stop()
         if self.watcher is not None:
             await self.watcher.stop()
         if self.publisher is not None:

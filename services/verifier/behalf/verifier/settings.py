@@ -25,6 +25,7 @@ class VerifierSettings:
     min_revision_wait_seconds: float
     audit_timeout_seconds: float
     audit_lanes: int = 1  # transactional producers committing in parallel (audit.py)
+    http_port: int = 0  # HTTP/JSON Verify (http_api.py); 0: not served
     channel_tls: ChannelTls | None = None
     workers: int = 1  # processes sharing the port (behalf.common.workers)
 
@@ -54,6 +55,7 @@ class VerifierSettings:
             min_revision_wait_seconds=env.float("BEHALF_MIN_REVISION_WAIT_SECONDS", 0.5),
             audit_timeout_seconds=env.float("BEHALF_AUDIT_TIMEOUT_SECONDS", 2.0, minimum=0.05),
             audit_lanes=env.int("BEHALF_AUDIT_LANES", 1, minimum=1, maximum=16),
+            http_port=env.int("BEHALF_HTTP_PORT", 8081, maximum=65535),
             channel_tls=channel_tls_from_env(env),
             workers=worker_count(env, "BEHALF_VERIFIER_WORKERS", grpc_port=host.grpc_port),
         )

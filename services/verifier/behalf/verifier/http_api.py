@@ -1,0 +1,136 @@
+"""Verify over HTTP/JSON, for agents and tools that speak only HTTP (ChatGPT Actions, Zapier).
+
+`POST /v1/verify` runs the same pipeline as the gRPC Verify (authenticate, validate, decide,
+audit before allow): every decision is a 200 whose `allowed` is true only for an ALLOW, so a
+stale or unreachable dependency is a decision, not an error a careless client could read as
+"carry on". Errors are for requests that got no decision: 400 names the JSON field, 401 a bad
+key, 403 a key whose role or scope may not verify this, 413 a body over 64 KiB, 415 a body
+that is not JSON. `GET /openapi.json` describes it (openapi.py).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import Histogram
+
+from behalf.common.errors import BehalfError, InvalidArgument, PermissionDenied, Unauthenticated
+from behalf.verifier.api import Verifier
+from behalf.verifier.http_body import MAX_BODY_BYTES, decision_body, json_field, parse_verify_body
+from behalf.verifier.openapi import OPENAPI
+
+HTTP_SECONDS = Histogram(
+    "behalf_http_seconds",
+    "HTTP API latency by route and status.",
+    ["route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+_log = structlog.get_logger("http")
+_BEARER = "bearer "
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if field is not None:
+        body["error"]["field"] = field
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _bearer(header: str | None) -> str:
+    if not header:
+        raise Unauthenticated("missing Authorization header")
+    if header[: len(_BEARER)].lower() != _BEARER or len(header) <= len(_BEARER):
+        raise Unauthenticated("Authorization must be 'Bearer <key>'")
+    return header[len(_BEARER) :].strip()
+
+
+class HttpVerifyApi:
+    """The HTTP routes over the verifier's pipeline."""
+
+    def __init__(self, verifier: Verifier) -> None:
+        self._verifier = verifier
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._observe])
+        app.router.add_post("/v1/verify", self.verify)
+        app.router.add_get("/openapi.json", self.openapi)
+        return app
+
+    async def verify(self, request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            return _error(415, "unsupported_media_type", "send Content-Type: application/json")
+        try:
+            token = _bearer(request.headers.get("Authorization"))
+            raw = await request.read()
+            decision = await self._verifier.verify(token, parse_verify_body(raw))
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+        except InvalidArgument as exc:
+            field = json_field(exc.field)
+            return _error(400, "invalid_argument", f"{field}: {exc.problem}", field)
+        except Unauthenticated as exc:
+            return _error(401, "unauthenticated", str(exc))
+        except PermissionDenied as exc:
+            return _error(403, "permission_denied", str(exc))
+        return web.json_response(decision_body(decision))
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+    @web.middleware
+    async def _observe(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Access log and latency; a crash is a 500 that still says `allowed: false`."""
+        started = time.perf_counter()
+        request_id = request.headers.get("X-Request-Id", "")[:128] or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(http=request.path, request_id=request_id)
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        status = 500
+        try:
+            response: web.StreamResponse = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except BehalfError as exc:
+            status = 503
+            _log.warning("http_dependency_error", error=type(exc).__name__)
+            return web.json_response(
+                {"allowed": False, "error": {"code": "unavailable", "message": str(exc)}},
+                status=503,
+            )
+        except Exception:
+            _log.exception("http_crashed")
+            return web.json_response(
+                {"allowed": False, "error": {"code": "internal", "message": "internal error"}},
+                status=500,
+            )
+        finally:
+            elapsed = time.perf_counter() - started
+            HTTP_SECONDS.labels(name, str(status)).observe(elapsed)
+            _log.debug("http_done", status=status, ms=round(elapsed * 1000, 3))
+            structlog.contextvars.unbind_contextvars("http", "request_id")
+
+
+class HttpListener:
+    """The aiohttp server on its own port; shares it with sibling workers (SO_REUSEPORT)."""
+
+    def __init__(self, api: HttpVerifyApi, host: str, port: int) -> None:
+        self._runner = web.AppRunner(api.application(), access_log=None)
+        self._host = host
+        self._port = port
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, reuse_port=True)
+        await site.start()
+        _log.info("listening", http=f"{self._host}:{self._port}")
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()

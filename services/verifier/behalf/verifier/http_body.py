@@ -1,0 +1,164 @@
+"""The HTTP/JSON Verify body: camelCase JSON in, a VerifyRequest out; a Decision out as JSON.
+
+Pure functions, no I/O: the same VerifyRequest then goes through the same pipeline as gRPC
+(`api.Verifier.verify`), so HTTP adds a spelling, never a rule. Amounts in major units
+(`"amount": 799.99` or `"799.99"`) are converted exactly with the currency's exponent, never
+through a float; a field the schema does not know is refused rather than ignored, so a typo
+(`"ammount"`) cannot turn a limited request into an unlimited one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from behalf.common.currencies import is_currency, minor_unit_exponent
+from behalf.common.errors import InvalidArgument
+from behalf.v1 import common_pb2, verifier_pb2
+
+MAX_BODY_BYTES = 64 * 1024
+_INT64_MAX = 2**63 - 1
+
+# The JSON name of each VerifyRequest field; errors name the JSON field the client sent.
+_STRING_FIELDS = {
+    "agentId": "agent_id",
+    "action": "action",
+    "resource": "resource",
+    "approvalId": "approval_id",
+    "requestId": "request_id",
+}
+_KNOWN = {*_STRING_FIELDS, "vendor", "amount", "amountMinor", "currency", "minRevision"}
+_KNOWN |= {"context", "testMode"}
+# validate_verify names proto fields; the client wrote these.
+JSON_FIELD = {
+    **{proto: name for name, proto in _STRING_FIELDS.items()},
+    "amount.currency": "currency",
+    "amount.amount_minor": "amountMinor",
+    "min_revision": "minRevision",
+    "test_mode": "testMode",
+}
+
+
+def json_field(field: str) -> str:
+    """The JSON spelling of a VerifyRequest field path (`context[k]` stays as it is)."""
+    return JSON_FIELD.get(field, field)
+
+
+def parse_verify_body(raw: bytes) -> verifier_pb2.VerifyRequest:
+    """A VerifyRequest from a JSON body, or InvalidArgument naming the JSON field at fault."""
+    try:
+        body = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise InvalidArgument("body", "is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("body", "must be a JSON object")
+    for name in body:
+        if name not in _KNOWN:
+            raise InvalidArgument(name, "is not a field of the Verify request")
+    request = verifier_pb2.VerifyRequest()
+    for name, proto in _STRING_FIELDS.items():
+        if name in body:
+            setattr(request, proto, _string(body, name))
+    if "vendor" in body:
+        vendor = _string(body, "vendor")
+        if request.resource and request.resource != vendor:
+            raise InvalidArgument("vendor", "is an alias of resource; send one of them")
+        request.resource = vendor
+    amount = _amount(body)
+    if amount is not None:
+        request.amount.CopyFrom(amount)
+    if "minRevision" in body:
+        request.min_revision = _integer(body, "minRevision")
+    if "context" in body:
+        request.context.update(_context(body["context"]))
+    if "testMode" in body:
+        if not isinstance(body["testMode"], bool):
+            raise InvalidArgument("testMode", "must be true or false")
+        request.test_mode = body["testMode"]
+    return request
+
+
+def decision_body(decision: common_pb2.Decision) -> dict[str, Any]:
+    """The JSON answer for a decision (risk in lower case, as the product brief shows it)."""
+    outcome = common_pb2.Outcome.Name(decision.outcome).removeprefix("OUTCOME_")
+    return {
+        "requestId": decision.request_id,
+        "allowed": decision.outcome == common_pb2.OUTCOME_ALLOW,
+        "outcome": outcome,
+        "reasonCode": common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_"),
+        "reason": decision.reason,
+        "risk": common_pb2.Risk.Name(decision.risk).removeprefix("RISK_").lower(),
+        "permissionId": decision.permission_id or None,
+        "policyRevision": decision.policy_revision,
+        "approvalId": decision.approval_id or None,
+        "testMode": decision.test_mode,
+    }
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number")
+
+
+def _string(body: Mapping[str, Any], name: str) -> str:
+    value = body[name]
+    if not isinstance(value, str):
+        raise InvalidArgument(name, "must be a string")
+    return value
+
+
+def _integer(body: Mapping[str, Any], name: str) -> int:
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(name, "must be an integer")
+    if not 0 <= value <= _INT64_MAX:
+        raise InvalidArgument(name, "must be between 0 and 2^63-1")
+    return value
+
+
+def _amount(body: Mapping[str, Any]) -> common_pb2.Money | None:
+    if "amount" in body and "amountMinor" in body:
+        raise InvalidArgument("amountMinor", "send amount (major units) or amountMinor, not both")
+    if "amount" not in body and "amountMinor" not in body:
+        if "currency" in body:
+            raise InvalidArgument("currency", "is only meaningful with amount or amountMinor")
+        return None
+    if "currency" not in body:
+        raise InvalidArgument("currency", "is required with an amount")
+    currency = _string(body, "currency")
+    if not is_currency(currency):
+        raise InvalidArgument("currency", "is not an ISO-4217 code such as USD")
+    if "amountMinor" in body:
+        return common_pb2.Money(amount_minor=_integer(body, "amountMinor"), currency=currency)
+    return common_pb2.Money(amount_minor=_minor_units(body["amount"], currency), currency=currency)
+
+
+def _minor_units(value: object, currency: str) -> int:
+    """Major units (a JSON number, read as a Decimal, or a decimal string) to minor units."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise InvalidArgument("amount", "must be a number or a decimal string")
+    try:
+        major = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise InvalidArgument("amount", "is not a decimal number") from None
+    if not major.is_finite():
+        raise InvalidArgument("amount", "must be a finite number")
+    if major < 0:
+        raise InvalidArgument("amount", "must not be negative")
+    exponent = minor_unit_exponent(currency)
+    minor = major.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        raise InvalidArgument("amount", f"has more than {exponent} decimals for {currency}")
+    if minor > _INT64_MAX:
+        raise InvalidArgument("amount", "is too large")
+    return int(minor)
+
+
+def _context(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidArgument("context", "must be an object of strings")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise InvalidArgument(f"context[{key}]", "must be a string")
+    return value

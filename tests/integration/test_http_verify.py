@@ -1,0 +1,147 @@
+"""Verify over HTTP/JSON against the real verifier: the brief's call works as written, every
+decision is a 200 that says `allowed` only for an ALLOW, and requests that get no decision
+say why with the right status and the JSON field at fault. Every response matches the
+OpenAPI document the verifier serves."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jsonschema
+import pytest
+
+from behalf.verifier.openapi import OPENAPI
+from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def stack(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> AsyncIterator[Stack]:
+    stack = await start_stack(database_url, kafka_bootstrap, tmp_path_factory.mktemp("http"))
+    yield stack
+    await stop_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def tenant(stack: Stack) -> Tenant:
+    return stack.create_tenant("http")
+
+
+@pytest.fixture(scope="module")
+def buyer(stack: Stack, tenant: Tenant) -> tuple[str, int]:
+    agent_id, grant = stack.agent_with_grant(tenant)
+    return agent_id, grant.revision
+
+
+def post(
+    stack: Stack,
+    payload: bytes | dict[str, Any],
+    key: str | None,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, Any]]:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {"Content-Type": content_type}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(
+        f"{stack.verifiers[0].http_url}/v1/verify", data=data, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def conforms(body: dict[str, Any], schema: str) -> None:
+    """`body` validates against components/schemas/<schema> of the served document."""
+    jsonschema.validate(
+        body, {"$ref": f"#/components/schemas/{schema}", "components": OPENAPI["components"]}
+    )
+
+
+def test_the_brief_snippet_allows_and_the_limit_holds(
+    stack: Stack, tenant: Tenant, buyer: tuple[str, int]
+) -> None:
+    agent_id, revision = buyer
+    ask = {"agentId": agent_id, "action": "purchase", "vendor": "coachella.com"}
+    ask |= {"currency": "USD", "minRevision": revision}
+    status, allowed = post(stack, {**ask, "amount": 799.99}, tenant.verify_key)
+    assert status == 200, allowed
+    conforms(allowed, "Decision")
+    assert allowed["allowed"] is True and allowed["outcome"] == "ALLOW"
+    assert allowed["risk"] in {"low", "medium", "high"}
+    assert allowed["requestId"].startswith("req_") and allowed["permissionId"]
+
+    status, over = post(stack, {**ask, "amount": "800.01"}, tenant.verify_key)
+    assert status == 200
+    conforms(over, "Decision")
+    assert (over["allowed"], over["reasonCode"]) == (False, "AMOUNT_EXCEEDS_LIMIT")
+    # A cent more in minor units is the same question.
+    status, minor = post(stack, {**ask, "amountMinor": 80001}, tenant.verify_key)
+    assert (status, minor["reasonCode"]) == (200, "AMOUNT_EXCEEDS_LIMIT")
+
+
+def test_an_agent_cannot_slip_past_through_the_json(
+    stack: Stack, tenant: Tenant, buyer: tuple[str, int]
+) -> None:
+    """A misspelt amount field, a fractional cent, an unknown resource spelling: refused or
+    denied, never allowed without the limit."""
+    agent_id, revision = buyer
+    ask = {"agentId": agent_id, "action": "purchase", "resource": "coachella.com"}
+    ask |= {"minRevision": revision}
+    status, typo = post(stack, {**ask, "ammount": 900, "currency": "USD"}, tenant.verify_key)
+    assert (status, typo["error"]["field"]) == (400, "ammount")
+    conforms(typo, "Error")
+    status, cent = post(stack, {**ask, "amount": "799.999", "currency": "USD"}, tenant.verify_key)
+    assert (status, cent["error"]["field"]) == (400, "amount")
+    status, unlimited = post(stack, ask, tenant.verify_key)
+    assert (status, unlimited["reasonCode"]) == (200, "AMOUNT_REQUIRED")
+    status, ambiguous = post(
+        stack,
+        {**ask, "resource": "evil.com\\@coachella.com", "amount": 1, "currency": "USD"},
+        tenant.verify_key,
+    )
+    assert (status, ambiguous["error"]["field"]) == (400, "resource")
+
+
+def test_requests_without_a_decision_say_why(stack: Stack, tenant: Tenant) -> None:
+    ask = {"agentId": "agt_" + "a" * 20, "action": "purchase", "resource": "coachella.com"}
+    status, missing = post(stack, ask, None)
+    assert status == 401 and missing["error"]["code"] == "unauthenticated"
+    status, wrong = post(stack, ask, "bhk_not_a_key")
+    assert status == 401 and wrong["error"]["code"] == "unauthenticated"
+    conforms(wrong, "Error")
+    status, admin = post(stack, ask, tenant.admin_key)
+    assert status == 200 and admin["reasonCode"] == "AGENT_NOT_FOUND"  # admin keys verify too
+    status, bad_id = post(stack, {**ask, "agentId": "nope"}, tenant.verify_key)
+    assert (status, bad_id["error"]["field"]) == (400, "agentId")
+    status, not_json = post(stack, b"agentId=x", tenant.verify_key, "text/plain")
+    assert status == 415 and not_json["error"]["code"] == "unsupported_media_type"
+    status, huge = post(stack, {**ask, "context": {"k": "v" * 70_000}}, tenant.verify_key)
+    assert status == 413 and huge["error"]["code"] == "too_large"
+    conforms(huge, "Error")
+
+
+def test_a_verifier_behind_is_a_decision_not_an_error(
+    stack: Stack, tenant: Tenant, buyer: tuple[str, int]
+) -> None:
+    agent_id, _ = buyer
+    ask = {"agentId": agent_id, "action": "purchase", "resource": "coachella.com"}
+    status, stale = post(
+        stack,
+        {**ask, "amountMinor": 1, "currency": "USD", "minRevision": 10**15},
+        tenant.verify_key,
+    )
+    assert status == 200
+    assert (stale["allowed"], stale["reasonCode"]) == (False, "STALE_POLICY")
+
+
+def test_the_openapi_document_is_served(stack: Stack) -> None:
+    with urllib.request.urlopen(f"{stack.verifiers[0].http_url}/openapi.json", timeout=10) as r:
+        assert json.loads(r.read()) == OPENAPI
