@@ -1,9 +1,14 @@
-"""Every gRPC hop over TLS, and under mutual TLS only callers holding a client certificate."""
+"""Every gRPC hop over TLS, and under mutual TLS only callers holding a client certificate;
+the verifier's HTTP/JSON port serves the same TLS from the same files."""
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
+import ssl
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -91,6 +96,16 @@ def _refused(call: Callable[[], object]) -> None:
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value
 
 
+def _openapi(url: str, context: ssl.SSLContext | None = None) -> int:
+    with urllib.request.urlopen(f"{url}/openapi.json", timeout=5, context=context) as reply:
+        return int(reply.status)
+
+
+def _http_refused(url: str, context: ssl.SSLContext | None = None) -> None:
+    with pytest.raises((urllib.error.URLError, ssl.SSLError, http.client.HTTPException, OSError)):
+        _openapi(url, context)
+
+
 def _health(channel: grpc.Channel) -> Callable[[], object]:
     return lambda: health_pb2_grpc.HealthStub(channel).Check(
         health_pb2.HealthCheckRequest(), timeout=5
@@ -108,6 +123,11 @@ async def test_verify_mutation_and_webhook_over_tls(
         for process in (stack.registry, stack.verifiers[0], stack.dispatcher):
             assert process is not None
             _refused(_health(grpc.insecure_channel(process.target)))
+        https = stack.verifiers[0].http_url.replace("http://", "https://")
+        trusting = ssl.create_default_context(cafile=certs.ca)
+        assert _openapi(https, trusting) == 200
+        _http_refused(stack.verifiers[0].http_url)  # plaintext
+        _http_refused(https, ssl.create_default_context())  # a CA it does not trust
     finally:
         await stop_stack(stack)
 
@@ -138,6 +158,11 @@ async def test_mutual_tls_admits_only_holders_of_a_client_certificate(
                 grpc.insecure_channel(target),
             ):
                 _refused(_health(channel))
+        https = stack.verifiers[0].http_url.replace("http://", "https://")
+        holder = ssl.create_default_context(cafile=certs.ca)
+        holder.load_cert_chain(certs.client_cert, certs.client_key)
+        assert _openapi(https, holder) == 200
+        _http_refused(https, ssl.create_default_context(cafile=certs.ca))  # no certificate
         tenant = stack.create_tenant("other")  # a valid API key is not enough without one
         _refused(
             lambda: stack.registry_stub(certs.credentials()).ListAgents(

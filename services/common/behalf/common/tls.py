@@ -15,6 +15,7 @@ or a CA bundle is a restart (make the new CA trusted everywhere before issuing f
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,6 +80,17 @@ class ServerTls:
             reloader.fetch,  # type: ignore[arg-type]
             require_client_authentication=self.mutual,
         )
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same files for an HTTP listener (TLS 1.2+; a client certificate required when
+        mutual). Read once: an HTTP listener picks up renewed files on restart."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert_file, self.key_file)
+        if self.client_ca_file is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.client_ca_file)
+        return context
 
     def stamp(self) -> FileStamp:
         """What identifies the files' current versions (inode, mtime, size); OSError if gone."""

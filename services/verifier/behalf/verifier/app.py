@@ -77,8 +77,9 @@ class VerifierService:
             "envoy.service.auth.v3.Authorization",
         )
         if settings.http_port:
+            tls = settings.host.tls.ssl_context() if settings.host.tls else None
             self._http = HttpListener(
-                HttpVerifyApi(verifier), settings.host.host, settings.http_port
+                HttpVerifyApi(verifier), settings.host.host, settings.http_port, tls
             )
 
     def audit_trail(self) -> DecisionPublisher:

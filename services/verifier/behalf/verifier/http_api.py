@@ -10,6 +10,7 @@ that is not JSON. `GET /openapi.json` describes it (openapi.py).
 
 from __future__ import annotations
 
+import ssl
 import time
 import uuid
 from typing import Any
@@ -119,18 +120,25 @@ class HttpVerifyApi:
 
 
 class HttpListener:
-    """The aiohttp server on its own port; shares it with sibling workers (SO_REUSEPORT)."""
+    """The aiohttp server on its own port; shares it with sibling workers (SO_REUSEPORT). It
+    serves TLS (mutual too) from the same files as the gRPC listener when they are set."""
 
-    def __init__(self, api: HttpVerifyApi, host: str, port: int) -> None:
+    def __init__(
+        self, api: HttpVerifyApi, host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         self._runner = web.AppRunner(api.application(), access_log=None)
         self._host = host
         self._port = port
+        self._tls = tls
 
     async def start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, reuse_port=True)
+        site = web.TCPSite(
+            self._runner, self._host, self._port, ssl_context=self._tls, reuse_port=True
+        )
         await site.start()
-        _log.info("listening", http=f"{self._host}:{self._port}")
+        scheme = "https" if self._tls else "http"
+        _log.info("listening", http=f"{scheme}://{self._host}:{self._port}")
 
     async def stop(self) -> None:
         await self._runner.cleanup()
