@@ -8,6 +8,7 @@ Starts the real stack, seeds an agent that may purchase on coachella.com up to 8
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -145,6 +146,7 @@ async def test_typescript_sdk_against_real_verifier(
     env = {
         **built_sdk,
         "BEHALF_TARGET": stack.verifiers[0].target,
+        "BEHALF_HTTP_URL": stack.verifiers[0].http_url,
         "BEHALF_API_KEY": tenant.verify_key,
         "BEHALF_AGENT_ID": agent_id,
         "BEHALF_MIN_REVISION": str(revision),
@@ -154,3 +156,67 @@ async def test_typescript_sdk_against_real_verifier(
     }
     stdout = await _step("node --test", [NODE, "--test", "dist/test/integration/"], env, 300)
     _check_summary(stdout)
+
+
+BRIEF_SNIPPET = """
+const { Behalf } = require("@behalf/sdk");
+const behalf = new Behalf({ apiKey: process.env.BEHALF_API_KEY, baseUrl: process.env.BEHALF_URL });
+behalf
+  .verify({ agentId: process.env.BEHALF_AGENT_ID, action: "purchase", vendor: "coachella.com",
+            amount: 799.99, currency: "USD", minRevision: process.env.BEHALF_MIN_REVISION })
+  .then((result) => console.log(JSON.stringify({ allowed: result.outcome === "ALLOW",
+                                                 reason: result.reason, risk: result.risk })))
+  .catch((error) => { console.error(error); process.exit(1); });
+"""
+
+
+async def test_the_packed_sdk_installs_alone_and_runs_the_brief(
+    stack: Stack, built_sdk: dict[str, str], tmp_path: Path
+) -> None:
+    """`npm pack`, then the tarball installed into an empty project with nothing else: the
+    brief's snippet (package and class names changed) verifies over HTTP against the real
+    verifier."""
+    assert NPM is not None and NODE is not None
+    packed = await _step(
+        "npm pack", [NPM, "pack", "--json", "--pack-destination", str(tmp_path)], built_sdk, 300
+    )
+    tarball = tmp_path / json.loads(packed)[0]["filename"]
+    project = tmp_path / "agent-app"
+    project.mkdir()
+    (project / "package.json").write_text('{"name": "agent-app", "private": true}\n')
+    (project / "verify.js").write_text(BRIEF_SNIPPET)
+    install = await asyncio.to_thread(
+        subprocess.run,
+        [NPM, "install", "--no-audit", "--no-fund", str(tarball)],
+        cwd=project,
+        env=built_sdk,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert install.returncode == 0, _explain("npm install <tarball>", install)
+    assert (project / "node_modules" / "@behalf" / "sdk" / "dist" / "src" / "index.d.ts").exists()
+    tenant = stack.create_tenant("ts-packed")
+    agent_id = _agent(stack, tenant, "packed-buyer")
+    revision = _grant_purchase(stack, tenant, agent_id)
+    env = {
+        **built_sdk,
+        "BEHALF_URL": stack.verifiers[0].http_url,
+        "BEHALF_API_KEY": tenant.verify_key,
+        "BEHALF_AGENT_ID": agent_id,
+        "BEHALF_MIN_REVISION": str(revision),
+    }
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [NODE, "verify.js"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, _explain("node verify.js", run)
+    result = json.loads(run.stdout)
+    assert result["allowed"] is True and result["risk"] in {"LOW", "MEDIUM", "HIGH"}

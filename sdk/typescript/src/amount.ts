@@ -87,3 +87,75 @@ export function parseCurrency(value: unknown, field = "amount.currency"): string
   }
   return value;
 }
+
+/**
+ * Currencies whose minor unit is not 1/100 (the services' table, behalf._money._EXPONENTS);
+ * every other currency has two decimals.
+ */
+const EXPONENTS: Readonly<Record<string, number>> = {
+  JPY: 0,
+  KRW: 0,
+  VND: 0,
+  CLP: 0,
+  ISK: 0,
+  XOF: 0,
+  XAF: 0,
+  BHD: 3,
+  IQD: 3,
+  JOD: 3,
+  KWD: 3,
+  LYD: 3,
+  OMR: 3,
+  TND: 3,
+};
+
+/** How many decimals the currency's minor unit has (JPY 0, USD 2, KWD 3). */
+export function minorUnitExponent(currency: string): number {
+  return EXPONENTS[currency] ?? 2;
+}
+
+const MAJOR = /^(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
+
+/**
+ * An amount in major units (`799.99` or `"799.99"` USD) as exact integer minor units. A number
+ * is read through its shortest decimal spelling (`String(799.99) === "799.99"`), so what you
+ * wrote is what is sent; more decimals than the currency has, a negative amount, or a number
+ * too large or small for a plain decimal are an {@link InvalidRequest}.
+ */
+export function parseMajorUnits(value: unknown, currency: string, field = "amount"): bigint {
+  let text: string;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) {
+      throw new InvalidRequest(field, "must be a finite number");
+    }
+    text = String(value);
+  } else if (typeof value === "string") {
+    text = value.trim();
+  } else {
+    throw new InvalidRequest(field, "must be a number or a decimal string such as \"799.99\"");
+  }
+  const match = MAJOR.exec(text);
+  if (match === null) {
+    throw new InvalidRequest(field, "must be a non-negative plain decimal such as 799.99");
+  }
+  const exponent = minorUnitExponent(currency);
+  const fraction = match[2] ?? "";
+  if (fraction.length > exponent) {
+    throw new InvalidRequest(field, `has more than ${exponent} decimals for ${currency}`);
+  }
+  const minor = BigInt((match[1] ?? "0") + fraction.padEnd(exponent, "0"));
+  if (minor > INT64_MAX) {
+    throw new InvalidRequest(field, "exceeds the int64 range in minor units");
+  }
+  return minor;
+}
+
+/** Integer minor units as an exact major-unit decimal string (79999n USD -> "799.99"). */
+export function formatMajorUnits(minor: bigint, currency: string): string {
+  const exponent = minorUnitExponent(currency);
+  if (exponent === 0) {
+    return minor.toString();
+  }
+  const digits = minor.toString().padStart(exponent + 1, "0");
+  return `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
+}

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 
 import * as grpc from "@grpc/grpc-js";
 
-import { parseCurrency, parseMinorUnits } from "./amount";
+import { parseCurrency, parseMajorUnits, parseMinorUnits } from "./amount";
 import {
   ActionDenied,
   ApprovalRejected,
@@ -22,6 +22,7 @@ import {
   type VerifyRequest,
   type VerifyResponse,
 } from "./gen/behalf/v1/verifier";
+import { httpDecide, parseBaseUrl } from "./http";
 import { fieldViolation } from "./status-details";
 import {
   toApproval,
@@ -36,8 +37,16 @@ import {
 export interface BehalfOptions {
   /** An API key with role `verify` (or `admin`); sent as `authorization: Bearer <key>`. */
   apiKey: string;
-  /** The verifier's address, for example `"127.0.0.1:50052"` or `"verifier.behalf:50052"`. */
-  target: string;
+  /**
+   * The verifier's gRPC address, for example `"127.0.0.1:50052"` or `"verifier.behalf:50052"`.
+   * Give this or `baseUrl`.
+   */
+  target?: string;
+  /**
+   * The verifier's HTTP/JSON API instead of gRPC, for example `"https://verify.example.com"`
+   * (`http://` only for loopback): `POST /v1/verify`, the same decisions and the same errors.
+   */
+  baseUrl?: string;
   /** The registry's address; needed only to wait for approvals (GetApproval). */
   registryTarget?: string;
   /** Deadline of every RPC, in milliseconds (default 5000). */
@@ -207,10 +216,17 @@ export function buildVerifyRequest(
   if (asked !== undefined && asked !== false) {
     throw new InvalidRequest("test_mode", "verify() never runs in test mode; use check()");
   }
+  if (
+    params.vendor !== undefined &&
+    params.resource !== undefined &&
+    params.vendor !== params.resource
+  ) {
+    throw new InvalidRequest("vendor", "is an alias of resource; pass one of them");
+  }
   const request: VerifyRequest = {
     agentId: nonEmpty(params.agentId, "agent_id"),
     action: parseAction(params.action),
-    resource: params.resource ?? "",
+    resource: params.resource ?? params.vendor ?? "",
     context: {},
     minRevision: "0",
     approvalId: testMode ? "" : (params.approvalId ?? ""),
@@ -223,7 +239,17 @@ export function buildVerifyRequest(
   if (typeof request.resource !== "string") {
     throw new InvalidRequest("resource", "must be a string");
   }
-  if (params.amountMinor !== undefined && params.amountMinor !== null) {
+  if (params.amount !== undefined && params.amount !== null) {
+    if (params.amountMinor !== undefined && params.amountMinor !== null) {
+      throw new InvalidRequest("amount", "pass amount (major units) or amountMinor, not both");
+    }
+    if (params.currency === undefined) {
+      throw new InvalidRequest("amount.currency", "is required with amount");
+    }
+    const currency = parseCurrency(params.currency, "amount.currency");
+    const amountMinor = parseMajorUnits(params.amount, currency);
+    request.amount = { amountMinor: amountMinor.toString(), currency };
+  } else if (params.amountMinor !== undefined && params.amountMinor !== null) {
     const amountMinor = parseMinorUnits(params.amountMinor, "amount.amount_minor");
     if (params.currency === undefined) {
       throw new InvalidRequest("amount.currency", "is required with amountMinor");
@@ -254,14 +280,21 @@ export function buildVerifyRequest(
  * const behalf = new Behalf({ apiKey, target: "127.0.0.1:50052" });
  * await behalf.verify({ agentId, action: "purchase", resource: "coachella.com",
  *                       amountMinor: 79_999n, currency: "USD" }); // throws unless ALLOW
+ * // or over HTTP/JSON, as the product brief writes it:
+ * const overHttp = new Behalf({ apiKey, baseUrl: "https://verify.example.com" });
+ * await overHttp.verify({ agentId, action: "purchase", vendor: "coachella.com",
+ *                         amount: 799.99, currency: "USD" });
  * ```
  */
 export class Behalf implements Verifier {
-  readonly target: string;
+  readonly target: string | undefined;
+  readonly baseUrl: string | undefined;
   readonly registryTarget: string | undefined;
   readonly deadlineMs: number;
+  readonly #apiKey: string;
+  readonly #http: URL | undefined;
   readonly #metadata: grpc.Metadata;
-  readonly #verifier: InstanceType<typeof VerifierServiceClient>;
+  readonly #verifier: InstanceType<typeof VerifierServiceClient> | undefined;
   readonly #credentials: (target: string) => grpc.ChannelCredentials;
   readonly #channelOptions: grpc.ChannelOptions;
   #registry: InstanceType<typeof RegistryServiceClient> | undefined;
@@ -271,10 +304,15 @@ export class Behalf implements Verifier {
     if (typeof options?.apiKey !== "string" || options.apiKey.length === 0) {
       throw new ConfigurationError("apiKey is required");
     }
-    if (typeof options.target !== "string" || options.target.length === 0) {
-      throw new ConfigurationError("target is required");
+    const hasTarget = typeof options.target === "string" && options.target.length > 0;
+    const hasBaseUrl = typeof options.baseUrl === "string" && options.baseUrl.length > 0;
+    if (hasTarget === hasBaseUrl) {
+      throw new ConfigurationError("give target (gRPC) or baseUrl (HTTP/JSON), exactly one");
     }
-    this.target = options.target;
+    this.target = hasTarget ? options.target : undefined;
+    this.baseUrl = hasBaseUrl ? options.baseUrl : undefined;
+    this.#apiKey = options.apiKey;
+    this.#http = hasBaseUrl ? parseBaseUrl(options.baseUrl as string) : undefined;
     this.registryTarget = options.registryTarget;
     this.deadlineMs = positiveMs(options.deadlineMs, DEFAULT_DEADLINE_MS, "deadlineMs");
     this.#metadata = new grpc.Metadata();
@@ -284,11 +322,10 @@ export class Behalf implements Verifier {
       explicit ??
       (isLoopbackTarget(target) ? grpc.credentials.createInsecure() : grpc.credentials.createSsl());
     this.#channelOptions = { ...DEFAULT_CHANNEL_OPTIONS, ...options.channelOptions };
-    this.#verifier = new VerifierServiceClient(
-      this.target,
-      this.#credentials(this.target),
-      this.#channelOptions,
-    );
+    this.#verifier =
+      this.target === undefined
+        ? undefined
+        : new VerifierServiceClient(this.target, this.#credentials(this.target), this.#channelOptions);
   }
 
   /**
@@ -419,18 +456,26 @@ export class Behalf implements Verifier {
   /** Closes the channels. Calls made afterwards throw {@link VerificationUnavailable}. */
   close(): void {
     this.#closed = true;
-    this.#verifier.close();
+    this.#verifier?.close();
     this.#registry?.close();
   }
 
   /** One Verify RPC; the decision whatever it says, or the error for no decision. */
   async #decide(request: VerifyRequest, options: CallOptions): Promise<Decision> {
     const requestId = request.requestId;
+    if (this.#http !== undefined) {
+      if (this.#closed) {
+        throw new VerificationUnavailable("the client is closed", { requestId });
+      }
+      const deadlineMs = positiveMs(options.deadlineMs, this.deadlineMs, "deadlineMs");
+      return httpDecide(this.#http, this.#apiKey, request, deadlineMs, options.signal);
+    }
+    const verifier = this.#verifier as InstanceType<typeof VerifierServiceClient>;
     let response: VerifyResponse;
     try {
       response = await this.#unary<VerifyResponse>(
         (metadata, callOptions, callback) =>
-          this.#verifier.verify(request, metadata, callOptions, callback),
+          verifier.verify(request, metadata, callOptions, callback),
         options,
       );
     } catch (error) {

@@ -15,7 +15,15 @@ export {
   type CallOptions,
   type Verifier,
 } from "./client";
-export { INT64_MAX, parseCurrency, parseMinorUnits, type AmountInput } from "./amount";
+export {
+  INT64_MAX,
+  formatMajorUnits,
+  minorUnitExponent,
+  parseCurrency,
+  parseMajorUnits,
+  parseMinorUnits,
+  type AmountInput,
+} from "./amount";
 export {
   ActionDenied,
   ApprovalRejected,

@@ -30,9 +30,16 @@ export interface VerifyParams {
   action: string;
   /** Host or vendor the action targets, for example `"coachella.com"`. */
   resource?: string;
+  /** An alias of `resource`, as the product brief writes it (`vendor: "gmail.com"`). */
+  vendor?: string;
+  /**
+   * The amount in major units, `799.99` or `"799.99"` (USD), converted exactly with the
+   * currency's decimals; more decimals than the currency has is an error. Or use `amountMinor`.
+   */
+  amount?: number | string;
   /** Integer minor units (cents); a bigint, a safe integer or a digit string. Never a float. */
   amountMinor?: AmountInput;
-  /** ISO-4217 code, required with `amountMinor`, for example `"USD"`. */
+  /** ISO-4217 code, required with `amount` or `amountMinor`, for example `"USD"`. */
   currency?: string;
   /** Free context recorded in the audit trail. */
   context?: Record<string, string>;

@@ -257,3 +257,81 @@ describe("approvals on the real stack", { skip: approvalSkip }, () => {
     );
   });
 });
+
+const httpSkip = skip || (env.BEHALF_HTTP_URL ? false : "BEHALF_HTTP_URL is not set");
+
+describe("the real verifier over HTTP/JSON", { skip: httpSkip }, () => {
+  let behalf: Behalf;
+  let agentId: string;
+  let minRevision: bigint;
+
+  before(() => {
+    behalf = new Behalf({ apiKey: required("BEHALF_API_KEY"), baseUrl: required("BEHALF_HTTP_URL") });
+    agentId = required("BEHALF_AGENT_ID");
+    minRevision = BigInt(env.BEHALF_MIN_REVISION ?? "0");
+  });
+  after(() => behalf?.close());
+
+  it("the brief's snippet: vendor and a numeric amount", async () => {
+    const decision = await behalf.verify({
+      agentId,
+      action: "purchase",
+      vendor: "coachella.com",
+      amount: 799.99,
+      currency: "USD",
+      minRevision,
+    });
+    assert.equal(decision.outcome, "ALLOW");
+    assert.equal(decision.reasonCode, "ALLOWED");
+    assert.ok(["LOW", "MEDIUM", "HIGH"].includes(decision.risk), decision.risk);
+    assert.notEqual(decision.permissionId, "");
+  });
+
+  it("a deny throws exactly as over gRPC", async () => {
+    await assert.rejects(
+      behalf.verify({
+        agentId,
+        action: "purchase",
+        vendor: "coachella.com",
+        amount: "800.01",
+        currency: "USD",
+        minRevision,
+        requestId: "ts-http-over-limit",
+      }),
+      (error) => {
+        assert.ok(error instanceof ActionDenied, String(error));
+        assert.equal(error.reasonCode, "AMOUNT_EXCEEDS_LIMIT");
+        assert.equal(error.decision.requestId, "ts-http-over-limit");
+        return true;
+      },
+    );
+  });
+
+  it("the server's field and an unknown key come back typed", async () => {
+    const ambiguous = "http://evil.com\\@coachella.com/x";
+    await assert.rejects(
+      behalf.verify({ agentId, action: "purchase", resource: ambiguous, amountMinor: 100, currency: "USD" }),
+      (error) => error instanceof InvalidRequest && error.field === "resource",
+    );
+    const stranger = new Behalf({ apiKey: "bhk_not_a_real_key", baseUrl: required("BEHALF_HTTP_URL") });
+    await assert.rejects(
+      stranger.verify({ agentId, action: "purchase", vendor: "coachella.com" }),
+      AuthenticationError,
+    );
+  });
+
+  it("guard never runs the tool on a deny", async () => {
+    let ran = false;
+    await assert.rejects(
+      guard(
+        behalf,
+        { agentId, action: "purchase", vendor: "ticketmaster.com", amount: 1, currency: "USD", minRevision },
+        () => {
+          ran = true;
+        },
+      ),
+      ActionDenied,
+    );
+    assert.equal(ran, false);
+  });
+});
