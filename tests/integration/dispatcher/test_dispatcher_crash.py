@@ -104,3 +104,58 @@ async def test_sigkill_at_random_points_loses_nothing(
     assert states == {"succeeded": EVENTS}, states
     assert {r.headers["webhook-id"] for r in receiver.on("/crash")} == webhook_ids
     assert len(webhook_ids) == EVENTS
+
+
+async def test_a_retry_under_way_when_killed_is_delivered_after_restart(
+    dispatcher_db, kafka_bootstrap, prefix, registry, receiver, producer, tmp_path
+):
+    """A delivery whose first attempt failed is killed during its retry (the retry task's
+    offset already committed): it is pending again, so the next process reclaims it and it
+    succeeds, with the same webhook-id."""
+    answers = {"n": 0}
+    retrying = asyncio.Event()
+
+    async def fail_then_hang_then_ok(_request, _n):
+        answers["n"] += 1
+        if answers["n"] == 1:
+            return 500, {}
+        if answers["n"] == 2:
+            retrying.set()
+            await asyncio.sleep(3600)  # the retry hangs until the process is killed
+        return 200, {}
+
+    receiver.behaviours["/retry"] = fail_then_hang_then_ok
+    registry.add(receiver.url("/retry"))
+    env = dispatcher_env(
+        dispatcher_db,
+        kafka_bootstrap,
+        prefix,
+        registry.port,
+        BEHALF_WEBHOOK_TIMEOUT_SECONDS="60",
+        BEHALF_WEBHOOK_RECLAIM_AFTER_SECONDS="2",
+    )
+    log_path = tmp_path / "dispatcher.log"
+    process = await start_process(env, log_path)
+    try:
+        event = decision_event()
+        await publish(producer, f"{prefix}.decisions", event, "verification.denied")
+        await asyncio.wait_for(retrying.wait(), 60)
+        await asyncio.sleep(1.5)  # the retry task's offset is committed meanwhile
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        process = await start_process(env, log_path)
+        await receiver.wait_for(lambda: answers["n"] >= 3, within=60, what="the retry again")
+        conn = await asyncpg.connect(dispatcher_db)
+        try:
+            for _ in range(100):
+                row = await conn.fetchrow("SELECT state, webhook_id FROM dispatcher.deliveries")
+                if row is not None and row["state"] == "succeeded":
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+    assert row is not None and row["state"] == "succeeded"
+    assert {r.headers["webhook-id"] for r in receiver.on("/retry")} == {row["webhook_id"]}

@@ -7,7 +7,7 @@ from prometheus_client import Counter, Histogram
 DELIVERIES = Counter(
     "behalf_webhook_deliveries_total",
     "Delivery steps by outcome: succeeded, retry, dead, deferred (busy endpoint), "
-    "parked (failing endpoint: left pending).",
+    "parked (failing endpoint: left pending), requeued (a due retry made pending again).",
     ["outcome"],
 )
 ATTEMPT_SECONDS = Histogram(

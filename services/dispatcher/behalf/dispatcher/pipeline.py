@@ -1,14 +1,15 @@
 """What happens to an event and to each of its deliveries: fan-out, attempt, retry, dead.
 
     events batch ─▶ one INSERT of every delivery ─▶ lanes.put (per endpoint) ─▶ offsets commit
-    retry task   ─▶ its row ─────────────────────▶ lanes.put
+    retry task   ─▶ its row, pending again ──────▶ lanes.put
     lane worker  ─▶ breaker? sign, POST ─▶ step ─▶ writer (tasks produced, then one txn)
 
 An event's handling ends once its deliveries are durable rows queued in their lanes (or set
 aside): it never waits for a POST. A delivery queued here whose process dies stays `pending` in
 PostgreSQL and is reclaimed by `reclaim` in any dispatcher, and so is one set aside while its
-endpoint fails. Stale duplicates are recognised by their attempt number, and the receiver
-deduplicates by the unchanged webhook-id.
+endpoint fails; a retried delivery is made `pending` again before it is queued (its task's
+offset is committed once it is queued). Stale duplicates are recognised by their attempt number,
+and the receiver deduplicates by the unchanged webhook-id.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -171,6 +173,14 @@ class Pipeline:
                 raise RetryLater(f"{row.delivery_id}: attempt {task.attempt} not recorded yet")
             _log.warning("task_dropped", delivery_id=row.delivery_id, reason="never recorded")
             return
+        if row.state != PENDING:
+            # Pending again before it is queued: the task's offset is committed once it is
+            # queued, so if this process dies before the attempt is recorded, reclaim must be
+            # able to find it. Its last error stays as it was.
+            requeue = ParkWrite(row, PENDING, None, row.last_error)
+            if not await self._writer.submit(requeue, None, "requeued"):
+                return  # moved on meanwhile
+            row = replace(row, state=PENDING)
         target = await self._targets.target(row.tenant_id, row.endpoint_id)
         await _durable([await self._dispatch(row, target)])
 
