@@ -18,7 +18,7 @@ from behalf.common.errors import Unavailable
 from behalf.common.ids import new_id
 from behalf.dispatcher.attempts import AttemptOutcome
 from behalf.dispatcher.payloads import WebhookMessage
-from behalf.dispatcher.store import COLUMNS, MAX_ERROR, DeliveryRow, row_from
+from behalf.dispatcher.store import COLUMNS, MAX_ERROR, PENDING, DeliveryRow, row_from
 
 
 @dataclass(frozen=True)
@@ -67,29 +67,31 @@ class BatchStore:
         (tenant, endpoint, state) index and filter all of a busy endpoint's rows for each key
         (seconds per batch once a failing endpoint has a backlog); the unique (event_id,
         endpoint_id) index finds each row, and the tenant is compared here."""
-        keys = [(m, e) for m, endpoints in fanout for e in endpoints]
+        keys = [(m, e, new_id("dlv"), new_id("msg")) for m, endpoints in fanout for e in endpoints]
         if not keys:
             return []
         async with self._pool.acquire() as conn:
+            # Only the ids and the time come back: the rest of a new row is what was sent
+            # (and the table's defaults), so no payload travels back and is decoded again.
             inserted = await conn.fetch(
-                f"""INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id,
+                """INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id,
                        event_type, webhook_id, state, payload)
-                    SELECT id, ten, ep, ev, et, wh, 'pending', pl
-                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                $6::text[], $7::bytea[]) AS v(id, ten, ep, ev, et, wh, pl)
-                    ON CONFLICT (event_id, endpoint_id) DO NOTHING
-                    RETURNING {COLUMNS}""",
-                [new_id("dlv") for _ in keys],
-                [m.tenant_id for m, _ in keys],
-                [e for _, e in keys],
-                [m.event_id for m, _ in keys],
-                [m.event_type for m, _ in keys],
-                [new_id("msg") for _ in keys],
-                [m.body for m, _ in keys],
+                   SELECT id, ten, ep, ev, et, wh, 'pending', pl
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                               $6::text[], $7::bytea[]) AS v(id, ten, ep, ev, et, wh, pl)
+                   ON CONFLICT (event_id, endpoint_id) DO NOTHING
+                   RETURNING delivery_id, created_at""",
+                [d for _, _, d, _ in keys],
+                [m.tenant_id for m, _, _, _ in keys],
+                [e for _, e, _, _ in keys],
+                [m.event_id for m, _, _, _ in keys],
+                [m.event_type for m, _, _, _ in keys],
+                [w for _, _, _, w in keys],
+                [m.body for m, _, _, _ in keys],
             )
-            rows = [row_from(r) for r in inserted]
-            created = {(r.event_id, r.endpoint_id) for r in rows}
-            existing = [(m, e) for m, e in keys if (m.event_id, e) not in created]
+            created_at = {r["delivery_id"]: r["created_at"] for r in inserted}
+            rows = [_new_row(m, e, d, w, created_at[d]) for m, e, d, w in keys if d in created_at]
+            existing = [(m, e) for m, e, d, _ in keys if d not in created_at]
             if existing:
                 records = await conn.fetch(
                     f"""SELECT {_qualified("d")} FROM unnest($1::text[], $2::text[]) AS k(ev, ep)
@@ -190,6 +192,29 @@ async def _write_attempts(
             [a.outcome.response_body for a in done],
         )
     return changed
+
+
+def _new_row(
+    message: WebhookMessage, endpoint_id: str, delivery_id: str, webhook_id: str, at: datetime
+) -> DeliveryRow:
+    """A row just inserted, as `create_for_events` wrote it (the table's defaults included)."""
+    return DeliveryRow(
+        delivery_id,
+        message.tenant_id,
+        endpoint_id,
+        message.event_id,
+        message.event_type,
+        webhook_id,
+        PENDING,
+        0,
+        0,
+        message.body,
+        None,
+        0,
+        "",
+        at,
+        at,
+    )
 
 
 def _qualified(alias: str) -> str:
