@@ -205,7 +205,10 @@ def markdown(result: dict, table: Callable[[Sequence[str], Sequence[Sequence[str
             f"(max {during.get('max_ms', 0):.0f} ms) over {rebuild['answers_during']:,} answers, "
             f"{rebuild['not_allowed_during']} of them not ALLOW (served from the previous",
             f"snapshot throughout). Peak RSS with both snapshots: "
-            f"{rebuild['verifier_hwm_after_mib']:.0f} MiB.",
+            f"{rebuild['verifier_hwm_after_mib']:.0f} MiB. Of the "
+            f"{rebuild.get('audit_commits_during', 0):,.0f} Kafka audit transactions committed "
+            f"meanwhile, {rebuild.get('audit_commits_over_100ms_during', 0):,.0f} took over"
+            " 100 ms (a Verify answers only once its decision is committed).",
             "",
         ]
     writes = result.get("writes")
