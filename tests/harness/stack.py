@@ -169,6 +169,7 @@ class Stack:
             self.env,
             self.log_dir,
             BEHALF_REGISTRY_INTERNAL_TARGET=self.registry.internal_target,
+            BEHALF_REGISTRY_TARGET=self.registry.target,
             **overrides,
         )
         process.wait_serving()

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from behalf.v1 import registry_pb2
 from behalf.verifier.openapi import OPENAPI
 from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
 
@@ -145,3 +146,62 @@ def test_a_verifier_behind_is_a_decision_not_an_error(
 def test_the_openapi_document_is_served(stack: Stack) -> None:
     with urllib.request.urlopen(f"{stack.verifiers[0].http_url}/openapi.json", timeout=10) as r:
         assert json.loads(r.read()) == OPENAPI
+
+
+def get(stack: Stack, path: str, key: str | None) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    request = urllib.request.Request(f"{stack.verifiers[0].http_url}{path}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_an_http_client_waits_for_a_human_and_then_acts_once(stack: Stack, tenant: Tenant) -> None:
+    """REQUIRE_APPROVAL gives an approval id; GET /v1/approvals/{id} shows it pending, then
+    approved once a human says so; the same request with it is allowed once, and the approval
+    reads as consumed."""
+    agent_id, grant = stack.agent_with_grant(tenant, "careful", requires_approval=True)
+    ask = {"agentId": agent_id, "action": "purchase", "vendor": "coachella.com"}
+    ask |= {"amount": "120.00", "currency": "USD", "minRevision": grant.revision}
+    status, pending = post(stack, ask, tenant.verify_key)
+    assert (status, pending["outcome"]) == (200, "REQUIRE_APPROVAL")
+    approval_id = pending["approvalId"]
+    status, approval = get(stack, f"/v1/approvals/{approval_id}", tenant.verify_key)
+    assert status == 200, approval
+    conforms(approval, "Approval")
+    assert approval["state"] == "PENDING"
+    assert (approval["agentId"], approval["amountMinor"]) == (agent_id, 12000)
+
+    stack.registry_stub().ResolveApproval(
+        registry_pb2.ResolveApprovalRequest(
+            approval_id=approval_id, approve=True, resolved_by="alice@example.com"
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    status, approved = get(stack, f"/v1/approvals/{approval_id}", tenant.verify_key)
+    assert (status, approved["state"]) == (200, "APPROVED")
+    status, allowed = post(stack, {**ask, "approvalId": approval_id}, tenant.verify_key)
+    assert (status, allowed["allowed"], allowed["reasonCode"]) == (200, True, "APPROVAL_CONSUMED")
+    status, again = post(stack, {**ask, "approvalId": approval_id}, tenant.verify_key)
+    assert again["allowed"] is False  # an approval allows exactly once
+    status, consumed = get(stack, f"/v1/approvals/{approval_id}", tenant.verify_key)
+    assert consumed["state"] == "CONSUMED" and consumed["consumeTime"]
+
+
+def test_approval_reads_refuse_strangers_and_bad_ids(stack: Stack, tenant: Tenant) -> None:
+    other = stack.create_tenant("http-other")
+    agent_id, grant = stack.agent_with_grant(other, "theirs", requires_approval=True)
+    ask = {"agentId": agent_id, "action": "purchase", "resource": "coachella.com"}
+    ask |= {"amountMinor": 100, "currency": "USD", "minRevision": grant.revision}
+    _, pending = post(stack, ask, other.verify_key)
+    theirs = pending["approvalId"]
+    status, _ = get(stack, f"/v1/approvals/{theirs}", tenant.verify_key)
+    assert status == 404  # another tenant's approval does not exist for this key
+    status, body = get(stack, f"/v1/approvals/{theirs}", None)
+    assert (status, body["error"]["code"]) == (401, "unauthenticated")
+    status, body = get(stack, "/v1/approvals/not-an-id", tenant.verify_key)
+    assert (status, body["error"]["field"]) == (400, "approvalId")
+    conforms(body, "Error")

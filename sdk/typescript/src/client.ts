@@ -22,7 +22,7 @@ import {
   type VerifyRequest,
   type VerifyResponse,
 } from "./gen/behalf/v1/verifier";
-import { httpDecide, parseBaseUrl } from "./http";
+import { httpDecide, httpGetApproval, parseBaseUrl } from "./http";
 import { fieldViolation } from "./status-details";
 import {
   toApproval,
@@ -348,7 +348,7 @@ export class Behalf implements Verifier {
     if (decision.outcome === "REQUIRE_APPROVAL") {
       throw new ApprovalRequired(
         decision,
-        this.registryTarget === undefined
+        this.registryTarget === undefined && this.#http === undefined
           ? undefined
           : (approvalId, waitOptions) => this.waitForApproval(approvalId, waitOptions),
       );
@@ -378,8 +378,18 @@ export class Behalf implements Verifier {
     return guard(this, params, fn);
   }
 
-  /** Reads one approval from the registry (needs `registryTarget`). */
+  /**
+   * Reads one approval: from the registry over gRPC (`registryTarget`), or, for a client made
+   * with `baseUrl` and no `registryTarget`, from the verifier's `GET /v1/approvals/{id}`.
+   */
   async getApproval(approvalId: string, options: CallOptions = {}): Promise<Approval> {
+    if (this.#http !== undefined && this.registryTarget === undefined) {
+      if (this.#closed) {
+        throw new VerificationUnavailable("the client is closed");
+      }
+      const deadlineMs = positiveMs(options.deadlineMs, this.deadlineMs, "deadlineMs");
+      return httpGetApproval(this.#http, this.#apiKey, approvalId, deadlineMs, options.signal);
+    }
     const registry = this.#registryClient();
     let response: GetApprovalResponse;
     try {

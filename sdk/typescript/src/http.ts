@@ -7,7 +7,7 @@ import {
   VerificationUnavailable,
 } from "./errors";
 import type { VerifyRequest } from "./gen/behalf/v1/verifier";
-import type { Decision, Outcome, ReasonCode, Risk } from "./types";
+import type { Approval, ApprovalState, Decision, Outcome, ReasonCode, Risk } from "./types";
 
 /**
  * The verifier's HTTP/JSON API (`POST /v1/verify`, described by its `/openapi.json`), for
@@ -122,7 +122,74 @@ export function errorFromHttp(status: number, body: unknown, requestId: string):
   if (status === 401 || status === 403) {
     return new AuthenticationError(message, base);
   }
-  return new VerificationUnavailable(`verification unavailable (HTTP ${status}): ${message}`, base);
+  // 503 and gateway errors are worth a retry when waiting for an approval, as gRPC's UNAVAILABLE.
+  const grpcCode = status === 503 || status === 502 || status === 504 ? "UNAVAILABLE" : undefined;
+  return new VerificationUnavailable(`verification unavailable (HTTP ${status}): ${message}`, {
+    ...base,
+    ...(grpcCode === undefined ? {} : { grpcCode }),
+  });
+}
+
+/** A request that got no HTTP answer: unavailable (a timeout as gRPC's DEADLINE_EXCEEDED). */
+function unreachable(error: unknown, requestId?: string): VerificationUnavailable {
+  const message = error instanceof Error ? error.message : String(error);
+  const timedOut = error instanceof Error && error.name === "TimeoutError";
+  return new VerificationUnavailable(`verification unavailable: ${message}`, {
+    ...(requestId === undefined ? {} : { requestId }),
+    grpcCode: timedOut ? "DEADLINE_EXCEEDED" : "UNAVAILABLE",
+    cause: error,
+  });
+}
+
+function signalFor(deadlineMs: number, signal?: AbortSignal): AbortSignal {
+  const timeout = AbortSignal.timeout(deadlineMs);
+  return signal === undefined ? timeout : AbortSignal.any([timeout, signal]);
+}
+
+function time(value: unknown): Date | undefined {
+  return typeof value === "string" && value ? new Date(value) : undefined;
+}
+
+/** An approval from `GET /v1/approvals/{id}` (answers 404 and 400 as the gRPC client would). */
+export async function httpGetApproval(
+  baseUrl: URL,
+  apiKey: string,
+  approvalId: string,
+  deadlineMs: number,
+  signal?: AbortSignal,
+): Promise<Approval> {
+  let response: Response;
+  let body: Record<string, unknown> | null;
+  try {
+    response = await fetch(new URL(`v1/approvals/${encodeURIComponent(approvalId)}`, baseUrl), {
+      headers: { authorization: `Bearer ${apiKey}` },
+      signal: signalFor(deadlineMs, signal),
+    });
+    body = (await response.json().catch(() => null)) as Record<string, unknown> | null;
+  } catch (error) {
+    throw unreachable(error);
+  }
+  if (response.status !== 200 || body === null) {
+    throw errorFromHttp(response.status, body, "");
+  }
+  const minor = body.amountMinor;
+  return {
+    approvalId: text(body.approvalId),
+    agentId: text(body.agentId),
+    action: text(body.action),
+    resource: text(body.resource),
+    amountMinor: typeof minor === "number" ? BigInt(minor) : undefined,
+    currency: typeof body.currency === "string" ? body.currency : undefined,
+    permissionId: text(body.permissionId),
+    state: (text(body.state) || "UNRECOGNIZED") as ApprovalState,
+    requestId: text(body.requestId),
+    createTime: time(body.createTime),
+    expireTime: time(body.expireTime),
+    resolveTime: time(body.resolveTime),
+    resolvedBy: "",
+    resolutionComment: "",
+    consumeTime: time(body.consumeTime),
+  };
 }
 
 /** One `POST /v1/verify`: the decision whatever it says, or the error for no decision. */
@@ -134,7 +201,6 @@ export async function httpDecide(
   signal?: AbortSignal,
 ): Promise<Decision> {
   const requestId = request.requestId;
-  const timeout = AbortSignal.timeout(deadlineMs);
   let response: Response;
   let body: unknown;
   try {
@@ -146,18 +212,14 @@ export async function httpDecide(
         "x-request-id": requestId,
       },
       body: JSON.stringify(httpVerifyBody(request)),
-      signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
+      signal: signalFor(deadlineMs, signal),
     });
     body = await response.json().catch(() => null);
   } catch (error) {
     if (error instanceof BehalfError) {
       throw error;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    throw new VerificationUnavailable(`verification unavailable: ${message}`, {
-      requestId,
-      cause: error,
-    });
+    throw unreachable(error, requestId);
   }
   if (response.status !== 200) {
     throw errorFromHttp(response.status, body, requestId);

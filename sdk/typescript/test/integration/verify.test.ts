@@ -335,3 +335,52 @@ describe("the real verifier over HTTP/JSON", { skip: httpSkip }, () => {
     assert.equal(ran, false);
   });
 });
+
+describe("approvals over HTTP/JSON, no registry address", { skip: approvalSkip || httpSkip }, () => {
+  it("waits for a human through GET /v1/approvals/{id}, then allows once", async () => {
+    const behalf = new Behalf({
+      apiKey: required("BEHALF_API_KEY"),
+      baseUrl: required("BEHALF_HTTP_URL"),
+      deadlineMs: 10_000,
+    });
+    const admin = new v1.registry.RegistryServiceClient(
+      required("BEHALF_REGISTRY_TARGET"),
+      grpc.credentials.createInsecure(),
+    );
+    const metadata = new grpc.Metadata();
+    metadata.set("authorization", `Bearer ${required("BEHALF_ADMIN_KEY")}`);
+    const params: VerifyParams = {
+      agentId: required("BEHALF_APPROVAL_AGENT_ID"),
+      action: "purchase",
+      vendor: "coachella.com",
+      amount: "130.00",
+      currency: "USD",
+      minRevision: BigInt(env.BEHALF_MIN_REVISION ?? "0"),
+    };
+    try {
+      const first = await behalf.verify(params).catch((error: unknown) => error);
+      assert.ok(first instanceof ApprovalRequired, String(first));
+      const waiting = first.waitForApproval({ deadlineMs: 15_000, pollIntervalMs: 100 });
+      setTimeout(
+        () =>
+          admin.resolveApproval(
+            { approvalId: first.approvalId, approve: true, resolvedBy: "ts-http@example.com", comment: "" },
+            metadata,
+            { deadline: Date.now() + 10_000 },
+            () => undefined,
+          ),
+        300,
+      );
+      const approved = await waiting;
+      assert.equal(approved.state, "APPROVED");
+      assert.equal(approved.amountMinor, 13_000n);
+      const allowed = await behalf.verify({ ...params, approvalId: first.approvalId });
+      assert.equal(allowed.outcome, "ALLOW");
+      const consumed = await behalf.getApproval(first.approvalId);
+      assert.equal(consumed.state, "CONSUMED");
+    } finally {
+      behalf.close();
+      admin.close();
+    }
+  });
+});

@@ -14,6 +14,7 @@ from behalf.common.startup import StartupError, retry_until
 from behalf.common.tls import open_channel
 from behalf.v1 import verifier_pb2_grpc
 from behalf.verifier.api import Verifier, VerifierApi
+from behalf.verifier.approval_reads import ApprovalReads
 from behalf.verifier.audit import DecisionPublisher
 from behalf.verifier.ext_authz import ExtAuthzApi
 from behalf.verifier.http_api import HttpListener, HttpVerifyApi
@@ -33,6 +34,7 @@ class VerifierService:
         self._channel: grpc.aio.Channel | None = None
         self.watcher: PolicyWatcher | None = None
         self._http: HttpListener | None = None
+        self._public_channel: grpc.aio.Channel | None = None
 
     def register(self, host: ServiceHost) -> None:
         settings = self.settings
@@ -77,9 +79,13 @@ class VerifierService:
             "envoy.service.auth.v3.Authorization",
         )
         if settings.http_port:
+            self._public_channel = open_channel(
+                settings.registry_public_target, settings.channel_tls
+            )
+            approvals = ApprovalReads(self._public_channel, REGISTRY_CALL_TIMEOUT_SECONDS)
             tls = settings.host.tls.ssl_context() if settings.host.tls else None
             self._http = HttpListener(
-                HttpVerifyApi(verifier), settings.host.host, settings.http_port, tls
+                HttpVerifyApi(verifier, approvals), settings.host.host, settings.http_port, tls
             )
 
     def audit_trail(self) -> DecisionPublisher:
@@ -124,3 +130,5 @@ class VerifierService:
             await self.publisher.stop()
         if self._channel is not None:
             await self._channel.close()
+        if self._public_channel is not None:
+            await self._public_channel.close()

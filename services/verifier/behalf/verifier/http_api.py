@@ -5,7 +5,8 @@ audit before allow): every decision is a 200 whose `allowed` is true only for an
 stale or unreachable dependency is a decision, not an error a careless client could read as
 "carry on". Errors are for requests that got no decision: 400 names the JSON field, 401 a bad
 key, 403 a key whose role or scope may not verify this, 413 a body over 64 KiB, 415 a body
-that is not JSON. `GET /openapi.json` describes it (openapi.py).
+that is not JSON. `GET /v1/approvals/{id}` reads an approval (approval_reads.py) so an HTTP
+client can wait for a human. `GET /openapi.json` describes it all (openapi.py).
 """
 
 from __future__ import annotations
@@ -19,9 +20,23 @@ import structlog
 from aiohttp import web
 from prometheus_client import Histogram
 
-from behalf.common.errors import BehalfError, InvalidArgument, PermissionDenied, Unauthenticated
+from behalf.common.errors import (
+    BehalfError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from behalf.verifier.api import Verifier
-from behalf.verifier.http_body import MAX_BODY_BYTES, decision_body, json_field, parse_verify_body
+from behalf.verifier.approval_reads import ApprovalReads
+from behalf.verifier.http_body import (
+    MAX_BODY_BYTES,
+    approval_body,
+    decision_body,
+    json_field,
+    parse_verify_body,
+)
 from behalf.verifier.openapi import OPENAPI
 
 HTTP_SECONDS = Histogram(
@@ -53,12 +68,14 @@ def _bearer(header: str | None) -> str:
 class HttpVerifyApi:
     """The HTTP routes over the verifier's pipeline."""
 
-    def __init__(self, verifier: Verifier) -> None:
+    def __init__(self, verifier: Verifier, approvals: ApprovalReads) -> None:
         self._verifier = verifier
+        self._approvals = approvals
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._observe])
         app.router.add_post("/v1/verify", self.verify)
+        app.router.add_get("/v1/approvals/{approval_id}", self.approval)
         app.router.add_get("/openapi.json", self.openapi)
         return app
 
@@ -79,6 +96,23 @@ class HttpVerifyApi:
         except PermissionDenied as exc:
             return _error(403, "permission_denied", str(exc))
         return web.json_response(decision_body(decision))
+
+    async def approval(self, request: web.Request) -> web.Response:
+        """One approval, so an HTTP client can wait for a human's answer."""
+        try:
+            token = _bearer(request.headers.get("Authorization"))
+            approval = await self._approvals.get(token, request.match_info["approval_id"])
+        except InvalidArgument as exc:
+            return _error(400, "invalid_argument", f"{exc.field}: {exc.problem}", exc.field)
+        except Unauthenticated as exc:
+            return _error(401, "unauthenticated", str(exc))
+        except PermissionDenied as exc:
+            return _error(403, "permission_denied", str(exc))
+        except NotFound as exc:
+            return _error(404, "not_found", str(exc))
+        except Unavailable as exc:
+            return _error(503, "unavailable", str(exc))
+        return web.json_response(approval_body(approval))
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(OPENAPI)

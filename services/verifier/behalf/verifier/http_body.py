@@ -16,7 +16,7 @@ from typing import Any
 
 from behalf.common.currencies import is_currency, minor_unit_exponent
 from behalf.common.errors import InvalidArgument
-from behalf.v1 import common_pb2, verifier_pb2
+from behalf.v1 import common_pb2, resources_pb2, verifier_pb2
 
 MAX_BODY_BYTES = 64 * 1024
 _INT64_MAX = 2**63 - 1
@@ -162,3 +162,30 @@ def _context(value: object) -> dict[str, str]:
         if not isinstance(item, str):
             raise InvalidArgument(f"context[{key}]", "must be a string")
     return value
+
+
+def approval_body(approval: resources_pb2.Approval) -> dict[str, Any]:
+    """An approval as the HTTP API returns it (state in upper case, times in RFC 3339)."""
+    body: dict[str, Any] = {
+        "approvalId": approval.approval_id,
+        "state": resources_pb2.ApprovalState.Name(approval.state).removeprefix("APPROVAL_STATE_"),
+        "agentId": approval.agent_id,
+        "action": approval.action,
+        "resource": approval.resource,
+        "requestId": approval.request_id,
+        "permissionId": approval.permission_id or None,
+        "amountMinor": None,
+        "currency": None,
+    }
+    if approval.HasField("amount"):
+        body["amountMinor"] = approval.amount.amount_minor
+        body["currency"] = approval.amount.currency
+    for name, field in (
+        ("createTime", "create_time"),
+        ("expireTime", "expire_time"),
+        ("resolveTime", "resolve_time"),
+        ("consumeTime", "consume_time"),
+    ):
+        stamp = getattr(approval, field)
+        body[name] = stamp.ToJsonString() if approval.HasField(field) else None
+    return body

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from behalf.v1 import common_pb2
+from behalf.v1 import common_pb2, resources_pb2
 
 _STRING = {"type": "string"}
 # From the contract's enums, so a new reason code appears here by itself.
@@ -22,6 +22,14 @@ _REASON_CODES = [
     for name in common_pb2.ReasonCode.keys()
     if name != "REASON_CODE_UNSPECIFIED"
 ]
+
+
+_APPROVAL_STATES = [
+    name.removeprefix("APPROVAL_STATE_")
+    for name in resources_pb2.ApprovalState.keys()
+    if name != "APPROVAL_STATE_UNSPECIFIED"
+]
+_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -85,6 +93,41 @@ OPENAPI: dict[str, Any] = {
                     "403": _error_response("The key may not verify (role) or not this agent."),
                     "413": _error_response("The body is larger than 64 KiB."),
                     "415": _error_response("The body is not application/json."),
+                },
+            }
+        },
+        "/v1/approvals/{approvalId}": {
+            "get": {
+                "operationId": "getApproval",
+                "summary": "Read an approval, to wait for a human's answer",
+                "description": (
+                    "After verifyAction answered REQUIRE_APPROVAL, poll this with its "
+                    "`approvalId` until `state` leaves PENDING; once APPROVED, send the same "
+                    "verifyAction again with that `approvalId`. DENIED, EXPIRED and CONSUMED "
+                    "are final: do not act."
+                ),
+                "parameters": [
+                    {
+                        "name": "approvalId",
+                        "in": "path",
+                        "required": True,
+                        "schema": {**_STRING, "pattern": "^apr_[a-z0-9]+$"},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The approval.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Approval"}
+                            }
+                        },
+                    },
+                    "400": _error_response("The approval id is malformed."),
+                    "401": _error_response("The API key is missing, malformed or unknown."),
+                    "403": _error_response("The key's role may not read approvals."),
+                    "404": _error_response("No such approval in the key's tenant."),
+                    "503": _error_response("The registry did not answer; retry."),
                 },
             }
         },
@@ -181,6 +224,25 @@ OPENAPI: dict[str, Any] = {
                         "description": "Set with REQUIRE_APPROVAL: the approval to wait for.",
                     },
                     "testMode": {"type": "boolean"},
+                },
+            },
+            "Approval": {
+                "type": "object",
+                "required": ["approvalId", "state", "agentId", "action", "resource"],
+                "properties": {
+                    "approvalId": _STRING,
+                    "state": {"type": "string", "enum": _APPROVAL_STATES},
+                    "agentId": _STRING,
+                    "action": _STRING,
+                    "resource": _STRING,
+                    "requestId": _STRING,
+                    "permissionId": {"type": ["string", "null"]},
+                    "amountMinor": {"type": ["integer", "null"]},
+                    "currency": {"type": ["string", "null"]},
+                    "createTime": _TIME,
+                    "expireTime": _TIME,
+                    "resolveTime": _TIME,
+                    "consumeTime": _TIME,
                 },
             },
             "Error": {

@@ -26,6 +26,8 @@ class VerifierSettings:
     audit_timeout_seconds: float
     audit_lanes: int = 1  # transactional producers committing in parallel (audit.py)
     http_port: int = 0  # HTTP/JSON Verify (http_api.py); 0: not served
+    # The registry's public API, where GET /v1/approvals/{id} reads with the caller's own key.
+    registry_public_target: str = "127.0.0.1:50051"
     channel_tls: ChannelTls | None = None
     workers: int = 1  # processes sharing the port (behalf.common.workers)
 
@@ -56,6 +58,7 @@ class VerifierSettings:
             audit_timeout_seconds=env.float("BEHALF_AUDIT_TIMEOUT_SECONDS", 2.0, minimum=0.05),
             audit_lanes=env.int("BEHALF_AUDIT_LANES", 1, minimum=1, maximum=16),
             http_port=env.int("BEHALF_HTTP_PORT", 8081, maximum=65535),
+            registry_public_target=env.str("BEHALF_REGISTRY_TARGET", "127.0.0.1:50051"),
             channel_tls=channel_tls_from_env(env),
             workers=worker_count(env, "BEHALF_VERIFIER_WORKERS", grpc_port=host.grpc_port),
         )
