@@ -279,3 +279,67 @@ async def test_get_decision_is_scoped_to_the_tenant(
         assert str(raised.value) == "decision not found"
     with pytest.raises(InvalidArgument):
         await queries.get_decision(tenant, "")
+
+
+async def test_count_decisions_buckets_the_window_in_postgresql(
+    db: Database, topics: Topics, kafka_bootstrap: str, sink: AuditSink
+) -> None:
+    """CountDecisions counts the tenant's decisions by outcome in equal buckets, agrees with
+    counting the listed rows, respects the filters and the window's edges, and never counts
+    another tenant's."""
+    tenant, stranger = new_id("ten"), new_id("ten")
+    agent = new_id("agt")
+    events = [
+        decision(
+            tenant,
+            minute=i,
+            agent_id=agent if i % 4 == 0 else None,
+            outcome=(common_pb2.OUTCOME_ALLOW, common_pb2.OUTCOME_DENY)[i % 2],
+            reason=(common_pb2.REASON_CODE_ALLOWED, common_pb2.REASON_CODE_NO_PERMISSION)[i % 2],
+        )
+        for i in range(60)
+    ]
+    events += [decision(stranger, minute=i) for i in range(10)]
+    await _load(db, kafka_bootstrap, topics, events)
+    queries = AuditQueries(db.pool)
+
+    def window(**fields: object) -> registry_pb2.CountDecisionsRequest:
+        request = registry_pb2.CountDecisionsRequest(**fields)  # type: ignore[arg-type]
+        request.start_time.FromDatetime(BASE + timedelta(minutes=10))
+        request.end_time.FromDatetime(BASE + timedelta(minutes=40))
+        return request
+
+    counted = await queries.count_decisions(tenant, window(buckets=6))
+    got = {(c.bucket_start.ToDatetime(tzinfo=UTC), c.outcome): c.count for c in counted.counts}
+    expected: dict[tuple[datetime, int], int] = {}
+    for minute in range(10, 40):  # the end is exclusive
+        key = (
+            BASE + timedelta(minutes=10 + 5 * ((minute - 10) // 5)),
+            events[minute].decision.outcome,
+        )
+        expected[key] = expected.get(key, 0) + 1
+    assert got == expected
+    assert sum(got.values()) == 30
+
+    by_agent = await queries.count_decisions(tenant, window(buckets=1, agent_id=agent))
+    assert sum(c.count for c in by_agent.counts) == len([m for m in range(10, 40) if m % 4 == 0])
+    denials = await queries.count_decisions(
+        tenant, window(buckets=3, reason_code=common_pb2.REASON_CODE_NO_PERMISSION)
+    )
+    assert {c.outcome for c in denials.counts} == {common_pb2.OUTCOME_DENY}
+    assert sum(c.count for c in denials.counts) == 15
+
+    for fields, field in (
+        ({"buckets": 0}, "buckets"),
+        ({"buckets": 289}, "buckets"),
+        ({"buckets": 4, "agent_id": "nope"}, "agent_id"),
+    ):
+        with pytest.raises(InvalidArgument) as refused:
+            await queries.count_decisions(tenant, window(**fields))
+        assert refused.value.field == field
+    backwards = window(buckets=2)
+    backwards.end_time.FromDatetime(BASE)
+    with pytest.raises(InvalidArgument, match="end_time"):
+        await queries.count_decisions(tenant, backwards)
+    with pytest.raises(InvalidArgument, match="start_time"):
+        await queries.count_decisions(tenant, registry_pb2.CountDecisionsRequest(buckets=2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from behalf.console import forms
-from behalf.console.chart import OUTCOMES, bucket_counts, build_chart
+from behalf.console.chart import OUTCOMES, bucket_counts, build_chart, counted_buckets
 from behalf.v1 import resources_pb2
 
 AGENT = "agt_" + "a" * 20
@@ -128,9 +128,28 @@ def test_chart_buckets_points_and_stacks_bars() -> None:
     counts = bucket_counts(points, start, end, 12)
     assert counts[0] == {"ALLOW": 1, "REQUIRE_APPROVAL": 0, "DENY": 1}
     assert counts[11]["DENY"] == 1 and sum(sum(c.values()) for c in counts) == 3
-    chart = build_chart(points, start, end, buckets=12)
+    chart = build_chart(counts, start, end)
     assert chart.max_count == 2 and chart.totals == {"ALLOW": 1, "REQUIRE_APPROVAL": 0, "DENY": 2}
     first = [b for b in chart.bars if b.x == chart.bars[0].x]
     assert [b.outcome for b in first] == [o for o in OUTCOMES if o != "REQUIRE_APPROVAL"]
     assert first[1].y + first[1].height == first[0].y  # deny sits on top of allow
-    assert build_chart([], start, end).empty
+    assert build_chart(bucket_counts([], start, end, 12), start, end).empty
+
+
+def test_chart_from_the_registrys_counts_matches_the_points() -> None:
+    """CountDecisions rows (bucket start, outcome, count) fill the same buckets as counting the
+    points would; rows outside the window or of unknown outcomes are left out."""
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    rows = [
+        (start, "ALLOW", 40),
+        (start, "DENY", 2),
+        (start + timedelta(minutes=55), "REQUIRE_APPROVAL", 3),
+        (start + timedelta(minutes=60), "ALLOW", 9),  # the bucket after the last
+        (start + timedelta(minutes=5), "UNRECOGNIZED", 7),
+    ]
+    counts = counted_buckets(rows, start, end, 12)
+    assert counts[0] == {"ALLOW": 40, "REQUIRE_APPROVAL": 0, "DENY": 2}
+    assert counts[11] == {"ALLOW": 0, "REQUIRE_APPROVAL": 3, "DENY": 0}
+    assert sum(sum(c.values()) for c in counts) == 45
+    assert build_chart(counts, start, end).max_count == 42

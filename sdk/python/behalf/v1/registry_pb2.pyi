@@ -585,6 +585,36 @@ class GetDecisionResponse(_message.Message):
     decision: _events_pb2.DecisionEvent
     def __init__(self, decision: _Optional[_Union[_events_pb2.DecisionEvent, _Mapping]] = ...) -> None: ...
 
+class CountDecisionsRequest(_message.Message):
+    __slots__ = ("start_time", "end_time", "buckets", "agent_id", "reason_code")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    buckets: int
+    agent_id: str
+    reason_code: _common_pb2.ReasonCode
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., buckets: _Optional[int] = ..., agent_id: _Optional[str] = ..., reason_code: _Optional[_Union[_common_pb2.ReasonCode, str]] = ...) -> None: ...
+
+class DecisionCount(_message.Message):
+    __slots__ = ("bucket_start", "outcome", "count")
+    BUCKET_START_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    bucket_start: _timestamp_pb2.Timestamp
+    outcome: _common_pb2.Outcome
+    count: int
+    def __init__(self, bucket_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[_common_pb2.Outcome, str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class CountDecisionsResponse(_message.Message):
+    __slots__ = ("counts",)
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    counts: _containers.RepeatedCompositeFieldContainer[DecisionCount]
+    def __init__(self, counts: _Optional[_Iterable[_Union[DecisionCount, _Mapping]]] = ...) -> None: ...
+
 class ListVerifiersRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -192,6 +192,11 @@ class RegistryServiceStub:
                 request_serializer=behalf_dot_v1_dot_registry__pb2.GetDecisionRequest.SerializeToString,
                 response_deserializer=behalf_dot_v1_dot_registry__pb2.GetDecisionResponse.FromString,
                 _registered_method=True)
+        self.CountDecisions = channel.unary_unary(
+                '/behalf.v1.RegistryService/CountDecisions',
+                request_serializer=behalf_dot_v1_dot_registry__pb2.CountDecisionsRequest.SerializeToString,
+                response_deserializer=behalf_dot_v1_dot_registry__pb2.CountDecisionsResponse.FromString,
+                _registered_method=True)
         self.ListVerifiers = channel.unary_unary(
                 '/behalf.v1.RegistryService/ListVerifiers',
                 request_serializer=behalf_dot_v1_dot_registry__pb2.ListVerifiersRequest.SerializeToString,
@@ -422,6 +427,13 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountDecisions(self, request, context):
+        """Counts audited decisions by outcome in equal time buckets of a window (for charts).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListVerifiers(self, request, context):
         """Lists connected verifiers and the revision each has applied.
         """
@@ -586,6 +598,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.GetDecision,
                     request_deserializer=behalf_dot_v1_dot_registry__pb2.GetDecisionRequest.FromString,
                     response_serializer=behalf_dot_v1_dot_registry__pb2.GetDecisionResponse.SerializeToString,
+            ),
+            'CountDecisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountDecisions,
+                    request_deserializer=behalf_dot_v1_dot_registry__pb2.CountDecisionsRequest.FromString,
+                    response_serializer=behalf_dot_v1_dot_registry__pb2.CountDecisionsResponse.SerializeToString,
             ),
             'ListVerifiers': grpc.unary_unary_rpc_method_handler(
                     servicer.ListVerifiers,
@@ -1433,6 +1450,33 @@ class RegistryService:
             '/behalf.v1.RegistryService/GetDecision',
             behalf_dot_v1_dot_registry__pb2.GetDecisionRequest.SerializeToString,
             behalf_dot_v1_dot_registry__pb2.GetDecisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountDecisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/behalf.v1.RegistryService/CountDecisions',
+            behalf_dot_v1_dot_registry__pb2.CountDecisionsRequest.SerializeToString,
+            behalf_dot_v1_dot_registry__pb2.CountDecisionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,24 +59,40 @@ def bucket_counts(
     return counts
 
 
+def counted_buckets(
+    counts: Iterable[tuple[datetime, str, int]], start: datetime, end: datetime, buckets: int
+) -> list[dict[str, int]]:
+    """Per-bucket counts from (bucket start, outcome, count) rows, as the registry's
+    CountDecisions returns them for the same window and bucket count."""
+    span = (end - start).total_seconds()
+    table: list[dict[str, int]] = [dict.fromkeys(OUTCOMES, 0) for _ in range(buckets)]
+    if span <= 0 or buckets <= 0:
+        return table
+    for bucket_start, outcome, count in counts:
+        index = round((bucket_start - start).total_seconds() / span * buckets)
+        if outcome in OUTCOMES and 0 <= index < buckets:
+            table[index][outcome] += count
+    return table
+
+
 def build_chart(
-    points: Iterable[tuple[datetime, str]],
+    counts: list[dict[str, int]],
     start: datetime,
     end: datetime,
     *,
-    buckets: int = 12,
     width: int = 640,
     height: int = 170,
 ) -> Chart:
-    """Stacked bars (allow at the bottom, deny on top) scaled to the busiest bucket."""
-    counts = bucket_counts(points, start, end, buckets)
+    """Stacked bars (allow at the bottom, deny on top) of per-bucket counts over [start, end),
+    scaled to the busiest bucket."""
+    buckets = len(counts)
     busiest = max((sum(c.values()) for c in counts), default=0)
     scale_max = max(1, busiest)
     plot_bottom = height - AXIS_HEIGHT
     plot_height = plot_bottom - PLOT_TOP
-    slot = (width - PLOT_LEFT) / buckets
+    slot = (width - PLOT_LEFT) / max(1, buckets)
     bar_width = max(1.0, slot * 0.8)
-    bucket_seconds = (end - start).total_seconds() / buckets
+    bucket_seconds = (end - start).total_seconds() / max(1, buckets)
     bars: list[Bar] = []
     labels: list[tuple[float, str]] = []
     for index, bucket in enumerate(counts):

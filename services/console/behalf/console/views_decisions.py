@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from behalf.console import forms
-from behalf.console.chart import build_chart
+from behalf.console.chart import build_chart, counted_buckets
 from behalf.console.present import outcome
 from behalf.console.web import BACKEND, JINJA, render, require_session
 from behalf.v1 import registry_pb2
@@ -17,7 +17,7 @@ from behalf.v1 import registry_pb2
 routes = web.RouteTableDef()
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TABLE_PAGE = 50
-CHART_SAMPLE = 500
+CHART_BUCKETS = 12
 
 
 async def _data(request: web.Request, filters: forms.DecisionFilters) -> dict[str, Any]:
@@ -30,26 +30,24 @@ async def _data(request: web.Request, filters: forms.DecisionFilters) -> dict[st
     )
     now = datetime.now(UTC)
     start, end = forms.chart_window(filters, now)
-    window = forms.DecisionFilters(
-        filters.agent_id,
-        filters.outcome,
-        filters.reason_code,
-        start.strftime("%Y-%m-%dT%H:%M:%S"),
-        end.strftime("%Y-%m-%dT%H:%M:%S"),
+    count_request = registry_pb2.CountDecisionsRequest(
+        buckets=CHART_BUCKETS,
+        agent_id=filters.agent_id,
+        reason_code=forms.REASON_CODES.get(filters.reason_code, 0),  # type: ignore[arg-type]
     )
-    sample = await backend.call(
-        backend.registry.ListDecisions, window.request(CHART_SAMPLE), session.api_key
-    )
-    points = [
-        (d.decision.decide_time.ToDatetime(tzinfo=UTC), outcome(d.decision.outcome))
-        for d in sample.decisions
+    count_request.start_time.FromDatetime(start)
+    count_request.end_time.FromDatetime(end)
+    counted = await backend.call(backend.registry.CountDecisions, count_request, session.api_key)
+    rows = [
+        (c.bucket_start.ToDatetime(tzinfo=UTC), outcome(c.outcome), c.count)
+        for c in counted.counts
+        if not filters.outcome or outcome(c.outcome) == filters.outcome
     ]
     return {
         "decisions": list(table.decisions),
         "next_page_token": table.next_page_token,
         "page_token": page_token,
-        "chart": build_chart(points, start, end),
-        "chart_truncated": bool(sample.next_page_token),
+        "chart": build_chart(counted_buckets(rows, start, end, CHART_BUCKETS), start, end),
         "chart_start": start,
         "chart_end": end,
         "updated": now,

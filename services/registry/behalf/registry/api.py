@@ -115,6 +115,14 @@ class RegistryApi(
         v.page(request.page_size)
         return await self._deps.audit.list_decisions(caller.tenant_id, request)
 
+    async def CountDecisions(
+        self,
+        request: pb.CountDecisionsRequest,
+        context: grpc.aio.ServicerContext[pb.CountDecisionsRequest, pb.CountDecisionsResponse],
+    ) -> pb.CountDecisionsResponse:
+        caller = await self._auth(context, *READ_ROLES)
+        return await self._deps.audit.count_decisions(caller.tenant_id, request)
+
     async def GetDecision(
         self,
         request: pb.GetDecisionRequest,

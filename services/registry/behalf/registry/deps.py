@@ -42,6 +42,10 @@ class AuditReader(Protocol):
         self, tenant_id: str, request: registry_pb2.ListDecisionsRequest
     ) -> registry_pb2.ListDecisionsResponse: ...
 
+    async def count_decisions(
+        self, tenant_id: str, request: registry_pb2.CountDecisionsRequest
+    ) -> registry_pb2.CountDecisionsResponse: ...
+
     async def get_decision(self, tenant_id: str, request_id: str) -> events_pb2.DecisionEvent: ...
 
 

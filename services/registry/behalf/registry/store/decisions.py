@@ -119,3 +119,31 @@ async def payload_for_request(executor: Executor, tenant_id: str, request_id: st
         request_id,
     )
     return payload
+
+
+async def count_by_bucket(
+    executor: Executor,
+    tenant_id: str,
+    filters: DecisionFilters,
+    start: datetime,
+    end: datetime,
+    buckets: int,
+) -> list[asyncpg.Record]:
+    """(bucket, outcome, count) of the tenant's matching decisions in [start, end) cut into
+    `buckets` equal slices (bucket 0 first), counted by PostgreSQL: the chart of a busy tenant
+    costs one indexed scan, not a fetch of its rows."""
+    args: list[object] = [tenant_id, start, end, buckets]
+    where = ["tenant_id = $1", "decided_at >= $2", "decided_at < $3"]
+    if filters.agent_id is not None:
+        args.append(filters.agent_id)
+        where.append(f"agent_id = ${len(args)}")
+    if filters.reason_code is not None:
+        args.append(filters.reason_code)
+        where.append(f"reason_code = ${len(args)}")
+    query = f"""SELECT width_bucket(extract(epoch FROM decided_at),
+                                    extract(epoch FROM $2::timestamptz),
+                                    extract(epoch FROM $3::timestamptz), $4) - 1 AS bucket,
+                       outcome, count(*) AS count
+                FROM decisions WHERE {" AND ".join(where)}
+                GROUP BY bucket, outcome ORDER BY bucket, outcome"""
+    return await executor.fetch(query, *args)

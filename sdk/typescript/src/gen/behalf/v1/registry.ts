@@ -684,6 +684,42 @@ export interface GetDecisionResponse {
   decision?: DecisionEvent | undefined;
 }
 
+/** CountDecisionsRequest is a window cut into equal buckets, with ListDecisions' filters. */
+export interface CountDecisionsRequest {
+  /** Decided at or after; required. */
+  startTime?:
+    | Date
+    | undefined;
+  /** Decided before; required, after start_time, at most 31 days later. */
+  endTime?:
+    | Date
+    | undefined;
+  /** 1..288 equal buckets. */
+  buckets: number;
+  /** Only this agent. */
+  agentId: string;
+  /** Only this reason. */
+  reasonCode: ReasonCode;
+}
+
+/** DecisionCount is one bucket's count of one outcome. */
+export interface DecisionCount {
+  /** The bucket's start; buckets are (end_time - start_time) / buckets long. */
+  bucketStart?:
+    | Date
+    | undefined;
+  /** The outcome counted. */
+  outcome: Outcome;
+  /** Decisions with it in the bucket. */
+  count: string;
+}
+
+/** CountDecisionsResponse lists the non-zero counts, oldest bucket first. */
+export interface CountDecisionsResponse {
+  /** One per bucket and outcome with at least one decision. */
+  counts: DecisionCount[];
+}
+
 /** ListVerifiersRequest is empty. */
 export interface ListVerifiersRequest {
 }
@@ -7160,6 +7196,329 @@ export const GetDecisionResponse: MessageFns<GetDecisionResponse> = {
   },
 };
 
+function createBaseCountDecisionsRequest(): CountDecisionsRequest {
+  return { startTime: undefined, endTime: undefined, buckets: 0, agentId: "", reasonCode: 0 };
+}
+
+export const CountDecisionsRequest: MessageFns<CountDecisionsRequest> = {
+  encode(message: CountDecisionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(10).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(18).fork()).join();
+    }
+    if (message.buckets !== 0) {
+      writer.uint32(24).int32(message.buckets);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(34).string(message.agentId);
+    }
+    if (message.reasonCode !== 0) {
+      writer.uint32(40).int32(message.reasonCode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CountDecisionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCountDecisionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.buckets = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.reasonCode = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CountDecisionsRequest {
+    return {
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+      buckets: isSet(object.buckets) ? globalThis.Number(object.buckets) : 0,
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      reasonCode: isSet(object.reasonCode)
+        ? reasonCodeFromJSON(object.reasonCode)
+        : isSet(object.reason_code)
+        ? reasonCodeFromJSON(object.reason_code)
+        : 0,
+    };
+  },
+
+  toJSON(message: CountDecisionsRequest): unknown {
+    const obj: any = {};
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    if (message.buckets !== 0) {
+      obj.buckets = Math.round(message.buckets);
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.reasonCode !== 0) {
+      obj.reasonCode = reasonCodeToJSON(message.reasonCode);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CountDecisionsRequest>, I>>(base?: I): CountDecisionsRequest {
+    return CountDecisionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CountDecisionsRequest>, I>>(object: I): CountDecisionsRequest {
+    const message = createBaseCountDecisionsRequest();
+    message.startTime = object.startTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
+    message.buckets = object.buckets ?? 0;
+    message.agentId = object.agentId ?? "";
+    message.reasonCode = object.reasonCode ?? 0;
+    return message;
+  },
+};
+
+function createBaseDecisionCount(): DecisionCount {
+  return { bucketStart: undefined, outcome: 0, count: "0" };
+}
+
+export const DecisionCount: MessageFns<DecisionCount> = {
+  encode(message: DecisionCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bucketStart !== undefined) {
+      Timestamp.encode(toTimestamp(message.bucketStart), writer.uint32(10).fork()).join();
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(16).int32(message.outcome);
+    }
+    if (message.count !== "0") {
+      writer.uint32(24).int64(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DecisionCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDecisionCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bucketStart = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.count = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DecisionCount {
+    return {
+      bucketStart: isSet(object.bucketStart)
+        ? fromJsonTimestamp(object.bucketStart)
+        : isSet(object.bucket_start)
+        ? fromJsonTimestamp(object.bucket_start)
+        : undefined,
+      outcome: isSet(object.outcome) ? outcomeFromJSON(object.outcome) : 0,
+      count: isSet(object.count) ? globalThis.String(object.count) : "0",
+    };
+  },
+
+  toJSON(message: DecisionCount): unknown {
+    const obj: any = {};
+    if (message.bucketStart !== undefined) {
+      obj.bucketStart = message.bucketStart.toISOString();
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = outcomeToJSON(message.outcome);
+    }
+    if (message.count !== "0") {
+      obj.count = message.count;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DecisionCount>, I>>(base?: I): DecisionCount {
+    return DecisionCount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DecisionCount>, I>>(object: I): DecisionCount {
+    const message = createBaseDecisionCount();
+    message.bucketStart = object.bucketStart ?? undefined;
+    message.outcome = object.outcome ?? 0;
+    message.count = object.count ?? "0";
+    return message;
+  },
+};
+
+function createBaseCountDecisionsResponse(): CountDecisionsResponse {
+  return { counts: [] };
+}
+
+export const CountDecisionsResponse: MessageFns<CountDecisionsResponse> = {
+  encode(message: CountDecisionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.counts) {
+      DecisionCount.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CountDecisionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCountDecisionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.counts.push(DecisionCount.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CountDecisionsResponse {
+    return {
+      counts: globalThis.Array.isArray(object?.counts) ? object.counts.map((e: any) => DecisionCount.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CountDecisionsResponse): unknown {
+    const obj: any = {};
+    if (message.counts?.length) {
+      obj.counts = message.counts.map((e) => DecisionCount.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CountDecisionsResponse>, I>>(base?: I): CountDecisionsResponse {
+    return CountDecisionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CountDecisionsResponse>, I>>(object: I): CountDecisionsResponse {
+    const message = createBaseCountDecisionsResponse();
+    message.counts = object.counts?.map((e) => DecisionCount.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseListVerifiersRequest(): ListVerifiersRequest {
   return {};
 }
@@ -7791,6 +8150,18 @@ export const RegistryServiceService = {
     responseSerialize: (value: GetDecisionResponse): Buffer => Buffer.from(GetDecisionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetDecisionResponse => GetDecisionResponse.decode(value),
   },
+  /** Counts audited decisions by outcome in equal time buckets of a window (for charts). */
+  countDecisions: {
+    path: "/behalf.v1.RegistryService/CountDecisions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CountDecisionsRequest): Buffer =>
+      Buffer.from(CountDecisionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CountDecisionsRequest => CountDecisionsRequest.decode(value),
+    responseSerialize: (value: CountDecisionsResponse): Buffer =>
+      Buffer.from(CountDecisionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CountDecisionsResponse => CountDecisionsResponse.decode(value),
+  },
   /** Lists connected verifiers and the revision each has applied. */
   listVerifiers: {
     path: "/behalf.v1.RegistryService/ListVerifiers" as const,
@@ -7867,6 +8238,8 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   listDecisions: handleUnaryCall<ListDecisionsRequest, ListDecisionsResponse>;
   /** Gets one audited decision by request id. */
   getDecision: handleUnaryCall<GetDecisionRequest, GetDecisionResponse>;
+  /** Counts audited decisions by outcome in equal time buckets of a window (for charts). */
+  countDecisions: handleUnaryCall<CountDecisionsRequest, CountDecisionsResponse>;
   /** Lists connected verifiers and the revision each has applied. */
   listVerifiers: handleUnaryCall<ListVerifiersRequest, ListVerifiersResponse>;
 }
@@ -8367,6 +8740,22 @@ export interface RegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetDecisionResponse) => void,
+  ): ClientUnaryCall;
+  /** Counts audited decisions by outcome in equal time buckets of a window (for charts). */
+  countDecisions(
+    request: CountDecisionsRequest,
+    callback: (error: ServiceError | null, response: CountDecisionsResponse) => void,
+  ): ClientUnaryCall;
+  countDecisions(
+    request: CountDecisionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CountDecisionsResponse) => void,
+  ): ClientUnaryCall;
+  countDecisions(
+    request: CountDecisionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CountDecisionsResponse) => void,
   ): ClientUnaryCall;
   /** Lists connected verifiers and the revision each has applied. */
   listVerifiers(
