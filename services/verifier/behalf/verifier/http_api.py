@@ -26,7 +26,6 @@ from behalf.common.errors import (
     NotFound,
     PermissionDenied,
     Unauthenticated,
-    Unavailable,
 )
 from behalf.verifier.api import Verifier
 from behalf.verifier.approval_reads import ApprovalReads
@@ -53,8 +52,27 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> we
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if field is not None:
         body["error"]["field"] = field
+    if status >= 500:  # not a decision either: say so where a careless client looks
+        body["allowed"] = False
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return web.json_response(body, status=status, headers=headers)
+
+
+# A request that got no decision (or no approval): its status and error code.
+_REFUSALS: dict[type[BehalfError], tuple[int, str]] = {
+    InvalidArgument: (400, "invalid_argument"),
+    Unauthenticated: (401, "unauthenticated"),
+    PermissionDenied: (403, "permission_denied"),
+    NotFound: (404, "not_found"),
+}
+
+
+def _refused(exc: BehalfError) -> web.Response:
+    status, code = _REFUSALS.get(type(exc), (503, "unavailable"))
+    if isinstance(exc, InvalidArgument):
+        field = json_field(exc.field)
+        return _error(status, code, f"{field}: {exc.problem}", field)
+    return _error(status, code, str(exc))
 
 
 def _bearer(header: str | None) -> str:
@@ -88,13 +106,8 @@ class HttpVerifyApi:
             decision = await self._verifier.verify(token, parse_verify_body(raw))
         except web.HTTPRequestEntityTooLarge:
             return _error(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
-        except InvalidArgument as exc:
-            field = json_field(exc.field)
-            return _error(400, "invalid_argument", f"{field}: {exc.problem}", field)
-        except Unauthenticated as exc:
-            return _error(401, "unauthenticated", str(exc))
-        except PermissionDenied as exc:
-            return _error(403, "permission_denied", str(exc))
+        except BehalfError as exc:
+            return _refused(exc)
         return web.json_response(decision_body(decision))
 
     async def approval(self, request: web.Request) -> web.Response:
@@ -102,16 +115,8 @@ class HttpVerifyApi:
         try:
             token = _bearer(request.headers.get("Authorization"))
             approval = await self._approvals.get(token, request.match_info["approval_id"])
-        except InvalidArgument as exc:
-            return _error(400, "invalid_argument", f"{exc.field}: {exc.problem}", exc.field)
-        except Unauthenticated as exc:
-            return _error(401, "unauthenticated", str(exc))
-        except PermissionDenied as exc:
-            return _error(403, "permission_denied", str(exc))
-        except NotFound as exc:
-            return _error(404, "not_found", str(exc))
-        except Unavailable as exc:
-            return _error(503, "unavailable", str(exc))
+        except BehalfError as exc:
+            return _refused(exc)
         return web.json_response(approval_body(approval))
 
     async def openapi(self, request: web.Request) -> web.Response:
@@ -133,19 +138,9 @@ class HttpVerifyApi:
         except web.HTTPException as exc:
             status = exc.status
             raise
-        except BehalfError as exc:
-            status = 503
-            _log.warning("http_dependency_error", error=type(exc).__name__)
-            return web.json_response(
-                {"allowed": False, "error": {"code": "unavailable", "message": str(exc)}},
-                status=503,
-            )
         except Exception:
             _log.exception("http_crashed")
-            return web.json_response(
-                {"allowed": False, "error": {"code": "internal", "message": "internal error"}},
-                status=500,
-            )
+            return _error(500, "internal", "internal error")
         finally:
             elapsed = time.perf_counter() - started
             HTTP_SECONDS.labels(name, str(status)).observe(elapsed)
