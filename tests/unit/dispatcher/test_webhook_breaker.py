@@ -35,6 +35,17 @@ def test_half_open_lets_one_probe_through_and_its_outcome_decides():
     assert b.state == CLOSED and b.allow(17)
 
 
+def test_blocked_while_cooling_down_or_probing():
+    """`blocked` is true exactly when `allow` would refuse: cooling down, or a probe is out."""
+    b = Breaker(threshold=1, cooldown_seconds=5)
+    assert not b.blocked(0)
+    b.record(False, 0)
+    assert b.blocked(4.9) and not b.blocked(5.0)  # the cooldown is over: a probe may go
+    assert b.allow(5.0) and b.blocked(5.1)  # the probe is out
+    b.record(True, 6)
+    assert not b.blocked(6)
+
+
 @given(st.lists(st.booleans(), max_size=200))
 def test_cooldown_never_exceeds_its_cap(outcomes):
     """Whatever happens, the breaker never waits longer than its maximum cooldown."""

@@ -8,7 +8,7 @@ changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,11 +57,15 @@ class BatchStore:
         return self._db
 
     async def create_for_events(
-        self, fanout: Sequence[tuple[WebhookMessage, Sequence[str]]]
+        self,
+        fanout: Sequence[tuple[WebhookMessage, Sequence[str]]],
+        *,
+        unreturned: Collection[str] = (),
     ) -> list[DeliveryRow]:
         """One delivery per (event, endpoint), idempotent: a redelivered event yields the
         same rows with the same webhook ids. One statement for the whole batch, and a second
-        only for keys that existed already (a redelivered event).
+        only for keys that existed already (a redelivered event). Rows of the endpoints in
+        `unreturned` are written and not returned (nothing will be done with them now).
 
         Neither reads by the tenant: with `tenant_id = …` in the join, PostgreSQL may take the
         (tenant, endpoint, state) index and filter all of a busy endpoint's rows for each key
@@ -90,6 +94,7 @@ class BatchStore:
                 [m.body for m, _, _, _ in keys],
             )
             created_at = {r["delivery_id"]: r["created_at"] for r in inserted}
+            keys = [k for k in keys if k[1] not in unreturned]
             rows = [_new_row(m, e, d, w, created_at[d]) for m, e, d, w in keys if d in created_at]
             existing = [(m, e) for m, e, d, _ in keys if d not in created_at]
             if existing:

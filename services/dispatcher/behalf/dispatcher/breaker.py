@@ -42,6 +42,12 @@ class Breaker:
             return True
         return False
 
+    def blocked(self, now: float) -> bool:
+        """No attempt may go now: open and cooling down, or half-open with its probe out."""
+        if self.state == OPEN:
+            return now < self.open_until
+        return self.state == HALF_OPEN and self._probing
+
     def remaining(self, now: float) -> float:
         """Seconds until the next probe may go (0 when closed)."""
         return 0.0 if self.state == CLOSED else max(self.open_until - now, 0.0)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from behalf.dispatcher.breaker import CLOSED, Breaker
+from behalf.dispatcher.breaker import Breaker
 from behalf.dispatcher.store import DeliveryRow
 from behalf.dispatcher.targets import Target
 
@@ -123,6 +123,11 @@ class EndpointLanes:
         lane = self._lanes.get(endpoint_id)
         return lane.breaker if lane is not None else None
 
+    def blocked(self, endpoint_id: str, now: float) -> bool:
+        """`put` would refuse at once: the endpoint's breaker lets no attempt go now."""
+        lane = self._lanes.get(endpoint_id)
+        return lane is not None and lane.breaker.blocked(now)
+
     def _lane(self, target: Target) -> _Lane:
         rate = target.rate_per_second or self._settings.rate_per_second
         lane = self._lanes.get(target.endpoint_id)
@@ -139,7 +144,7 @@ class EndpointLanes:
         deadline: float | None = None
         while True:
             now = time.monotonic()
-            if lane.breaker.state != CLOSED and lane.breaker.remaining(now) > 0:
+            if lane.breaker.blocked(now):
                 return Refusal.OPEN
             if len(lane.queue) < self._settings.queue_limit:
                 lane.queue.append((row, target))

@@ -142,7 +142,19 @@ class Pipeline:
                 wanted[(message.tenant_id, t.endpoint_id)] = t
             if matching:
                 fanout.append((message, [t.endpoint_id for t in matching]))
-        rows = await self._batches.create_for_events(fanout)
+        # Endpoints whose breaker lets nothing through now: their rows are written (durable)
+        # and left pending for reclaim, without building or queueing them here.
+        now = time.monotonic()
+        blocked = {
+            endpoint
+            for (_tenant, endpoint), t in wanted.items()
+            if not t.disabled and t.secrets and self.lanes.blocked(endpoint, now)
+        }
+        if blocked:
+            metrics.DELIVERIES.labels("parked").inc(
+                sum(e in blocked for _m, endpoints in fanout for e in endpoints)
+            )
+        rows = await self._batches.create_for_events(fanout, unreturned=blocked)
         parked = [
             await self._dispatch(row, wanted[(row.tenant_id, row.endpoint_id)])
             for row in rows
