@@ -212,6 +212,29 @@ async def test_grant_from_template_shows_constraints_and_countdown_then_revoke(
     assert decision.reason_code == common_pb2.REASON_CODE_NO_PERMISSION
 
 
+async def test_an_agent_moves_to_test_mode_and_back_to_enforcement(page, console: Console) -> None:
+    """The passport's mode control, after a confirmation: in test mode the verifier answers
+    test decisions only; moved to enforcement, real ones."""
+    await sign_in(page, console)
+    agent_id = await create_agent(page, console, "zapier flow", kind="external")
+    await grant(page, "data_access.read", resources="mail.example.com")
+    assert "enforced" in await page.inner_text("#agent-mode")
+    await page.click("#test-agent")
+    await page.wait_for_url("**/confirm?action=test")
+    await page.click("#confirm")
+    await page.wait_for_url(f"**/agents/{agent_id}")
+    assert "TEST" in await page.inner_text("#agent-mode")
+    decision = verify(console, agent_id, "read_email", "mail.example.com")
+    assert decision.outcome == common_pb2.OUTCOME_ALLOW and decision.test_mode
+    await page.click("#enforce-agent")
+    await page.wait_for_url("**/confirm?action=enforce")
+    await page.click("#confirm")
+    await page.wait_for_url(f"**/agents/{agent_id}")
+    assert "enforced" in await page.inner_text("#agent-mode")
+    decision = verify(console, agent_id, "read_email", "mail.example.com")
+    assert decision.outcome == common_pb2.OUTCOME_ALLOW and not decision.test_mode
+
+
 async def test_grant_form_refuses_bad_amount_and_resource(page, console: Console) -> None:
     """A fractional-cent amount and a malformed wildcard are refused with field messages."""
     await sign_in(page, console)

@@ -129,3 +129,5 @@ def test_a_decision_in_json():
     }
     allowed = decision_body(common_pb2.Decision(outcome=common_pb2.OUTCOME_ALLOW))
     assert allowed["allowed"] is True and allowed["approvalId"] is None
+    test = decision_body(common_pb2.Decision(outcome=common_pb2.OUTCOME_ALLOW, test_mode=True))
+    assert test["allowed"] is False and test["testMode"] is True  # a test authorizes nothing

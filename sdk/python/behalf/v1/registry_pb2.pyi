@@ -98,7 +98,7 @@ class RevokeApiKeyResponse(_message.Message):
     def __init__(self, api_key: _Optional[_Union[_resources_pb2.ApiKey, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class CreateAgentRequest(_message.Message):
-    __slots__ = ("name", "kind", "description", "labels", "idempotency_key")
+    __slots__ = ("name", "kind", "description", "labels", "idempotency_key", "mode")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -111,12 +111,14 @@ class CreateAgentRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: _resources_pb2.AgentKind
     description: str
     labels: _containers.ScalarMap[str, str]
     idempotency_key: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[_resources_pb2.AgentKind, str]] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    mode: _resources_pb2.AgentMode
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[_resources_pb2.AgentKind, str]] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., idempotency_key: _Optional[str] = ..., mode: _Optional[_Union[_resources_pb2.AgentMode, str]] = ...) -> None: ...
 
 class CreateAgentResponse(_message.Message):
     __slots__ = ("agent", "revision")
@@ -184,6 +186,35 @@ class Propagation(_message.Message):
     acked_verifiers: int
     connected_verifiers: int
     def __init__(self, all_acked: _Optional[bool] = ..., acked_verifiers: _Optional[int] = ..., connected_verifiers: _Optional[int] = ...) -> None: ...
+
+class UpdateAgentRequest(_message.Message):
+    __slots__ = ("agent_id", "mode", "description", "labels", "replace_labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    mode: _resources_pb2.AgentMode
+    description: str
+    labels: _containers.ScalarMap[str, str]
+    replace_labels: bool
+    def __init__(self, agent_id: _Optional[str] = ..., mode: _Optional[_Union[_resources_pb2.AgentMode, str]] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., replace_labels: _Optional[bool] = ...) -> None: ...
+
+class UpdateAgentResponse(_message.Message):
+    __slots__ = ("agent", "revision")
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    agent: _resources_pb2.Agent
+    revision: int
+    def __init__(self, agent: _Optional[_Union[_resources_pb2.Agent, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class DisableAgentRequest(_message.Message):
     __slots__ = ("agent_id", "wait")

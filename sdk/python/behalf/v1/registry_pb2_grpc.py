@@ -87,6 +87,11 @@ class RegistryServiceStub:
                 request_serializer=behalf_dot_v1_dot_registry__pb2.EnableAgentRequest.SerializeToString,
                 response_deserializer=behalf_dot_v1_dot_registry__pb2.EnableAgentResponse.FromString,
                 _registered_method=True)
+        self.UpdateAgent = channel.unary_unary(
+                '/behalf.v1.RegistryService/UpdateAgent',
+                request_serializer=behalf_dot_v1_dot_registry__pb2.UpdateAgentRequest.SerializeToString,
+                response_deserializer=behalf_dot_v1_dot_registry__pb2.UpdateAgentResponse.FromString,
+                _registered_method=True)
         self.DeleteAgent = channel.unary_unary(
                 '/behalf.v1.RegistryService/DeleteAgent',
                 request_serializer=behalf_dot_v1_dot_registry__pb2.DeleteAgentRequest.SerializeToString,
@@ -275,6 +280,13 @@ class RegistryServiceServicer:
 
     def EnableAgent(self, request, context):
         """Re-enables a disabled agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAgent(self, request, context):
+        """Changes an agent's mode (test to enforced and back), description or labels.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -493,6 +505,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.EnableAgent,
                     request_deserializer=behalf_dot_v1_dot_registry__pb2.EnableAgentRequest.FromString,
                     response_serializer=behalf_dot_v1_dot_registry__pb2.EnableAgentResponse.SerializeToString,
+            ),
+            'UpdateAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAgent,
+                    request_deserializer=behalf_dot_v1_dot_registry__pb2.UpdateAgentRequest.FromString,
+                    response_serializer=behalf_dot_v1_dot_registry__pb2.UpdateAgentResponse.SerializeToString,
             ),
             'DeleteAgent': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteAgent,
@@ -883,6 +900,33 @@ class RegistryService:
             '/behalf.v1.RegistryService/EnableAgent',
             behalf_dot_v1_dot_registry__pb2.EnableAgentRequest.SerializeToString,
             behalf_dot_v1_dot_registry__pb2.EnableAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/behalf.v1.RegistryService/UpdateAgent',
+            behalf_dot_v1_dot_registry__pb2.UpdateAgentRequest.SerializeToString,
+            behalf_dot_v1_dot_registry__pb2.UpdateAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

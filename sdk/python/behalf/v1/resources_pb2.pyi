@@ -25,6 +25,12 @@ class AgentKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AGENT_KIND_NATIVE: _ClassVar[AgentKind]
     AGENT_KIND_EXTERNAL: _ClassVar[AgentKind]
 
+class AgentMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_MODE_UNSPECIFIED: _ClassVar[AgentMode]
+    AGENT_MODE_ENFORCED: _ClassVar[AgentMode]
+    AGENT_MODE_TEST: _ClassVar[AgentMode]
+
 class ApprovalState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     APPROVAL_STATE_UNSPECIFIED: _ClassVar[ApprovalState]
@@ -40,6 +46,9 @@ ROLE_AUDIT_READ: Role
 AGENT_KIND_UNSPECIFIED: AgentKind
 AGENT_KIND_NATIVE: AgentKind
 AGENT_KIND_EXTERNAL: AgentKind
+AGENT_MODE_UNSPECIFIED: AgentMode
+AGENT_MODE_ENFORCED: AgentMode
+AGENT_MODE_TEST: AgentMode
 APPROVAL_STATE_UNSPECIFIED: ApprovalState
 APPROVAL_STATE_PENDING: ApprovalState
 APPROVAL_STATE_APPROVED: ApprovalState
@@ -80,7 +89,7 @@ class ApiKey(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., display_prefix: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., test_mode_only: _Optional[bool] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class Agent(_message.Message):
-    __slots__ = ("agent_id", "tenant_id", "name", "kind", "description", "labels", "disabled", "create_time", "update_time", "revision")
+    __slots__ = ("agent_id", "tenant_id", "name", "kind", "description", "labels", "disabled", "create_time", "update_time", "revision", "mode")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +107,7 @@ class Agent(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     tenant_id: str
     name: str
@@ -108,7 +118,8 @@ class Agent(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     revision: int
-    def __init__(self, agent_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[AgentKind, str]] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+    mode: AgentMode
+    def __init__(self, agent_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[AgentKind, str]] = ..., description: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., disabled: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revision: _Optional[int] = ..., mode: _Optional[_Union[AgentMode, str]] = ...) -> None: ...
 
 class Permission(_message.Message):
     __slots__ = ("permission_id", "tenant_id", "agent_id", "allowed_actions", "blocked_actions", "resources", "max_amount", "budget", "budget_spent_minor", "not_before", "expires_at", "requires_approval", "revoked", "revoke_time", "template_name", "template_version", "category", "create_time", "revision")

@@ -89,6 +89,11 @@ def kind(number: int) -> str:
     return short_enum(resources_pb2.AgentKind, number, "AGENT_KIND_").lower()
 
 
+def mode(number: int) -> str:
+    """`test` for an agent in manual test mode, else `enforced` (unspecified is enforced)."""
+    return "test" if number == resources_pb2.AGENT_MODE_TEST else "enforced"
+
+
 def category(number: int) -> str:
     return short_enum(common_pb2.ActionCategory, number, "ACTION_CATEGORY_").lower()
 
@@ -126,6 +131,7 @@ FILTERS = {
     "reason": reason,
     "risk": risk,
     "kind": kind,
+    "mode": mode,
     "category": category,
     "approval_state": approval_state,
     "delivery_state": delivery_state,

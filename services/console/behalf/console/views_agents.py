@@ -86,11 +86,12 @@ async def create_agent(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/agents/{agent_id}/confirm")
 async def confirm(request: web.Request) -> web.StreamResponse:
-    """A confirmation page before the kill switch (or turning it off)."""
+    """A confirmation page before the kill switch (or turning it off), and before moving an
+    agent between manual test mode and enforcement."""
     session = require_admin(request)
     agent_id = agent_id_of(request)
     action = request.query.get("action", "")
-    if action not in {"disable", "enable"}:
+    if action not in {"disable", "enable", "enforce", "test"}:
         raise redirect(f"/agents/{agent_id}")
     backend = request.app[BACKEND]
     agent = await backend.call(
@@ -131,4 +132,25 @@ async def enable(request: web.Request) -> web.StreamResponse:
         session.api_key,
     )
     session.flash("ok", f"Agent “{done.agent.name}” enabled at revision {done.revision}.")
+    raise redirect(f"/agents/{agent_id}")
+
+
+_MODES = {"enforce": resources_pb2.AGENT_MODE_ENFORCED, "test": resources_pb2.AGENT_MODE_TEST}
+
+
+@routes.post("/agents/{agent_id}/{action:enforce|test}")
+async def set_mode(request: web.Request) -> web.StreamResponse:
+    """Move an agent to enforcement, or back to manual test mode."""
+    session = require_admin(request)
+    agent_id = agent_id_of(request)
+    backend = request.app[BACKEND]
+    done = await backend.call(
+        backend.registry.UpdateAgent,
+        registry_pb2.UpdateAgentRequest(
+            agent_id=agent_id, mode=_MODES[request.match_info["action"]]
+        ),
+        session.api_key,
+    )
+    where = "enforced" if done.agent.mode != resources_pb2.AGENT_MODE_TEST else "in test mode"
+    session.flash("ok", f"Agent “{done.agent.name}” {where} from revision {done.revision}.")
     raise redirect(f"/agents/{agent_id}")

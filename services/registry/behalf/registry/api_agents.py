@@ -1,17 +1,19 @@
-"""RegistryService handlers for agents: create, get, list, disable, enable, delete."""
+"""RegistryService handlers for agents: create, get, list, update, disable, enable, delete."""
 
 from __future__ import annotations
 
 import grpc
 
 from behalf.common.callers import READ_ROLES, Role
+from behalf.common.errors import InvalidArgument
 from behalf.registry import pages
 from behalf.registry import validation as v
 from behalf.registry.commands import agents
-from behalf.registry.commands.agents import AgentFilter, NewAgent
+from behalf.registry.commands.agents import AgentChanges, AgentFilter, NewAgent
 from behalf.registry.commands.idempotency import Once
 from behalf.registry.handlers import Handlers
 from behalf.v1 import registry_pb2 as pb
+from behalf.v1 import resources_pb2
 
 
 class AgentHandlers(Handlers):
@@ -28,6 +30,7 @@ class AgentHandlers(Handlers):
             kind=v.agent_kind(request.kind),
             description=v.description(request.description),
             labels=v.labels(request.labels),
+            mode=v.optional_agent_mode(request.mode) or resources_pb2.AGENT_MODE_ENFORCED,
         )
         key = v.idempotency_key(request.idempotency_key)
         once = Once.of(caller.tenant_id, "CreateAgent", key, request)
@@ -84,6 +87,25 @@ class AgentHandlers(Handlers):
             self._db, caller.tenant_id, agent_id, disabled=False
         )
         return pb.EnableAgentResponse(agent=agent, revision=agent.revision)
+
+    async def UpdateAgent(
+        self,
+        request: pb.UpdateAgentRequest,
+        context: grpc.aio.ServicerContext[pb.UpdateAgentRequest, pb.UpdateAgentResponse],
+    ) -> pb.UpdateAgentResponse:
+        caller = await self._auth(context, Role.ADMIN)
+        agent_id = v.require_id(request.agent_id, "agt", "agent_id")
+        if request.labels and not request.replace_labels:
+            raise InvalidArgument("replace_labels", "must be true to set labels")
+        changes = AgentChanges(
+            mode=v.optional_agent_mode(request.mode),
+            description=(
+                v.description(request.description) if request.HasField("description") else None
+            ),
+            labels=v.labels(request.labels) if request.replace_labels else None,
+        )
+        agent = await agents.update_agent(self._db, caller.tenant_id, agent_id, changes)
+        return pb.UpdateAgentResponse(agent=agent, revision=agent.revision)
 
     async def DeleteAgent(
         self,

@@ -92,6 +92,15 @@ def agent_kind(value: int) -> int:
     return value
 
 
+def optional_agent_mode(value: int) -> int | None:
+    """A mode to set, or None for unspecified (leave it, or enforced on create)."""
+    if value == resources_pb2.AGENT_MODE_UNSPECIFIED:
+        return None
+    if value not in (resources_pb2.AGENT_MODE_ENFORCED, resources_pb2.AGENT_MODE_TEST):
+        raise InvalidArgument("mode", "must be AGENT_MODE_ENFORCED or AGENT_MODE_TEST")
+    return value
+
+
 def optional_agent_kind(value: int) -> int | None:
     return None if value == resources_pb2.AGENT_KIND_UNSPECIFIED else agent_kind(value)
 

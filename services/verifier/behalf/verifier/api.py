@@ -106,9 +106,12 @@ class Verifier:
                 raise
             return self._unaudited_stale(request, "the verifier has not reached min_revision")
         require_verify_role(caller)
-        test_mode = request.test_mode
-        require_key_scope(caller, agent_id=request.agent_id, test_mode=test_mode)
+        require_key_scope(caller, agent_id=request.agent_id, test_mode=request.test_mode)
         checked = validate_verify(request, caller.tenant_id)
+        # An agent in manual test mode gets test decisions only, whatever the request asks.
+        test_mode = request.test_mode or state.snapshot.in_test_mode(
+            caller.tenant_id, checked.agent_id
+        )
         # 3-10. Decide; a test-mode request reads budgets but changes nothing.
         steps = self._dry_run if test_mode else self._steps
         now = datetime.now(UTC)

@@ -110,6 +110,13 @@ class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore
             return _denied(http_status_pb2.BadRequest, "INVALID_ARGUMENT", str(exc), request_id)
         except BehalfError as exc:
             return _denied(http_status_pb2.Forbidden, exc.code.name, str(exc), request_id)
+        if decision.test_mode:  # an agent in manual test mode: its test ALLOW lets nothing through
+            return _denied(
+                http_status_pb2.Forbidden,
+                "TEST_MODE",
+                "the agent is in manual test mode: its decisions authorize nothing",
+                decision.request_id,
+            )
         if decision.outcome != common_pb2.OUTCOME_ALLOW:
             reason_code = common_pb2.ReasonCode.Name(decision.reason_code).removeprefix(
                 "REASON_CODE_"

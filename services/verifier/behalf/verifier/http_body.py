@@ -85,7 +85,8 @@ def decision_body(decision: common_pb2.Decision) -> dict[str, Any]:
     outcome = common_pb2.Outcome.Name(decision.outcome).removeprefix("OUTCOME_")
     return {
         "requestId": decision.request_id,
-        "allowed": decision.outcome == common_pb2.OUTCOME_ALLOW,
+        # A test decision authorizes nothing, whatever its outcome says.
+        "allowed": decision.outcome == common_pb2.OUTCOME_ALLOW and not decision.test_mode,
         "outcome": outcome,
         "reasonCode": common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_"),
         "reason": decision.reason,

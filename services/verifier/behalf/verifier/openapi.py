@@ -211,7 +211,9 @@ OPENAPI: dict[str, Any] = {
                     "requestId": _STRING,
                     "allowed": {
                         "type": "boolean",
-                        "description": "True only for ALLOW: the only answer to act on.",
+                        "description": (
+                            "True only for an ALLOW that is not a test: the only answer to act on."
+                        ),
                     },
                     "outcome": {"type": "string", "enum": _OUTCOMES},
                     "reasonCode": {"type": "string", "enum": _REASON_CODES},

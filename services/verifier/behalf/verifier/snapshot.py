@@ -75,6 +75,8 @@ class AgentEntry:
     agent_id: str
     disabled: bool
     revision: int = 0
+    # Manual test mode: every decision about the agent is a test decision (api.Verifier).
+    test_mode: bool = False
 
 
 # One exact name is held as a 1-tuple (48 bytes) rather than a frozenset (216 bytes); a grant
@@ -201,6 +203,11 @@ class PolicySnapshot:
         """The agent's policy in this tenant; None for unknown ids and other tenants' agents."""
         return self.agents.get((tenant_id, agent_id))
 
+    def in_test_mode(self, tenant_id: str, agent_id: str) -> bool:
+        """Whether the tenant's agent is in manual test mode (False when unknown)."""
+        policy = self.agents.get((tenant_id, agent_id))
+        return policy is not None and policy.agent is not None and policy.agent.test_mode
+
     @property
     def permission_count(self) -> int:
         """Number of unrevoked permissions held."""
@@ -220,6 +227,7 @@ def agent_from_proto(message: resources_pb2.Agent, interner: Interner | None = N
         agent_id=message.agent_id,
         disabled=message.disabled,
         revision=message.revision,
+        test_mode=message.mode == resources_pb2.AGENT_MODE_TEST,
     )
 
 

@@ -1,4 +1,5 @@
-"""Agents: create, read, list, the kill switch (disable, enable), delete."""
+"""Agents: create, read, list, update (mode, description, labels), the kill switch (disable,
+enable), delete."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ class NewAgent:
     kind: int
     description: str
     labels: Mapping[str, str]
+    mode: int = resources_pb2.AGENT_MODE_ENFORCED
+
+
+@dataclass(frozen=True)
+class AgentChanges:
+    """What UpdateAgent sets; None leaves a field as it is."""
+
+    mode: int | None = None
+    description: str | None = None
+    labels: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ async def create_agent(db: Db, once: Once, tenant_id: str, new: NewAgent) -> pb.
             description=new.description,
             labels=new.labels,
             revision=revision,
+            mode=new.mode,
         )
         await write_event(
             conn, tenant_id=tenant_id, event_type="agent.created", revision=revision, subject=agent
@@ -101,6 +113,51 @@ async def set_agent_disabled(
         return Outcome(agent)
 
     return await change(db, flip)
+
+
+async def update_agent(
+    db: Db, tenant_id: str, agent_id: str, changes: AgentChanges
+) -> resources_pb2.Agent:
+    """Set the agent's mode, description or labels at a new revision, with an `agent.updated`
+    lifecycle event; an update that changes nothing commits nothing."""
+
+    async def apply(conn: Connection, revision: int) -> Outcome[resources_pb2.Agent]:
+        current = await agents.get(conn, tenant_id, agent_id, for_update=True)
+        if current is None:
+            raise not_found("agent", agent_id)
+        mode = changes.mode if changes.mode is not None else effective_mode(current)
+        description = (
+            changes.description if changes.description is not None else current.description
+        )
+        labels = dict(changes.labels) if changes.labels is not None else dict(current.labels)
+        if (mode, description, labels) == (
+            effective_mode(current),
+            current.description,
+            dict(current.labels),
+        ):
+            return unchanged(current)
+        agent = await agents.update(
+            conn,
+            tenant_id,
+            agent_id,
+            mode=mode,
+            description=description,
+            labels=labels,
+            revision=revision,
+        )
+        if agent is None:  # the row is locked: it cannot have gone
+            raise not_found("agent", agent_id)
+        await write_event(
+            conn, tenant_id=tenant_id, event_type="agent.updated", revision=revision, subject=agent
+        )
+        return Outcome(agent)
+
+    return await change(db, apply)
+
+
+def effective_mode(agent: resources_pb2.Agent) -> int:
+    """An agent's mode, unspecified read as enforced."""
+    return agent.mode or resources_pb2.AGENT_MODE_ENFORCED
 
 
 async def delete_agent(db: Db, tenant_id: str, agent_id: str) -> int:

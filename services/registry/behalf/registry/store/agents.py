@@ -20,6 +20,14 @@ _KIND_FROM_DB: dict[str, resources_pb2.AgentKind] = {
     "native": resources_pb2.AGENT_KIND_NATIVE,
     "external": resources_pb2.AGENT_KIND_EXTERNAL,
 }
+MODE_TO_DB: dict[int, str] = {
+    resources_pb2.AGENT_MODE_ENFORCED: "enforced",
+    resources_pb2.AGENT_MODE_TEST: "test",
+}
+_MODE_FROM_DB: dict[str, resources_pb2.AgentMode] = {
+    "enforced": resources_pb2.AGENT_MODE_ENFORCED,
+    "test": resources_pb2.AGENT_MODE_TEST,
+}
 
 
 def to_agent(row: asyncpg.Record) -> resources_pb2.Agent:
@@ -32,6 +40,7 @@ def to_agent(row: asyncpg.Record) -> resources_pb2.Agent:
         labels=json.loads(row["labels"]),
         disabled=row["disabled"],
         revision=row["revision"],
+        mode=_MODE_FROM_DB[row["mode"]],
     )
     set_time(agent.create_time, row["created_at"])
     set_time(agent.update_time, row["updated_at"])
@@ -48,10 +57,12 @@ async def insert(
     description: str,
     labels: Mapping[str, str],
     revision: int,
+    mode: int = resources_pb2.AGENT_MODE_ENFORCED,
 ) -> resources_pb2.Agent:
     row = await conn.fetchrow(
-        """INSERT INTO agents (agent_id, tenant_id, name, kind, description, labels, revision)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING *""",
+        """INSERT INTO agents
+               (agent_id, tenant_id, name, kind, description, labels, revision, mode)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) RETURNING *""",
         agent_id,
         tenant_id,
         name,
@@ -59,6 +70,7 @@ async def insert(
         description,
         json.dumps(dict(labels)),
         revision,
+        MODE_TO_DB[mode],
     )
     return to_agent(one(row))
 
@@ -115,6 +127,30 @@ async def set_disabled(
         tenant_id,
         agent_id,
         disabled,
+        revision,
+    )
+    return to_agent(row) if row else None
+
+
+async def update(
+    conn: Executor,
+    tenant_id: str,
+    agent_id: str,
+    *,
+    mode: int,
+    description: str,
+    labels: Mapping[str, str],
+    revision: int,
+) -> resources_pb2.Agent | None:
+    row = await conn.fetchrow(
+        """UPDATE agents SET mode = $3, description = $4, labels = $5::jsonb, revision = $6,
+                             updated_at = now()
+           WHERE tenant_id = $1 AND agent_id = $2 AND deleted_at IS NULL RETURNING *""",
+        tenant_id,
+        agent_id,
+        MODE_TO_DB[mode],
+        description,
+        json.dumps(dict(labels)),
         revision,
     )
     return to_agent(row) if row else None

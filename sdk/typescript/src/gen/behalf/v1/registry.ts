@@ -38,6 +38,9 @@ import {
   AgentKind,
   agentKindFromJSON,
   agentKindToJSON,
+  AgentMode,
+  agentModeFromJSON,
+  agentModeToJSON,
   ApiKey,
   Approval,
   ApprovalState,
@@ -168,6 +171,8 @@ export interface CreateAgentRequest {
   labels: { [key: string]: string };
   /** Same key and body return the first result. */
   idempotencyKey: string;
+  /** Unspecified means enforced; AGENT_MODE_TEST starts it in manual test mode. */
+  mode: AgentMode;
 }
 
 export interface CreateAgentRequest_LabelsEntry {
@@ -242,6 +247,37 @@ export interface Propagation {
   ackedVerifiers: number;
   /** Verifiers connected when the wait ended. */
   connectedVerifiers: number;
+}
+
+/** UpdateAgentRequest changes the fields it sets and leaves the others as they are. */
+export interface UpdateAgentRequest {
+  /** The agent. */
+  agentId: string;
+  /** AGENT_MODE_ENFORCED or AGENT_MODE_TEST; unspecified leaves the mode. */
+  mode: AgentMode;
+  /** Up to 2000 characters; unset leaves the description. */
+  description?:
+    | string
+    | undefined;
+  /** Replaces every label when replace_labels is true. */
+  labels: { [key: string]: string };
+  /** Whether labels replaces the agent's labels (an empty map clears them). */
+  replaceLabels: boolean;
+}
+
+export interface UpdateAgentRequest_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+/** UpdateAgentResponse holds the agent as it now is. */
+export interface UpdateAgentResponse {
+  /** The agent. */
+  agent?:
+    | Agent
+    | undefined;
+  /** Revision committed (unchanged when nothing changed). */
+  revision: string;
 }
 
 /** DisableAgentRequest names the agent. */
@@ -1690,7 +1726,7 @@ export const RevokeApiKeyResponse: MessageFns<RevokeApiKeyResponse> = {
 };
 
 function createBaseCreateAgentRequest(): CreateAgentRequest {
-  return { name: "", kind: 0, description: "", labels: {}, idempotencyKey: "" };
+  return { name: "", kind: 0, description: "", labels: {}, idempotencyKey: "", mode: 0 };
 }
 
 export const CreateAgentRequest: MessageFns<CreateAgentRequest> = {
@@ -1709,6 +1745,9 @@ export const CreateAgentRequest: MessageFns<CreateAgentRequest> = {
     });
     if (message.idempotencyKey !== "") {
       writer.uint32(42).string(message.idempotencyKey);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(48).int32(message.mode);
     }
     return writer;
   },
@@ -1769,6 +1808,14 @@ export const CreateAgentRequest: MessageFns<CreateAgentRequest> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1805,6 +1852,7 @@ export const CreateAgentRequest: MessageFns<CreateAgentRequest> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      mode: isSet(object.mode) ? agentModeFromJSON(object.mode) : 0,
     };
   },
 
@@ -1831,6 +1879,9 @@ export const CreateAgentRequest: MessageFns<CreateAgentRequest> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.mode !== 0) {
+      obj.mode = agentModeToJSON(message.mode);
+    }
     return obj;
   },
 
@@ -1852,6 +1903,7 @@ export const CreateAgentRequest: MessageFns<CreateAgentRequest> = {
       {},
     );
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.mode = object.mode ?? 0;
     return message;
   },
 };
@@ -2711,6 +2763,349 @@ export const Propagation: MessageFns<Propagation> = {
     message.allAcked = object.allAcked ?? false;
     message.ackedVerifiers = object.ackedVerifiers ?? 0;
     message.connectedVerifiers = object.connectedVerifiers ?? 0;
+    return message;
+  },
+};
+
+function createBaseUpdateAgentRequest(): UpdateAgentRequest {
+  return { agentId: "", mode: 0, description: undefined, labels: {}, replaceLabels: false };
+}
+
+export const UpdateAgentRequest: MessageFns<UpdateAgentRequest> = {
+  encode(message: UpdateAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(16).int32(message.mode);
+    }
+    if (message.description !== undefined) {
+      writer.uint32(26).string(message.description);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      UpdateAgentRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    if (message.replaceLabels !== false) {
+      writer.uint32(40).bool(message.replaceLabels);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = UpdateAgentRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.labels[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.replaceLabels = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateAgentRequest {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      mode: isSet(object.mode) ? agentModeFromJSON(object.mode) : 0,
+      description: isSet(object.description) ? globalThis.String(object.description) : undefined,
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      replaceLabels: isSet(object.replaceLabels)
+        ? globalThis.Boolean(object.replaceLabels)
+        : isSet(object.replace_labels)
+        ? globalThis.Boolean(object.replace_labels)
+        : false,
+    };
+  },
+
+  toJSON(message: UpdateAgentRequest): unknown {
+    const obj: any = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.mode !== 0) {
+      obj.mode = agentModeToJSON(message.mode);
+    }
+    if (message.description !== undefined) {
+      obj.description = message.description;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.replaceLabels !== false) {
+      obj.replaceLabels = message.replaceLabels;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateAgentRequest>, I>>(base?: I): UpdateAgentRequest {
+    return UpdateAgentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateAgentRequest>, I>>(object: I): UpdateAgentRequest {
+    const message = createBaseUpdateAgentRequest();
+    message.agentId = object.agentId ?? "";
+    message.mode = object.mode ?? 0;
+    message.description = object.description ?? undefined;
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.replaceLabels = object.replaceLabels ?? false;
+    return message;
+  },
+};
+
+function createBaseUpdateAgentRequest_LabelsEntry(): UpdateAgentRequest_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const UpdateAgentRequest_LabelsEntry: MessageFns<UpdateAgentRequest_LabelsEntry> = {
+  encode(message: UpdateAgentRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateAgentRequest_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateAgentRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateAgentRequest_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: UpdateAgentRequest_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateAgentRequest_LabelsEntry>, I>>(base?: I): UpdateAgentRequest_LabelsEntry {
+    return UpdateAgentRequest_LabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateAgentRequest_LabelsEntry>, I>>(
+    object: I,
+  ): UpdateAgentRequest_LabelsEntry {
+    const message = createBaseUpdateAgentRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateAgentResponse(): UpdateAgentResponse {
+  return { agent: undefined, revision: "0" };
+}
+
+export const UpdateAgentResponse: MessageFns<UpdateAgentResponse> = {
+  encode(message: UpdateAgentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agent !== undefined) {
+      Agent.encode(message.agent, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== "0") {
+      writer.uint32(16).int64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateAgentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agent = Agent.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateAgentResponse {
+    return {
+      agent: isSet(object.agent) ? Agent.fromJSON(object.agent) : undefined,
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+    };
+  },
+
+  toJSON(message: UpdateAgentResponse): unknown {
+    const obj: any = {};
+    if (message.agent !== undefined) {
+      obj.agent = Agent.toJSON(message.agent);
+    }
+    if (message.revision !== "0") {
+      obj.revision = message.revision;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateAgentResponse>, I>>(base?: I): UpdateAgentResponse {
+    return UpdateAgentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateAgentResponse>, I>>(object: I): UpdateAgentResponse {
+    const message = createBaseUpdateAgentResponse();
+    message.agent = (object.agent !== undefined && object.agent !== null) ? Agent.fromPartial(object.agent) : undefined;
+    message.revision = object.revision ?? "0";
     return message;
   },
 };
@@ -7906,6 +8301,16 @@ export const RegistryServiceService = {
     responseSerialize: (value: EnableAgentResponse): Buffer => Buffer.from(EnableAgentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): EnableAgentResponse => EnableAgentResponse.decode(value),
   },
+  /** Changes an agent's mode (test to enforced and back), description or labels. */
+  updateAgent: {
+    path: "/behalf.v1.RegistryService/UpdateAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateAgentRequest): Buffer => Buffer.from(UpdateAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateAgentRequest => UpdateAgentRequest.decode(value),
+    responseSerialize: (value: UpdateAgentResponse): Buffer => Buffer.from(UpdateAgentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateAgentResponse => UpdateAgentResponse.decode(value),
+  },
   /** Deletes an agent and revokes its permissions. */
   deleteAgent: {
     path: "/behalf.v1.RegistryService/DeleteAgent" as const,
@@ -8196,6 +8601,8 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   disableAgent: handleUnaryCall<DisableAgentRequest, DisableAgentResponse>;
   /** Re-enables a disabled agent. */
   enableAgent: handleUnaryCall<EnableAgentRequest, EnableAgentResponse>;
+  /** Changes an agent's mode (test to enforced and back), description or labels. */
+  updateAgent: handleUnaryCall<UpdateAgentRequest, UpdateAgentResponse>;
   /** Deletes an agent and revokes its permissions. */
   deleteAgent: handleUnaryCall<DeleteAgentRequest, DeleteAgentResponse>;
   /** Grants a permission, from explicit fields or a scope template plus overrides. */
@@ -8404,6 +8811,22 @@ export interface RegistryServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: EnableAgentResponse) => void,
+  ): ClientUnaryCall;
+  /** Changes an agent's mode (test to enforced and back), description or labels. */
+  updateAgent(
+    request: UpdateAgentRequest,
+    callback: (error: ServiceError | null, response: UpdateAgentResponse) => void,
+  ): ClientUnaryCall;
+  updateAgent(
+    request: UpdateAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateAgentResponse) => void,
+  ): ClientUnaryCall;
+  updateAgent(
+    request: UpdateAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateAgentResponse) => void,
   ): ClientUnaryCall;
   /** Deletes an agent and revokes its permissions. */
   deleteAgent(

@@ -115,6 +115,52 @@ export function agentKindToJSON(object: AgentKind): string {
   }
 }
 
+/** AgentMode says whether an agent's decisions are real. */
+export enum AgentMode {
+  /** AGENT_MODE_UNSPECIFIED - Not set: an agent created before modes existed, which is enforced. */
+  AGENT_MODE_UNSPECIFIED = 0,
+  /** AGENT_MODE_ENFORCED - Decisions are real: an ALLOW lets the agent act. */
+  AGENT_MODE_ENFORCED = 1,
+  /**
+   * AGENT_MODE_TEST - Manual test mode: every decision about the agent is a test decision, decided and audited
+   * as one, which authorizes nothing (budgets are read, never spent; no approval is created).
+   */
+  AGENT_MODE_TEST = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function agentModeFromJSON(object: any): AgentMode {
+  switch (object) {
+    case 0:
+    case "AGENT_MODE_UNSPECIFIED":
+      return AgentMode.AGENT_MODE_UNSPECIFIED;
+    case 1:
+    case "AGENT_MODE_ENFORCED":
+      return AgentMode.AGENT_MODE_ENFORCED;
+    case 2:
+    case "AGENT_MODE_TEST":
+      return AgentMode.AGENT_MODE_TEST;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return AgentMode.UNRECOGNIZED;
+  }
+}
+
+export function agentModeToJSON(object: AgentMode): string {
+  switch (object) {
+    case AgentMode.AGENT_MODE_UNSPECIFIED:
+      return "AGENT_MODE_UNSPECIFIED";
+    case AgentMode.AGENT_MODE_ENFORCED:
+      return "AGENT_MODE_ENFORCED";
+    case AgentMode.AGENT_MODE_TEST:
+      return "AGENT_MODE_TEST";
+    case AgentMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** ApprovalState is where an approval is in its life. */
 export enum ApprovalState {
   /** APPROVAL_STATE_UNSPECIFIED - Not a valid state. */
@@ -244,6 +290,8 @@ export interface Agent {
     | undefined;
   /** Policy revision of the last change. */
   revision: string;
+  /** Enforced, or in manual test mode. */
+  mode: AgentMode;
 }
 
 export interface Agent_LabelsEntry {
@@ -768,6 +816,7 @@ function createBaseAgent(): Agent {
     createTime: undefined,
     updateTime: undefined,
     revision: "0",
+    mode: 0,
   };
 }
 
@@ -802,6 +851,9 @@ export const Agent: MessageFns<Agent> = {
     }
     if (message.revision !== "0") {
       writer.uint32(80).int64(message.revision);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(88).int32(message.mode);
     }
     return writer;
   },
@@ -902,6 +954,14 @@ export const Agent: MessageFns<Agent> = {
             message.revision = reader.int64().toString();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -955,6 +1015,7 @@ export const Agent: MessageFns<Agent> = {
         ? fromJsonTimestamp(object.update_time)
         : undefined,
       revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+      mode: isSet(object.mode) ? agentModeFromJSON(object.mode) : 0,
     };
   },
 
@@ -996,6 +1057,9 @@ export const Agent: MessageFns<Agent> = {
     if (message.revision !== "0") {
       obj.revision = message.revision;
     }
+    if (message.mode !== 0) {
+      obj.mode = agentModeToJSON(message.mode);
+    }
     return obj;
   },
 
@@ -1022,6 +1086,7 @@ export const Agent: MessageFns<Agent> = {
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     message.revision = object.revision ?? "0";
+    message.mode = object.mode ?? 0;
     return message;
   },
 };
