@@ -188,3 +188,59 @@ async def test_create_webhook_idempotency_never_shows_the_secret_again(
     assert again.endpoint == first.endpoint and again.revision == first.revision
     request.url = URL + "/other"
     await fails(tenant.admin.CreateWebhookEndpoint(request), C.ALREADY_EXISTS, "idempotency_key")
+
+
+async def test_an_endpoint_rate_limit_is_set_bounded_and_reaches_the_dispatcher(
+    registry: Registry,
+) -> None:
+    """Set at creation and changed later (a webhook.endpoint_updated event the dispatchers
+    invalidate on), carried in ListWebhookTargets; refused out of range and to non-admins."""
+    tenant = await registry.tenant()
+    created = await tenant.admin.CreateWebhookEndpoint(
+        pb.CreateWebhookEndpointRequest(url=URL, rate_limit_per_second=25)
+    )
+    endpoint_id = created.endpoint.endpoint_id
+    assert created.endpoint.rate_limit_per_second == 25
+
+    changed = await tenant.admin.SetWebhookRateLimit(
+        pb.SetWebhookRateLimitRequest(endpoint_id=endpoint_id, rate_limit_per_second=2.5)
+    )
+    assert changed.endpoint.rate_limit_per_second == 2.5 and changed.revision > created.revision
+    same = await tenant.admin.SetWebhookRateLimit(
+        pb.SetWebhookRateLimitRequest(endpoint_id=endpoint_id, rate_limit_per_second=2.5)
+    )
+    assert same.revision == changed.revision  # nothing changed, nothing committed
+    targets = await registry.as_dispatcher().ListWebhookTargets(
+        ipb.ListWebhookTargetsRequest(tenant_id=tenant.tenant_id)
+    )
+    assert targets.targets[0].endpoint.rate_limit_per_second == 2.5
+    types = [e for e, _, _ in await registry.outbox() if e.startswith("webhook.")]
+    assert types == ["webhook.endpoint_created", "webhook.endpoint_updated"]
+
+    for rate in (-1.0, 10_001.0, float("nan"), float("inf")):
+        await fails(
+            tenant.admin.SetWebhookRateLimit(
+                pb.SetWebhookRateLimitRequest(endpoint_id=endpoint_id, rate_limit_per_second=rate)
+            ),
+            C.INVALID_ARGUMENT,
+            "rate_limit_per_second",
+        )
+    await fails(
+        tenant.admin.CreateWebhookEndpoint(
+            pb.CreateWebhookEndpointRequest(url=URL, rate_limit_per_second=-5)
+        ),
+        C.INVALID_ARGUMENT,
+        "rate_limit_per_second",
+    )
+    await fails(
+        tenant.audit.SetWebhookRateLimit(
+            pb.SetWebhookRateLimitRequest(endpoint_id=endpoint_id, rate_limit_per_second=1)
+        ),
+        C.PERMISSION_DENIED,
+    )
+    await fails(
+        tenant.admin.SetWebhookRateLimit(
+            pb.SetWebhookRateLimitRequest(endpoint_id="whe_" + "0" * 20, rate_limit_per_second=1)
+        ),
+        C.NOT_FOUND,
+    )

@@ -110,3 +110,31 @@ async def test_a_full_lane_whose_requests_time_out_refuses_without_waiting():
     assert await lanes.put(_row(3, "ep"), _target("ep")) is Refusal.STALLED
     assert asyncio.get_running_loop().time() - started < 0.5  # not the 5 s stall time
     await lanes.stop(0.01)
+
+
+async def test_an_endpoints_own_rate_limit_paces_only_that_endpoint():
+    """An endpoint whose target says 20/s (the registry's rate_limit_per_second) gets at most
+    its burst at once and the rest at that pace; its neighbour, on the unlimited default, is
+    not held back by it."""
+    times: dict[str, list[float]] = {"paced": [], "free": []}
+    loop = asyncio.get_running_loop()
+
+    all_done = asyncio.Event()
+
+    async def work(row: DeliveryRow, _t: Target, _b: Breaker) -> None:
+        times[row.endpoint_id].append(loop.time())
+        if len(times["paced"]) == 6 and len(times["free"]) == 6:
+            all_done.set()
+
+    lanes = EndpointLanes(LaneSettings(concurrency=4, queue_limit=64, burst=2), work)
+    paced = Target("paced", "ten", "https://x.example", (), False, ("whsec_x",), 20.0)
+    started = loop.time()
+    for i in range(6):
+        assert await lanes.put(_row(i, "paced"), paced) is Refusal.NONE
+        assert await lanes.put(_row(100 + i, "free"), _target("free")) is Refusal.NONE
+    async with asyncio.timeout(10):
+        await all_done.wait()
+    # Two at once (the burst), then four at 20/s: at least 0.15 s for the last one; the
+    # neighbour's were done long before.
+    assert times["paced"][-1] - started >= 0.15
+    assert times["free"][-1] < times["paced"][-1]

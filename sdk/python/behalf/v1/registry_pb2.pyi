@@ -469,16 +469,34 @@ class ResolveApprovalResponse(_message.Message):
     def __init__(self, approval: _Optional[_Union[_resources_pb2.Approval, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class CreateWebhookEndpointRequest(_message.Message):
-    __slots__ = ("url", "event_types", "description", "idempotency_key")
+    __slots__ = ("url", "event_types", "description", "idempotency_key", "rate_limit_per_second")
     URL_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     url: str
     event_types: _containers.RepeatedScalarFieldContainer[str]
     description: str
     idempotency_key: str
-    def __init__(self, url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    rate_limit_per_second: float
+    def __init__(self, url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., rate_limit_per_second: _Optional[float] = ...) -> None: ...
+
+class SetWebhookRateLimitRequest(_message.Message):
+    __slots__ = ("endpoint_id", "rate_limit_per_second")
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    rate_limit_per_second: float
+    def __init__(self, endpoint_id: _Optional[str] = ..., rate_limit_per_second: _Optional[float] = ...) -> None: ...
+
+class SetWebhookRateLimitResponse(_message.Message):
+    __slots__ = ("endpoint", "revision")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    endpoint: _resources_pb2.WebhookEndpoint
+    revision: int
+    def __init__(self, endpoint: _Optional[_Union[_resources_pb2.WebhookEndpoint, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class CreateWebhookEndpointResponse(_message.Message):
     __slots__ = ("endpoint", "signing_secret", "revision")

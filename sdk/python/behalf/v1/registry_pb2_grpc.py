@@ -187,6 +187,11 @@ class RegistryServiceStub:
                 request_serializer=behalf_dot_v1_dot_registry__pb2.DeleteWebhookEndpointRequest.SerializeToString,
                 response_deserializer=behalf_dot_v1_dot_registry__pb2.DeleteWebhookEndpointResponse.FromString,
                 _registered_method=True)
+        self.SetWebhookRateLimit = channel.unary_unary(
+                '/behalf.v1.RegistryService/SetWebhookRateLimit',
+                request_serializer=behalf_dot_v1_dot_registry__pb2.SetWebhookRateLimitRequest.SerializeToString,
+                response_deserializer=behalf_dot_v1_dot_registry__pb2.SetWebhookRateLimitResponse.FromString,
+                _registered_method=True)
         self.ListDecisions = channel.unary_unary(
                 '/behalf.v1.RegistryService/ListDecisions',
                 request_serializer=behalf_dot_v1_dot_registry__pb2.ListDecisionsRequest.SerializeToString,
@@ -425,6 +430,13 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetWebhookRateLimit(self, request, context):
+        """Sets an endpoint's delivery rate limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListDecisions(self, request, context):
         """Lists audited decisions, newest first.
         """
@@ -605,6 +617,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.DeleteWebhookEndpoint,
                     request_deserializer=behalf_dot_v1_dot_registry__pb2.DeleteWebhookEndpointRequest.FromString,
                     response_serializer=behalf_dot_v1_dot_registry__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'SetWebhookRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetWebhookRateLimit,
+                    request_deserializer=behalf_dot_v1_dot_registry__pb2.SetWebhookRateLimitRequest.FromString,
+                    response_serializer=behalf_dot_v1_dot_registry__pb2.SetWebhookRateLimitResponse.SerializeToString,
             ),
             'ListDecisions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDecisions,
@@ -1440,6 +1457,33 @@ class RegistryService:
             '/behalf.v1.RegistryService/DeleteWebhookEndpoint',
             behalf_dot_v1_dot_registry__pb2.DeleteWebhookEndpointRequest.SerializeToString,
             behalf_dot_v1_dot_registry__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetWebhookRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/behalf.v1.RegistryService/SetWebhookRateLimit',
+            behalf_dot_v1_dot_registry__pb2.SetWebhookRateLimitRequest.SerializeToString,
+            behalf_dot_v1_dot_registry__pb2.SetWebhookRateLimitResponse.FromString,
             options,
             channel_credentials,
             insecure,

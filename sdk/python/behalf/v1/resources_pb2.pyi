@@ -226,7 +226,7 @@ class Approval(_message.Message):
     def __init__(self, approval_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., permission_id: _Optional[str] = ..., state: _Optional[_Union[ApprovalState, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., resolution_comment: _Optional[str] = ..., consume_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by_key_id: _Optional[str] = ...) -> None: ...
 
 class WebhookEndpoint(_message.Message):
-    __slots__ = ("endpoint_id", "tenant_id", "url", "event_types", "disabled", "description", "create_time", "secret_rotate_time", "previous_secret_expire_time")
+    __slots__ = ("endpoint_id", "tenant_id", "url", "event_types", "disabled", "description", "create_time", "secret_rotate_time", "previous_secret_expire_time", "rate_limit_per_second")
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -236,6 +236,7 @@ class WebhookEndpoint(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SECRET_ROTATE_TIME_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SECRET_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     endpoint_id: str
     tenant_id: str
     url: str
@@ -245,4 +246,5 @@ class WebhookEndpoint(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     secret_rotate_time: _timestamp_pb2.Timestamp
     previous_secret_expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, endpoint_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., secret_rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_secret_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    rate_limit_per_second: float
+    def __init__(self, endpoint_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., secret_rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_secret_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_per_second: _Optional[float] = ...) -> None: ...

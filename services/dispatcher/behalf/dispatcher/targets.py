@@ -82,6 +82,7 @@ class RegistryTargetSource:
                 event_types=tuple(t.endpoint.event_types),
                 disabled=t.endpoint.disabled,
                 secrets=tuple(t.signing_secrets),
+                rate_per_second=t.endpoint.rate_limit_per_second,
             )
             for t in response.targets
         ]

@@ -37,6 +37,7 @@ class WebhookHandlers(Handlers):
             url=url,
             event_types=v.event_types(request.event_types),
             description=v.description(request.description),
+            rate_limit_per_second=v.rate_limit(request.rate_limit_per_second),
         )
         key = v.idempotency_key(request.idempotency_key)
         once = Once.of(caller.tenant_id, "CreateWebhookEndpoint", key, request)
@@ -81,6 +82,19 @@ class WebhookHandlers(Handlers):
             self._db, caller.tenant_id, endpoint_id, disabled=True
         )
         return pb.DisableWebhookEndpointResponse(endpoint=state.endpoint, revision=state.revision)
+
+    async def SetWebhookRateLimit(
+        self,
+        request: pb.SetWebhookRateLimitRequest,
+        context: grpc.aio.ServicerContext[
+            pb.SetWebhookRateLimitRequest, pb.SetWebhookRateLimitResponse
+        ],
+    ) -> pb.SetWebhookRateLimitResponse:
+        caller = await self._auth(context, Role.ADMIN)
+        endpoint_id = v.require_id(request.endpoint_id, "whe", "endpoint_id")
+        rate = v.rate_limit(request.rate_limit_per_second)
+        state = await webhooks.set_rate_limit(self._db, caller.tenant_id, endpoint_id, rate)
+        return pb.SetWebhookRateLimitResponse(endpoint=state.endpoint, revision=state.revision)
 
     async def EnableWebhookEndpoint(
         self,

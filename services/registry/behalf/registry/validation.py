@@ -6,6 +6,7 @@ been checked once, here.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,16 @@ def labels(value: Mapping[str, str], field: str = "labels") -> dict[str, str]:
 def agent_kind(value: int) -> int:
     if value not in (resources_pb2.AGENT_KIND_NATIVE, resources_pb2.AGENT_KIND_EXTERNAL):
         raise InvalidArgument("kind", "must be AGENT_KIND_NATIVE or AGENT_KIND_EXTERNAL")
+    return value
+
+
+MAX_RATE_LIMIT = 10_000.0
+
+
+def rate_limit(value: float, field: str = "rate_limit_per_second") -> float:
+    """Deliveries per second, 0 (the dispatcher's default) to 10,000."""
+    if not math.isfinite(value) or not 0 <= value <= MAX_RATE_LIMIT:
+        raise InvalidArgument(field, f"must be between 0 and {MAX_RATE_LIMIT:g} (0: the default)")
     return value
 
 

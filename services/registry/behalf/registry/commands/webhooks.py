@@ -31,6 +31,7 @@ class NewEndpoint:
     url: str
     event_types: Sequence[str]
     description: str
+    rate_limit_per_second: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ async def create_endpoint(
             event_types=new.event_types,
             description=new.description,
             secret_ciphertext=box.encrypt(secret.encode(), secret_aad(endpoint_id)),
+            rate_limit_per_second=new.rate_limit_per_second,
         )
         await write_event(
             conn,
@@ -113,6 +115,33 @@ async def set_endpoint_disabled(
         return Outcome(EndpointState(endpoint, revision, changed=True))
 
     return await change(db, flip)
+
+
+async def set_rate_limit(
+    db: Db, tenant_id: str, endpoint_id: str, rate_limit_per_second: float
+) -> EndpointState:
+    """Set an endpoint's delivery rate limit; a `webhook.endpoint_updated` event tells the
+    dispatchers (their target caches drop the tenant on every `webhook.*` event)."""
+
+    async def apply(conn: Connection, revision: int) -> Outcome[EndpointState]:
+        found = await webhooks.set_rate_limit(
+            conn, tenant_id, endpoint_id, rate_limit_per_second=rate_limit_per_second
+        )
+        if found is None:
+            raise not_found("webhook endpoint", endpoint_id)
+        endpoint, changed = found
+        if not changed:
+            return unchanged(EndpointState(endpoint, revision - 1, changed=False))
+        await write_event(
+            conn,
+            tenant_id=tenant_id,
+            event_type="webhook.endpoint_updated",
+            revision=revision,
+            subject=endpoint,
+        )
+        return Outcome(EndpointState(endpoint, revision, changed=True))
+
+    return await change(db, apply)
 
 
 async def rotate_secret(

@@ -23,6 +23,7 @@ def to_endpoint(row: asyncpg.Record) -> resources_pb2.WebhookEndpoint:
         event_types=row["event_types"],
         disabled=row["disabled"],
         description=row["description"],
+        rate_limit_per_second=row["rate_limit_per_second"],
     )
     set_time(endpoint.create_time, row["created_at"])
     set_time(endpoint.secret_rotate_time, row["secret_rotated_at"])
@@ -47,17 +48,19 @@ async def insert(
     event_types: Sequence[str],
     description: str,
     secret_ciphertext: bytes,
+    rate_limit_per_second: float = 0.0,
 ) -> resources_pb2.WebhookEndpoint:
     row = await conn.fetchrow(
-        """INSERT INTO webhook_endpoints
-               (endpoint_id, tenant_id, url, event_types, description, secret_ciphertext)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+        """INSERT INTO webhook_endpoints (endpoint_id, tenant_id, url, event_types, description,
+                                          secret_ciphertext, rate_limit_per_second)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
         endpoint_id,
         tenant_id,
         url,
         list(event_types),
         description,
         secret_ciphertext,
+        rate_limit_per_second,
     )
     return to_endpoint(one(row))
 
@@ -101,6 +104,23 @@ async def set_disabled(
         tenant_id,
         endpoint_id,
         disabled,
+    )
+    return (to_endpoint(row), row["changed"]) if row else None
+
+
+async def set_rate_limit(
+    conn: Executor, tenant_id: str, endpoint_id: str, *, rate_limit_per_second: float
+) -> tuple[resources_pb2.WebhookEndpoint, bool] | None:
+    """The endpoint after the change, and whether anything changed; None if absent."""
+    row = await conn.fetchrow(
+        f"""WITH old AS (SELECT rate_limit_per_second FROM webhook_endpoints
+                         WHERE tenant_id = $1 AND endpoint_id = $2 AND {_LIVE} FOR UPDATE)
+            UPDATE webhook_endpoints w SET rate_limit_per_second = $3 FROM old
+            WHERE w.tenant_id = $1 AND w.endpoint_id = $2
+            RETURNING w.*, old.rate_limit_per_second <> $3 AS changed""",
+        tenant_id,
+        endpoint_id,
+        rate_limit_per_second,
     )
     return (to_endpoint(row), row["changed"]) if row else None
 

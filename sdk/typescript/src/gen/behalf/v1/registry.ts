@@ -570,6 +570,26 @@ export interface CreateWebhookEndpointRequest {
   description: string;
   /** Same key and body return the first result. */
   idempotencyKey: string;
+  /** Deliveries per second at most, 0..10000; 0 means the dispatcher's default. */
+  rateLimitPerSecond: number;
+}
+
+/** SetWebhookRateLimitRequest names the endpoint and its new limit. */
+export interface SetWebhookRateLimitRequest {
+  /** The endpoint. */
+  endpointId: string;
+  /** Deliveries per second at most, 0..10000; 0 means the dispatcher's default. */
+  rateLimitPerSecond: number;
+}
+
+/** SetWebhookRateLimitResponse holds the endpoint as it now is. */
+export interface SetWebhookRateLimitResponse {
+  /** The endpoint. */
+  endpoint?:
+    | WebhookEndpoint
+    | undefined;
+  /** Revision committed (the previous one when nothing changed). */
+  revision: string;
 }
 
 /** CreateWebhookEndpointResponse holds the endpoint and its secret. */
@@ -5915,7 +5935,7 @@ export const ResolveApprovalResponse: MessageFns<ResolveApprovalResponse> = {
 };
 
 function createBaseCreateWebhookEndpointRequest(): CreateWebhookEndpointRequest {
-  return { url: "", eventTypes: [], description: "", idempotencyKey: "" };
+  return { url: "", eventTypes: [], description: "", idempotencyKey: "", rateLimitPerSecond: 0 };
 }
 
 export const CreateWebhookEndpointRequest: MessageFns<CreateWebhookEndpointRequest> = {
@@ -5931,6 +5951,9 @@ export const CreateWebhookEndpointRequest: MessageFns<CreateWebhookEndpointReque
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(34).string(message.idempotencyKey);
+    }
+    if (message.rateLimitPerSecond !== 0) {
+      writer.uint32(41).double(message.rateLimitPerSecond);
     }
     return writer;
   },
@@ -5980,6 +6003,14 @@ export const CreateWebhookEndpointRequest: MessageFns<CreateWebhookEndpointReque
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.rateLimitPerSecond = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6006,6 +6037,11 @@ export const CreateWebhookEndpointRequest: MessageFns<CreateWebhookEndpointReque
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      rateLimitPerSecond: isSet(object.rateLimitPerSecond)
+        ? globalThis.Number(object.rateLimitPerSecond)
+        : isSet(object.rate_limit_per_second)
+        ? globalThis.Number(object.rate_limit_per_second)
+        : 0,
     };
   },
 
@@ -6023,6 +6059,9 @@ export const CreateWebhookEndpointRequest: MessageFns<CreateWebhookEndpointReque
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.rateLimitPerSecond !== 0) {
+      obj.rateLimitPerSecond = floatToJson(message.rateLimitPerSecond);
+    }
     return obj;
   },
 
@@ -6035,6 +6074,187 @@ export const CreateWebhookEndpointRequest: MessageFns<CreateWebhookEndpointReque
     message.eventTypes = object.eventTypes?.map((e) => e) || [];
     message.description = object.description ?? "";
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.rateLimitPerSecond = object.rateLimitPerSecond ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetWebhookRateLimitRequest(): SetWebhookRateLimitRequest {
+  return { endpointId: "", rateLimitPerSecond: 0 };
+}
+
+export const SetWebhookRateLimitRequest: MessageFns<SetWebhookRateLimitRequest> = {
+  encode(message: SetWebhookRateLimitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpointId !== "") {
+      writer.uint32(10).string(message.endpointId);
+    }
+    if (message.rateLimitPerSecond !== 0) {
+      writer.uint32(17).double(message.rateLimitPerSecond);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetWebhookRateLimitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetWebhookRateLimitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpointId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.rateLimitPerSecond = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetWebhookRateLimitRequest {
+    return {
+      endpointId: isSet(object.endpointId)
+        ? globalThis.String(object.endpointId)
+        : isSet(object.endpoint_id)
+        ? globalThis.String(object.endpoint_id)
+        : "",
+      rateLimitPerSecond: isSet(object.rateLimitPerSecond)
+        ? globalThis.Number(object.rateLimitPerSecond)
+        : isSet(object.rate_limit_per_second)
+        ? globalThis.Number(object.rate_limit_per_second)
+        : 0,
+    };
+  },
+
+  toJSON(message: SetWebhookRateLimitRequest): unknown {
+    const obj: any = {};
+    if (message.endpointId !== "") {
+      obj.endpointId = message.endpointId;
+    }
+    if (message.rateLimitPerSecond !== 0) {
+      obj.rateLimitPerSecond = floatToJson(message.rateLimitPerSecond);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetWebhookRateLimitRequest>, I>>(base?: I): SetWebhookRateLimitRequest {
+    return SetWebhookRateLimitRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetWebhookRateLimitRequest>, I>>(object: I): SetWebhookRateLimitRequest {
+    const message = createBaseSetWebhookRateLimitRequest();
+    message.endpointId = object.endpointId ?? "";
+    message.rateLimitPerSecond = object.rateLimitPerSecond ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetWebhookRateLimitResponse(): SetWebhookRateLimitResponse {
+  return { endpoint: undefined, revision: "0" };
+}
+
+export const SetWebhookRateLimitResponse: MessageFns<SetWebhookRateLimitResponse> = {
+  encode(message: SetWebhookRateLimitResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoint !== undefined) {
+      WebhookEndpoint.encode(message.endpoint, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== "0") {
+      writer.uint32(16).int64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetWebhookRateLimitResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetWebhookRateLimitResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpoint = WebhookEndpoint.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetWebhookRateLimitResponse {
+    return {
+      endpoint: isSet(object.endpoint) ? WebhookEndpoint.fromJSON(object.endpoint) : undefined,
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "0",
+    };
+  },
+
+  toJSON(message: SetWebhookRateLimitResponse): unknown {
+    const obj: any = {};
+    if (message.endpoint !== undefined) {
+      obj.endpoint = WebhookEndpoint.toJSON(message.endpoint);
+    }
+    if (message.revision !== "0") {
+      obj.revision = message.revision;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetWebhookRateLimitResponse>, I>>(base?: I): SetWebhookRateLimitResponse {
+    return SetWebhookRateLimitResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetWebhookRateLimitResponse>, I>>(object: I): SetWebhookRateLimitResponse {
+    const message = createBaseSetWebhookRateLimitResponse();
+    message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
+      ? WebhookEndpoint.fromPartial(object.endpoint)
+      : undefined;
+    message.revision = object.revision ?? "0";
     return message;
   },
 };
@@ -8534,6 +8754,18 @@ export const RegistryServiceService = {
       Buffer.from(DeleteWebhookEndpointResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteWebhookEndpointResponse => DeleteWebhookEndpointResponse.decode(value),
   },
+  /** Sets an endpoint's delivery rate limit. */
+  setWebhookRateLimit: {
+    path: "/behalf.v1.RegistryService/SetWebhookRateLimit" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetWebhookRateLimitRequest): Buffer =>
+      Buffer.from(SetWebhookRateLimitRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetWebhookRateLimitRequest => SetWebhookRateLimitRequest.decode(value),
+    responseSerialize: (value: SetWebhookRateLimitResponse): Buffer =>
+      Buffer.from(SetWebhookRateLimitResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetWebhookRateLimitResponse => SetWebhookRateLimitResponse.decode(value),
+  },
   /** Lists audited decisions, newest first. */
   listDecisions: {
     path: "/behalf.v1.RegistryService/ListDecisions" as const,
@@ -8641,6 +8873,8 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   rotateWebhookSecret: handleUnaryCall<RotateWebhookSecretRequest, RotateWebhookSecretResponse>;
   /** Deletes an endpoint. */
   deleteWebhookEndpoint: handleUnaryCall<DeleteWebhookEndpointRequest, DeleteWebhookEndpointResponse>;
+  /** Sets an endpoint's delivery rate limit. */
+  setWebhookRateLimit: handleUnaryCall<SetWebhookRateLimitRequest, SetWebhookRateLimitResponse>;
   /** Lists audited decisions, newest first. */
   listDecisions: handleUnaryCall<ListDecisionsRequest, ListDecisionsResponse>;
   /** Gets one audited decision by request id. */
@@ -9132,6 +9366,22 @@ export interface RegistryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteWebhookEndpointResponse) => void,
   ): ClientUnaryCall;
+  /** Sets an endpoint's delivery rate limit. */
+  setWebhookRateLimit(
+    request: SetWebhookRateLimitRequest,
+    callback: (error: ServiceError | null, response: SetWebhookRateLimitResponse) => void,
+  ): ClientUnaryCall;
+  setWebhookRateLimit(
+    request: SetWebhookRateLimitRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetWebhookRateLimitResponse) => void,
+  ): ClientUnaryCall;
+  setWebhookRateLimit(
+    request: SetWebhookRateLimitRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetWebhookRateLimitResponse) => void,
+  ): ClientUnaryCall;
   /** Lists audited decisions, newest first. */
   listDecisions(
     request: ListDecisionsRequest,
@@ -9213,6 +9463,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

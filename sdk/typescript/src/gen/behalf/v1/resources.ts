@@ -457,7 +457,14 @@ export interface WebhookEndpoint {
     | Date
     | undefined;
   /** Until this time the previous secret also signs deliveries. */
-  previousSecretExpireTime?: Date | undefined;
+  previousSecretExpireTime?:
+    | Date
+    | undefined;
+  /**
+   * Deliveries per second at most to this endpoint; 0 means the dispatcher's default
+   * (BEHALF_WEBHOOK_ENDPOINT_RATE).
+   */
+  rateLimitPerSecond: number;
 }
 
 function createBaseTenant(): Tenant {
@@ -2273,6 +2280,7 @@ function createBaseWebhookEndpoint(): WebhookEndpoint {
     createTime: undefined,
     secretRotateTime: undefined,
     previousSecretExpireTime: undefined,
+    rateLimitPerSecond: 0,
   };
 }
 
@@ -2304,6 +2312,9 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
     }
     if (message.previousSecretExpireTime !== undefined) {
       Timestamp.encode(toTimestamp(message.previousSecretExpireTime), writer.uint32(74).fork()).join();
+    }
+    if (message.rateLimitPerSecond !== 0) {
+      writer.uint32(81).double(message.rateLimitPerSecond);
     }
     return writer;
   },
@@ -2393,6 +2404,14 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
             message.previousSecretExpireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.rateLimitPerSecond = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2440,6 +2459,11 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
         : isSet(object.previous_secret_expire_time)
         ? fromJsonTimestamp(object.previous_secret_expire_time)
         : undefined,
+      rateLimitPerSecond: isSet(object.rateLimitPerSecond)
+        ? globalThis.Number(object.rateLimitPerSecond)
+        : isSet(object.rate_limit_per_second)
+        ? globalThis.Number(object.rate_limit_per_second)
+        : 0,
     };
   },
 
@@ -2472,6 +2496,9 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
     if (message.previousSecretExpireTime !== undefined) {
       obj.previousSecretExpireTime = message.previousSecretExpireTime.toISOString();
     }
+    if (message.rateLimitPerSecond !== 0) {
+      obj.rateLimitPerSecond = floatToJson(message.rateLimitPerSecond);
+    }
     return obj;
   },
 
@@ -2489,9 +2516,14 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
     message.createTime = object.createTime ?? undefined;
     message.secretRotateTime = object.secretRotateTime ?? undefined;
     message.previousSecretExpireTime = object.previousSecretExpireTime ?? undefined;
+    message.rateLimitPerSecond = object.rateLimitPerSecond ?? 0;
     return message;
   },
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
