@@ -70,10 +70,12 @@ def _grant_purchase(
     return reply.revision
 
 
-def _run(command: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+def _run(
+    command: list[str], env: dict[str, str], timeout: float, cwd: Path = SDK_DIR
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         command,
-        cwd=SDK_DIR,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -89,8 +91,10 @@ def _explain(step: str, result: subprocess.CompletedProcess) -> str:
     )
 
 
-async def _step(step: str, command: list[str], env: dict[str, str], limit_s: float) -> str:
-    result = await asyncio.to_thread(_run, command, env, limit_s)
+async def _step(
+    step: str, command: list[str], env: dict[str, str], limit_s: float, cwd: Path = SDK_DIR
+) -> str:
+    result = await asyncio.to_thread(_run, command, env, limit_s, cwd)
     assert result.returncode == 0, _explain(step, result)
     return result.stdout
 
@@ -185,17 +189,8 @@ async def test_the_packed_sdk_installs_alone_and_runs_the_brief(
     project.mkdir()
     (project / "package.json").write_text('{"name": "agent-app", "private": true}\n')
     (project / "verify.js").write_text(BRIEF_SNIPPET)
-    install = await asyncio.to_thread(
-        subprocess.run,
-        [NPM, "install", "--no-audit", "--no-fund", str(tarball)],
-        cwd=project,
-        env=built_sdk,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert install.returncode == 0, _explain("npm install <tarball>", install)
+    install = [NPM, "install", "--no-audit", "--no-fund", str(tarball)]
+    await _step("npm install <tarball>", install, built_sdk, 600, cwd=project)
     assert (project / "node_modules" / "@behalf" / "sdk" / "dist" / "src" / "index.d.ts").exists()
     tenant = stack.create_tenant("ts-packed")
     agent_id = _agent(stack, tenant, "packed-buyer")
@@ -207,16 +202,6 @@ async def test_the_packed_sdk_installs_alone_and_runs_the_brief(
         "BEHALF_AGENT_ID": agent_id,
         "BEHALF_MIN_REVISION": str(revision),
     }
-    run = await asyncio.to_thread(
-        subprocess.run,
-        [NODE, "verify.js"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 0, _explain("node verify.js", run)
-    result = json.loads(run.stdout)
+    stdout = await _step("node verify.js", [NODE, "verify.js"], env, 60, cwd=project)
+    result = json.loads(stdout)
     assert result["allowed"] is True and result["risk"] in {"LOW", "MEDIUM", "HIGH"}

@@ -95,32 +95,33 @@ async def set_disabled(
     conn: Executor, tenant_id: str, endpoint_id: str, *, disabled: bool
 ) -> tuple[resources_pb2.WebhookEndpoint, bool] | None:
     """The endpoint after the change, and whether anything changed; None if absent."""
-    row = await conn.fetchrow(
-        f"""WITH old AS (SELECT disabled FROM webhook_endpoints
-                         WHERE tenant_id = $1 AND endpoint_id = $2 AND {_LIVE} FOR UPDATE)
-            UPDATE webhook_endpoints w SET disabled = $3 FROM old
-            WHERE w.tenant_id = $1 AND w.endpoint_id = $2
-            RETURNING w.*, old.disabled <> $3 AS changed""",
-        tenant_id,
-        endpoint_id,
-        disabled,
-    )
-    return (to_endpoint(row), row["changed"]) if row else None
+    return await _set(conn, tenant_id, endpoint_id, "disabled", disabled)
 
 
 async def set_rate_limit(
     conn: Executor, tenant_id: str, endpoint_id: str, *, rate_limit_per_second: float
 ) -> tuple[resources_pb2.WebhookEndpoint, bool] | None:
     """The endpoint after the change, and whether anything changed; None if absent."""
+    return await _set(conn, tenant_id, endpoint_id, "rate_limit_per_second", rate_limit_per_second)
+
+
+_SETTABLE = frozenset({"disabled", "rate_limit_per_second"})
+
+
+async def _set(
+    conn: Executor, tenant_id: str, endpoint_id: str, column: str, value: object
+) -> tuple[resources_pb2.WebhookEndpoint, bool] | None:
+    """Set one column of a live endpoint (locked first), telling whether it changed."""
+    assert column in _SETTABLE  # never a caller's string in the SQL
     row = await conn.fetchrow(
-        f"""WITH old AS (SELECT rate_limit_per_second FROM webhook_endpoints
+        f"""WITH old AS (SELECT {column} FROM webhook_endpoints
                          WHERE tenant_id = $1 AND endpoint_id = $2 AND {_LIVE} FOR UPDATE)
-            UPDATE webhook_endpoints w SET rate_limit_per_second = $3 FROM old
+            UPDATE webhook_endpoints w SET {column} = $3 FROM old
             WHERE w.tenant_id = $1 AND w.endpoint_id = $2
-            RETURNING w.*, old.rate_limit_per_second <> $3 AS changed""",
+            RETURNING w.*, old.{column} <> $3 AS changed""",
         tenant_id,
         endpoint_id,
-        rate_limit_per_second,
+        value,
     )
     return (to_endpoint(row), row["changed"]) if row else None
 
