@@ -112,3 +112,26 @@ async def test_a_steady_stream_is_committed_whole(
     await asyncio.gather(*(trickle(n) for n in range(200)))
     committed = await _committed(kafka_bootstrap, topic, 200)
     assert sorted(committed) == sorted(f"req_{n}" for n in range(200))
+
+
+async def test_a_steady_stream_does_not_hold_back_the_first_decisions(
+    publisher: DecisionPublisher, kafka_bootstrap: str, topic: str
+) -> None:
+    """Latecomers join a transaction for a bounded number of rounds only: with decisions
+    arriving five a millisecond, the first one is committed long before the stream ends, in
+    one of many transactions rather than one that keeps growing."""
+    transactions, _ = _batches()
+    first = asyncio.ensure_future(publisher.publish(_event(0)))
+    stream: list[asyncio.Future[None]] = []
+    first_done_at = None
+    for n in range(1, 101):
+        stream += [asyncio.ensure_future(publisher.publish(_event(5 * n + i))) for i in range(5)]
+        await asyncio.sleep(0.001)
+        if first.done() and first_done_at is None:
+            first_done_at = n
+    await asyncio.gather(first, *stream)
+    assert first_done_at is not None and first_done_at < 100
+    after, _ = _batches()
+    assert after - transactions >= 5
+    committed = await _committed(kafka_bootstrap, topic, 501)
+    assert len(set(committed)) == 501

@@ -66,6 +66,9 @@ AUDIT_COMMIT_SECONDS = Histogram(
 )
 _log = structlog.get_logger("audit")
 MAX_BATCH = 512
+# Rounds of latecomers a transaction takes in before its commit: each adds one produce round
+# trip for the decisions already in it, so a steady stream cannot postpone their commit.
+JOIN_ROUNDS = 2
 
 # A lane begins its next transaction as soon as the last one commits, before the broker has
 # written that one's markers, so the first AddPartitionsToTxn is often refused with
@@ -187,10 +190,13 @@ class DecisionPublisher:
         try:
             async with asyncio.timeout_at(loop.time() + (deadline - time.monotonic())):
                 await producer.begin_transaction()
-                joining = batch
+                joining, rounds = batch, 0
                 while joining:
                     sent = [await producer.send(self._topic, **_record(p.event)) for p in joining]
                     await asyncio.gather(*sent)
+                    rounds += 1
+                    if rounds > JOIN_ROUNDS:  # a steady stream must not hold the first ones
+                        break
                     joining = self._drain(MAX_BATCH - len(batch))
                     batch.extend(joining)
             async with asyncio.timeout(self._commit_bound):
