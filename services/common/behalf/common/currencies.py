@@ -4,6 +4,15 @@ from __future__ import annotations
 
 # One table, defined in the SDK (which every service already imports for the wire contract,
 # and which must not import service code), so a client and every service accept the same codes.
-from behalf._money import ISO_4217, is_currency, minor_unit_exponent
+from decimal import Decimal
 
-__all__ = ["ISO_4217", "is_currency", "minor_unit_exponent"]
+from behalf._money import ISO_4217, is_currency, minor_unit_exponent, to_minor_units
+
+__all__ = ["ISO_4217", "is_currency", "major_to_minor", "minor_unit_exponent"]
+
+
+def major_to_minor(major: Decimal | str | int, currency: str) -> int:
+    """Exact integer minor units of a major-unit amount ("799.99" USD is 79999; an int is whole
+    major units here, where the SDK's to_minor_units reads it as minor units), by the SDK's
+    rule; a ValueError says why not (too many decimals, negative, not finite, too large)."""
+    return to_minor_units(Decimal(major) if isinstance(major, int) else major, currency)

@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import Histogram
 
+from behalf.common.auth import bearer_token
 from behalf.common.errors import (
     BehalfError,
     InvalidArgument,
@@ -45,7 +46,6 @@ HTTP_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 _log = structlog.get_logger("http")
-_BEARER = "bearer "
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
@@ -76,11 +76,8 @@ def _refused(exc: BehalfError) -> web.Response:
 
 
 def _bearer(header: str | None) -> str:
-    if not header:
-        raise Unauthenticated("missing Authorization header")
-    if header[: len(_BEARER)].lower() != _BEARER or len(header) <= len(_BEARER):
-        raise Unauthenticated("Authorization must be 'Bearer <key>'")
-    return header[len(_BEARER) :].strip()
+    """The key of an `Authorization: Bearer <key>` header, by the gRPC metadata rule."""
+    return bearer_token((("authorization", header),) if header else ())
 
 
 class HttpVerifyApi:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from behalf.common.currencies import is_currency, minor_unit_exponent
+from behalf.common.currencies import is_currency, major_to_minor
 from behalf.common.errors import InvalidArgument
 from behalf.v1 import common_pb2, resources_pb2, verifier_pb2
 
@@ -140,20 +140,9 @@ def _minor_units(value: object, currency: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise InvalidArgument("amount", "must be a number or a decimal string")
     try:
-        major = Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation:
-        raise InvalidArgument("amount", "is not a decimal number") from None
-    if not major.is_finite():
-        raise InvalidArgument("amount", "must be a finite number")
-    if major < 0:
-        raise InvalidArgument("amount", "must not be negative")
-    exponent = minor_unit_exponent(currency)
-    minor = major.scaleb(exponent)
-    if minor != minor.to_integral_value():
-        raise InvalidArgument("amount", f"has more than {exponent} decimals for {currency}")
-    if minor > _INT64_MAX:
-        raise InvalidArgument("amount", "is too large")
-    return int(minor)
+        return major_to_minor(value, currency)
+    except ValueError as exc:  # the SDK's InvalidRequest is one
+        raise InvalidArgument("amount", str(exc)) from None
 
 
 def _context(value: object) -> dict[str, str]:
