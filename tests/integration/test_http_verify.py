@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from behalf.v1 import registry_pb2
+from behalf.v1 import common_pb2, registry_pb2
 from behalf.verifier.openapi import OPENAPI
 from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
 
@@ -205,3 +205,34 @@ def test_approval_reads_refuse_strangers_and_bad_ids(stack: Stack, tenant: Tenan
     status, body = get(stack, "/v1/approvals/not-an-id", tenant.verify_key)
     assert (status, body["error"]["field"]) == (400, "approvalId")
     conforms(body, "Error")
+
+
+def test_an_agent_cannot_get_past_over_http(stack: Stack, tenant: Tenant) -> None:
+    """What an agent holding a verify key may try over HTTP: asking in test mode and acting
+    on it, another tenant's agent, a request id replayed for a bigger amount."""
+    budget = common_pb2.Money(amount_minor=50_000, currency="USD")
+    agent_id, grant = stack.agent_with_grant(tenant, "http-budgeted", budget=budget)
+    ask = {"agentId": agent_id, "action": "purchase", "vendor": "coachella.com"}
+    ask |= {"currency": "USD", "minRevision": grant.revision}
+
+    status, test = post(stack, {**ask, "amount": "10.00", "testMode": True}, tenant.verify_key)
+    assert (status, test["outcome"], test["testMode"]) == (200, "ALLOW", True)
+    assert test["allowed"] is False  # a test decision authorizes nothing
+
+    other = stack.create_tenant("http-stranger")
+    theirs, their_grant = stack.agent_with_grant(other, "theirs")
+    status, stranger = post(
+        stack,
+        {**ask, "agentId": theirs, "amount": "1.00", "minRevision": their_grant.revision},
+        tenant.verify_key,
+    )
+    assert (status, stranger["allowed"], stranger["reasonCode"]) == (200, False, "AGENT_NOT_FOUND")
+
+    status, first = post(
+        stack, {**ask, "amount": "1.00", "requestId": "http-once"}, tenant.verify_key
+    )
+    assert first["allowed"] is True
+    status, replay = post(
+        stack, {**ask, "amount": "400.00", "requestId": "http-once"}, tenant.verify_key
+    )
+    assert (replay["allowed"], replay["reasonCode"]) == (False, "REQUEST_ID_REUSED")
