@@ -23,7 +23,8 @@ help: ## List the targets
 
 # The workspace's distributions, each installed editable from its own folder (pyproject.toml).
 # compat mode puts each folder on sys.path, where its `behalf/<name>/` joins the SDK's package.
-WORKSPACE := sdk/python[cli] services/common services/registry services/verifier \
+WORKSPACE := sdk/python[cli,openai-agents,langchain] services/common services/registry \
+	services/verifier services/mcp_gateway \
 	services/dispatcher services/console
 WORKSPACE_PYPROJECTS := pyproject.toml sdk/python/pyproject.toml \
 	$(wildcard services/*/pyproject.toml)
