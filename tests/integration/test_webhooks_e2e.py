@@ -172,3 +172,71 @@ async def test_sustained_failure_disables_endpoint_and_says_so(
         assert len(receiver.on("/broken")) >= 5
     finally:
         await stop_stack(stack)
+
+
+async def test_endpoint_health_is_listed_from_the_dispatchers_attempts(
+    database_url: str, kafka_bootstrap: str, receiver: Receiver, tmp_path
+) -> None:
+    """ListWebhookEndpoints shows what the dispatcher saw: every attempt to the healthy endpoint
+    succeeded and its breaker is closed; the endpoint answering 503 succeeded never, its last
+    error is that 503 and its breaker is open."""
+    stack = await start_stack(
+        database_url,
+        kafka_bootstrap,
+        tmp_path,
+        dispatcher=True,
+        overrides=[
+            ("BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+            ("BEHALF_WEBHOOK_BREAKER_FAILURES", "2"),
+            ("BEHALF_WEBHOOK_BREAKER_COOLDOWN_SECONDS", "60"),
+            ("BEHALF_WEBHOOK_HEALTH_REPORT_SECONDS", "0.2"),
+        ],
+    )
+
+    async def unavailable(_request, _n):
+        return 503, {}
+
+    receiver.behaviours["/down"] = unavailable
+    try:
+        tenant = stack.create_tenant()
+        registry = stack.registry_stub()
+        for path in ("/up", "/down"):
+            registry.CreateWebhookEndpoint(
+                registry_pb2.CreateWebhookEndpointRequest(
+                    url=receiver.url(path), event_types=["agent.created"]
+                ),
+                metadata=tenant.admin,
+            )
+        for n in range(3):
+            registry.CreateAgent(
+                registry_pb2.CreateAgentRequest(
+                    name=f"agent-{n}", kind=resources_pb2.AGENT_KIND_NATIVE
+                ),
+                metadata=tenant.admin,
+            )
+        await receiver.wait_for(lambda: len(receiver.on("/up")) >= 3, within=60)
+
+        def health() -> dict[str, resources_pb2.WebhookEndpointHealth]:
+            listed = registry.ListWebhookEndpoints(
+                registry_pb2.ListWebhookEndpointsRequest(), metadata=tenant.admin
+            )
+            return {e.url.rsplit("/", 1)[1]: e.health for e in listed.endpoints}
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while asyncio.get_running_loop().time() < deadline:
+            shown = health()
+            if shown["up"].attempts >= 3 and shown["down"].breaker_state == (
+                resources_pb2.BREAKER_STATE_OPEN
+            ):
+                break
+            await asyncio.sleep(0.2)
+        up, down = shown["up"], shown["down"]
+        assert (up.attempts, up.successes, up.success_rate) == (3, 3, 1.0)
+        assert up.breaker_state == resources_pb2.BREAKER_STATE_CLOSED and not up.last_error
+        assert down.attempts == len(receiver.on("/down")) >= 2
+        assert (down.successes, down.success_rate) == (0, 0.0)
+        assert (down.last_error, down.last_error_status_code) == ("HTTP 503", 503)
+        assert down.breaker_state == resources_pb2.BREAKER_STATE_OPEN
+        assert down.HasField("last_error_time") and not down.HasField("last_success_time")
+    finally:
+        await stop_stack(stack)

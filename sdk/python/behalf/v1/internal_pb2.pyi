@@ -270,3 +270,27 @@ class SuspendWebhookEndpointResponse(_message.Message):
     endpoint: _resources_pb2.WebhookEndpoint
     revision: int
     def __init__(self, endpoint: _Optional[_Union[_resources_pb2.WebhookEndpoint, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class ReportWebhookHealthRequest(_message.Message):
+    __slots__ = ("dispatcher_id", "endpoints")
+    DISPATCHER_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    dispatcher_id: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[EndpointHealthReport]
+    def __init__(self, dispatcher_id: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[EndpointHealthReport, _Mapping]]] = ...) -> None: ...
+
+class EndpointHealthReport(_message.Message):
+    __slots__ = ("tenant_id", "endpoint_id", "health")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    endpoint_id: str
+    health: _resources_pb2.WebhookEndpointHealth
+    def __init__(self, tenant_id: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., health: _Optional[_Union[_resources_pb2.WebhookEndpointHealth, _Mapping]] = ...) -> None: ...
+
+class ReportWebhookHealthResponse(_message.Message):
+    __slots__ = ("accepted",)
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    def __init__(self, accepted: _Optional[int] = ...) -> None: ...

@@ -80,6 +80,11 @@ class RegistryInternalServiceStub:
                 request_serializer=behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointRequest.SerializeToString,
                 response_deserializer=behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointResponse.FromString,
                 _registered_method=True)
+        self.ReportWebhookHealth = channel.unary_unary(
+                '/behalf.v1.RegistryInternalService/ReportWebhookHealth',
+                request_serializer=behalf_dot_v1_dot_internal__pb2.ReportWebhookHealthRequest.SerializeToString,
+                response_deserializer=behalf_dot_v1_dot_internal__pb2.ReportWebhookHealthResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryInternalServiceServicer:
@@ -150,6 +155,13 @@ class RegistryInternalServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportWebhookHealth(self, request, context):
+        """Records how a dispatcher's delivery attempts to endpoints went (ListWebhookEndpoints shows it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -197,6 +209,11 @@ def add_RegistryInternalServiceServicer_to_server(servicer, server):
                     servicer.SuspendWebhookEndpoint,
                     request_deserializer=behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointRequest.FromString,
                     response_serializer=behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointResponse.SerializeToString,
+            ),
+            'ReportWebhookHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportWebhookHealth,
+                    request_deserializer=behalf_dot_v1_dot_internal__pb2.ReportWebhookHealthRequest.FromString,
+                    response_serializer=behalf_dot_v1_dot_internal__pb2.ReportWebhookHealthResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +460,33 @@ class RegistryInternalService:
             '/behalf.v1.RegistryInternalService/SuspendWebhookEndpoint',
             behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointRequest.SerializeToString,
             behalf_dot_v1_dot_internal__pb2.SuspendWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportWebhookHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/behalf.v1.RegistryInternalService/ReportWebhookHealth',
+            behalf_dot_v1_dot_internal__pb2.ReportWebhookHealthRequest.SerializeToString,
+            behalf_dot_v1_dot_internal__pb2.ReportWebhookHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,13 @@ class ApprovalState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     APPROVAL_STATE_DENIED: _ClassVar[ApprovalState]
     APPROVAL_STATE_EXPIRED: _ClassVar[ApprovalState]
     APPROVAL_STATE_CONSUMED: _ClassVar[ApprovalState]
+
+class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BREAKER_STATE_UNSPECIFIED: _ClassVar[BreakerState]
+    BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
+    BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+    BREAKER_STATE_OPEN: _ClassVar[BreakerState]
 ROLE_UNSPECIFIED: Role
 ROLE_ADMIN: Role
 ROLE_VERIFY: Role
@@ -55,6 +62,10 @@ APPROVAL_STATE_APPROVED: ApprovalState
 APPROVAL_STATE_DENIED: ApprovalState
 APPROVAL_STATE_EXPIRED: ApprovalState
 APPROVAL_STATE_CONSUMED: ApprovalState
+BREAKER_STATE_UNSPECIFIED: BreakerState
+BREAKER_STATE_CLOSED: BreakerState
+BREAKER_STATE_HALF_OPEN: BreakerState
+BREAKER_STATE_OPEN: BreakerState
 
 class Tenant(_message.Message):
     __slots__ = ("tenant_id", "name", "create_time")
@@ -226,7 +237,7 @@ class Approval(_message.Message):
     def __init__(self, approval_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., action: _Optional[str] = ..., resource: _Optional[str] = ..., amount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., permission_id: _Optional[str] = ..., state: _Optional[_Union[ApprovalState, str]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by: _Optional[str] = ..., resolution_comment: _Optional[str] = ..., consume_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolved_by_key_id: _Optional[str] = ...) -> None: ...
 
 class WebhookEndpoint(_message.Message):
-    __slots__ = ("endpoint_id", "tenant_id", "url", "event_types", "disabled", "description", "create_time", "secret_rotate_time", "previous_secret_expire_time", "rate_limit_per_second")
+    __slots__ = ("endpoint_id", "tenant_id", "url", "event_types", "disabled", "description", "create_time", "secret_rotate_time", "previous_secret_expire_time", "rate_limit_per_second", "health")
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +248,7 @@ class WebhookEndpoint(_message.Message):
     SECRET_ROTATE_TIME_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SECRET_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     RATE_LIMIT_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     endpoint_id: str
     tenant_id: str
     url: str
@@ -247,4 +259,29 @@ class WebhookEndpoint(_message.Message):
     secret_rotate_time: _timestamp_pb2.Timestamp
     previous_secret_expire_time: _timestamp_pb2.Timestamp
     rate_limit_per_second: float
-    def __init__(self, endpoint_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., secret_rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_secret_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_per_second: _Optional[float] = ...) -> None: ...
+    health: WebhookEndpointHealth
+    def __init__(self, endpoint_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., disabled: _Optional[bool] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., secret_rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_secret_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rate_limit_per_second: _Optional[float] = ..., health: _Optional[_Union[WebhookEndpointHealth, _Mapping]] = ...) -> None: ...
+
+class WebhookEndpointHealth(_message.Message):
+    __slots__ = ("attempts", "successes", "success_rate", "last_error", "last_error_status_code", "last_error_time", "last_success_time", "breaker_state", "window_seconds", "report_time")
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSES_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_SUCCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_STATE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_TIME_FIELD_NUMBER: _ClassVar[int]
+    attempts: int
+    successes: int
+    success_rate: float
+    last_error: str
+    last_error_status_code: int
+    last_error_time: _timestamp_pb2.Timestamp
+    last_success_time: _timestamp_pb2.Timestamp
+    breaker_state: BreakerState
+    window_seconds: int
+    report_time: _timestamp_pb2.Timestamp
+    def __init__(self, attempts: _Optional[int] = ..., successes: _Optional[int] = ..., success_rate: _Optional[float] = ..., last_error: _Optional[str] = ..., last_error_status_code: _Optional[int] = ..., last_error_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., breaker_state: _Optional[_Union[BreakerState, str]] = ..., window_seconds: _Optional[int] = ..., report_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -52,7 +52,12 @@ class Env:
         return self.int(name, default, minimum=0, maximum=65535)
 
     def float(
-        self, name: builtins.str, default: builtins.float, *, minimum: builtins.float = 0.0
+        self,
+        name: builtins.str,
+        default: builtins.float,
+        *,
+        minimum: builtins.float = 0.0,
+        maximum: builtins.float | None = None,
     ) -> builtins.float:
         raw = self._environ.get(name)
         if raw is None or raw == "":
@@ -63,6 +68,8 @@ class Env:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name} must be at most {maximum}, got {value}")
         return value
 
     def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:

@@ -7,6 +7,7 @@ import functools
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ import grpc
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from behalf.common import tracing
 from behalf.common.background import BackgroundTask
 from behalf.common.host import ServiceHost
 from behalf.common.kafka import Topics, ensure_topics
@@ -25,7 +27,9 @@ from behalf.dispatcher.auth import Authenticator, RegistryKeyAuthenticator
 from behalf.dispatcher.batch_store import BatchStore
 from behalf.dispatcher.consumer import ConsumerLoop, new_consumer
 from behalf.dispatcher.delivery import HttpDeliverer
+from behalf.dispatcher.delivery_spans import TracedDeliverer
 from behalf.dispatcher.endpoint_health import EndpointHealth
+from behalf.dispatcher.health_report import RegistryHealthReporter, health_requests
 from behalf.dispatcher.pipeline import Pipeline, SuspensionAwareSource
 from behalf.dispatcher.settings import DispatcherSettings
 from behalf.dispatcher.store import DeliveryStore
@@ -60,6 +64,7 @@ class DispatcherService:
         self._writer: OutcomeWriter | None = None
         self._pipeline: Pipeline | None = None
         self._reclaimer: BackgroundTask | None = None
+        self._health_reports: BackgroundTask | None = None
         self._target_source = target_source
         self._auth = authenticator
         self._sink = KafkaTaskSink()
@@ -117,7 +122,9 @@ class DispatcherService:
         targets = TargetCache(
             SuspensionAwareSource(source, self.store), ttl_seconds=settings.target_cache_seconds
         )
-        self._deliverer = HttpDeliverer(settings.delivery)
+        self._deliverer = (TracedDeliverer if tracing.enabled() else HttpDeliverer)(
+            settings.delivery
+        )
         self._writer = OutcomeWriter(self.batches, self._sink)
         self._writer.start()
         pipeline = self._pipeline = Pipeline(
@@ -133,6 +140,9 @@ class DispatcherService:
             health=EndpointHealth(settings.disable_after_failing_seconds),
         )
         client = f"dispatcher-{socket.gethostname()}-{os.getpid()}"
+        if isinstance(source, RegistryTargetSource) and self._channel is not None:
+            self._health_reports = self._health_reporting(pipeline, client)
+            self._health_reports.start()
         group = settings.consumer_group
         self.loops.append(
             ConsumerLoop(
@@ -141,7 +151,9 @@ class DispatcherService:
                     kafka.bootstrap, f"{group}.events", client_id=client, security=kafka.security
                 ),
                 [self.topics.decisions, self.topics.lifecycle],
-                batch_handler=lambda rs: pipeline.handle_sources([(r.topic, r.value) for r in rs]),
+                batch_handler=lambda rs: pipeline.handle_sources(
+                    [(r.topic, r.value, r.headers) for r in rs]
+                ),
                 max_in_flight=settings.max_in_flight,
                 drain_seconds=settings.delivery.total_timeout_seconds + 5,
             )
@@ -187,6 +199,23 @@ class DispatcherService:
         await host.set_serving(True)
         _log.info("dispatcher_ready", tiers=list(settings.retry_tiers))
 
+    def _health_reporting(self, pipeline: Pipeline, dispatcher_id: str) -> BackgroundTask:
+        assert self._channel is not None
+        reporter = RegistryHealthReporter(self._channel, self.settings.service_token)
+        interval = self.settings.health_report_seconds
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                stats = pipeline.stats.snapshot(time.time())
+                window = pipeline.stats.window_seconds
+                for request in health_requests(
+                    dispatcher_id, stats, pipeline.lanes.breaker, window
+                ):
+                    await reporter.send(request)
+
+        return BackgroundTask("report-endpoint-health", report)
+
     def _loop_ended(self, task: asyncio.Task[None], host: ServiceHost) -> None:
         """A consumer loop that ends on its own is a failure: stop the process to restart it."""
         if self._stopping or task.cancelled():
@@ -202,6 +231,8 @@ class DispatcherService:
             await asyncio.gather(*self._runs, return_exceptions=True)
         if self._reclaimer is not None:
             await self._reclaimer.stop()
+        if self._health_reports is not None:
+            await self._health_reports.stop()
         if self._pipeline is not None:
             await self._pipeline.lanes.stop(self.settings.delivery.total_timeout_seconds)
         if self._writer is not None:
@@ -218,4 +249,4 @@ class DispatcherService:
 
 async def _handle_task_record(pipeline: Pipeline, tier: str, record: Any) -> None:
     """A retry tier's record (an aiokafka ConsumerRecord) through the pipeline."""
-    await pipeline.handle_task(tier, record.value)
+    await pipeline.handle_task(tier, record.value, record.headers)

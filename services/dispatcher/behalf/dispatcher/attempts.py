@@ -17,3 +17,8 @@ class AttemptOutcome:
     response_body: str
     retry_after: float | None = None
     permanent: bool = False  # retrying cannot help (refused target address)
+
+    @property
+    def succeeded(self) -> bool:
+        """The endpoint took the delivery: it answered 2xx."""
+        return 200 <= self.status_code < 300

@@ -22,13 +22,17 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from google.protobuf.message import DecodeError
+from opentelemetry.context import Context
 
 from behalf.common.kafka import Topics
+from behalf.common.tracing import Headers, extract, resumed
 from behalf.dispatcher import metrics
 from behalf.dispatcher.batch_store import AttemptWrite, BatchStore, ParkWrite
 from behalf.dispatcher.breaker import Breaker
 from behalf.dispatcher.consumer import RetryLater
 from behalf.dispatcher.delivery import HttpDeliverer
+from behalf.dispatcher.delivery_spans import traced_attempts
+from behalf.dispatcher.delivery_stats import DeliveryStats
 from behalf.dispatcher.endpoint_health import EndpointHealth
 from behalf.dispatcher.lanes import EndpointLanes, LaneSettings, Refusal
 from behalf.dispatcher.payloads import (
@@ -108,36 +112,40 @@ class Pipeline:
         self._writer = writer
         self._targets = targets
         self._deliverer = deliverer
-        self.lanes = EndpointLanes(lanes, self.attempt)
+        self.lanes = EndpointLanes(lanes, traced_attempts(self.attempt))
         self._policy = policy
         self._topics = topics
         self._ahead_patience = ahead_patience_seconds
         self._report_gone = report_gone
         self._health = health or EndpointHealth(0)
+        self.stats = DeliveryStats()
 
     # -- intake ------------------------------------------------------------------------------
 
-    async def handle_sources(self, records: Sequence[tuple[str, bytes]]) -> None:
-        """A batch of decision and lifecycle events: one write of every delivery, then each
-        queued in its endpoint's lane (or parked); returns without waiting for any POST."""
+    async def handle_sources(self, records: Sequence[tuple[str, bytes, Headers | None]]) -> None:
+        """A batch of decision and lifecycle events (topic, value, headers): one write of every
+        delivery, then each queued in its endpoint's lane (or parked) in the trace context its
+        event's headers carry; returns without waiting for any POST."""
         fanout: list[tuple[WebhookMessage, list[str]]] = []
         wanted: dict[tuple[str, str], Target] = {}
-        for topic, value in records:
+        contexts: dict[str, Context] = {}
+        for topic, value, headers in records:
             try:
                 message, changed_endpoint = self._decode_source(topic, value)
             except (DecodeError, UnsupportedEvent) as exc:
                 _log.warning("event_skipped", topic=topic, reason=str(exc))
                 continue
+            context = extract(headers)
+            if context is not None:
+                contexts[message.event_id] = context
             if message.event_type.startswith(WEBHOOK_EVENT_PREFIX):
                 if changed_endpoint and message.event_type in _ENDPOINT_BACK:
                     await self._store.lift_suspensions(message.tenant_id, changed_endpoint)
                     self._health.forget(changed_endpoint)
                 self._targets.invalidate(message.tenant_id)
-            matching = [
-                t
-                for t in await self._targets.targets(message.tenant_id)
-                if t.wants(message.event_type)
-            ]
+            with resumed(context):
+                targets = await self._targets.targets(message.tenant_id)
+            matching = [t for t in targets if t.wants(message.event_type)]
             for t in matching:
                 wanted[(message.tenant_id, t.endpoint_id)] = t
             if matching:
@@ -155,15 +163,18 @@ class Pipeline:
                 sum(e in blocked for _m, endpoints in fanout for e in endpoints)
             )
         rows = await self._batches.create_for_events(fanout, unreturned=blocked)
-        parked = [
-            await self._dispatch(row, wanted[(row.tenant_id, row.endpoint_id)])
-            for row in rows
-            if row.state == PENDING and not self.lanes.holds(row.delivery_id)
-        ]
+        parked = []
+        for row in rows:
+            if row.state == PENDING and not self.lanes.holds(row.delivery_id):
+                with resumed(contexts.get(row.event_id)):
+                    parked.append(
+                        await self._dispatch(row, wanted[(row.tenant_id, row.endpoint_id)])
+                    )
         await _durable(parked)
 
-    async def handle_task(self, tier: str, value: bytes) -> None:
-        """A retry task that is due: queue it unless it is stale."""
+    async def handle_task(self, tier: str, value: bytes, headers: Headers | None = None) -> None:
+        """A retry task that is due: queue it unless it is stale (in the trace context of the
+        attempt that enqueued it, which its headers carry)."""
         try:
             task = events_pb2.DeliveryTask.FromString(value)
         except DecodeError:
@@ -193,8 +204,9 @@ class Pipeline:
             if not await self._writer.submit(requeue, None, "requeued"):
                 return  # moved on meanwhile
             row = replace(row, state=PENDING)
-        target = await self._targets.target(row.tenant_id, row.endpoint_id)
-        await _durable([await self._dispatch(row, target)])
+        with resumed(extract(headers)):
+            target = await self._targets.target(row.tenant_id, row.endpoint_id)
+            await _durable([await self._dispatch(row, target)])
 
     async def reclaim(self, older_than_seconds: float, limit: int = 1000) -> int:
         """Queue pending deliveries a dead process left behind; how many were found."""
@@ -249,8 +261,9 @@ class Pipeline:
             return
         outcome = await self._deliverer.post(target.url, headers, row.payload)
         metrics.ATTEMPT_SECONDS.observe(outcome.latency_seconds)
-        succeeded = 200 <= outcome.status_code < 300
+        succeeded = outcome.succeeded
         breaker.record(succeeded, time.monotonic())
+        self.stats.record(row.tenant_id, row.endpoint_id, outcome, time.time())
         if outcome.permanent:
             step = Step(Next.DEAD, reason=outcome.error)
         else:

@@ -29,6 +29,8 @@ class DispatcherSettings:
     disable_after_failing_seconds: float = 86400.0
     max_in_flight: int = 1000
     channel_tls: ChannelTls | None = None
+    # Seconds between health reports to the registry, which counts a report for a minute.
+    health_report_seconds: float = 10.0
 
     def lanes(self) -> LaneSettings:
         d = self.delivery
@@ -107,4 +109,7 @@ class DispatcherSettings:
             ),
             max_in_flight=env.int("BEHALF_DISPATCHER_MAX_IN_FLIGHT", 1000, minimum=1),
             channel_tls=channel_tls_from_env(env),
+            health_report_seconds=env.float(
+                "BEHALF_WEBHOOK_HEALTH_REPORT_SECONDS", 10.0, minimum=0.05, maximum=30.0
+            ),
         )

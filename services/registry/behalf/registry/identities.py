@@ -60,7 +60,11 @@ ALLOWED_METHODS: Mapping[Identity, frozenset[str]] = MappingProxyType(
             "ConsumeApproval",
         ),
         Identity.DISPATCHER: _methods(
-            INTERNAL_SERVICE, "ListWebhookTargets", "SuspendWebhookEndpoint", "AuthenticateApiKey"
+            INTERNAL_SERVICE,
+            "ListWebhookTargets",
+            "SuspendWebhookEndpoint",
+            "ReportWebhookHealth",
+            "AuthenticateApiKey",
         ),
         Identity.OPERATOR: _methods(PUBLIC_SERVICE, "CreateTenant"),
     }

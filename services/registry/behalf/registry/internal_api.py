@@ -180,3 +180,16 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
             return pb.SuspendWebhookEndpointResponse(endpoint=state.endpoint)
         _log.info("endpoint_suspended", endpoint_id=endpoint_id, reason=request.reason[:200])
         return pb.SuspendWebhookEndpointResponse(endpoint=state.endpoint, revision=state.revision)
+
+    async def ReportWebhookHealth(
+        self,
+        request: pb.ReportWebhookHealthRequest,
+        context: grpc.aio.ServicerContext[
+            pb.ReportWebhookHealthRequest, pb.ReportWebhookHealthResponse
+        ],
+    ) -> pb.ReportWebhookHealthResponse:
+        """A dispatcher's latest counts per endpoint, shown by ListWebhookEndpoints."""
+        self._check(context, "ReportWebhookHealth")
+        dispatcher_id, reports = iv.health_reports(request)
+        accepted = await webhooks.record_health(self._db, dispatcher_id, reports)
+        return pb.ReportWebhookHealthResponse(accepted=accepted)

@@ -1,13 +1,19 @@
-"""Validating what verifiers send with a Verify's stateful steps (InvalidArgument(field, …))."""
+"""Validating what verifiers and dispatchers send the internal API (InvalidArgument(field, …))."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
 
 from behalf.common.errors import InvalidArgument
 from behalf.common.resource_names import InvalidResourceName, normalize_resource
 from behalf.registry import validation as v
 from behalf.registry.store.request_ids import RequestFacts
 from behalf.registry.store.values import MoneyValue
+from behalf.registry.store.webhook_health import HealthReport
 from behalf.v1 import internal_pb2 as pb
+from behalf.v1 import resources_pb2
 
 MAX_REQUEST_ID = 128
 
@@ -60,3 +66,64 @@ def facts(
         permission_id=v.require_id(request.permission_id, "prm", "permission_id"),
         request_id=request_id(request.request_id),
     )
+
+
+MAX_HEALTH_REPORTS = 10_000
+MAX_LAST_ERROR = 500
+MAX_WINDOW_SECONDS = 86_400
+_BREAKER_STATES = frozenset(
+    {
+        resources_pb2.BREAKER_STATE_CLOSED,
+        resources_pb2.BREAKER_STATE_HALF_OPEN,
+        resources_pb2.BREAKER_STATE_OPEN,
+    }
+)
+
+
+def health_reports(request: pb.ReportWebhookHealthRequest) -> tuple[str, list[HealthReport]]:
+    """The reporting dispatcher's id and its reports, each endpoint at most once."""
+    dispatcher_id = request_id(request.dispatcher_id, "dispatcher_id")
+    if len(request.endpoints) > MAX_HEALTH_REPORTS:
+        raise InvalidArgument("endpoints", f"must hold at most {MAX_HEALTH_REPORTS} reports")
+    reports: list[HealthReport] = []
+    seen: set[str] = set()
+    for i, report in enumerate(request.endpoints):
+        reports.append(_health_report(report, f"endpoints[{i}]"))
+        if reports[-1].endpoint_id in seen:
+            raise InvalidArgument(f"endpoints[{i}].endpoint_id", "is reported twice")
+        seen.add(reports[-1].endpoint_id)
+    return dispatcher_id, reports
+
+
+def _health_report(report: pb.EndpointHealthReport, field: str) -> HealthReport:
+    health = report.health
+    if not 0 <= health.attempts:
+        raise InvalidArgument(f"{field}.health.attempts", "must not be negative")
+    if not 0 <= health.successes <= health.attempts:
+        raise InvalidArgument(f"{field}.health.successes", "must be between 0 and attempts")
+    if len(health.last_error) > MAX_LAST_ERROR:
+        raise InvalidArgument(
+            f"{field}.health.last_error", f"must be at most {MAX_LAST_ERROR} characters"
+        )
+    if not 0 <= health.last_error_status_code <= 999:
+        raise InvalidArgument(f"{field}.health.last_error_status_code", "must be 0..999")
+    if health.breaker_state not in _BREAKER_STATES:
+        raise InvalidArgument(f"{field}.health.breaker_state", "must be a breaker state")
+    if not 0 < health.window_seconds <= MAX_WINDOW_SECONDS:
+        raise InvalidArgument(f"{field}.health.window_seconds", f"must be 1..{MAX_WINDOW_SECONDS}")
+    return HealthReport(
+        tenant_id=v.require_id(report.tenant_id, "ten", f"{field}.tenant_id"),
+        endpoint_id=v.require_id(report.endpoint_id, "whe", f"{field}.endpoint_id"),
+        attempts=health.attempts,
+        successes=health.successes,
+        last_error=health.last_error,
+        last_error_status_code=health.last_error_status_code,
+        last_error_at=_time(health.last_error_time, health.HasField("last_error_time")),
+        last_success_at=_time(health.last_success_time, health.HasField("last_success_time")),
+        breaker_state=health.breaker_state,
+        window_seconds=health.window_seconds,
+    )
+
+
+def _time(stamp: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
+    return stamp.ToDatetime(tzinfo=UTC) if present else None

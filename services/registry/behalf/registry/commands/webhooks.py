@@ -12,9 +12,10 @@ from behalf.registry.commands.idempotency import Once, create_once
 from behalf.registry.commands.transaction import Db, Outcome, change, unchanged
 from behalf.registry.pages import PageRequest
 from behalf.registry.secret_box import SecretBox, new_webhook_secret
-from behalf.registry.store import webhooks
+from behalf.registry.store import webhook_health, webhooks
 from behalf.registry.store._rows import Connection
 from behalf.registry.store.outbox import write_event
+from behalf.registry.store.webhook_health import HealthReport
 from behalf.v1 import internal_pb2, resources_pb2
 from behalf.v1 import registry_pb2 as pb
 
@@ -211,3 +212,8 @@ async def targets(db: Db, box: SecretBox, tenant_id: str) -> list[internal_pb2.W
         )
         for t in await webhooks.targets(db.pool, tenant_id)
     ]
+
+
+async def record_health(db: Db, dispatcher_id: str, reports: Sequence[HealthReport]) -> int:
+    """Keep one dispatcher's reports on live endpoints; how many were kept."""
+    return await webhook_health.record(db.pool, dispatcher_id, reports)

@@ -10,6 +10,7 @@ import asyncpg
 
 from behalf.registry.store._rows import Executor, one, set_time
 from behalf.registry.store.paging import Cursor
+from behalf.registry.store.webhook_health import HEALTH_JOIN, set_health
 from behalf.v1 import resources_pb2
 
 _LIVE = "deleted_at IS NULL"
@@ -28,6 +29,12 @@ def to_endpoint(row: asyncpg.Record) -> resources_pb2.WebhookEndpoint:
     set_time(endpoint.create_time, row["created_at"])
     set_time(endpoint.secret_rotate_time, row["secret_rotated_at"])
     set_time(endpoint.previous_secret_expire_time, row["previous_secret_expires_at"])
+    return endpoint
+
+
+def _to_endpoint_with_health(row: asyncpg.Record) -> resources_pb2.WebhookEndpoint:
+    endpoint = to_endpoint(row)
+    set_health(endpoint, row)
     return endpoint
 
 
@@ -69,18 +76,19 @@ async def get(
     conn: Executor, tenant_id: str, endpoint_id: str
 ) -> resources_pb2.WebhookEndpoint | None:
     row = await conn.fetchrow(
-        f"SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND endpoint_id = $2 AND {_LIVE}",
+        f"""SELECT * FROM webhook_endpoints w {HEALTH_JOIN}
+            WHERE tenant_id = $1 AND endpoint_id = $2 AND {_LIVE}""",
         tenant_id,
         endpoint_id,
     )
-    return to_endpoint(row) if row else None
+    return _to_endpoint_with_health(row) if row else None
 
 
 async def list_page(
     conn: Executor, tenant_id: str, *, after: Cursor | None, limit: int
 ) -> list[tuple[resources_pb2.WebhookEndpoint, datetime]]:
     rows = await conn.fetch(
-        f"""SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND {_LIVE}
+        f"""SELECT * FROM webhook_endpoints w {HEALTH_JOIN} WHERE tenant_id = $1 AND {_LIVE}
               AND ($2::timestamptz IS NULL OR (created_at, endpoint_id) > ($2, $3))
             ORDER BY created_at, endpoint_id LIMIT $4""",
         tenant_id,
@@ -88,7 +96,7 @@ async def list_page(
         after.row_id if after else "",
         limit,
     )
-    return [(to_endpoint(r), r["created_at"]) for r in rows]
+    return [(_to_endpoint_with_health(r), r["created_at"]) for r in rows]
 
 
 async def set_disabled(

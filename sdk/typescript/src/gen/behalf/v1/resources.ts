@@ -225,6 +225,56 @@ export function approvalStateToJSON(object: ApprovalState): string {
   }
 }
 
+/** BreakerState is a dispatcher's circuit breaker for one endpoint. */
+export enum BreakerState {
+  /** BREAKER_STATE_UNSPECIFIED - Not reported. */
+  BREAKER_STATE_UNSPECIFIED = 0,
+  /** BREAKER_STATE_CLOSED - Deliveries flow. */
+  BREAKER_STATE_CLOSED = 1,
+  /** BREAKER_STATE_HALF_OPEN - One probe delivery is out; the others wait for its answer. */
+  BREAKER_STATE_HALF_OPEN = 2,
+  /** BREAKER_STATE_OPEN - Failing: deliveries are set aside without an attempt until the cooldown ends. */
+  BREAKER_STATE_OPEN = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function breakerStateFromJSON(object: any): BreakerState {
+  switch (object) {
+    case 0:
+    case "BREAKER_STATE_UNSPECIFIED":
+      return BreakerState.BREAKER_STATE_UNSPECIFIED;
+    case 1:
+    case "BREAKER_STATE_CLOSED":
+      return BreakerState.BREAKER_STATE_CLOSED;
+    case 2:
+    case "BREAKER_STATE_HALF_OPEN":
+      return BreakerState.BREAKER_STATE_HALF_OPEN;
+    case 3:
+    case "BREAKER_STATE_OPEN":
+      return BreakerState.BREAKER_STATE_OPEN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BreakerState.UNRECOGNIZED;
+  }
+}
+
+export function breakerStateToJSON(object: BreakerState): string {
+  switch (object) {
+    case BreakerState.BREAKER_STATE_UNSPECIFIED:
+      return "BREAKER_STATE_UNSPECIFIED";
+    case BreakerState.BREAKER_STATE_CLOSED:
+      return "BREAKER_STATE_CLOSED";
+    case BreakerState.BREAKER_STATE_HALF_OPEN:
+      return "BREAKER_STATE_HALF_OPEN";
+    case BreakerState.BREAKER_STATE_OPEN:
+      return "BREAKER_STATE_OPEN";
+    case BreakerState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Tenant is an isolated workspace; every other object belongs to exactly one tenant. */
 export interface Tenant {
   /** Opaque id, prefix "ten_". */
@@ -465,6 +515,43 @@ export interface WebhookEndpoint {
    * (BEHALF_WEBHOOK_ENDPOINT_RATE).
    */
   rateLimitPerSecond: number;
+  /**
+   * How deliveries to it have gone lately, as the dispatchers report it. Set by
+   * GetWebhookEndpoint and ListWebhookEndpoints; absent while no dispatcher has reported an
+   * attempt to it within the last minute.
+   */
+  health?: WebhookEndpointHealth | undefined;
+}
+
+/**
+ * WebhookEndpointHealth is how delivery attempts to one endpoint went within a recent window,
+ * summed over the dispatchers that reported in the last minute.
+ */
+export interface WebhookEndpointHealth {
+  /** Attempts within the window. */
+  attempts: string;
+  /** Attempts the endpoint answered with a 2xx status. */
+  successes: string;
+  /** successes / attempts (0 when there were no attempts). */
+  successRate: number;
+  /** The latest failed attempt's error, for example "HTTP 503" or "ReadTimeout"; empty if none. */
+  lastError: string;
+  /** The latest failed attempt's HTTP status; 0 when nothing answered. */
+  lastErrorStatusCode: number;
+  /** When the latest failed attempt started. */
+  lastErrorTime?:
+    | Date
+    | undefined;
+  /** When the latest successful attempt started. */
+  lastSuccessTime?:
+    | Date
+    | undefined;
+  /** The endpoint's circuit breaker: the most restrictive state among the reporting dispatchers. */
+  breakerState: BreakerState;
+  /** How many seconds back the attempt counts reach. */
+  windowSeconds: number;
+  /** When the freshest report was received. */
+  reportTime?: Date | undefined;
 }
 
 function createBaseTenant(): Tenant {
@@ -2281,6 +2368,7 @@ function createBaseWebhookEndpoint(): WebhookEndpoint {
     secretRotateTime: undefined,
     previousSecretExpireTime: undefined,
     rateLimitPerSecond: 0,
+    health: undefined,
   };
 }
 
@@ -2315,6 +2403,9 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
     }
     if (message.rateLimitPerSecond !== 0) {
       writer.uint32(81).double(message.rateLimitPerSecond);
+    }
+    if (message.health !== undefined) {
+      WebhookEndpointHealth.encode(message.health, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -2412,6 +2503,14 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
             message.rateLimitPerSecond = reader.double();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.health = WebhookEndpointHealth.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2464,6 +2563,7 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
         : isSet(object.rate_limit_per_second)
         ? globalThis.Number(object.rate_limit_per_second)
         : 0,
+      health: isSet(object.health) ? WebhookEndpointHealth.fromJSON(object.health) : undefined,
     };
   },
 
@@ -2499,6 +2599,9 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
     if (message.rateLimitPerSecond !== 0) {
       obj.rateLimitPerSecond = floatToJson(message.rateLimitPerSecond);
     }
+    if (message.health !== undefined) {
+      obj.health = WebhookEndpointHealth.toJSON(message.health);
+    }
     return obj;
   },
 
@@ -2517,6 +2620,265 @@ export const WebhookEndpoint: MessageFns<WebhookEndpoint> = {
     message.secretRotateTime = object.secretRotateTime ?? undefined;
     message.previousSecretExpireTime = object.previousSecretExpireTime ?? undefined;
     message.rateLimitPerSecond = object.rateLimitPerSecond ?? 0;
+    message.health = (object.health !== undefined && object.health !== null)
+      ? WebhookEndpointHealth.fromPartial(object.health)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseWebhookEndpointHealth(): WebhookEndpointHealth {
+  return {
+    attempts: "0",
+    successes: "0",
+    successRate: 0,
+    lastError: "",
+    lastErrorStatusCode: 0,
+    lastErrorTime: undefined,
+    lastSuccessTime: undefined,
+    breakerState: 0,
+    windowSeconds: 0,
+    reportTime: undefined,
+  };
+}
+
+export const WebhookEndpointHealth: MessageFns<WebhookEndpointHealth> = {
+  encode(message: WebhookEndpointHealth, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attempts !== "0") {
+      writer.uint32(8).int64(message.attempts);
+    }
+    if (message.successes !== "0") {
+      writer.uint32(16).int64(message.successes);
+    }
+    if (message.successRate !== 0) {
+      writer.uint32(25).double(message.successRate);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(34).string(message.lastError);
+    }
+    if (message.lastErrorStatusCode !== 0) {
+      writer.uint32(40).int32(message.lastErrorStatusCode);
+    }
+    if (message.lastErrorTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastErrorTime), writer.uint32(50).fork()).join();
+    }
+    if (message.lastSuccessTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastSuccessTime), writer.uint32(58).fork()).join();
+    }
+    if (message.breakerState !== 0) {
+      writer.uint32(64).int32(message.breakerState);
+    }
+    if (message.windowSeconds !== 0) {
+      writer.uint32(72).int32(message.windowSeconds);
+    }
+    if (message.reportTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.reportTime), writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WebhookEndpointHealth {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWebhookEndpointHealth();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attempts = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.successes = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.successRate = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.lastErrorStatusCode = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastErrorTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lastSuccessTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.breakerState = reader.int32() as any;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.windowSeconds = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.reportTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WebhookEndpointHealth {
+    return {
+      attempts: isSet(object.attempts) ? globalThis.String(object.attempts) : "0",
+      successes: isSet(object.successes) ? globalThis.String(object.successes) : "0",
+      successRate: isSet(object.successRate)
+        ? globalThis.Number(object.successRate)
+        : isSet(object.success_rate)
+        ? globalThis.Number(object.success_rate)
+        : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+      lastErrorStatusCode: isSet(object.lastErrorStatusCode)
+        ? globalThis.Number(object.lastErrorStatusCode)
+        : isSet(object.last_error_status_code)
+        ? globalThis.Number(object.last_error_status_code)
+        : 0,
+      lastErrorTime: isSet(object.lastErrorTime)
+        ? fromJsonTimestamp(object.lastErrorTime)
+        : isSet(object.last_error_time)
+        ? fromJsonTimestamp(object.last_error_time)
+        : undefined,
+      lastSuccessTime: isSet(object.lastSuccessTime)
+        ? fromJsonTimestamp(object.lastSuccessTime)
+        : isSet(object.last_success_time)
+        ? fromJsonTimestamp(object.last_success_time)
+        : undefined,
+      breakerState: isSet(object.breakerState)
+        ? breakerStateFromJSON(object.breakerState)
+        : isSet(object.breaker_state)
+        ? breakerStateFromJSON(object.breaker_state)
+        : 0,
+      windowSeconds: isSet(object.windowSeconds)
+        ? globalThis.Number(object.windowSeconds)
+        : isSet(object.window_seconds)
+        ? globalThis.Number(object.window_seconds)
+        : 0,
+      reportTime: isSet(object.reportTime)
+        ? fromJsonTimestamp(object.reportTime)
+        : isSet(object.report_time)
+        ? fromJsonTimestamp(object.report_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: WebhookEndpointHealth): unknown {
+    const obj: any = {};
+    if (message.attempts !== "0") {
+      obj.attempts = message.attempts;
+    }
+    if (message.successes !== "0") {
+      obj.successes = message.successes;
+    }
+    if (message.successRate !== 0) {
+      obj.successRate = floatToJson(message.successRate);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    if (message.lastErrorStatusCode !== 0) {
+      obj.lastErrorStatusCode = Math.round(message.lastErrorStatusCode);
+    }
+    if (message.lastErrorTime !== undefined) {
+      obj.lastErrorTime = message.lastErrorTime.toISOString();
+    }
+    if (message.lastSuccessTime !== undefined) {
+      obj.lastSuccessTime = message.lastSuccessTime.toISOString();
+    }
+    if (message.breakerState !== 0) {
+      obj.breakerState = breakerStateToJSON(message.breakerState);
+    }
+    if (message.windowSeconds !== 0) {
+      obj.windowSeconds = Math.round(message.windowSeconds);
+    }
+    if (message.reportTime !== undefined) {
+      obj.reportTime = message.reportTime.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WebhookEndpointHealth>, I>>(base?: I): WebhookEndpointHealth {
+    return WebhookEndpointHealth.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WebhookEndpointHealth>, I>>(object: I): WebhookEndpointHealth {
+    const message = createBaseWebhookEndpointHealth();
+    message.attempts = object.attempts ?? "0";
+    message.successes = object.successes ?? "0";
+    message.successRate = object.successRate ?? 0;
+    message.lastError = object.lastError ?? "";
+    message.lastErrorStatusCode = object.lastErrorStatusCode ?? 0;
+    message.lastErrorTime = object.lastErrorTime ?? undefined;
+    message.lastSuccessTime = object.lastSuccessTime ?? undefined;
+    message.breakerState = object.breakerState ?? 0;
+    message.windowSeconds = object.windowSeconds ?? 0;
+    message.reportTime = object.reportTime ?? undefined;
     return message;
   },
 };
