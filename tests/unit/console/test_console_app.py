@@ -13,11 +13,29 @@ from aiohttp.test_utils import TestClient, TestServer
 from behalf.console.app import create_app
 from behalf.console.backend import BackendError
 from behalf.console.settings import ConsoleSettings
-from behalf.v1 import registry_pb2, resources_pb2
+from behalf.v1 import dispatcher_pb2, registry_pb2, resources_pb2
 
 ADMIN_KEY = "bhk_admin_" + "A" * 43
 AGENT_ID = "agt_" + "a" * 20
 XSS = '<script>alert("x")</script>'
+
+
+FAILING = resources_pb2.WebhookEndpoint(
+    endpoint_id="whe_" + "f" * 20,
+    url="https://hooks.example.com/failing",
+    health=resources_pb2.WebhookEndpointHealth(
+        attempts=200,
+        successes=199,
+        success_rate=0.995,
+        last_error=XSS,
+        last_error_status_code=503,
+        breaker_state=resources_pb2.BREAKER_STATE_OPEN,
+        window_seconds=3600,
+    ),
+)
+QUIET = resources_pb2.WebhookEndpoint(
+    endpoint_id="whe_" + "q" * 20, url="https://hooks.example.com/quiet"
+)
 
 
 class _Names:
@@ -55,6 +73,12 @@ class FakeBackend:
         if method == "CreateAgent":
             self.created.append(request)
             return registry_pb2.CreateAgentResponse(agent=agent)
+        if method == "ListWebhookEndpoints":
+            return registry_pb2.ListWebhookEndpointsResponse(endpoints=[FAILING, QUIET])
+        if method == "GetWebhookEndpoint":
+            return registry_pb2.GetWebhookEndpointResponse(endpoint=FAILING)
+        if method == "ListDeliveries":
+            return dispatcher_pb2.ListDeliveriesResponse()
         raise BackendError("not found", grpc.StatusCode.NOT_FOUND)
 
 
@@ -169,3 +193,16 @@ async def test_test_link_with_bad_token_is_gone(client) -> None:
     test_client, _ = client
     response = await test_client.get("/t/v1.abc.def")
     assert response.status == 410 and "not valid" in await response.text()
+
+
+async def test_webhook_endpoints_show_their_health(client) -> None:
+    """The list and the endpoint page show the success rate, the breaker and the last error
+    (escaped); an endpoint nobody has reported on says so."""
+    test_client, _ = client
+    await signed_in(test_client)
+    listed = await (await test_client.get("/webhooks")).text()
+    page = await (await test_client.get("/webhooks/" + FAILING.endpoint_id)).text()
+    for html in (listed, page):
+        assert "99.5% of 200" in html and "breaker open" in html
+        assert XSS not in html and "&lt;script&gt;" in html
+    assert "no attempts in the last hour" in listed

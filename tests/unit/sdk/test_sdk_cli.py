@@ -97,3 +97,31 @@ def test_durations() -> None:
     assert parse_duration("45") == timedelta(seconds=45)
     with pytest.raises(typer.BadParameter):
         parse_duration("2 hours")
+
+
+def test_webhook_list_columns_show_health() -> None:
+    """`webhooks list` shows the success rate over the attempts, the breaker and the last
+    error, and blanks for an endpoint no dispatcher has reported on."""
+    from behalf.cli._context import as_dict
+    from behalf.cli._webhooks import _ENDPOINT_COLUMNS
+    from behalf.v1 import resources_pb2
+
+    reported = resources_pb2.WebhookEndpoint(
+        endpoint_id="whe_1",
+        health=resources_pb2.WebhookEndpointHealth(
+            attempts=200,
+            successes=199,
+            success_rate=0.995,
+            last_error="HTTP 503",
+            breaker_state=resources_pb2.BREAKER_STATE_HALF_OPEN,
+        ),
+    )
+    columns = dict(_ENDPOINT_COLUMNS)
+    row = as_dict(reported)
+    assert (columns["success"](row), columns["breaker"](row), columns["last_error"](row)) == (
+        "99.5% of 200",
+        "HALF_OPEN",
+        "HTTP 503",
+    )
+    quiet = as_dict(resources_pb2.WebhookEndpoint(endpoint_id="whe_2"))
+    assert (columns["success"](quiet), columns["breaker"](quiet)) == ("", "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -29,6 +29,9 @@ _ENDPOINT_COLUMNS = (
     ("url", lambda r: r.get("url")),
     ("event_types", lambda r: r.get("event_types") or "*"),
     ("disabled", lambda r: r.get("disabled", False)),
+    ("success", lambda r: _success(r.get("health"))),
+    ("breaker", lambda r: enum_name(r.get("health", {}).get("breaker_state"), "BREAKER_STATE_")),
+    ("last_error", lambda r: r.get("health", {}).get("last_error", "")),
     ("description", lambda r: r.get("description")),
 )
 _DELIVERY_COLUMNS = (
@@ -56,6 +59,14 @@ def webhooks_add(
         url=url, event_types=event or [], description=description, idempotency_key=idempotency_key
     )
     emit(s, s.call(s.registry_stub().CreateWebhookEndpoint, request))
+
+
+def _success(health: dict[str, Any] | None) -> str:
+    """ "99.5% of 200" over the dispatchers' window, or "" when none has reported."""
+    if not health:
+        return ""
+    attempts = int(health.get("attempts", 0))  # MessageToDict gives int64 as a string
+    return f"{health.get('success_rate', 0.0) * 100:.1f}% of {attempts}"
 
 
 @webhooks.command("list")

@@ -106,6 +106,20 @@ def delivery_state(number: int) -> str:
     return short_enum(dispatcher_pb2.DeliveryState, number, "DELIVERY_STATE_")
 
 
+def breaker_state(number: int) -> str:
+    """`closed`, `half-open` or `open`; `unknown` while no dispatcher has reported."""
+    if number == resources_pb2.BREAKER_STATE_UNSPECIFIED:
+        return "unknown"
+    return (
+        short_enum(resources_pb2.BreakerState, number, "BREAKER_STATE_").lower().replace("_", "-")
+    )
+
+
+def percent(rate: float) -> str:
+    """A success rate as `99.5%`: one decimal, so a few failures in thousands still show."""
+    return f"{rate * 100:.1f}%"
+
+
 def is_test_request(request_id: str) -> bool:
     """Requests made through a manual test link carry this request id prefix."""
     return request_id.startswith(TEST_REQUEST_PREFIX)
@@ -135,5 +149,7 @@ FILTERS = {
     "category": category,
     "approval_state": approval_state,
     "delivery_state": delivery_state,
+    "breaker_state": breaker_state,
+    "percent": percent,
 }
 TESTS = {"test_decision": is_test_decision, "test_request": is_test_request, "set": has_time}
