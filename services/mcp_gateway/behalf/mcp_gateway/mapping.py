@@ -1,0 +1,113 @@
+"""From a tool call to the Verify question it stands for: action, resource, amount.
+
+Pure. Whatever the agent put in the arguments, the answer is a question at least as specific
+as the call (an argument that cannot be read exactly refuses the call with `ArgumentRejected`),
+never a wider one: a missing resource or amount argument is not a call without a resource or
+amount, and a float is converted from its shortest decimal form, never rounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from behalf import InvalidRequest, Money
+from behalf.mcp_gateway.config import (
+    AmountMapping,
+    CurrencyMapping,
+    Extract,
+    ResourceMapping,
+    ToolPolicy,
+    Units,
+)
+from behalf.mcp_gateway.resources import ArgumentRejected, email_domain, host_name, url_host
+
+__all__ = ["Question", "question_for"]
+
+_EXTRACTORS = {
+    Extract.URL_HOST: url_host,
+    Extract.EMAIL_DOMAIN: email_domain,
+    Extract.HOST: host_name,
+}
+
+
+@dataclass(frozen=True)
+class Question:
+    """What Verify is asked about one call."""
+
+    action: str
+    resource: str
+    amount: Money | None
+
+
+def question_for(policy: ToolPolicy, arguments: Mapping[str, Any]) -> Question:
+    """The Verify question for a call of `policy.tool` with `arguments`; `ArgumentRejected`
+    (naming the argument) when an argument cannot be read exactly."""
+    return Question(
+        action=policy.action,
+        resource=_resource(policy.resource, arguments),
+        amount=_amount(policy.amount, policy.currency, arguments),
+    )
+
+
+def _resource(mapping: ResourceMapping | None, arguments: Mapping[str, Any]) -> str:
+    if mapping is None:
+        return ""
+    if mapping.constant is not None:
+        return mapping.constant
+    assert mapping.argument is not None
+    value = _argument(arguments, mapping.argument)
+    try:
+        return _EXTRACTORS[mapping.extract](value)
+    except ArgumentRejected as exc:
+        raise ArgumentRejected(f"argument {mapping.argument!r}: {exc}") from None
+
+
+def _amount(
+    amount: AmountMapping | None, currency: CurrencyMapping | None, arguments: Mapping[str, Any]
+) -> Money | None:
+    if amount is None or currency is None:
+        return None
+    code = currency.constant
+    if code is None:
+        assert currency.argument is not None
+        given = _argument(arguments, currency.argument)
+        if not isinstance(given, str):
+            raise ArgumentRejected(f"argument {currency.argument!r}: must be a currency code")
+        code = given
+    value = _argument(arguments, amount.argument)
+    try:
+        return Money.of(_exact(value, amount.units), code)
+    except (InvalidRequest, TypeError) as exc:
+        blamed = amount.argument
+        if isinstance(exc, InvalidRequest) and exc.field == "currency" and currency.argument:
+            blamed = currency.argument
+        raise ArgumentRejected(f"argument {blamed!r}: {exc}") from None
+
+
+def _exact(value: object, units: Units) -> int | str:
+    """The amount as the SDK takes it: int minor units, or a major-unit decimal string."""
+    if isinstance(value, bool):
+        raise TypeError("an amount must be a number, not a boolean")
+    if units is Units.MINOR:
+        if not isinstance(value, int):
+            raise TypeError("an amount in minor units must be an integer")
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError("an amount must be finite")
+        return str(Decimal(repr(value)))  # the shortest decimal that reads back as this float
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"an amount must be a number or a decimal string, not {type(value).__name__}")
+
+
+def _argument(arguments: Mapping[str, Any], name: str) -> object:
+    if name not in arguments or arguments[name] is None:
+        raise ArgumentRejected(f"argument {name!r} is required to check this call")
+    return arguments[name]
