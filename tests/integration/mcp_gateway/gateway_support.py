@@ -94,6 +94,7 @@ def write_config(
     *,
     verifier_target: str | None = None,
     upstream_url: str | None = None,
+    more_tools: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Path:
     """The gateway's YAML for the brief's scenario, fronting the recording upstream."""
@@ -133,6 +134,7 @@ def write_config(
                 "action": "send_email",
                 "resource": {"argument": "to", "extract": "email_domain"},
             },
+            **(more_tools or {}),
         },
         "unrestricted_tools": ["search_events"],
         **extra,

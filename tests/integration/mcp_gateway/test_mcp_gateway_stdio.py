@@ -28,7 +28,8 @@ async def test_allowed_calls_arrive_unchanged_and_denied_ones_never(
     stack: Stack, tenant: Tenant, passport: Passport, tmp_path: Path
 ):
     """An allowed purchase arrives with its arguments unchanged; over the limit, another host,
-    crafted URLs, an unmapped tool and an unknown currency are tool errors that never arrive."""
+    crafted URLs and an unmapped tool are tool errors that never arrive; the JSON log on stderr
+    never holds the verify key."""
     config = write_config(tmp_path, stack, passport.agent_id)
     allowed = {"url": TICKETS, "price": 799.99, "quantity": 2}
     async with stdio_gateway(config, tenant) as session:
@@ -67,6 +68,9 @@ async def test_allowed_calls_arrive_unchanged_and_denied_ones_never(
         {"tool": "buy_ticket", "arguments": allowed},
         {"tool": "search_events", "arguments": {"query": "coachella"}},
     ]
+    log = (tmp_path / "gateway.log").read_text()
+    assert '"event": "tool_call_refused"' in log
+    assert tenant.verify_key not in log
 
 
 async def test_an_approval_lets_exactly_that_call_through_once(
