@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -63,10 +62,6 @@ async def _run(config: GatewayConfig, transport: str) -> None:
     credentials = None
     if settings.ca_file is not None:
         credentials = grpc.ssl_channel_credentials(settings.ca_file.read_bytes())
-    task = asyncio.current_task()
-    if task is not None:  # a SIGTERM unwinds like a closed connection: children are stopped
-        with contextlib.suppress(NotImplementedError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     async with AsyncExitStack() as stack:
         client = AsyncBehalf(
             api_key,
@@ -92,18 +87,17 @@ async def _run(config: GatewayConfig, transport: str) -> None:
         )
         gate = Gate(client, config.agent_id, config.tools, config.unrestricted_tools)
         server = build_server(gate, upstreams, hide_unpermitted=config.hide_unpermitted_tools)
-        try:
-            if transport == "http":
-                await serve_http(server, config.http, token)
-            else:
-                await serve_stdio(server)
-        except asyncio.CancelledError:
-            _log.info("gateway_stopping")
+        # Under stdio the gateway stops when its client closes stdin (SIGTERM's default ends it
+        # at once: a stdio upstream then reads end-of-file and exits too); uvicorn handles
+        # SIGTERM and SIGINT under HTTP. Either way the stack then closes every upstream.
+        if transport == "http":
+            await serve_http(server, config.http, token)
+        else:
+            await serve_stdio(server)
+        _log.info("gateway_stopping")
 
 
 def _with_listener(config: GatewayConfig, host: str | None, port: int | None) -> GatewayConfig:
-    from dataclasses import replace
-
     http = replace(config.http, host=host or config.http.host, port=port or config.http.port)
     return replace(config, http=http)
 
