@@ -1,0 +1,259 @@
+"""The framework-neutral core of the tool guards: one tool call verified through `behalf.guard`,
+and anything but ALLOW turned into a `Refusal` whose text the model reads.
+
+A `ToolGuard` builds a `behalf.guard` from the options (each a value or a callable of the tool's
+arguments, the one mapping rule of the SDK) and runs the tool's body as the guarded function,
+so the body runs only after an explicit allow. Whatever stops it first (a deny, a
+REQUIRE_APPROVAL, a test-mode decision, an unavailable verifier, an invalid request, a mapping
+callable that fails) becomes a `Refusal`; an exception from the body itself propagates
+unchanged, for the framework to handle as it handles any tool error.
+
+Approvals, as the MCP gateway does them: after REQUIRE_APPROVAL the guard remembers the
+approval id for exactly those arguments (in memory, for up to 1,024 calls). The next identical
+call first reads the approval: pending, it is refused (APPROVAL_PENDING) without a Verify;
+approved, it is verified with the approval id (the verifier binds the approval to that exact
+request and consumes it); denied, expired, used or unknown, the guard forgets it and verifies
+afresh. A guard given its own `approval_id` option remembers nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from behalf._exceptions import (
+    ActionDenied,
+    ApprovalRequired,
+    AuthenticationError,
+    BehalfError,
+    InvalidRequest,
+    NotFound,
+    TestModeDecision,
+    VerificationUnavailable,
+)
+from behalf._guard import AsyncVerifier, BlockingVerifier, guard
+from behalf._models import Decision
+
+__all__ = ["Refusal", "ToolGuard"]
+
+T = TypeVar("T")
+
+# What a refusal that carries no decision says in `reason_code` (a decision's own code otherwise).
+UNAVAILABLE = "VERIFICATION_UNAVAILABLE"
+INVALID_REQUEST = "INVALID_REQUEST"
+UNMAPPED = "ARGUMENTS_UNMAPPED"
+AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+CLIENT_ERROR = "BEHALF_ERROR"
+PENDING = "APPROVAL_PENDING"
+MAX_PENDING = 1024
+_AGAIN = (
+    "Once a human approves {}, make exactly the same call again; it is valid for that call once."
+)
+_MAX_DETAIL = 200
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a guarded tool did not run. `outcome` is "DENY", "REQUIRE_APPROVAL", "TEST_MODE"
+    (a test-mode decision, which authorizes nothing) or "ERROR" (no decision: the verifier was
+    unavailable, the request invalid, or the arguments could not be mapped)."""
+
+    outcome: str
+    reason_code: str
+    reason: str
+    request_id: str = ""
+    approval_id: str = ""
+    note: str = ""
+
+    @property
+    def message(self) -> str:
+        """The text the model gets back instead of the tool's result."""
+        lines = [
+            "Behalf did not allow this tool call, so the tool did not run.",
+            f"outcome: {self.outcome}",
+            f"reason_code: {self.reason_code}",
+            f"reason: {self.reason}",
+        ]
+        if self.request_id:
+            lines.append(f"request_id: {self.request_id}")
+        if self.approval_id:
+            lines.append(f"approval_id: {self.approval_id}")
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)
+
+    @classmethod
+    def from_decision(cls, decision: Decision, outcome: str = "", note: str = "") -> Refusal:
+        """The refusal of a decision that was not an explicit allow."""
+        return cls(
+            outcome=outcome or decision.outcome,
+            reason_code=decision.reason_code,
+            reason=decision.reason,
+            request_id=decision.request_id,
+            approval_id=decision.approval_id,
+            note=note,
+        )
+
+
+class ToolGuard:
+    """Verifies one tool's calls; see the module docstring. `options` are `behalf.guard`'s:
+    resource, amount, currency, context, min_revision, approval_id, request_id, timeout."""
+
+    def __init__(
+        self,
+        client: AsyncVerifier | BlockingVerifier,
+        *,
+        agent_id: str | Callable[..., str],
+        action: str | Callable[..., str],
+        **options: Any,
+    ) -> None:
+        self._client = client
+        self._remember = "approval_id" not in options
+        self._pending: dict[str, str] = {}
+        if self._remember:
+            options["approval_id"] = self._remembered
+        self._guard = guard(client, agent_id=agent_id, action=action, **options)
+
+    def _remembered(self, *args: Any, **kwargs: Any) -> str:
+        return self._pending.get(_call_key(args, kwargs), "")
+
+    async def arun(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], body: Callable[[], Awaitable[T]]
+    ) -> T | Refusal:
+        """`await body()` if Verify allows the call with these arguments; the refusal if not."""
+        key, started = _call_key(args, kwargs), False
+
+        async def run_body(*_args: Any, **_kwargs: Any) -> T:
+            nonlocal started
+            started = True
+            self._pending.pop(key, None)
+            return await body()
+
+        guarded = self._guard(run_body)
+        if key in self._pending:
+            waiting = self._settle(key, await self._astate(self._pending[key]))
+            if waiting is not None:
+                return waiting
+        try:
+            return await guarded(*args, **kwargs)
+        except Exception as exc:
+            if started:
+                raise
+            return self._record(key, _refusal(exc))
+
+    def run(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], body: Callable[[], T]
+    ) -> T | Refusal:
+        """`body()` if Verify allows the call with these arguments; the refusal if not. Needs
+        the blocking `Behalf` client (a `TypeError` before anything runs otherwise)."""
+        key, started = _call_key(args, kwargs), False
+
+        def run_body(*_args: Any, **_kwargs: Any) -> T:
+            nonlocal started
+            started = True
+            self._pending.pop(key, None)
+            return body()
+
+        guarded = self._guard(run_body)
+        if key in self._pending:
+            waiting = self._settle(key, self._state(self._pending[key]))
+            if waiting is not None:
+                return waiting
+        try:
+            return guarded(*args, **kwargs)
+        except Exception as exc:
+            if started:
+                raise
+            return self._record(key, _refusal(exc))
+
+    def _record(self, key: str, refusal: Refusal) -> Refusal:
+        if self._remember and refusal.outcome == "REQUIRE_APPROVAL" and refusal.approval_id:
+            if len(self._pending) >= MAX_PENDING:
+                self._pending.pop(next(iter(self._pending)))  # the oldest
+            self._pending[key] = refusal.approval_id
+            return replace(refusal, note=_AGAIN.format(refusal.approval_id))
+        return refusal
+
+    def _settle(self, key: str, state: str | None) -> Refusal | None:
+        """The refusal while the remembered approval pends or cannot be read; None to verify
+        (with the approval id if it is approved, afresh once it is forgotten)."""
+        approval_id = self._pending[key]
+        if state is None:
+            reason = f"the approval {approval_id} could not be read; nothing was verified"
+            return Refusal("ERROR", UNAVAILABLE, reason, approval_id=approval_id)
+        if state == "PENDING":
+            reason = "the approval this call needs has not been decided yet"
+            note = _AGAIN.format(approval_id)
+            return Refusal("REQUIRE_APPROVAL", PENDING, reason, "", approval_id, note)
+        if state != "APPROVED":  # denied, expired, used or unknown: ask afresh
+            del self._pending[key]
+        return None
+
+    async def _astate(self, approval_id: str) -> str | None:
+        """The approval's state, or None without an answer (the id is kept: nothing runs)."""
+        client = self._client
+        try:
+            if isinstance(client, BlockingVerifier) and isinstance(client, _ReadsApprovals):
+                approval = await asyncio.to_thread(client.get_approval, approval_id)
+            elif isinstance(client, _ReadsApprovals):
+                approval = await client.get_approval(approval_id)
+            else:
+                return None
+            return str(approval.state)
+        except NotFound:
+            return "NOT_FOUND"
+        except Exception:
+            return None
+
+    def _state(self, approval_id: str) -> str | None:
+        """Blocking `_astate`."""
+        if not isinstance(self._client, _ReadsApprovals):
+            return None
+        try:
+            return str(self._client.get_approval(approval_id).state)
+        except NotFound:
+            return "NOT_FOUND"
+        except Exception:
+            return None
+
+
+@runtime_checkable
+class _ReadsApprovals(Protocol):
+    """A client that reads approvals: `AsyncBehalf` (awaitable) and `Behalf` (blocking)."""
+
+    def get_approval(self, approval_id: str) -> Any: ...
+
+
+def _call_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """What makes two calls of one tool "the same call": their arguments."""
+    return json.dumps([args, kwargs], sort_keys=True, default=repr)
+
+
+def _refusal(exc: Exception) -> Refusal:
+    """The refusal for what stopped the call before its body ran."""
+    if isinstance(exc, TestModeDecision):
+        return Refusal.from_decision(exc.decision, "TEST_MODE")
+    if isinstance(exc, ActionDenied | ApprovalRequired):
+        return Refusal.from_decision(exc.decision)
+    if isinstance(exc, VerificationUnavailable):
+        return Refusal("ERROR", UNAVAILABLE, "Behalf could not be reached; nothing was verified")
+    if isinstance(exc, InvalidRequest):
+        field = f" (field {exc.field})" if exc.field else ""
+        return Refusal("ERROR", INVALID_REQUEST, f"{_detail(exc)}{field}")
+    if isinstance(exc, AuthenticationError):
+        return Refusal("ERROR", AUTHENTICATION_FAILED, "Behalf refused the verify key")
+    if isinstance(exc, BehalfError):
+        return Refusal("ERROR", CLIENT_ERROR, type(exc).__name__)
+    return Refusal(
+        "ERROR",
+        UNMAPPED,
+        f"the tool's arguments could not be mapped to a Behalf request: {_detail(exc)}",
+    )
+
+
+def _detail(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, BehalfError) else str(exc)
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
