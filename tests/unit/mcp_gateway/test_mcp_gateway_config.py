@@ -14,9 +14,8 @@ from behalf.mcp_gateway.config import (
     StdioUpstream,
     Units,
     environ_value,
-    load_config,
-    parse_config,
 )
+from behalf.mcp_gateway.config_file import load_config, parse_config
 
 
 def _config(**overrides: Any) -> dict[str, Any]:

@@ -13,7 +13,8 @@ import grpc
 import structlog
 
 from behalf import AsyncBehalf, BehalfError
-from behalf.mcp_gateway.config import ConfigError, GatewayConfig, environ_value, load_config
+from behalf.mcp_gateway.config import ConfigError, GatewayConfig, environ_value
+from behalf.mcp_gateway.config_file import load_config
 from behalf.mcp_gateway.gate import Gate
 from behalf.mcp_gateway.logs import configure_logging
 from behalf.mcp_gateway.server import build_server, serve_http, serve_stdio
