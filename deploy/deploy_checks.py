@@ -21,6 +21,14 @@ needs a network or a container engine:
   the final stages).
 - The compose file normalised by `docker compose config` (the engine is not needed), then the
   same required-settings rules as Kubernetes.
+- Custom resources (Strimzi, CloudNativePG, prometheus-operator) validated strictly against
+  their operators' CRD schemas, fetched once from package registries at pinned versions
+  (deploy/operator_crds.py); then the operators overlay's own rules: a KafkaTopic per topic
+  with the documented partitions and retention, each service's KafkaUser with exactly the
+  ACLs of the trust model, each service on its own Kafka and PostgreSQL identity.
+- The alerts and the dashboard (deploy/deploy_monitoring.py): every alert routed, with a
+  runbook that is a heading of docs/operations.md, and every metric they read defined by a
+  service or exported by the operators overlay.
 """
 
 from __future__ import annotations
@@ -52,9 +60,20 @@ from google.protobuf import json_format
 # Imported for their side effect: they register the typed configs a bootstrap names.
 _TYPED_CONFIGS = (router_pb2, http_protocol_options_pb2)
 
+# Siblings of this file, importable however it was loaded (a script, or a test's spec loader).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import deploy_monitoring  # noqa: E402
+import operator_crds  # noqa: E402
+import operator_policy  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.33.0"
-OVERLAYS = ("deploy/k8s/overlays/dev", "deploy/k8s/overlays/production")
+OVERLAYS = (
+    "deploy/k8s/overlays/dev",
+    "deploy/k8s/overlays/production",
+    "deploy/k8s/overlays/operators",
+)
+OPERATORS_OVERLAY = "deploy/k8s/overlays/operators"
 EXAMPLES = (
     "deploy/k8s/examples/envoy-sidecar",
     "deploy/k8s/examples/envoy-sidecar-verifier",
@@ -197,10 +216,17 @@ def kustomize_build(directory: Path) -> list[dict[str, Any]]:
 def validate_schemas(
     objects: list[dict[str, Any]], subject: str, version: str = KUBERNETES_VERSION
 ) -> None:
-    """Every object against the strict schema of its kind; a kind without a schema fails."""
+    """Every object against the strict schema of its kind; a kind without a schema fails.
+    Custom resources of the operators we use go against their CRDs (operator_crds)."""
     problems = []
     for obj in objects:
         name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        if operator_crds.handles(obj):
+            try:
+                problems += operator_crds.problems(obj)
+            except operator_crds.FetchFailed as exc:
+                raise ToolMissing(f"CRD schemas: {exc}") from exc
+            continue
         try:
             kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -483,6 +509,37 @@ def _is_internal_caller(peer: dict[str, Any]) -> bool:
     return selector["matchLabels"].get("app.kubernetes.io/name") in INTERNAL_CALLERS
 
 
+# --- operators and monitoring ---------------------------------------------------------------
+
+
+def check_operators(objects: list[dict[str, Any]], subject: str) -> None:
+    """The operators overlay: topics, Kafka identities and ACLs, database roles, and the
+    ConfigMap of CloudNativePG's custom queries (operator_policy)."""
+    config_maps = _by_kind(objects, "ConfigMap")
+    config = next(
+        (c.get("data", {}) for n, c in config_maps.items() if n.startswith("behalf-config")), {}
+    )
+    problems = operator_policy.topic_problems(objects)
+    problems += operator_policy.kafka_problems(objects)
+    problems += operator_policy.identity_problems(objects, config)
+    for cluster in _by_kind(objects, "Cluster").values():
+        for ref in cluster["spec"].get("monitoring", {}).get("customQueriesConfigMap", []):
+            if ref["key"] not in config_maps.get(ref["name"], {}).get("data", {}):
+                problems.append(
+                    f"Cluster/{cluster['metadata']['name']}: no ConfigMap {ref['name']}"
+                )
+    _fail_if(f"{subject} (operators)", problems)
+
+
+def check_monitoring() -> None:
+    """Alerts routed with a runbook in docs/operations.md; every metric read exists."""
+    rule = deploy_monitoring.load_rule()
+    problems = deploy_monitoring.rule_problems(rule, deploy_monitoring.doc_anchors())
+    known = deploy_monitoring.service_metric_names() | deploy_monitoring.platform_metrics()
+    problems += deploy_monitoring.unknown_metrics(known)
+    _fail_if("alerts and dashboard", problems)
+
+
 # --- Envoy ---------------------------------------------------------------------------------
 
 
@@ -688,12 +745,15 @@ def checks() -> list[tuple[str, Callable[[], None]]]:
             check_policy(objects, directory, suite=suite)
             if not suite:
                 check_example_envoy(objects, directory)
+            if directory == OPERATORS_OVERLAY:
+                check_operators(objects, directory)
 
         return run
 
     return [
         *((f"kubernetes {d}", k8s(d, True)) for d in OVERLAYS),
         *((f"kubernetes {d}", k8s(d, False)) for d in EXAMPLES),
+        ("monitoring", check_monitoring),
         ("packaging", lambda: check_workspace_packaging(REPO)),
         ("dockerfile", lambda: lint_dockerfile(REPO / DOCKERFILE, REPO / HADOLINT_CONFIG)),
         ("compose", lambda: validate_compose(REPO / COMPOSE_FILE)),

@@ -146,7 +146,7 @@ def test_validate_script_passes(kustomize: None, hadolint: None, compose: None) 
         env={**os.environ, "PYTHON": sys.executable},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") == 7
+    assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") == 9
 
 
 def test_pyproject_lists_every_package() -> None:
