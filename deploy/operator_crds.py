@@ -118,10 +118,9 @@ def _go_files(source: CrdSource) -> dict[str, bytes]:
 
 def _maven_files(source: CrdSource) -> dict[str, bytes]:
     group, artifact, version, _packaging, classifier = source.package.split(":")
-    _run(
-        ["mvn", "-q", "-B", "dependency:get", f"-Dartifact={source.package}", "-Dtransitive=false"]
-    )
     local = Path(os.environ.get("MAVEN_REPO_LOCAL", Path.home() / ".m2" / "repository"))
+    command = ["mvn", "-q", "-B", "dependency:get", f"-Dartifact={source.package}"]
+    _run([*command, "-Dtransitive=false", f"-Dmaven.repo.local={local}"])
     jar = local.joinpath(
         *group.split("."), artifact, version, f"{artifact}-{version}-{classifier}.jar"
     )
