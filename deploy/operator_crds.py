@@ -35,6 +35,8 @@ import jsonschema
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# Where the CRDs are kept; tests of a cold fetch point it (and GOMODCACHE, MAVEN_REPO_LOCAL)
+# at empty folders.
 CACHE = Path(os.environ.get("BEHALF_CRD_CACHE", REPO / ".cache" / "crds"))
 
 
@@ -222,7 +224,7 @@ def problems(obj: dict[str, Any]) -> list[str]:
 
 
 def fetch_all() -> list[Path]:
-    """Fetch every source (what `make crds` runs); the folders it filled."""
+    """Fetch every source not cached yet; the folders that hold them."""
     return [fetch(source) for source in SOURCES]
 
 
