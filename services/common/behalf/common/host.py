@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 from behalf.common.interceptors import ObservabilityInterceptor
 from behalf.common.reflection import enable_reflection
 from behalf.common.tls import ServerTls
+from behalf.common.tracing import server_interceptors
 
 _log = structlog.get_logger("host")
 
@@ -83,7 +84,8 @@ class ServiceHost:
         self._metrics_server: Any = None
         self._new_server = partial(
             grpc.aio.server,
-            interceptors=[ObservabilityInterceptor(name), *interceptors],
+            # Tracing's first, so the access log and errors are inside the RPC's span.
+            interceptors=[*server_interceptors(), ObservabilityInterceptor(name), *interceptors],
             maximum_concurrent_rpcs=max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", max_receive_bytes),

@@ -1,4 +1,5 @@
-"""structlog set up for JSON lines on stderr, with secrets redacted before rendering."""
+"""structlog set up for JSON lines on stderr, with secrets redacted before rendering and, when
+tracing is on, the active span's trace and span ids on each line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from behalf.common.tracing import add_trace_ids
 
 _SECRET_KEYS = re.compile(r"(secret|password|token|authorization|api_key|master_key)", re.I)
 _SECRET_VALUES = re.compile(r"(whsec_[A-Za-z0-9+/=]+|bh[ks]_[A-Za-z0-9_]+)")
@@ -38,6 +41,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,  # trace_id, span_id: only while tracing is on and a span is active
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

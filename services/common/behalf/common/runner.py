@@ -14,6 +14,7 @@ from behalf.common.host import BindError, ServiceHost
 from behalf.common.logging import configure_logging
 from behalf.common.settings import HostSettings
 from behalf.common.startup import StartupError
+from behalf.common.tracing import configure_tracing, shutdown_tracing
 from behalf.common.workers import Supervision, die_with_parent, supervise, worker_index
 
 _log = structlog.get_logger("runner")
@@ -118,6 +119,7 @@ def run_service(
         die_with_parent()
         structlog.contextvars.bind_contextvars(worker=index)
     try:
+        configure_tracing(name)  # off unless OTEL_* asks for it (behalf.common.tracing)
         asyncio.run(serve(name, settings, build(settings), bind_when_ready=index is not None))
     except ConfigError as exc:
         _exit(name, f"invalid configuration: {exc}", 2)
@@ -125,3 +127,5 @@ def run_service(
         _exit(name, f"cannot start: {exc}", 1)
     except KeyboardInterrupt:
         pass
+    finally:
+        shutdown_tracing()

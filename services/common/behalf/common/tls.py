@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from behalf.common.config import ConfigError
+from behalf.common.tracing import client_interceptors
 
 _log = structlog.get_logger("tls")
 
@@ -128,10 +129,14 @@ def open_channel(
     *,
     options: Sequence[tuple[str, object]] = (),
 ) -> grpc.aio.Channel:
-    """An aio channel to another service: TLS when `tls` is given, else plaintext."""
+    """An aio channel to another service: TLS when `tls` is given, else plaintext; traced
+    when tracing is on (behalf.common.tracing)."""
+    interceptors = client_interceptors() or None
     if tls is None:
-        return grpc.aio.insecure_channel(target, options=options)
-    return grpc.aio.secure_channel(target, tls.credentials(), options=options)
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        target, tls.credentials(), options=options, interceptors=interceptors
+    )
 
 
 class _Reloader:

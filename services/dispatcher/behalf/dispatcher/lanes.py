@@ -23,7 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
+from opentelemetry.context import Context
 
+from behalf.common.tracing import current, resumed
 from behalf.dispatcher.breaker import Breaker
 from behalf.dispatcher.store import DeliveryRow
 from behalf.dispatcher.targets import Target
@@ -79,7 +81,8 @@ class TokenBucket:
 
 class _Lane:
     def __init__(self, settings: LaneSettings, rate: float) -> None:
-        self.queue: deque[tuple[DeliveryRow, Target]] = deque()
+        # Each delivery with the trace context it was queued in (None while tracing is off).
+        self.queue: deque[tuple[DeliveryRow, Target, Context | None]] = deque()
         self.workers = 0
         self.in_flight = 0
         self.last_done = time.monotonic()
@@ -147,7 +150,7 @@ class EndpointLanes:
             if lane.breaker.blocked(now):
                 return Refusal.OPEN
             if len(lane.queue) < self._settings.queue_limit:
-                lane.queue.append((row, target))
+                lane.queue.append((row, target, current()))
                 self._held.add(row.delivery_id)
                 if lane.workers < self._settings.concurrency:
                     self._spawn(lane)
@@ -171,7 +174,7 @@ class EndpointLanes:
     async def _run(self, lane: _Lane) -> None:
         try:
             while lane.queue:
-                row, target = lane.queue.popleft()
+                row, target, trace_context = lane.queue.popleft()
                 lane.room.set()
                 try:
                     if lane.bucket is not None:
@@ -179,7 +182,8 @@ class EndpointLanes:
                     if lane.in_flight == 0:  # busy again: the stall clock starts now
                         lane.last_done = time.monotonic()
                     lane.in_flight += 1
-                    await self._work(row, target, lane.breaker)
+                    with resumed(trace_context):
+                        await self._work(row, target, lane.breaker)
                 except Exception:
                     _log.exception("delivery_worker_failed", delivery_id=row.delivery_id)
                 finally:
@@ -193,7 +197,7 @@ class EndpointLanes:
         """Stop taking work: attempts under way get `drain_seconds`; queued deliveries stay
         pending in PostgreSQL, where the next process reclaims them."""
         for lane in self._lanes.values():
-            for row, _target in lane.queue:
+            for row, _target, _context in lane.queue:
                 self._held.discard(row.delivery_id)
             lane.queue.clear()
         if self._workers:

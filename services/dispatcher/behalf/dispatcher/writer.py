@@ -18,6 +18,7 @@ from datetime import datetime
 
 import structlog
 
+from behalf.common import tracing
 from behalf.common.background import Backoff
 from behalf.dispatcher import metrics
 from behalf.dispatcher.batch_store import AttemptWrite, BatchStore, ParkWrite
@@ -46,6 +47,8 @@ class _Op:
     done: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # The submitter's trace context, carried on the retry record (nothing while tracing is off).
+    trace_headers: tracing.Headers = field(default_factory=tracing.context_headers)
 
 
 class OutcomeWriter:
@@ -111,7 +114,8 @@ class OutcomeWriter:
         for op in batch:
             if op.enqueue is not None:
                 e = op.enqueue
-                by_topic[e.topic].append(task_for(op.write.row, e.attempt, e.due))
+                task, headers = task_for(op.write.row, e.attempt, e.due)
+                by_topic[e.topic].append((task, [*headers, *op.trace_headers]))
         if by_topic:
             await asyncio.gather(*(self._sink.send(t, items) for t, items in by_topic.items()))
         changed = await self._store.write(

@@ -31,6 +31,7 @@ from prometheus_client import Counter, Histogram
 from behalf.common.background import BackgroundTask, Backoff
 from behalf.common.event_types import header_type
 from behalf.common.kafka import EVENT_ID_HEADER, EVENT_TYPE_HEADER, PLAINTEXT, KafkaSecurity
+from behalf.common.tracing import Headers, producer_span
 from behalf.v1 import events_pb2
 
 AUDIT_FAILURES = Counter(
@@ -91,6 +92,7 @@ class _Pending:
     event: events_pb2.DecisionEvent
     deadline: float
     done: asyncio.Future[None]
+    trace_headers: Headers  # the Verify's trace context (`traceparent`), when tracing is on
 
 
 @dataclass(slots=True)
@@ -148,9 +150,11 @@ class DecisionPublisher:
             AUDIT_FAILURES.inc()
             raise AuditUnavailable("audit publisher not running")
         loop = asyncio.get_running_loop()
-        pending = _Pending(event, time.monotonic() + self._timeout, loop.create_future())
-        self._queue.put_nowait(pending)
-        await pending.done
+        with producer_span(self._topic, event.event_id) as trace_headers:
+            deadline = time.monotonic() + self._timeout
+            pending = _Pending(event, deadline, loop.create_future(), trace_headers)
+            self._queue.put_nowait(pending)
+            await pending.done
 
     async def _run(self, lane: _Lane) -> None:
         while True:
@@ -192,7 +196,10 @@ class DecisionPublisher:
                 await producer.begin_transaction()
                 joining, rounds = batch, 0
                 while joining:
-                    sent = [await producer.send(self._topic, **_record(p.event)) for p in joining]
+                    sent = [
+                        await producer.send(self._topic, **_record(p.event, p.trace_headers))
+                        for p in joining
+                    ]
                     await asyncio.gather(*sent)
                     rounds += 1
                     if rounds > JOIN_ROUNDS:  # a steady stream must not hold the first ones
@@ -260,7 +267,7 @@ def _fail(pending: _Pending) -> None:
         pending.done.set_exception(AuditUnavailable("decision not audited in time"))
 
 
-def _record(event: events_pb2.DecisionEvent) -> dict[str, object]:
+def _record(event: events_pb2.DecisionEvent, trace_headers: Headers = ()) -> dict[str, object]:
     event_type = header_type(event)
     return {
         "value": event.SerializeToString(),
@@ -268,5 +275,6 @@ def _record(event: events_pb2.DecisionEvent) -> dict[str, object]:
         "headers": [
             (EVENT_TYPE_HEADER, event_type.encode()),
             (EVENT_ID_HEADER, event.event_id.encode()),
+            *trace_headers,
         ],
     }

@@ -11,6 +11,7 @@ import structlog
 from behalf.common.background import BackgroundTask
 from behalf.common.consume import ConsumeLoop, Record, RetryLater, consume_forever, new_consumer
 from behalf.common.kafka import PLAINTEXT, KafkaSecurity
+from behalf.common.tracing import consumer_spans
 from behalf.registry.store import decisions
 from behalf.registry.store.decisions import DecisionRow
 from behalf.v1 import common_pb2, events_pb2
@@ -101,15 +102,17 @@ class AuditSink:
         )
 
     async def _store(self, records: list[Record]) -> None:
-        """Insert the records' rows; a database that is away is waited for (RetryLater)."""
+        """Insert the records' rows; a database that is away is waited for (RetryLater).
+        Traced, each record's span is a child of the Verify that produced it."""
         rows = [row for record in records if (row := to_row(record)) is not None]
-        try:
-            await decisions.insert(self._pool, rows)
-        except asyncpg.DataError:
-            await self._insert_one_by_one(rows)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            _log.warning("audit_insert_failed", error=type(exc).__name__)
-            raise RetryLater("the audit table is unavailable") from exc
+        with consumer_spans(self._topic, (record.headers for record in records)):
+            try:
+                await decisions.insert(self._pool, rows)
+            except asyncpg.DataError:
+                await self._insert_one_by_one(rows)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                _log.warning("audit_insert_failed", error=type(exc).__name__)
+                raise RetryLater("the audit table is unavailable") from exc
 
     async def _insert_one_by_one(self, rows: list[DecisionRow]) -> None:
         """Store what the database accepts; log (by event id only) and skip what it rejects."""
