@@ -51,13 +51,20 @@ def _value(any_value: Any) -> Any:
 
 
 class _Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
-    def __init__(self) -> None:
+    def __init__(self, keep: bool) -> None:
         self.spans: list[CollectedSpan] = []
+        self.count = 0
+        self._keep = keep
         self._lock = threading.Lock()
 
     def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, _context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
+        if not self._keep:  # a sink (benchmarks): count, convert nothing
+            count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+            with self._lock:
+                self.count += count
+            return trace_service_pb2.ExportTraceServiceResponse()
         received = []
         for resource_spans in request.resource_spans:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
@@ -77,6 +84,7 @@ class _Collector(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[m
                     )
         with self._lock:
             self.spans.extend(received)
+            self.count += len(received)
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
@@ -86,6 +94,12 @@ class TraceCollector:
 
     endpoint: str
     _collector: _Collector
+
+    @property
+    def count(self) -> int:
+        """Spans received so far (kept or not)."""
+        with self._collector._lock:
+            return self._collector.count
 
     @property
     def spans(self) -> list[CollectedSpan]:
@@ -108,9 +122,10 @@ class TraceCollector:
 
 
 @contextmanager
-def trace_collector() -> Iterator[TraceCollector]:
-    """An OTLP/gRPC trace collector on 127.0.0.1, for the duration of the block."""
-    collector = _Collector()
+def trace_collector(*, keep: bool = True) -> Iterator[TraceCollector]:
+    """An OTLP/gRPC trace collector on 127.0.0.1, for the duration of the block; with
+    `keep=False` a sink that only counts what it receives."""
+    collector = _Collector(keep)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
     port = server.add_insecure_port("127.0.0.1:0")

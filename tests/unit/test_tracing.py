@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 
 from behalf.common import tracing
 from behalf.common.config import ConfigError
+from behalf.common.errors import InvalidArgument
 from behalf.common.host import ServiceHost
 from behalf.common.tls import open_channel
 from behalf.dispatcher.breaker import Breaker
@@ -167,7 +168,13 @@ def _echo(_servicer: Any, server: grpc.aio.Server) -> None:
     async def ping(request: bytes, _context: Any) -> bytes:
         return request
 
-    methods = {"Ping": grpc.unary_unary_rpc_method_handler(ping)}
+    async def refuse(_request: bytes, _context: Any) -> bytes:
+        raise InvalidArgument("agent_id", "must not be empty")
+
+    methods = {
+        "Ping": grpc.unary_unary_rpc_method_handler(ping),
+        "Refuse": grpc.unary_unary_rpc_method_handler(refuse),
+    }
     watch = {"WatchPolicy": grpc.unary_unary_rpc_method_handler(ping)}
     server.add_generic_rpc_handlers(
         (
@@ -249,3 +256,24 @@ async def test_a_delivery_is_traced_from_its_queueing_context_to_the_post(
     assert post.attributes is not None and post.attributes["http.response.status_code"] == 200
     assert _ids(receiver.requests[0].headers["traceparent"]) == _span_ids(post)
     assert receiver.requests[0].headers["webhook-id"] == "msg_1"
+
+
+async def test_errors_keep_their_status_and_details_under_a_traced_server(
+    spans: InMemorySpanExporter, echo_host: ServiceHost
+):
+    """A handler's InvalidArgument still reaches the caller as INVALID_ARGUMENT with its field
+    in the status details, and the server span records the status code (a client error leaves
+    the server span's status unset, as the gRPC semantic conventions say)."""
+    channel = open_channel(f"127.0.0.1:{echo_host.bound_port}", None)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await channel.unary_unary("/test.Echo/Refuse")(b"", timeout=5)
+        await asyncio.sleep(0.05)
+    finally:
+        await channel.close()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "agent_id: must not be empty"
+    trailers = dict(caught.value.trailing_metadata() or ())
+    assert "grpc-status-details-bin" in trailers
+    (server,) = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert server.attributes is not None and server.attributes["rpc.grpc.status_code"] == 3
