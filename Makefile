@@ -123,9 +123,11 @@ stop: ## Stop what `make run` started
 deploy-check: install ## Validate Kubernetes manifests, Dockerfile, compose file and Envoy config offline
 	deploy/validate.sh
 
-.PHONY: bench-verify bench-scaleout bench-propagation bench-snapshot bench-webhooks bench-profile bench-approval-flood bench
+.PHONY: bench-verify bench-tracing bench-scaleout bench-propagation bench-snapshot bench-webhooks bench-profile bench-approval-flood bench
 bench-verify: install ## Verify vs a bare grpc.aio server under ghz; p50/p99 at 25/50/75% of peak
 	$(PY) bench/verify_bench.py
+bench-tracing: install ## Verify with tracing off, every call sampled, one in ten (OTLP to a sink)
+	$(PY) bench/verify_tracing_bench.py
 bench-scaleout: install ## One verifier process vs two on one port (SO_REUSEPORT)
 	$(PY) bench/scaleout_bench.py
 bench-propagation: install ## DisableAgent returning -> three verifiers deny: p50/p99 over 300 trials
@@ -138,7 +140,7 @@ bench-profile: install ## py-spy profile of Verify under ghz load
 	$(PY) bench/profile_verify.py
 bench-approval-flood: install ## Tenant B's DisableAgent p50/p99 idle vs under tenant A's 500/s approval flood
 	$(PY) bench/approval_flood_bench.py
-bench: bench-verify bench-scaleout bench-propagation bench-snapshot bench-webhooks bench-profile bench-approval-flood ## Run every benchmark (docs/benchmarks.md)
+bench: bench-verify bench-tracing bench-scaleout bench-propagation bench-snapshot bench-webhooks bench-profile bench-approval-flood ## Run every benchmark (docs/benchmarks.md)
 
 .PHONY: constraints
 constraints: ## Re-pin every installed package into constraints.txt
