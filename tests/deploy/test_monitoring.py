@@ -192,6 +192,9 @@ def test_cnpg_custom_query_metric_names() -> None:
         "cnpg_behalf_outbox_oldest_unpublished_seconds",
         "cnpg_behalf_policy_revision",
         "cnpg_behalf_webhook_dead_deliveries",
+        "cnpg_behalf_webhook_endpoint_attempts",
+        "cnpg_behalf_webhook_endpoint_failures",
+        "cnpg_behalf_webhook_endpoint_breaker_state",
     }
 
 
