@@ -130,6 +130,7 @@ async def main() -> None:
     result["tracing_sampled_ratio"] = tracing["tracing_sampled_ratio"]
     result["tracing"] = tracing
     OUT.write_text(json.dumps(result, indent=2) + "\n")
+    plot(tracing)
 
     def pair(field: str) -> str:
         values = tracing[field]
@@ -159,8 +160,51 @@ interceptor is installed and no header written (docs/tracing.md), so "off" is th
 the verify bench measures it.
 
 {run_table([*peaks.values(), *fixed.values()])}
+
+![tracing's cost on Verify](bench/verify_tracing.svg)
 """,
     )
+
+
+PLOT_OUT = REPO / "docs" / "bench" / "verify_tracing.svg"
+_LABELS = {"off": "tracing off", "on": "every call sampled", "sampled": "1 in 10 sampled"}
+
+
+def plot(tracing: dict) -> None:
+    """Peak throughput and p50/p99 at 100 calls/s and at half the off peak, per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(_LABELS)
+    fig, (peak_ax, latency_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    bars = peak_ax.bar([_LABELS[n] for n in names], [tracing["peak_per_s"][n] for n in names])
+    peak_ax.bar_label(bars, fmt="{:,.0f}", fontsize=8)
+    peak_ax.set_ylabel("OK calls/s at peak (ghz, 50 concurrent)")
+    peak_ax.set_title("Peak throughput")
+    points = [
+        ("p50 @100/s", "p50_ms_at_100"),
+        ("p99 @100/s", "p99_ms_at_100"),
+        (f"p50 @{tracing['half_peak_rate']}/s", "p50_ms_at_half_peak"),
+        (f"p99 @{tracing['half_peak_rate']}/s", "p99_ms_at_half_peak"),
+    ]
+    width = 0.27
+    for i, name in enumerate(names):
+        latency_ax.bar(
+            [x + (i - 1) * width for x in range(len(points))],
+            [tracing[field][name] for _, field in points],
+            width,
+            label=_LABELS[name],
+        )
+    latency_ax.set_xticks(range(len(points)), [label for label, _ in points])
+    latency_ax.set_ylabel("ms")
+    latency_ax.set_title("Verify latency at fixed rates")
+    latency_ax.legend(fontsize=8)
+    fig.suptitle(f"Tracing's cost on Verify, {tracing['date']}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(PLOT_OUT, format="svg", metadata={"Date": None})
+    plt.close(fig)
 
 
 if __name__ == "__main__":
