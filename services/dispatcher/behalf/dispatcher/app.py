@@ -209,10 +209,13 @@ class DispatcherService:
                 await asyncio.sleep(interval)
                 stats = pipeline.stats.snapshot(time.time())
                 window = pipeline.stats.window_seconds
-                for request in health_requests(
-                    dispatcher_id, stats, pipeline.lanes.breaker, window
-                ):
-                    await reporter.send(request)
+                try:
+                    for request in health_requests(
+                        dispatcher_id, stats, pipeline.lanes.breaker, window
+                    ):
+                        await reporter.send(request)
+                except Exception as exc:  # the next round reports again; never stop reporting
+                    _log.warning("health_report_failed", error=type(exc).__name__)
 
         return BackgroundTask("report-endpoint-health", report)
 
