@@ -29,11 +29,17 @@ WORKSPACE := sdk/python[cli,openai-agents,langchain] services/common services/re
 WORKSPACE_PYPROJECTS := pyproject.toml sdk/python/pyproject.toml \
 	$(wildcard services/*/pyproject.toml)
 
+# xds-protos ships an older copy of opentelemetry-proto's opentelemetry/proto/*_pb2.py files;
+# whichever installs last wins, and the OTLP exporter needs opentelemetry-proto's (a superset).
+OTEL_PROTO_LAST = $(PY) -m pip install --quiet --no-deps --force-reinstall -c constraints.txt \
+	opentelemetry-proto
+
 $(VENV)/.installed: $(WORKSPACE_PYPROJECTS) constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt --config-settings editable_mode=compat \
 		$(foreach d,$(WORKSPACE),-e '$(d)') -e '.[dev]'
+	$(OTEL_PROTO_LAST)
 	touch $@
 
 .PHONY: install
