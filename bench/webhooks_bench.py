@@ -451,7 +451,7 @@ async def main() -> None:
 Run {stamp()}. Machine: {started}.
 
 The real dispatcher (batched consumer, PostgreSQL delivery records, per-endpoint lanes,
-Standard Webhooks signing, httpcore keep-alive pools) delivering to the test harness's
+Standard Webhooks signing, one aiohttp session with keep-alive) delivering to the test harness's
 `Receiver` on 127.0.0.1 (in the benchmark process), through endpoints created with
 `RegistryService.CreateWebhookEndpoint`.
 `DecisionEvent`s are published straight to `<prefix>.decisions` with the `event-type` header,
