@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from behalf.common.errors import Unavailable
-from behalf.common.ids import new_id
+from behalf.common.ids import new_ids
 from behalf.dispatcher.attempts import AttemptOutcome
 from behalf.dispatcher.payloads import WebhookMessage
 from behalf.dispatcher.store import COLUMNS, MAX_ERROR, PENDING, DeliveryRow, row_from
@@ -71,9 +71,15 @@ class BatchStore:
         (tenant, endpoint, state) index and filter all of a busy endpoint's rows for each key
         (seconds per batch once a failing endpoint has a backlog); the unique (event_id,
         endpoint_id) index finds each row, and the tenant is compared here."""
-        keys = [(m, e, new_id("dlv"), new_id("msg")) for m, endpoints in fanout for e in endpoints]
-        if not keys:
+        pairs = [(m, e) for m, endpoints in fanout for e in endpoints]
+        if not pairs:
             return []
+        keys = [
+            (m, e, d, w)
+            for (m, e), d, w in zip(
+                pairs, new_ids("dlv", len(pairs)), new_ids("msg", len(pairs)), strict=True
+            )
+        ]
         async with self._pool.acquire() as conn:
             # Only the ids and the time come back: the rest of a new row is what was sent
             # (and the table's defaults), so no payload travels back and is decoded again.
