@@ -1,17 +1,18 @@
 """Webhook delivery: signed deliveries per second, decision→receipt latency, broken neighbours.
 
-    python bench/webhooks_bench.py [--burst 5000] [--seconds 10] [--rate 500]
+    python bench/webhooks_bench.py [--burst 8000] [--seconds 10] [--rate 500] [--rounds 4]
 
 Starts real PostgreSQL and Kafka, the registry, a verifier and the dispatcher; creates webhook
 endpoints through `RegistryService.CreateWebhookEndpoint` pointing at the test harness's
 `Receiver` (in this process; every request's signature is verified with the public
 `standardwebhooks` library after the run), and publishes `DecisionEvent`s straight to
-`<prefix>.decisions` with the `event-type` header, as the verifier does. Phases:
-1. one endpoint alone: a burst (deliveries/s until the last arrives), then a fixed rate
-   (decision→receipt p50/p99);
-2. twenty endpoints over four other tenants: a burst fanned out to all of them;
-3. beside the first endpoint, one that accepts and never answers and one that answers 503:
-   phase 1 again on the healthy endpoint.
+`<prefix>.decisions` with the `event-type` header, as the verifier does. Each round runs two
+fresh stacks from the same state:
+1. alone: one endpoint, a burst (deliveries/s until the last arrives), then a fixed rate
+   (decision→receipt p50/p99); in the first round, then twenty endpoints over four other
+   tenants and a burst fanned out to all of them;
+2. beside: the same endpoint with one that accepts and never answers and one that answers 503
+   in its tenant, then the same burst and fixed rate on the healthy endpoint.
 Writes docs/bench/webhooks.json, docs/bench/webhooks_latency.svg and the `webhooks` section of
 docs/benchmarks.md.
 """
@@ -22,8 +23,10 @@ import argparse
 import asyncio
 import json
 import shutil
+import statistics
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from _common import (
@@ -48,7 +51,7 @@ ARRIVAL_TIMEOUT_S = 120.0
 ROOT = Path(__file__).resolve().parent.parent
 JSON_OUT = ROOT / "docs" / "bench" / "webhooks.json"
 PLOT_OUT = ROOT / "docs" / "bench" / "webhooks_latency.svg"
-LOG_COPY = Path("/tmp/webhooks-bench-logs")  # the services' logs of the last run
+LOG_COPY = Path("/tmp/webhooks-bench-logs")  # the services' logs of the last run, per stack
 
 
 class _ByPath(list):
@@ -146,7 +149,7 @@ def arrivals(receiver: IndexedReceiver, path: str) -> dict[str, float]:
     return first
 
 
-async def wait_all(receiver: IndexedReceiver, ids: list[str], path: str = FAST) -> dict[str, float]:
+async def wait_all(receiver: IndexedReceiver, ids: list[str], path: str) -> dict[str, float]:
     wanted = set(ids)
     deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
     while True:
@@ -157,19 +160,24 @@ async def wait_all(receiver: IndexedReceiver, ids: list[str], path: str = FAST) 
 
 
 async def phase(
-    publisher: Publisher, receiver: IndexedReceiver, burst: int, rate: float, seconds: float
+    publisher: Publisher,
+    receiver: IndexedReceiver,
+    path: str,
+    burst: int,
+    rate: float,
+    seconds: float,
 ) -> dict:
-    """One burst for throughput, then a fixed rate for latency; both measured on /fast."""
+    """One burst for throughput, then a fixed rate for latency; both measured on `path`."""
     start = time.monotonic()
     ids = await publisher.burst(burst)
-    got = await wait_all(receiver, ids)
+    got = await wait_all(receiver, ids, path)
     burst_missing = burst - len(got)
     throughput = len(got) / (max(got.values()) - start) if got else 0.0
     burst_lat = [(got[i] - publisher.sent_at[i]) * 1000 for i in got]
     await asyncio.sleep(1)
     steady_start = time.monotonic()
     ids = await publisher.steady(rate, seconds)
-    got = await wait_all(receiver, ids)
+    got = await wait_all(receiver, ids, path)
     steady_lat = [(got[i] - publisher.sent_at[i]) * 1000 for i in got]
     series = sorted(
         (publisher.sent_at[i] - steady_start, (got[i] - publisher.sent_at[i]) * 1000) for i in got
@@ -274,91 +282,155 @@ def plot(alone: list, beside: list, rate: float) -> None:
     fig.savefig(PLOT_OUT, format="svg", metadata={"Date": None})
 
 
+@dataclass
+class StackRun:
+    """What one fresh stack measured on its healthy endpoint (and, for the first, the fan-out)."""
+
+    healthy: dict
+    fanout: dict | None
+    hang_requests: int
+    unavailable_requests: int
+
+
+async def one_stack(
+    receiver: IndexedReceiver,
+    secrets: dict[str, str],
+    label: str,
+    options: argparse.Namespace,
+    *,
+    broken: bool,
+    fanout: bool,
+) -> StackRun:
+    """A fresh stack (PostgreSQL, Kafka, services): warm-up, then the broken endpoints if
+    `broken`, then the healthy endpoint's burst and fixed rate, then the fan-out if `fanout`.
+    Each stack starts from the same state, so alone and beside differ only by the broken
+    endpoints (within one stack, every later burst is slower as the tables grow)."""
+    fast, hung, failing = (f"{p}/{label}" for p in (FAST, HANG, UNAVAILABLE))
+    receiver.behaviours[hung] = hang
+    receiver.behaviours[failing] = unavailable
+    overrides = [
+        ("BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+        ("BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY", str(options.endpoint_concurrency)),
+    ]
+    fanned = None
+    async with running_stack(dispatcher=True, overrides=overrides) as stack:
+        seeded = seed(stack)
+        registry = stack.registry_stub()
+        admin = seeded.tenant.admin
+        secrets[fast] = (await add_endpoint(registry, receiver.url(fast), admin)).signing_secret
+        others = [stack.create_tenant(f"fan{t}") for t in range(4)] if fanout else []
+        multi_paths: list[str] = []
+        for t, tenant in enumerate(others):
+            for e in range(5):
+                path = f"/multi/{label}/{t}/{e}"
+                multi_paths.append(path)
+                created = await add_endpoint(registry, receiver.url(path), tenant.admin)
+                secrets[path] = created.signing_secret
+        producer = AIOKafkaProducer(
+            bootstrap_servers=stack.env["BEHALF_KAFKA_BOOTSTRAP"],
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+        )
+        await producer.start()
+        try:
+            publisher = Publisher(
+                producer,
+                f"{stack.topic_prefix}.decisions",
+                seeded.tenant.tenant_id,
+                seeded.agent_id,
+            )
+            settle(2)
+            await wait_all(receiver, await publisher.burst(500), fast)  # warm-up
+            if broken:
+                for path in (hung, failing):
+                    await add_endpoint(registry, receiver.url(path), admin)
+                probes = await until_seen(receiver, publisher, hung)
+                probes += await until_seen(receiver, publisher, failing)
+                await wait_all(receiver, probes, fast)
+            await asyncio.sleep(2)
+            healthy = await phase(
+                publisher, receiver, fast, options.burst, options.rate, options.seconds
+            )
+            if others:
+                tenants = tuple(t.tenant_id for t in others)
+                await publisher.burst(len(tenants) * 20, tenants)  # warm-up: targets cached
+                await asyncio.sleep(3)
+                fanned = await fanout_phase(
+                    publisher, receiver, tenants, multi_paths, options.fanout_events
+                )
+        finally:
+            await producer.stop()
+        shutil.copytree(stack.log_dir, LOG_COPY / label, dirs_exist_ok=True)
+    return StackRun(healthy, fanned, len(receiver.on(hung)), len(receiver.on(failing)))
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--burst", type=int, default=5000)
+    parser.add_argument("--burst", type=int, default=8000)
     parser.add_argument("--fanout-events", type=int, default=1600)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--rounds", type=int, default=4, help="pairs of stacks: alone, beside")
     parser.add_argument(
-        "--endpoint-concurrency", type=int, default=0, help="BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY"
+        "--endpoint-concurrency",
+        type=int,
+        default=8,  # the dispatcher's default
+        help="BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY",
     )
     options = parser.parse_args()
     started = machine()
     receiver = IndexedReceiver()
     receiver.requests = _ByPath()
-    receiver.behaviours[HANG] = hang
-    receiver.behaviours[UNAVAILABLE] = unavailable
     server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0, backlog=1024)
     receiver.port = server.sockets[0].getsockname()[1]
-    overrides = [("BEHALF_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")]
-    concurrency = options.endpoint_concurrency or 8  # the dispatcher's default
-    overrides.append(("BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY", str(concurrency)))
     secrets: dict[str, str] = {}
-    multi_paths: list[str] = []
+    alone: list[StackRun] = []
+    beside: list[StackRun] = []
     try:
-        async with running_stack(dispatcher=True, overrides=overrides) as stack:
-            seeded = seed(stack)
-            registry = stack.registry_stub()
-            admin = seeded.tenant.admin
-            secrets[FAST] = (await add_endpoint(registry, receiver.url(FAST), admin)).signing_secret
-            others = [stack.create_tenant(f"fan{t}") for t in range(4)]
-            for t, tenant in enumerate(others):
-                for e in range(5):
-                    path = f"/multi/{t}/{e}"
-                    multi_paths.append(path)
-                    created = await add_endpoint(registry, receiver.url(path), tenant.admin)
-                    secrets[path] = created.signing_secret
-            producer = AIOKafkaProducer(
-                bootstrap_servers=stack.env["BEHALF_KAFKA_BOOTSTRAP"],
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=2,
+        for r in range(options.rounds):
+            alone.append(
+                await one_stack(receiver, secrets, f"a{r}", options, broken=False, fanout=r == 0)
             )
-            await producer.start()
-            try:
-                publisher = Publisher(
-                    producer,
-                    f"{stack.topic_prefix}.decisions",
-                    seeded.tenant.tenant_id,
-                    seeded.agent_id,
-                )
-                settle(2)
-                await wait_all(receiver, await publisher.burst(500))  # warm-up
-                healthy = await phase(
-                    publisher, receiver, options.burst, options.rate, options.seconds
-                )
-                tenants = tuple(t.tenant_id for t in others)
-                await publisher.burst(len(tenants) * 20, tenants)  # warm-up: targets cached
-                await asyncio.sleep(3)
-                fanout = await fanout_phase(
-                    publisher, receiver, tenants, multi_paths, options.fanout_events
-                )
-                for path in (HANG, UNAVAILABLE):
-                    await add_endpoint(registry, receiver.url(path), admin)
-                probes = await until_seen(receiver, publisher, HANG)
-                probes += await until_seen(receiver, publisher, UNAVAILABLE)
-                await wait_all(receiver, probes)
-                await asyncio.sleep(2)
-                broken = await phase(
-                    publisher, receiver, options.burst, options.rate, options.seconds
-                )
-            finally:
-                await producer.stop()
-            verified = 0
-            for path, secret in secrets.items():
-                webhook = Webhook(secret)
-                for request in receiver.on(path):
-                    webhook.verify(request.body, request.headers)
-                    verified += 1
-            shutil.copytree(stack.log_dir, LOG_COPY, dirs_exist_ok=True)
-            hang_attempts = len(receiver.on(HANG))
-            unavailable_attempts = len(receiver.on(UNAVAILABLE))
+            beside.append(
+                await one_stack(receiver, secrets, f"b{r}", options, broken=True, fanout=False)
+            )
+            print(
+                f"round {r}: alone {alone[-1].healthy['throughput']:,.0f}/s, "
+                f"beside {beside[-1].healthy['throughput']:,.0f}/s",
+                flush=True,
+            )
+        verified = 0
+        for path, secret in secrets.items():
+            webhook = Webhook(secret)
+            for request in receiver.on(path):
+                webhook.verify(request.body, request.headers)
+                verified += 1
     finally:
         server.close()
 
-    ratio = broken["throughput"] / max(healthy["throughput"], 1e-9)
-    p99_ratio = broken["p99"] / max(healthy["p99"], 1e-9)
+    fanout = alone[0].fanout or {"deliveries": 0, "missing": 0, "per_s": 0.0}
+    hang_attempts = sum(run.hang_requests for run in beside)
+    unavailable_attempts = sum(run.unavailable_requests for run in beside)
+    ratios = [
+        b.healthy["throughput"] / max(a.healthy["throughput"], 1e-9)
+        for a, b in zip(alone, beside, strict=True)
+    ]
+    p99_ratios = [
+        b.healthy["p99"] / max(a.healthy["p99"], 1e-9) for a, b in zip(alone, beside, strict=True)
+    ]
+    ratio, p99_ratio = _median(ratios), _median(p99_ratios)
+    keys = ("throughput", "burst_p50", "rate", "p50", "p99", "max")
+    healthy = {k: _median([run.healthy[k] for run in alone]) for k in keys}
+    broken = {k: _median([run.healthy[k] for run in beside]) for k in keys}
+    missing = (
+        sum(run.healthy["burst_missing"] + run.healthy["steady_missing"] for run in alone + beside)
+        + fanout["missing"]
+    )
     headline = {
         "burst_per_s": round(healthy["throughput"], 1),
         "burst_per_s_20_endpoints": round(fanout["per_s"], 1),
@@ -376,20 +448,21 @@ async def main() -> None:
             "burst_per_s_beside_broken": round(broken["throughput"], 1),
             "fanout_deliveries": fanout["deliveries"],
             "signatures_verified": verified,
-            "missing": healthy["burst_missing"]
-            + healthy["steady_missing"]
-            + broken["burst_missing"]
-            + broken["steady_missing"]
-            + fanout["missing"],
+            "missing": missing,
+            "rounds": options.rounds,
+            "burst_per_s_alone_by_round": [round(r.healthy["throughput"], 1) for r in alone],
+            "burst_per_s_beside_by_round": [round(r.healthy["throughput"], 1) for r in beside],
+            "healthy_ratio_by_round": [round(x, 3) for x in ratios],
+            "healthy_p99_ratio_by_round": [round(x, 3) for x in p99_ratios],
             "hanging_endpoint_requests": hang_attempts,
             "unavailable_endpoint_requests": unavailable_attempts,
-            "endpoint_concurrency": concurrency,
+            "endpoint_concurrency": options.endpoint_concurrency,
         },
     }
     JSON_OUT.parent.mkdir(parents=True, exist_ok=True)
     JSON_OUT.write_text(json.dumps(headline, indent=2) + "\n")
     print(json.dumps(headline, indent=2))
-    plot(healthy["series"], broken["series"], options.rate)
+    plot(alone[0].healthy["series"], beside[0].healthy["series"], options.rate)
 
     def row(label: str, key: str, fmt: str) -> list[str]:
         a, b = healthy[key], broken[key]
@@ -458,23 +531,30 @@ Standard Webhooks signing, one aiohttp session with keep-alive) delivering to th
 as the verifier does. Latency runs from handing the event to the Kafka producer (acks=all) to
 the receiver reading the request. Burst: {options.burst:,} events at once; fixed rate:
 {options.seconds:g} s at {options.rate:,.0f} events/s. Fan-out: {options.fanout_events:,} events
-over four other tenants with five endpoints each ({fanout["deliveries"]:,} deliveries). Then an
-endpoint that accepts and never answers (the dispatcher's 15 s timeout) and one that answers
-503 are added beside the first, and its burst and fixed rate are repeated. Every one of the
+over four other tenants with five endpoints each ({fanout["deliveries"]:,} deliveries).
+
+Alone and beside are measured on fresh stacks, alternated over {options.rounds} rounds (alone,
+beside, alone, …), each starting from the same state: within one stack every later burst is
+slower as the delivery tables grow (four bursts in a row gave 1,011, 984, 982 and 938/s), which
+would be charged to whichever condition ran later. The beside stacks add an endpoint that
+accepts and never answers (the dispatcher's 15 s timeout) and one that answers 503 to the same
+tenant before the healthy endpoint's burst and fixed rate. Figures are medians over the rounds;
+the ratios are medians of per-round ratios (per round: alone
+{", ".join(f"{r.healthy['throughput']:,.0f}" for r in alone)}/s, beside
+{", ".join(f"{r.healthy['throughput']:,.0f}" for r in beside)}/s). Every one of the
 {verified:,} requests received verified with the `standardwebhooks` library; deliveries never
-received: {headline["details"]["missing"]}; requests the hanging endpoint got: {hang_attempts},
-the 503 endpoint: {unavailable_attempts}. Their breakers open after 5 failures in a row; a lane
-whose latest attempt failed or whose requests hang refuses at once, and its deliveries stay
-`pending` in PostgreSQL without an attempt until `reclaim` offers them again (30 s), so the
-broken endpoints cost the healthy one a row each in the batch's INSERT and nothing else.
+received: {missing}; requests the hanging endpoints got: {hang_attempts}, the 503 endpoints:
+{unavailable_attempts}. Their breakers open after 5 failures in a row; a lane whose latest
+attempt failed or whose requests hang refuses at once, and its deliveries stay `pending` in
+PostgreSQL without an attempt until `reclaim` offers them again (30 s), so the broken endpoints
+cost the healthy one a row each in the batch's INSERT and nothing else.
 
 {targets}
 
-The healthy endpoint's burst still loses throughput beside the broken endpoints: the burst is
-CPU-bound (the dispatcher near one core; PostgreSQL, Kafka and this process's receiver share the
-other), and every event then writes three delivery rows instead of one, since the broken
-endpoints' deliveries must be durable before the event's offset is committed. The fixed-rate
-run is not CPU-bound: its p99 beside them stays within tens of milliseconds of its p99 alone.
+The burst is CPU-bound: the dispatcher uses one core; PostgreSQL, Kafka and this process's
+receiver share the other. Beside the broken endpoints every event writes three delivery rows
+instead of one, since their deliveries must be durable before the event's offset is committed.
+The fixed-rate run is not CPU-bound.
 
 {table(["healthy endpoint", "alone", "beside hanging + 503", "ratio"], rows)}
 

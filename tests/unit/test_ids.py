@@ -38,4 +38,3 @@ def test_an_id_carries_a_hundred_random_bits() -> None:
     bodies = [i.partition("_")[2] for i in new_ids("req", 4000)]
     for position in range(20):
         assert len({body[position] for body in bodies}) == 32
-
