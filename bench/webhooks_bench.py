@@ -535,7 +535,8 @@ over four other tenants with five endpoints each ({fanout["deliveries"]:,} deliv
 
 Alone and beside are measured on fresh stacks, alternated over {options.rounds} rounds (alone,
 beside, alone, …), each starting from the same state: within one stack every later burst is
-slower as the delivery tables grow (four bursts in a row gave 1,011, 984, 982 and 938/s), which
+slower as the delivery tables grow (four bursts in a row on one stack gave 1,011, 984, 982
+and 938/s with the earlier HTTP client), which
 would be charged to whichever condition ran later. The beside stacks add an endpoint that
 accepts and never answers (the dispatcher's 15 s timeout) and one that answers 503 to the same
 tenant before the healthy endpoint's burst and fixed rate. Figures are medians over the rounds;
