@@ -172,3 +172,51 @@ async def test_stop_leaves_unhandled_records_uncommitted():
     await run
     assert all(c == {TP: 0} for c in consumer.commits)
     assert consumer.stopped
+
+
+async def test_two_batches_in_flight_overlap_and_commit_in_order():
+    """With two polls in flight the second is handled while the first still runs, a third
+    waits until one of them ends, and the commit never passes an unfinished batch."""
+    consumer = _FakeConsumer([[_Record(0), _Record(1)], [_Record(2)], [_Record(3)]])
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def handler(records: list[Any]) -> None:
+        started.append(records[0].offset)
+        if records[0].offset in (0, 2):
+            await release.wait()
+
+    loop = ConsumeLoop("test", consumer, ["t"], handler, batches_in_flight=2)  # type: ignore[arg-type]
+    run = asyncio.create_task(loop.run())
+    await _until(lambda: started == [0, 2])
+    await asyncio.sleep(0.1)
+    assert started == [0, 2]  # the third poll waits: two are in flight
+    assert all(c == {TP: 0} for c in consumer.commits)
+    release.set()
+    await _until(lambda: consumer.commits and consumer.commits[-1] == {TP: 4})
+    loop.stop()
+    await run
+    assert started == [0, 2, 3]
+
+
+async def test_one_batch_in_flight_by_default():
+    """By default the next poll is handled only after the previous one's handler returned."""
+    consumer = _FakeConsumer([[_Record(0)], [_Record(1)]])
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def handler(records: list[Any]) -> None:
+        started.append(records[0].offset)
+        if records[0].offset == 0:
+            await release.wait()
+
+    loop = ConsumeLoop("test", consumer, ["t"], handler)  # type: ignore[arg-type]
+    run = asyncio.create_task(loop.run())
+    await _until(lambda: started == [0])
+    await asyncio.sleep(0.1)
+    assert started == [0]
+    release.set()
+    await _until(lambda: consumer.commits and consumer.commits[-1] == {TP: 2})
+    loop.stop()
+    await run
+    assert started == [0, 1]

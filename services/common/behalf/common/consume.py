@@ -162,6 +162,7 @@ class ConsumeLoop:
         drain_seconds: float = 20.0,
         poll_ms: int = 100,
         max_records: int = 500,
+        batches_in_flight: int = 1,
     ) -> None:
         self.name = name
         self.consumer = consumer
@@ -173,6 +174,7 @@ class ConsumeLoop:
         self._drain_seconds = drain_seconds
         self._poll_ms = poll_ms
         self._max_records = max_records
+        self._batches_in_flight = max(batches_in_flight, 1)
         self._offsets = Offsets()
         self._waiting: dict[TopicPartition, float] = {}
         self._tasks: dict[asyncio.Task[bool], set[TopicPartition]] = {}
@@ -198,12 +200,20 @@ class ConsumeLoop:
                     for record in ready:
                         self._spawn([record])
                 elif ready:
-                    await asyncio.wait({self._spawn(ready)})
+                    self._spawn(ready)
+                    await self._await_batch_room()
                 await self._commit()
         finally:
             self._stopping.set()
             await self._drain(self._offsets.partitions())
             await self.close()
+
+    async def _await_batch_room(self) -> None:
+        """Wait until fewer than `batches_in_flight` polls are being handled. With more than
+        one, the next poll's handling (its database write, say) overlaps the end of this one's;
+        offsets are still committed in order, each once every record before it is done."""
+        while len(self._tasks) >= self._batches_in_flight:
+            await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
 
     def stop(self) -> None:
         """End `run` after the current poll; in-flight work gets `drain_seconds` to finish."""

@@ -43,6 +43,7 @@ class ConsumerLoop(ConsumeLoop):
         gate_on_due: bool = False,
         max_in_flight: int = 1000,
         drain_seconds: float = 20.0,
+        batches_in_flight: int = 1,
     ) -> None:
         async def handle(records: list[Record]) -> None:
             if handler is not None:
@@ -57,6 +58,7 @@ class ConsumerLoop(ConsumeLoop):
             due=_due if gate_on_due else None,
             max_in_flight=max_in_flight,
             drain_seconds=drain_seconds,
+            batches_in_flight=batches_in_flight,
         )
 
     async def consumer_start(self) -> None:

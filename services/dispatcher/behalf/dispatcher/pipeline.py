@@ -119,6 +119,7 @@ class Pipeline:
         self._report_gone = report_gone
         self._health = health or EndpointHealth(0)
         self.stats = DeliveryStats()
+        self._queueing = asyncio.Lock()
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -164,12 +165,15 @@ class Pipeline:
             )
         rows = await self._batches.create_for_events(fanout, unreturned=blocked)
         parked = []
-        for row in rows:
-            if row.state == PENDING and not self.lanes.holds(row.delivery_id):
-                with resumed(contexts.get(row.event_id)):
-                    parked.append(
-                        await self._dispatch(row, wanted[(row.tenant_id, row.endpoint_id)])
-                    )
+        # Batches write concurrently but queue one at a time, so they never compete for a
+        # full lane's room (each waits for the lane to drain, then parks what still waits).
+        async with self._queueing:
+            for row in rows:
+                if row.state == PENDING and not self.lanes.holds(row.delivery_id):
+                    with resumed(contexts.get(row.event_id)):
+                        parked.append(
+                            await self._dispatch(row, wanted[(row.tenant_id, row.endpoint_id)])
+                        )
         await _durable(parked)
 
     async def handle_task(self, tier: str, value: bytes, headers: Headers | None = None) -> None:
