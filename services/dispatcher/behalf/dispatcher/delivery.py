@@ -45,14 +45,13 @@ MAX_URLS = 1024  # checked endpoint URLs kept, the least recently used dropped f
 KEEPALIVE_SECONDS = 5.0
 USER_AGENT = "Behalf-Webhooks/1"
 _FIXED_HEADERS = {"user-agent": USER_AGENT, "accept": "*/*"}
-# The client's errors, each recorded under one stable name (the attempt's `error`).
+# The client's errors, each recorded under one stable name (the attempt's `error`); any
+# other client error is a "NetworkError".
 _CLIENT_ERRORS: tuple[tuple[type[Exception], str], ...] = (
     (aiohttp.ClientConnectorError, "ConnectError"),  # refused, unreachable, TLS refused
     (aiohttp.ServerDisconnectedError, "RemoteProtocolError"),
     (aiohttp.ClientPayloadError, "RemoteProtocolError"),
     (aiohttp.ClientResponseError, "RemoteProtocolError"),  # not a valid HTTP response
-    (aiohttp.ClientOSError, "NetworkError"),
-    (aiohttp.ClientError, "NetworkError"),
 )
 
 
@@ -322,10 +321,7 @@ def _request_url(checked: httpx.URL) -> yarl.URL:
 
 
 def _error_name(exc: aiohttp.ClientError) -> str:
-    for kind, name in _CLIENT_ERRORS:
-        if isinstance(exc, kind):
-            return name
-    return type(exc).__name__
+    return next((name for kind, name in _CLIENT_ERRORS if isinstance(exc, kind)), "NetworkError")
 
 
 async def _read_bounded(content: aiohttp.StreamReader) -> str:
