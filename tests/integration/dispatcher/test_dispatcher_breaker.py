@@ -23,8 +23,9 @@ async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
     dispatcher_db, kafka_bootstrap, prefix, registry, receiver, producer
 ):
     """An endpoint answering 503 opens its breaker after two failures; the other events are
-    left pending without an attempt, and once it recovers every event arrives, one webhook-id
-    per delivery, each delivery succeeded."""
+    left pending without an attempt, and the events that come while it is open are parked
+    (one compact record per batch, no delivery rows). Once it recovers every event arrives,
+    one webhook-id per delivery, each delivery succeeded."""
     healthy = False
 
     async def flaky(_request, _n):
@@ -44,7 +45,8 @@ async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
         BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY="1",
     )
     events = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(30)]
-    expected = {e.event_id for e in events}
+    later = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(10)]
+    expected = {e.event_id for e in events + later}
 
     def received() -> set[str]:
         return {json.loads(r.body)["data"]["event_id"] for r in receiver.on("/flaky")}
@@ -54,6 +56,20 @@ async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
             await publish(producer, f"{prefix}.decisions", event, "verification.allowed")
         await receiver.wait_for(lambda: len(receiver.on("/flaky")) >= 2, within=20)
         await asyncio.sleep(3)  # the two failures' retries come back to an open breaker
+        for event in later:
+            await publish(producer, f"{prefix}.decisions", event, "verification.allowed")
+        conn = await asyncpg.connect(dispatcher_db)
+        try:
+            for _ in range(100):
+                parked = await conn.fetchval("SELECT sum(size) FROM dispatcher.parked_deliveries")
+                rows = await conn.fetch("SELECT event_id FROM dispatcher.deliveries")
+                if parked + len(rows) == len(expected):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+    assert parked + len(rows) == len(expected)
+    assert not {e.event_id for e in later} & {r["event_id"] for r in rows}  # all parked
     assert len(receiver.on("/flaky")) == 2  # every other delivery was set aside unattempted
     healthy = True
     async with run_dispatcher(env):  # a fresh breaker; reclaim finds the pending deliveries
@@ -66,7 +82,7 @@ async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
                         "SELECT state, count(*) FROM dispatcher.deliveries GROUP BY state"
                     )
                 )
-                if states == {"succeeded": 30}:
+                if states == {"succeeded": 40}:
                     break
                 await asyncio.sleep(0.2)
             webhook_ids = {
@@ -75,5 +91,5 @@ async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
             }
         finally:
             await conn.close()
-    assert states == {"succeeded": 30}
+    assert states == {"succeeded": 40}
     assert {r.headers["webhook-id"] for r in receiver.on("/flaky")} == webhook_ids

@@ -52,6 +52,8 @@ async def test_a_hanging_lane_refuses_quickly_and_others_keep_flowing():
     assert results == [Refusal.NONE] * 5  # two in flight, three queued
     started = asyncio.get_running_loop().time()
     assert await lanes.put(_row(5, "slow"), _target("slow")) is Refusal.STALLED
+    now = asyncio.get_running_loop().time()
+    assert lanes.blocked("slow", now) and lanes.failing(now) == ["slow"]  # its next batch parks
     assert asyncio.get_running_loop().time() - started < 0.5
     for i in range(100):
         assert await lanes.put(_row(100 + i, "fast"), _target("fast")) is Refusal.NONE
@@ -138,3 +140,30 @@ async def test_an_endpoints_own_rate_limit_paces_only_that_endpoint():
     # neighbour's were done long before.
     assert times["paced"][-1] - started >= 0.15
     assert times["free"][-1] < times["paced"][-1]
+
+
+async def test_only_lanes_that_refuse_at_once_or_whose_breaker_is_not_closed_are_failing():
+    """What a batch parks and what reclaim leaves parked: a lane full but draining is not
+    failing (it applies back-pressure); an open or half-open breaker is."""
+    release = asyncio.Event()
+
+    async def work(_row: DeliveryRow, _t: Target, _b: Breaker) -> None:
+        await release.wait()
+
+    lanes = EndpointLanes(LaneSettings(concurrency=1, queue_limit=1, stall_seconds=60), work)
+    for i in range(2):
+        assert await lanes.put(_row(i, "busy"), _target("busy")) is Refusal.NONE
+    await lanes.put(_row(10, "down"), _target("down"))
+    await asyncio.sleep(0)  # its worker takes it: the lane is not full
+    breaker = lanes.breaker("down")
+    assert breaker is not None
+    for _ in range(LaneSettings().breaker_threshold):
+        breaker.record(False, 0.0)
+    cooled = LaneSettings().breaker_cooldown_seconds + 1
+    assert not lanes.blocked("busy", 0.0) and not lanes.blocked("unknown", 0.0)
+    assert lanes.blocked("down", 0.0) and not lanes.blocked("down", cooled)
+    assert lanes.failing(0.0) == ["down"] and lanes.failing(cooled) == ["down"]  # half-open
+    breaker.record(True, cooled)
+    assert lanes.failing(cooled) == []
+    release.set()
+    await lanes.stop(1.0)

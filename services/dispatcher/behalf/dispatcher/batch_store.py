@@ -1,6 +1,7 @@
 """Delivery state written in batches: one statement per batch, never one per delivery.
 
-A consumer batch of events becomes one INSERT of every delivery row; the outcomes the lanes
+A consumer batch of events becomes one INSERT of every delivery row (the deliveries to an
+endpoint failing here become one compact parked record per endpoint instead); the outcomes the lanes
 produce meanwhile become one transaction (an UPDATE of the deliveries and one INSERT of their
 attempts). Every write is guarded by the attempt number it expects, so a stale duplicate
 changes nothing.
@@ -41,6 +42,59 @@ class ParkWrite:
     reason: str
 
 
+_VALUES = """unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                  $7::bytea[]"""
+_INSERT_DELIVERIES = f"""
+    INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
+        webhook_id, state, payload)
+    SELECT id, ten, ep, ev, et, wh, 'pending', pl
+    FROM {_VALUES}) AS v(id, ten, ep, ev, et, wh, pl)
+    ON CONFLICT (event_id, endpoint_id) DO NOTHING
+    RETURNING delivery_id, created_at"""
+# The same, with the pairs flagged in $8 parked: one record per (tenant, endpoint) instead.
+# array_agg's of one GROUP BY see the rows in the same order, so the arrays stay aligned.
+_INSERT_PARKED_AND_DELIVERIES = f"""
+    WITH v AS (SELECT * FROM {_VALUES}, $8::bool[]) AS v(id, ten, ep, ev, et, wh, pl, parked)),
+    parked AS (
+        INSERT INTO parked_deliveries (tenant_id, endpoint_id, size, delivery_ids, webhook_ids,
+            event_ids, event_types, payloads)
+        SELECT ten, ep, count(*), array_agg(id), array_agg(wh), array_agg(ev), array_agg(et),
+               array_agg(pl)
+        FROM v WHERE parked GROUP BY ten, ep)
+    INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
+        webhook_id, state, payload)
+    SELECT id, ten, ep, ev, et, wh, 'pending', pl FROM v WHERE NOT parked
+    ON CONFLICT (event_id, endpoint_id) DO NOTHING
+    RETURNING delivery_id, created_at"""
+# Parked records at least `$1` seconds old whose endpoint is not in `$2` become pending delivery
+# rows, oldest first, whole records until `$3` deliveries are reached. The rows keep the
+# record's time (so a reclaim pass claims them at once); a key that has a row already (the
+# event came again while its endpoint was not failing) keeps that row. Replicas unparking at
+# once: one's DELETE waits for the other's and then finds the record gone.
+_UNPARK = """
+    WITH due AS (
+        SELECT park_id, sum(size) OVER (ORDER BY park_id) - size AS before
+        FROM parked_deliveries
+        WHERE created_at < now() - make_interval(secs => $1)
+          AND NOT (endpoint_id = ANY($2::text[]))
+        ORDER BY park_id LIMIT $3),
+    taken AS (
+        DELETE FROM parked_deliveries h USING due
+        WHERE h.park_id = due.park_id AND due.before < $3
+        RETURNING h.*),
+    expanded AS (
+        INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
+            webhook_id, state, payload, created_at, updated_at)
+        SELECT u.id, t.tenant_id, t.endpoint_id, u.ev, u.et, u.wh, 'pending', u.pl,
+               t.created_at, t.created_at
+        FROM taken t
+        CROSS JOIN LATERAL unnest(t.delivery_ids, t.webhook_ids, t.event_ids, t.event_types,
+                                  t.payloads) AS u(id, wh, ev, et, pl)
+        ON CONFLICT (event_id, endpoint_id) DO NOTHING
+        RETURNING 1)
+    SELECT count(*) FROM expanded"""
+
+
 class BatchStore:
     """The dispatcher's hot-path writes (the same tables as `DeliveryStore`)."""
 
@@ -60,12 +114,13 @@ class BatchStore:
         self,
         fanout: Sequence[tuple[WebhookMessage, Sequence[str]]],
         *,
-        unreturned: Collection[str] = (),
+        parked: Collection[str] = (),
     ) -> list[DeliveryRow]:
         """One delivery per (event, endpoint), idempotent: a redelivered event yields the
         same rows with the same webhook ids. One statement for the whole batch, and a second
-        only for keys that existed already (a redelivered event). Rows of the endpoints in
-        `unreturned` are written and not returned (nothing will be done with them now).
+        only for keys that existed already (a redelivered event). The deliveries to endpoints
+        in `parked` (failing here) are written as one compact record per endpoint, in the same
+        statement, and not returned: `unpark` makes them rows once the endpoint recovers.
 
         Neither reads by the tenant: with `tenant_id = …` in the join, PostgreSQL may take the
         (tenant, endpoint, state) index and filter all of a busy endpoint's rows for each key
@@ -84,13 +139,7 @@ class BatchStore:
             # Only the ids and the time come back: the rest of a new row is what was sent
             # (and the table's defaults), so no payload travels back and is decoded again.
             inserted = await conn.fetch(
-                """INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id,
-                       event_type, webhook_id, state, payload)
-                   SELECT id, ten, ep, ev, et, wh, 'pending', pl
-                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                               $6::text[], $7::bytea[]) AS v(id, ten, ep, ev, et, wh, pl)
-                   ON CONFLICT (event_id, endpoint_id) DO NOTHING
-                   RETURNING delivery_id, created_at""",
+                _INSERT_PARKED_AND_DELIVERIES if parked else _INSERT_DELIVERIES,
                 [d for _, _, d, _ in keys],
                 [m.tenant_id for m, _, _, _ in keys],
                 [e for _, e, _, _ in keys],
@@ -98,9 +147,10 @@ class BatchStore:
                 [m.event_type for m, _, _, _ in keys],
                 [w for _, _, _, w in keys],
                 [m.body for m, _, _, _ in keys],
+                *([[e in parked for _, e, _, _ in keys]] if parked else []),
             )
             created_at = {r["delivery_id"]: r["created_at"] for r in inserted}
-            keys = [k for k in keys if k[1] not in unreturned]
+            keys = [k for k in keys if k[1] not in parked]
             rows = [_new_row(m, e, d, w, created_at[d]) for m, e, d, w in keys if d in created_at]
             existing = [(m, e) for m, e, d, _ in keys if d not in created_at]
             if existing:
@@ -144,6 +194,12 @@ class BatchStore:
                 )
                 changed |= {r["delivery_id"] for r in records}
         return changed
+
+    async def unpark(self, older_than_seconds: float, failing: Sequence[str], limit: int) -> int:
+        """Make parked deliveries to endpoints not in `failing` pending rows (about `limit` at
+        most, whole records); how many rows were made."""
+        made: int = await self._pool.fetchval(_UNPARK, older_than_seconds, list(failing), limit)
+        return made
 
     async def reclaim(
         self, older_than_seconds: float, exclude: Sequence[str], limit: int

@@ -26,7 +26,7 @@ import structlog
 from opentelemetry.context import Context
 
 from behalf.common.tracing import current, resumed
-from behalf.dispatcher.breaker import Breaker
+from behalf.dispatcher.breaker import CLOSED, Breaker
 from behalf.dispatcher.store import DeliveryRow
 from behalf.dispatcher.targets import Target
 
@@ -127,9 +127,28 @@ class EndpointLanes:
         return lane.breaker if lane is not None else None
 
     def blocked(self, endpoint_id: str, now: float) -> bool:
-        """`put` would refuse at once: the endpoint's breaker lets no attempt go now."""
+        """`put` would refuse at once."""
         lane = self._lanes.get(endpoint_id)
-        return lane is not None and lane.breaker.blocked(now)
+        return lane is not None and self._refusal(lane, now) is not None
+
+    def failing(self, now: float) -> list[str]:
+        """Endpoints worth no new work here: `put` would refuse at once, or the breaker is
+        not closed (a half-open breaker wants one probe, not a backlog)."""
+        return [
+            endpoint
+            for endpoint, lane in self._lanes.items()
+            if lane.breaker.state != CLOSED or self._refusal(lane, now) is not None
+        ]
+
+    def _refusal(self, lane: _Lane, now: float) -> Refusal | None:
+        """Why `put` refuses at once, if it does: the breaker lets no attempt go, or the lane
+        is full and not worth waiting for."""
+        if lane.breaker.blocked(now):
+            return Refusal.OPEN
+        full = len(lane.queue) >= self._settings.queue_limit
+        if full and not lane.draining(now, self._settings.stall_seconds):
+            return Refusal.STALLED
+        return None
 
     def _lane(self, target: Target) -> _Lane:
         rate = target.rate_per_second or self._settings.rate_per_second
@@ -147,16 +166,15 @@ class EndpointLanes:
         deadline: float | None = None
         while True:
             now = time.monotonic()
-            if lane.breaker.blocked(now):
-                return Refusal.OPEN
+            refusal = self._refusal(lane, now)
+            if refusal is not None:
+                return refusal
             if len(lane.queue) < self._settings.queue_limit:
                 lane.queue.append((row, target, current()))
                 self._held.add(row.delivery_id)
                 if lane.workers < self._settings.concurrency:
                     self._spawn(lane)
                 return Refusal.NONE
-            if not lane.draining(now, self._settings.stall_seconds):
-                return Refusal.STALLED
             if deadline is None:
                 deadline = now + self._settings.stall_seconds
             if now >= deadline:

@@ -151,8 +151,8 @@ class Pipeline:
                 wanted[(message.tenant_id, t.endpoint_id)] = t
             if matching:
                 fanout.append((message, [t.endpoint_id for t in matching]))
-        # Endpoints whose breaker lets nothing through now: their rows are written (durable)
-        # and left pending for reclaim, without building or queueing them here.
+        # Endpoints whose lane would refuse at once: their deliveries are parked (durable, one
+        # compact record per endpoint) until reclaim finds the endpoint recovered.
         now = time.monotonic()
         blocked = {
             endpoint
@@ -163,7 +163,7 @@ class Pipeline:
             metrics.DELIVERIES.labels("parked").inc(
                 sum(e in blocked for _m, endpoints in fanout for e in endpoints)
             )
-        rows = await self._batches.create_for_events(fanout, unreturned=blocked)
+        rows = await self._batches.create_for_events(fanout, parked=blocked)
         parked = []
         # Batches write concurrently but queue one at a time, so they never compete for a
         # full lane's room (each waits for the lane to drain, then parks what still waits).
@@ -213,7 +213,9 @@ class Pipeline:
             await _durable([await self._dispatch(row, target)])
 
     async def reclaim(self, older_than_seconds: float, limit: int = 1000) -> int:
-        """Queue pending deliveries a dead process left behind; how many were found."""
+        """Queue pending deliveries a dead process left behind, and parked ones whose endpoint
+        is not failing here; how many were found."""
+        await self._batches.unpark(older_than_seconds, self.lanes.failing(time.monotonic()), limit)
         rows = await self._batches.reclaim(older_than_seconds, self.lanes.held(), limit)
         parked = []
         for row in rows:

@@ -23,6 +23,8 @@ MAX_ERROR = 500
 _COLUMNS = """delivery_id, tenant_id, endpoint_id, event_id, event_type, webhook_id, state,
     attempt_count, cycle_start, payload, next_attempt_at, last_status_code, last_error,
     created_at, updated_at"""
+# What the API shows, read from `listed_deliveries` (parked deliveries included): no payload.
+_LISTED = _COLUMNS.replace("payload,", "''::bytea AS payload,")
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ class DeliveryStore:
     async def list_deliveries(
         self, tenant_id: str, where: DeliveryFilter, after: Cursor | None, limit: int
     ) -> list[DeliveryRow]:
-        """Newest first, keyset-paginated."""
+        """Newest first, keyset-paginated; parked deliveries show as pending."""
         clauses = ["tenant_id = $1"]
         args: list[object] = [tenant_id]
 
@@ -236,7 +238,7 @@ class DeliveryStore:
             clauses.append(f"(created_at, delivery_id) < (${len(args) - 1}, ${len(args)})")
         args.append(limit)
         sql = (
-            f"SELECT {_COLUMNS} FROM deliveries WHERE {' AND '.join(clauses)} "
+            f"SELECT {_LISTED} FROM listed_deliveries WHERE {' AND '.join(clauses)} "
             f"ORDER BY created_at DESC, delivery_id DESC LIMIT ${len(args)}"
         )
         return [_row(r) for r in await self._pool.fetch(sql, *args)]
@@ -246,7 +248,8 @@ class DeliveryStore:
     ) -> tuple[DeliveryRow, list[AttemptRow]] | None:
         async with self._pool.acquire() as conn:
             record = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM deliveries WHERE delivery_id = $1 AND tenant_id = $2",
+                f"""SELECT {_LISTED} FROM listed_deliveries
+                    WHERE delivery_id = $1 AND tenant_id = $2""",
                 delivery_id,
                 tenant_id,
             )

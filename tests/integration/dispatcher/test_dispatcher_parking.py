@@ -1,0 +1,126 @@
+"""Deliveries to a failing endpoint are parked compactly, listed as pending, and unparked into
+rows with the same ids once the endpoint is no longer failing (real PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from behalf.common.pg import connect_pool, migrate
+from behalf.dispatcher.batch_store import BatchStore
+from behalf.dispatcher.payloads import WebhookMessage
+from behalf.dispatcher.store import DeliveryFilter, DeliveryStore
+
+pytestmark = pytest.mark.integration
+
+TENANT, OTHER_TENANT = "ten_parking", "ten_elsewhere"
+UP, DOWN, ALSO_DOWN = "whe_up", "whe_down", "whe_alsodown"
+
+
+@pytest.fixture
+async def pool(dispatcher_db: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await connect_pool(dispatcher_db, schema="dispatcher", timeout_seconds=10)
+    await migrate(pool, "behalf.dispatcher")
+    yield pool
+    await pool.close()
+
+
+def message(n: int) -> WebhookMessage:
+    return WebhookMessage(f"evt_{n}", TENANT, "verification.allowed", f'{{"n":{n}}}'.encode())
+
+
+async def parked_sizes(pool: asyncpg.Pool) -> dict[str, list[int]]:
+    records = await pool.fetch("SELECT endpoint_id, size FROM parked_deliveries ORDER BY park_id")
+    sizes: dict[str, list[int]] = {}
+    for r in records:
+        sizes.setdefault(r["endpoint_id"], []).append(r["size"])
+    return sizes
+
+
+async def rows_of(pool: asyncpg.Pool, endpoint_id: str) -> dict[str, asyncpg.Record]:
+    records = await pool.fetch(
+        "SELECT * FROM deliveries WHERE endpoint_id = $1 ORDER BY event_id", endpoint_id
+    )
+    return {r["event_id"]: r for r in records}
+
+
+async def test_a_batch_parks_one_record_per_failing_endpoint_and_lists_it_as_pending(pool):
+    batches, store = BatchStore(pool), DeliveryStore(pool)
+    fanout = [(message(n), [UP, DOWN]) for n in range(3)]
+
+    rows = await batches.create_for_events(fanout, parked={DOWN})
+
+    assert sorted(r.event_id for r in rows) == ["evt_0", "evt_1", "evt_2"]
+    assert {r.endpoint_id for r in rows} == {UP}
+    assert await rows_of(pool, DOWN) == {}
+    assert await parked_sizes(pool) == {DOWN: [3]}
+    listed = await store.list_deliveries(TENANT, DeliveryFilter(endpoint_id=DOWN), None, 10)
+    assert sorted(d.event_id for d in listed) == ["evt_0", "evt_1", "evt_2"]
+    assert {d.state for d in listed} == {"pending"}
+    assert len({d.delivery_id for d in listed}) == len({d.webhook_id for d in listed}) == 3
+    found = await store.get_with_attempts(TENANT, listed[0].delivery_id)
+    assert found is not None and found[0].webhook_id == listed[0].webhook_id
+    assert await store.get_with_attempts(OTHER_TENANT, listed[0].delivery_id) is None
+    everything = await store.list_deliveries(TENANT, DeliveryFilter(), None, 10)
+    assert len(everything) == 6
+    assert await store.list_deliveries(TENANT, DeliveryFilter(state="succeeded"), None, 10) == []
+
+
+async def test_unpark_makes_rows_with_the_listed_ids_for_endpoints_not_failing(pool):
+    batches, store = BatchStore(pool), DeliveryStore(pool)
+    await batches.create_for_events(
+        [(message(n), [DOWN, ALSO_DOWN]) for n in range(3)], parked={DOWN, ALSO_DOWN}
+    )
+    listed = await store.list_deliveries(TENANT, DeliveryFilter(endpoint_id=DOWN), None, 10)
+
+    assert await batches.unpark(60, [], 1000) == 0  # too young: its endpoint may still fail
+    made = await batches.unpark(0, [ALSO_DOWN], 1000)
+
+    assert made == 3
+    rows = await rows_of(pool, DOWN)
+    assert {(d.event_id, d.delivery_id, d.webhook_id) for d in listed} == {
+        (e, r["delivery_id"], r["webhook_id"]) for e, r in rows.items()
+    }
+    assert {r["state"] for r in rows.values()} == {"pending"}
+    assert {e: bytes(r["payload"]) for e, r in rows.items()} == {
+        f"evt_{n}": message(n).body for n in range(3)
+    }
+    assert await parked_sizes(pool) == {ALSO_DOWN: [3]}  # still failing here: left parked
+    # The reclaim pass that follows (same age) claims them: they keep the record's time.
+    reclaimed = await batches.reclaim(0, [], 100)
+    assert {r.delivery_id for r in reclaimed} == {r["delivery_id"] for r in rows.values()}
+    # The event again, its endpoint no longer failing: the same delivery, the same webhook id.
+    again = await batches.create_for_events([(message(0), [DOWN])])
+    assert [(r.delivery_id, r.webhook_id) for r in again] == [
+        (rows["evt_0"]["delivery_id"], rows["evt_0"]["webhook_id"])
+    ]
+
+
+async def test_a_delivery_that_has_a_row_already_keeps_it_when_a_parked_copy_unparks(pool):
+    """The event was delivered (its row has webhook-id A), then came again while the endpoint
+    failed: unparking adds no second delivery with another webhook id."""
+    batches = BatchStore(pool)
+    [first] = await batches.create_for_events([(message(7), [DOWN])])
+    await batches.create_for_events([(message(7), [DOWN]), (message(8), [DOWN])], parked={DOWN})
+
+    assert await batches.unpark(0, [], 1000) == 1  # only evt_8 is new
+
+    rows = await rows_of(pool, DOWN)
+    assert sorted(rows) == ["evt_7", "evt_8"]
+    assert rows["evt_7"]["webhook_id"] == first.webhook_id
+    assert await parked_sizes(pool) == {}
+
+
+async def test_unpark_takes_whole_records_oldest_first_up_to_the_limit(pool):
+    batches = BatchStore(pool)
+    for batch in range(3):
+        fanout = [(message(10 * batch + n), [DOWN]) for n in range(2)]
+        await batches.create_for_events(fanout, parked={DOWN})
+
+    assert await batches.unpark(0, [], 3) == 4  # records of 2: the second crosses the limit
+    assert sorted(await rows_of(pool, DOWN)) == ["evt_0", "evt_1", "evt_10", "evt_11"]
+    assert await batches.unpark(0, [], 3) == 2
+    assert await parked_sizes(pool) == {}
+    assert await batches.unpark(0, [], 3) == 0
