@@ -79,9 +79,9 @@ _UNPARK = """
           AND NOT (endpoint_id = ANY($2::text[]))
         ORDER BY park_id LIMIT $3),
     taken AS (
-        DELETE FROM parked_deliveries h USING due
-        WHERE h.park_id = due.park_id AND due.before < $3
-        RETURNING h.*),
+        DELETE FROM parked_deliveries p USING due
+        WHERE p.park_id = due.park_id AND due.before < $3
+        RETURNING p.*),
     expanded AS (
         INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
             webhook_id, state, payload, created_at, updated_at)

@@ -215,7 +215,10 @@ class Pipeline:
     async def reclaim(self, older_than_seconds: float, limit: int = 1000) -> int:
         """Queue pending deliveries a dead process left behind, and parked ones whose endpoint
         is not failing here; how many were found."""
-        await self._batches.unpark(older_than_seconds, self.lanes.failing(time.monotonic()), limit)
+        failing = self.lanes.failing(time.monotonic())
+        unparked = await self._batches.unpark(older_than_seconds, failing, limit)
+        if unparked:
+            _log.info("deliveries_unparked", count=unparked)
         rows = await self._batches.reclaim(older_than_seconds, self.lanes.held(), limit)
         parked = []
         for row in rows:
