@@ -142,9 +142,10 @@ async def test_an_endpoints_own_rate_limit_paces_only_that_endpoint():
     assert times["free"][-1] < times["paced"][-1]
 
 
-async def test_only_lanes_that_refuse_at_once_or_whose_breaker_is_not_closed_are_failing():
+async def test_only_lanes_that_refuse_at_once_are_failing():
     """What a batch parks and what reclaim leaves parked: a lane full but draining is not
-    failing (it applies back-pressure); an open or half-open breaker is."""
+    failing (it applies back-pressure); an open breaker is until its cooldown is over (then
+    what reclaim unparks carries the probe), and again while the probe is out."""
     release = asyncio.Event()
 
     async def work(_row: DeliveryRow, _t: Target, _b: Breaker) -> None:
@@ -162,7 +163,9 @@ async def test_only_lanes_that_refuse_at_once_or_whose_breaker_is_not_closed_are
     cooled = LaneSettings().breaker_cooldown_seconds + 1
     assert not lanes.blocked("busy", 0.0) and not lanes.blocked("unknown", 0.0)
     assert lanes.blocked("down", 0.0) and not lanes.blocked("down", cooled)
-    assert lanes.failing(0.0) == ["down"] and lanes.failing(cooled) == ["down"]  # half-open
+    assert lanes.failing(0.0) == ["down"] and lanes.failing(cooled) == []
+    assert breaker.allow(cooled)  # the probe goes
+    assert lanes.failing(cooled) == ["down"]
     breaker.record(True, cooled)
     assert lanes.failing(cooled) == []
     release.set()
