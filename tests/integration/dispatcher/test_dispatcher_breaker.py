@@ -93,3 +93,63 @@ async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
             await conn.close()
     assert states == {"succeeded": 40}
     assert {r.headers["webhook-id"] for r in receiver.on("/flaky")} == webhook_ids
+
+
+async def test_a_cooled_breaker_probes_with_one_parked_delivery_and_then_unparks_the_rest(
+    dispatcher_db, kafka_bootstrap, prefix, registry, receiver, producer
+):
+    """No new event needed: once the breaker has cooled down, reclaim unparks one delivery as
+    its probe (not a backlog for an endpoint that may still be down); while the endpoint
+    fails, the rest stays parked; when a probe succeeds, the rest is delivered."""
+    healthy = False
+
+    async def flaky(_request, _n):
+        return (200, {}) if healthy else (503, {})
+
+    receiver.behaviours["/probed"] = flaky
+    registry.add(receiver.url("/probed"))
+    env = dispatcher_env(
+        dispatcher_db,
+        kafka_bootstrap,
+        prefix,
+        registry.port,
+        BEHALF_WEBHOOK_BREAKER_FAILURES="2",
+        BEHALF_WEBHOOK_BREAKER_COOLDOWN_SECONDS="2",
+        BEHALF_WEBHOOK_RECLAIM_AFTER_SECONDS="1",
+        BEHALF_WEBHOOK_RETRY_TIERS="600s",  # the first failures stay away from the breaker
+        BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY="1",
+    )
+    first = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(2)]
+    parked = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(20)]
+
+    async def counts(conn: asyncpg.Connection) -> tuple[int, int]:
+        size = await conn.fetchval("SELECT sum(size) FROM dispatcher.parked_deliveries")
+        return size or 0, await conn.fetchval("SELECT count(*) FROM dispatcher.deliveries")
+
+    async with run_dispatcher(env):
+        for event in first:
+            await publish(producer, f"{prefix}.decisions", event, "verification.allowed")
+        await receiver.wait_for(lambda: len(receiver.on("/probed")) >= 2, within=20)
+        await asyncio.sleep(0.2)  # both failures recorded: the breaker is open
+        for event in parked:
+            await publish(producer, f"{prefix}.decisions", event, "verification.allowed")
+        conn = await asyncpg.connect(dispatcher_db)
+        try:
+            await receiver.wait_for(
+                lambda: len(receiver.on("/probed")) >= 3, within=20, what="a probe"
+            )
+            size, rows = await counts(conn)
+            assert size + rows == 22  # nothing lost
+            assert size >= 20 - 2  # the probe took one (and perhaps the next cooldown's)
+            healthy = True
+            await receiver.wait_for(
+                lambda: (
+                    {e.event_id for e in parked}
+                    <= {json.loads(r.body)["data"]["event_id"] for r in receiver.on("/probed")}
+                ),
+                within=30,
+                what="every parked event",
+            )
+            assert (await counts(conn))[0] == 0
+        finally:
+            await conn.close()

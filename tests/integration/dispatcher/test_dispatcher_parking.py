@@ -124,3 +124,35 @@ async def test_unpark_takes_whole_records_oldest_first_up_to_the_limit(pool):
     assert await batches.unpark(0, [], 3) == 2
     assert await parked_sizes(pool) == {}
     assert await batches.unpark(0, [], 3) == 0
+
+
+async def test_a_probe_unparks_only_the_oldest_delivery_of_each_endpoint(pool):
+    """An endpoint whose breaker has cooled down gets one delivery to probe with, not a
+    backlog: the rest stays parked until the probe closes the breaker."""
+    batches, store = BatchStore(pool), DeliveryStore(pool)
+    await batches.create_for_events(
+        [(message(n), [DOWN, ALSO_DOWN]) for n in range(2)], parked={DOWN, ALSO_DOWN}
+    )
+    await batches.create_for_events([(message(5), [DOWN])], parked={DOWN})
+
+    assert await batches.unpark_probes(60, [DOWN]) == 0  # too young
+    assert await batches.unpark_probes(0, []) == 0
+    assert await batches.unpark_probes(0, [DOWN, UP]) == 1
+
+    assert sorted(await rows_of(pool, DOWN)) == ["evt_0"]
+    assert await parked_sizes(pool) == {DOWN: [1, 1], ALSO_DOWN: [2]}
+    listed = await store.list_deliveries(TENANT, DeliveryFilter(endpoint_id=DOWN), None, 10)
+    assert sorted(d.event_id for d in listed) == ["evt_0", "evt_1", "evt_5"]  # none lost
+    assert await batches.unpark_probes(0, [DOWN, ALSO_DOWN]) == 2
+    assert sorted(await rows_of(pool, DOWN)) == ["evt_0", "evt_1"]
+    assert sorted(await rows_of(pool, ALSO_DOWN)) == ["evt_0"]
+    assert await parked_sizes(pool) == {DOWN: [1], ALSO_DOWN: [1]}  # the emptied one is gone
+    assert await batches.unpark_probes(0, [DOWN]) == 1
+    assert await parked_sizes(pool) == {ALSO_DOWN: [1]}
+    rows = await rows_of(pool, DOWN)
+    assert {e: bytes(r["payload"]) for e, r in rows.items()} == {
+        e: message(int(e[4:])).body for e in ("evt_0", "evt_1", "evt_5")
+    }
+    assert {(d.event_id, d.delivery_id, d.webhook_id) for d in listed} == {
+        (e, r["delivery_id"], r["webhook_id"]) for e, r in rows.items()
+    }

@@ -142,10 +142,11 @@ async def test_an_endpoints_own_rate_limit_paces_only_that_endpoint():
     assert times["free"][-1] < times["paced"][-1]
 
 
-async def test_only_lanes_that_refuse_at_once_are_failing():
+async def test_lanes_that_refuse_or_whose_breaker_is_not_closed_are_failing_and_some_probing():
     """What a batch parks and what reclaim leaves parked: a lane full but draining is not
-    failing (it applies back-pressure); an open breaker is until its cooldown is over (then
-    what reclaim unparks carries the probe), and again while the probe is out."""
+    failing (it applies back-pressure); an open or half-open breaker is. Once its cooldown is
+    over it is probing too (reclaim unparks one delivery to carry the probe), until the probe
+    goes."""
     release = asyncio.Event()
 
     async def work(_row: DeliveryRow, _t: Target, _b: Breaker) -> None:
@@ -163,10 +164,11 @@ async def test_only_lanes_that_refuse_at_once_are_failing():
     cooled = LaneSettings().breaker_cooldown_seconds + 1
     assert not lanes.blocked("busy", 0.0) and not lanes.blocked("unknown", 0.0)
     assert lanes.blocked("down", 0.0) and not lanes.blocked("down", cooled)
-    assert lanes.failing(0.0) == ["down"] and lanes.failing(cooled) == []
+    assert lanes.failing(0.0) == ["down"] and lanes.probing(0.0) == []
+    assert lanes.failing(cooled) == ["down"] and lanes.probing(cooled) == ["down"]
     assert breaker.allow(cooled)  # the probe goes
-    assert lanes.failing(cooled) == ["down"]
+    assert lanes.failing(cooled) == ["down"] and lanes.probing(cooled) == []
     breaker.record(True, cooled)
-    assert lanes.failing(cooled) == []
+    assert lanes.failing(cooled) == [] and lanes.probing(cooled) == []
     release.set()
     await lanes.stop(1.0)

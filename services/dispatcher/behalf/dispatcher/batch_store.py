@@ -93,6 +93,38 @@ _UNPARK = """
         ON CONFLICT (event_id, endpoint_id) DO NOTHING
         RETURNING 1)
     SELECT count(*) FROM expanded"""
+# One delivery (the oldest) of each endpoint in `$2` whose parked records are at least `$1`
+# seconds old becomes a pending row, the rest stays parked: the probe of an endpoint whose
+# breaker has cooled down. A record it empties is removed.
+_UNPARK_PROBES = """
+    WITH head AS (
+        SELECT p.* FROM unnest($2::text[]) AS e(endpoint_id)
+        CROSS JOIN LATERAL (
+            SELECT park_id, tenant_id, endpoint_id, size, created_at, delivery_ids[1] AS id,
+                   webhook_ids[1] AS wh, event_ids[1] AS ev, event_types[1] AS et,
+                   payloads[1] AS pl
+            FROM parked_deliveries
+            WHERE endpoint_id = e.endpoint_id
+              AND created_at < now() - make_interval(secs => $1)
+            ORDER BY park_id LIMIT 1
+            FOR UPDATE SKIP LOCKED) p),
+    emptied AS (
+        DELETE FROM parked_deliveries p USING head h
+        WHERE p.park_id = h.park_id AND h.size = 1),
+    shrunk AS (
+        UPDATE parked_deliveries p
+        SET size = p.size - 1, delivery_ids = p.delivery_ids[2:],
+            webhook_ids = p.webhook_ids[2:], event_ids = p.event_ids[2:],
+            event_types = p.event_types[2:], payloads = p.payloads[2:]
+        FROM head h WHERE p.park_id = h.park_id AND h.size > 1),
+    made AS (
+        INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
+            webhook_id, state, payload, created_at, updated_at)
+        SELECT id, tenant_id, endpoint_id, ev, et, wh, 'pending', pl, created_at, created_at
+        FROM head
+        ON CONFLICT (event_id, endpoint_id) DO NOTHING
+        RETURNING 1)
+    SELECT count(*) FROM made"""
 
 
 class BatchStore:
@@ -199,6 +231,14 @@ class BatchStore:
         """Make parked deliveries to endpoints not in `failing` pending rows (about `limit` at
         most, whole records); how many rows were made."""
         made: int = await self._pool.fetchval(_UNPARK, older_than_seconds, list(failing), limit)
+        return made
+
+    async def unpark_probes(self, older_than_seconds: float, probing: Sequence[str]) -> int:
+        """Make the oldest parked delivery of each endpoint in `probing` a pending row; how
+        many rows were made."""
+        if not probing:
+            return 0
+        made: int = await self._pool.fetchval(_UNPARK_PROBES, older_than_seconds, list(probing))
         return made
 
     async def reclaim(

@@ -26,7 +26,7 @@ import structlog
 from opentelemetry.context import Context
 
 from behalf.common.tracing import current, resumed
-from behalf.dispatcher.breaker import Breaker
+from behalf.dispatcher.breaker import CLOSED, Breaker
 from behalf.dispatcher.store import DeliveryRow
 from behalf.dispatcher.targets import Target
 
@@ -132,9 +132,21 @@ class EndpointLanes:
         return lane is not None and self._refusal(lane, now) is not None
 
     def failing(self, now: float) -> list[str]:
-        """Endpoints whose `put` would refuse at once. An open breaker whose cooldown is over
-        is not among them: what is offered to it then carries the probe that may close it."""
-        return [e for e, lane in self._lanes.items() if self._refusal(lane, now) is not None]
+        """Endpoints worth no backlog here: `put` would refuse at once, or the breaker is not
+        closed (one that has cooled down wants a probe, not a backlog)."""
+        return [
+            endpoint
+            for endpoint, lane in self._lanes.items()
+            if lane.breaker.state != CLOSED or self._refusal(lane, now) is not None
+        ]
+
+    def probing(self, now: float) -> list[str]:
+        """Failing endpoints whose breaker would let a probe go now."""
+        return [
+            endpoint
+            for endpoint, lane in self._lanes.items()
+            if lane.breaker.state != CLOSED and self._refusal(lane, now) is None
+        ]
 
     def _refusal(self, lane: _Lane, now: float) -> Refusal | None:
         """Why `put` refuses at once, if it does: the breaker lets no attempt go, or the lane

@@ -213,10 +213,12 @@ class Pipeline:
             await _durable([await self._dispatch(row, target)])
 
     async def reclaim(self, older_than_seconds: float, limit: int = 1000) -> int:
-        """Queue pending deliveries a dead process left behind, and parked ones whose endpoint
-        is not failing here; how many were found."""
-        failing = self.lanes.failing(time.monotonic())
-        unparked = await self._batches.unpark(older_than_seconds, failing, limit)
+        """Queue pending deliveries a dead process left behind, parked ones whose endpoint is
+        not failing here, and one parked delivery as the probe of each endpoint whose breaker
+        has cooled down; how many were found."""
+        now = time.monotonic()
+        unparked = await self._batches.unpark(older_than_seconds, self.lanes.failing(now), limit)
+        unparked += await self._batches.unpark_probes(older_than_seconds, self.lanes.probing(now))
         if unparked:
             _log.info("deliveries_unparked", count=unparked)
         rows = await self._batches.reclaim(older_than_seconds, self.lanes.held(), limit)
