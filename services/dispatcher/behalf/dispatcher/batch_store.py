@@ -51,21 +51,18 @@ _INSERT_DELIVERIES = f"""
     FROM {_VALUES}) AS v(id, ten, ep, ev, et, wh, pl)
     ON CONFLICT (event_id, endpoint_id) DO NOTHING
     RETURNING delivery_id, created_at"""
-# The same, with the pairs flagged in $8 parked: one record per (tenant, endpoint) instead.
-# array_agg's of one GROUP BY see the rows in the same order, so the arrays stay aligned.
+# The same, and the deliveries in $8-$14 (the same columns) parked: one record per (tenant,
+# endpoint). array_agg's of one GROUP BY see the rows in the same order, so the arrays align.
 _INSERT_PARKED_AND_DELIVERIES = f"""
-    WITH v AS (SELECT * FROM {_VALUES}, $8::bool[]) AS v(id, ten, ep, ev, et, wh, pl, parked)),
-    parked AS (
+    WITH parked AS (
         INSERT INTO parked_deliveries (tenant_id, endpoint_id, size, delivery_ids, webhook_ids,
             event_ids, event_types, payloads)
         SELECT ten, ep, count(*), array_agg(id), array_agg(wh), array_agg(ev), array_agg(et),
                array_agg(pl)
-        FROM v WHERE parked GROUP BY ten, ep)
-    INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
-        webhook_id, state, payload)
-    SELECT id, ten, ep, ev, et, wh, 'pending', pl FROM v WHERE NOT parked
-    ON CONFLICT (event_id, endpoint_id) DO NOTHING
-    RETURNING delivery_id, created_at"""
+        FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+                    $14::bytea[]) AS p(id, ten, ep, ev, et, wh, pl)
+        GROUP BY ten, ep)
+    {_INSERT_DELIVERIES}"""
 # Parked records at least `$1` seconds old whose endpoint is not in `$2` become pending delivery
 # rows, oldest first, whole records until `$3` deliveries are reached. The rows keep the
 # record's time (so a reclaim pass claims them at once); a key that has a row already (the
@@ -167,22 +164,17 @@ class BatchStore:
                 pairs, new_ids("dlv", len(pairs)), new_ids("msg", len(pairs)), strict=True
             )
         ]
+        to_park = [k for k in keys if k[1] in parked]
+        keys = [k for k in keys if k[1] not in parked]
         async with self._pool.acquire() as conn:
             # Only the ids and the time come back: the rest of a new row is what was sent
             # (and the table's defaults), so no payload travels back and is decoded again.
             inserted = await conn.fetch(
-                _INSERT_PARKED_AND_DELIVERIES if parked else _INSERT_DELIVERIES,
-                [d for _, _, d, _ in keys],
-                [m.tenant_id for m, _, _, _ in keys],
-                [e for _, e, _, _ in keys],
-                [m.event_id for m, _, _, _ in keys],
-                [m.event_type for m, _, _, _ in keys],
-                [w for _, _, _, w in keys],
-                [m.body for m, _, _, _ in keys],
-                *([[e in parked for _, e, _, _ in keys]] if parked else []),
+                _INSERT_PARKED_AND_DELIVERIES if to_park else _INSERT_DELIVERIES,
+                *_columns(keys),
+                *(_columns(to_park) if to_park else ()),
             )
             created_at = {r["delivery_id"]: r["created_at"] for r in inserted}
-            keys = [k for k in keys if k[1] not in parked]
             rows = [_new_row(m, e, d, w, created_at[d]) for m, e, d, w in keys if d in created_at]
             existing = [(m, e) for m, e, d, _ in keys if d not in created_at]
             if existing:
@@ -326,3 +318,21 @@ def _new_row(
 
 def _qualified(alias: str) -> str:
     return ", ".join(f"{alias}.{c.strip()}" for c in COLUMNS.split(","))
+
+
+_Key = tuple[WebhookMessage, str, str, str]  # the message, endpoint, delivery and webhook ids
+
+
+def _columns(
+    keys: Sequence[_Key],
+) -> tuple[list[str], list[str], list[str], list[str], list[str], list[str], list[bytes]]:
+    """The arrays `_VALUES` unnests, in its order."""
+    return (
+        [d for _, _, d, _ in keys],
+        [m.tenant_id for m, _, _, _ in keys],
+        [e for _, e, _, _ in keys],
+        [m.event_id for m, _, _, _ in keys],
+        [m.event_type for m, _, _, _ in keys],
+        [w for _, _, _, w in keys],
+        [m.body for m, _, _, _ in keys],
+    )
