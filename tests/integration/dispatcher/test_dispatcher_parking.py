@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from behalf.common.pg import connect_pool, migrate
+from behalf.common.ids import is_id
+from behalf.common.pg import connect_pool, load_migrations, migrate
 from behalf.dispatcher.batch_store import BatchStore
 from behalf.dispatcher.payloads import WebhookMessage
 from behalf.dispatcher.store import DeliveryFilter, DeliveryStore
@@ -156,3 +157,82 @@ async def test_a_probe_unparks_only_the_oldest_delivery_of_each_endpoint(pool):
     assert {(d.event_id, d.delivery_id, d.webhook_id) for d in listed} == {
         (e, r["delivery_id"], r["webhook_id"]) for e, r in rows.items()
     }
+
+
+async def test_endpoints_parked_for_the_same_events_share_them_and_ids_derive_from_the_key(pool):
+    """The events go once per group; each endpoint still gets its own record, with exactly
+    the events it is parked for, and every listing shows the same ids for a parked delivery."""
+    batches, store = BatchStore(pool), DeliveryStore(pool)
+    fanout = [(message(n), [UP, DOWN, ALSO_DOWN]) for n in range(3)]
+    fanout.append((message(3), [DOWN]))  # ALSO_DOWN does not take this event's type
+
+    rows = await batches.create_for_events(fanout, parked={DOWN, ALSO_DOWN})
+
+    assert sorted(r.event_id for r in rows) == ["evt_0", "evt_1", "evt_2"]
+    records = await pool.fetch(
+        "SELECT endpoint_id, size, event_ids, payloads FROM parked_deliveries ORDER BY endpoint_id"
+    )
+    assert [(r["endpoint_id"], r["size"], r["event_ids"]) for r in records] == [
+        (ALSO_DOWN, 3, ["evt_0", "evt_1", "evt_2"]),
+        (DOWN, 4, ["evt_0", "evt_1", "evt_2", "evt_3"]),
+    ]
+    assert [bytes(p) for p in records[1]["payloads"]] == [message(n).body for n in range(4)]
+    listings = [
+        await store.list_deliveries(TENANT, DeliveryFilter(state="pending"), None, 20)
+        for _ in range(2)
+    ]
+    parked = {(d.event_id, d.endpoint_id): d for d in listings[0] if d.endpoint_id != UP}
+    assert len(parked) == 7
+    assert {(d.event_id, d.endpoint_id, d.delivery_id, d.webhook_id) for d in listings[0]} == {
+        (d.event_id, d.endpoint_id, d.delivery_id, d.webhook_id) for d in listings[1]
+    }
+    assert all(is_id(d.delivery_id, "dlv") and is_id(d.webhook_id, "msg") for d in parked.values())
+    assert len({d.delivery_id for d in parked.values()}) == 7  # per event and endpoint
+    assert len({d.webhook_id for d in parked.values()}) == 7
+    assert parked[("evt_0", DOWN)].webhook_id != parked[("evt_0", ALSO_DOWN)].webhook_id
+
+
+async def test_records_parked_with_drawn_ids_become_rows_with_those_ids_on_upgrade(
+    dispatcher_db: str,
+):
+    """Migration 6 drops the drawn ids from parked records: the records parked before it
+    (their ids perhaps listed already) become pending rows with those ids, none lost."""
+    pool = await connect_pool(dispatcher_db, schema="dispatcher", timeout_seconds=10)
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for migration in load_migrations("behalf.dispatcher"):
+                if migration.version < 6:
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        migration.version,
+                        migration.name,
+                    )
+            await conn.execute(
+                """INSERT INTO parked_deliveries (tenant_id, endpoint_id, size, delivery_ids,
+                       webhook_ids, event_ids, event_types, payloads)
+                   VALUES ($1, $2, 2, $3, $4, $5, $6, $7)""",
+                TENANT,
+                DOWN,
+                ["dlv_aaaaaaaaaaaaaaaaaaaa", "dlv_bbbbbbbbbbbbbbbbbbbb"],
+                ["msg_aaaaaaaaaaaaaaaaaaaa", "msg_bbbbbbbbbbbbbbbbbbbb"],
+                ["evt_0", "evt_1"],
+                ["verification.allowed"] * 2,
+                [message(0).body, message(1).body],
+            )
+
+        assert await migrate(pool, "behalf.dispatcher") == [6]
+
+        rows = await rows_of(pool, DOWN)
+        assert {e: (r["delivery_id"], r["webhook_id"], r["state"]) for e, r in rows.items()} == {
+            "evt_0": ("dlv_aaaaaaaaaaaaaaaaaaaa", "msg_aaaaaaaaaaaaaaaaaaaa", "pending"),
+            "evt_1": ("dlv_bbbbbbbbbbbbbbbbbbbb", "msg_bbbbbbbbbbbbbbbbbbbb", "pending"),
+        }
+        assert bytes(rows["evt_1"]["payload"]) == message(1).body
+        assert await parked_sizes(pool) == {}
+    finally:
+        await pool.close()

@@ -1,9 +1,9 @@
 """Delivery state written in batches: one statement per batch, never one per delivery.
 
 A consumer batch of events becomes one INSERT of every delivery row (the deliveries to an
-endpoint failing here become one compact parked record per endpoint instead); the outcomes the lanes
-produce meanwhile become one transaction (an UPDATE of the deliveries and one INSERT of their
-attempts). Every write is guarded by the attempt number it expects, so a stale duplicate
+endpoint failing here become one compact parked record per endpoint instead); the outcomes the
+lanes produce meanwhile become one transaction (an UPDATE of the deliveries and one INSERT of
+their attempts). Every write is guarded by the attempt number it expects, so a stale duplicate
 changes nothing.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import asyncpg
 
@@ -51,17 +52,22 @@ _INSERT_DELIVERIES = f"""
     FROM {_VALUES}) AS v(id, ten, ep, ev, et, wh, pl)
     ON CONFLICT (event_id, endpoint_id) DO NOTHING
     RETURNING delivery_id, created_at"""
-# The same, and the deliveries in $8-$14 (the same columns) parked: one record per (tenant,
-# endpoint). array_agg's of one GROUP BY see the rows in the same order, so the arrays align.
+# The same, and parked deliveries: one record per (tenant, endpoint), the events of each
+# group ($8-$11: group, event id, type, payload) sent once for the endpoints parked for all of
+# them ($12-$14: group, tenant, endpoint). array_agg's of one GROUP BY see the rows in the same
+# order, so the arrays align.
 _INSERT_PARKED_AND_DELIVERIES = f"""
-    WITH parked AS (
-        INSERT INTO parked_deliveries (tenant_id, endpoint_id, size, delivery_ids, webhook_ids,
-            event_ids, event_types, payloads)
-        SELECT ten, ep, count(*), array_agg(id), array_agg(wh), array_agg(ev), array_agg(et),
-               array_agg(pl)
-        FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-                    $14::bytea[]) AS p(id, ten, ep, ev, et, wh, pl)
-        GROUP BY ten, ep)
+    WITH grouped AS (
+        SELECT grp, count(*) AS size, array_agg(ev) AS evs, array_agg(et) AS ets,
+               array_agg(pl) AS pls
+        FROM unnest($8::int[], $9::text[], $10::text[], $11::bytea[]) AS e(grp, ev, et, pl)
+        GROUP BY grp),
+    parked AS (
+        INSERT INTO parked_deliveries (tenant_id, endpoint_id, size, event_ids, event_types,
+            payloads)
+        SELECT r.ten, r.ep, g.size, g.evs, g.ets, g.pls
+        FROM unnest($12::int[], $13::text[], $14::text[]) AS r(grp, ten, ep)
+        JOIN grouped g USING (grp))
     {_INSERT_DELIVERIES}"""
 # Parked records at least `$1` seconds old whose endpoint is not in `$2` become pending delivery
 # rows, oldest first, whole records until `$3` deliveries are reached. The rows keep the
@@ -82,11 +88,11 @@ _UNPARK = """
     expanded AS (
         INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
             webhook_id, state, payload, created_at, updated_at)
-        SELECT u.id, t.tenant_id, t.endpoint_id, u.ev, u.et, u.wh, 'pending', u.pl,
+        SELECT parked_delivery_id('dlv', u.ev, t.endpoint_id), t.tenant_id, t.endpoint_id,
+               u.ev, u.et, parked_delivery_id('msg', u.ev, t.endpoint_id), 'pending', u.pl,
                t.created_at, t.created_at
         FROM taken t
-        CROSS JOIN LATERAL unnest(t.delivery_ids, t.webhook_ids, t.event_ids, t.event_types,
-                                  t.payloads) AS u(id, wh, ev, et, pl)
+        CROSS JOIN LATERAL unnest(t.event_ids, t.event_types, t.payloads) AS u(ev, et, pl)
         ON CONFLICT (event_id, endpoint_id) DO NOTHING
         RETURNING 1)
     SELECT count(*) FROM expanded"""
@@ -97,9 +103,8 @@ _UNPARK_PROBES = """
     WITH head AS (
         SELECT p.* FROM unnest($2::text[]) AS e(endpoint_id)
         CROSS JOIN LATERAL (
-            SELECT park_id, tenant_id, endpoint_id, size, created_at, delivery_ids[1] AS id,
-                   webhook_ids[1] AS wh, event_ids[1] AS ev, event_types[1] AS et,
-                   payloads[1] AS pl
+            SELECT park_id, tenant_id, endpoint_id, size, created_at, event_ids[1] AS ev,
+                   event_types[1] AS et, payloads[1] AS pl
             FROM parked_deliveries
             WHERE endpoint_id = e.endpoint_id
               AND created_at < now() - make_interval(secs => $1)
@@ -110,14 +115,14 @@ _UNPARK_PROBES = """
         WHERE p.park_id = h.park_id AND h.size = 1),
     shrunk AS (
         UPDATE parked_deliveries p
-        SET size = p.size - 1, delivery_ids = p.delivery_ids[2:],
-            webhook_ids = p.webhook_ids[2:], event_ids = p.event_ids[2:],
-            event_types = p.event_types[2:], payloads = p.payloads[2:]
+        SET size = p.size - 1, event_ids = p.event_ids[2:], event_types = p.event_types[2:],
+            payloads = p.payloads[2:]
         FROM head h WHERE p.park_id = h.park_id AND h.size > 1),
     made AS (
         INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
             webhook_id, state, payload, created_at, updated_at)
-        SELECT id, tenant_id, endpoint_id, ev, et, wh, 'pending', pl, created_at, created_at
+        SELECT parked_delivery_id('dlv', ev, endpoint_id), tenant_id, endpoint_id, ev, et,
+               parked_delivery_id('msg', ev, endpoint_id), 'pending', pl, created_at, created_at
         FROM head
         ON CONFLICT (event_id, endpoint_id) DO NOTHING
         RETURNING 1)
@@ -149,14 +154,17 @@ class BatchStore:
         same rows with the same webhook ids. One statement for the whole batch, and a second
         only for keys that existed already (a redelivered event). The deliveries to endpoints
         in `parked` (failing here) are written as one compact record per endpoint, in the same
-        statement, and not returned: `unpark` makes them rows once the endpoint recovers.
+        statement, and not returned: no ids are drawn for them (theirs derive from the key) and
+        each event is sent once however many of its endpoints fail. `unpark` makes them rows
+        once the endpoint recovers.
 
         Neither reads by the tenant: with `tenant_id = …` in the join, PostgreSQL may take the
         (tenant, endpoint, state) index and filter all of a busy endpoint's rows for each key
         (seconds per batch once a failing endpoint has a backlog); the unique (event_id,
         endpoint_id) index finds each row, and the tenant is compared here."""
-        pairs = [(m, e) for m, endpoints in fanout for e in endpoints]
-        if not pairs:
+        pairs = [(m, e) for m, endpoints in fanout for e in endpoints if e not in parked]
+        parked_columns = _parked_columns(fanout, parked) if parked else None
+        if not pairs and not parked_columns:
             return []
         keys = [
             (m, e, d, w)
@@ -164,15 +172,13 @@ class BatchStore:
                 pairs, new_ids("dlv", len(pairs)), new_ids("msg", len(pairs)), strict=True
             )
         ]
-        to_park = [k for k in keys if k[1] in parked]
-        keys = [k for k in keys if k[1] not in parked]
         async with self._pool.acquire() as conn:
             # Only the ids and the time come back: the rest of a new row is what was sent
             # (and the table's defaults), so no payload travels back and is decoded again.
             inserted = await conn.fetch(
-                _INSERT_PARKED_AND_DELIVERIES if to_park else _INSERT_DELIVERIES,
+                _INSERT_PARKED_AND_DELIVERIES if parked_columns else _INSERT_DELIVERIES,
                 *_columns(keys),
-                *(_columns(to_park) if to_park else ()),
+                *(parked_columns or ()),
             )
             created_at = {r["delivery_id"]: r["created_at"] for r in inserted}
             rows = [_new_row(m, e, d, w, created_at[d]) for m, e, d, w in keys if d in created_at]
@@ -336,3 +342,44 @@ def _columns(
         [w for _, _, _, w in keys],
         [m.body for m, _, _, _ in keys],
     )
+
+
+class _ParkedColumns(NamedTuple):
+    """The parked part's arrays, in the order of `$8`-`$14`: the events of each group once,
+    then the (tenant, endpoint) records of each group."""
+
+    groups: list[int]
+    event_ids: list[str]
+    event_types: list[str]
+    payloads: list[bytes]
+    record_groups: list[int]
+    tenants: list[str]
+    endpoints: list[str]
+
+
+def _parked_columns(
+    fanout: Sequence[tuple[WebhookMessage, Sequence[str]]], parked: Collection[str]
+) -> _ParkedColumns | None:
+    """A group is the events some endpoints are parked for; endpoints parked for the same
+    events (the usual case: one tenant's failing endpoints) share one."""
+    events_of: dict[tuple[str, str], list[int]] = {}
+    for n, (message, endpoints) in enumerate(fanout):
+        for endpoint in endpoints:
+            if endpoint in parked:
+                events_of.setdefault((message.tenant_id, endpoint), []).append(n)
+    if not events_of:
+        return None
+    columns = _ParkedColumns([], [], [], [], [], [], [])
+    group_of: dict[tuple[int, ...], int] = {}
+    for (tenant, endpoint), events in events_of.items():
+        columns.record_groups.append(group_of.setdefault(tuple(events), len(group_of)))
+        columns.tenants.append(tenant)
+        columns.endpoints.append(endpoint)
+    for shared, group in group_of.items():
+        for n in shared:
+            message = fanout[n][0]
+            columns.groups.append(group)
+            columns.event_ids.append(message.event_id)
+            columns.event_types.append(message.event_type)
+            columns.payloads.append(message.body)
+    return columns
