@@ -52,22 +52,16 @@ _INSERT_DELIVERIES = f"""
     FROM {_VALUES}) AS v(id, ten, ep, ev, et, wh, pl)
     ON CONFLICT (event_id, endpoint_id) DO NOTHING
     RETURNING delivery_id, created_at"""
-# The same, and parked deliveries: one record per (tenant, endpoint), the events of each
-# group ($8-$11: group, event id, type, payload) sent once for the endpoints parked for all of
-# them ($12-$14: group, tenant, endpoint). array_agg's of one GROUP BY see the rows in the same
-# order, so the arrays align.
+# The same, and parked deliveries: one record per (tenant, endpoint), each the slice `lo:hi` of
+# the events in $8-$10 (id, type, payload; sent once for all the endpoints parked for them),
+# from $11-$14 (lo, hi, tenant, endpoint).
 _INSERT_PARKED_AND_DELIVERIES = f"""
-    WITH grouped AS (
-        SELECT grp, count(*) AS size, array_agg(ev) AS evs, array_agg(et) AS ets,
-               array_agg(pl) AS pls
-        FROM unnest($8::int[], $9::text[], $10::text[], $11::bytea[]) AS e(grp, ev, et, pl)
-        GROUP BY grp),
-    parked AS (
+    WITH parked AS (
         INSERT INTO parked_deliveries (tenant_id, endpoint_id, size, event_ids, event_types,
             payloads)
-        SELECT r.ten, r.ep, g.size, g.evs, g.ets, g.pls
-        FROM unnest($12::int[], $13::text[], $14::text[]) AS r(grp, ten, ep)
-        JOIN grouped g USING (grp))
+        SELECT r.ten, r.ep, r.hi - r.lo + 1, ($8::text[])[r.lo:r.hi], ($9::text[])[r.lo:r.hi],
+               ($10::bytea[])[r.lo:r.hi]
+        FROM unnest($11::int[], $12::int[], $13::text[], $14::text[]) AS r(lo, hi, ten, ep))
     {_INSERT_DELIVERIES}"""
 # Parked records at least `$1` seconds old whose endpoint is not in `$2` become pending delivery
 # rows, oldest first, whole records until `$3` deliveries are reached. The rows keep the
@@ -345,14 +339,14 @@ def _columns(
 
 
 class _ParkedColumns(NamedTuple):
-    """The parked part's arrays, in the order of `$8`-`$14`: the events of each group once,
-    then the (tenant, endpoint) records of each group."""
+    """The parked part's arrays, in the order of `$8`-`$14`: the events, each run of them
+    once, then each (tenant, endpoint) record's run (1-based, inclusive bounds)."""
 
-    groups: list[int]
     event_ids: list[str]
     event_types: list[str]
     payloads: list[bytes]
-    record_groups: list[int]
+    los: list[int]
+    his: list[int]
     tenants: list[str]
     endpoints: list[str]
 
@@ -360,8 +354,8 @@ class _ParkedColumns(NamedTuple):
 def _parked_columns(
     fanout: Sequence[tuple[WebhookMessage, Sequence[str]]], parked: Collection[str]
 ) -> _ParkedColumns | None:
-    """A group is the events some endpoints are parked for; endpoints parked for the same
-    events (the usual case: one tenant's failing endpoints) share one."""
+    """Endpoints parked for the same events (the usual case: one tenant's failing endpoints)
+    share one run of them."""
     events_of: dict[tuple[str, str], list[int]] = {}
     for n, (message, endpoints) in enumerate(fanout):
         for endpoint in endpoints:
@@ -370,16 +364,19 @@ def _parked_columns(
     if not events_of:
         return None
     columns = _ParkedColumns([], [], [], [], [], [], [])
-    group_of: dict[tuple[int, ...], int] = {}
+    run_of: dict[tuple[int, ...], tuple[int, int]] = {}
     for (tenant, endpoint), events in events_of.items():
-        columns.record_groups.append(group_of.setdefault(tuple(events), len(group_of)))
+        key = tuple(events)
+        if key not in run_of:
+            run_of[key] = (len(columns.event_ids) + 1, len(columns.event_ids) + len(events))
+            for n in events:
+                message = fanout[n][0]
+                columns.event_ids.append(message.event_id)
+                columns.event_types.append(message.event_type)
+                columns.payloads.append(message.body)
+        lo, hi = run_of[key]
+        columns.los.append(lo)
+        columns.his.append(hi)
         columns.tenants.append(tenant)
         columns.endpoints.append(endpoint)
-    for shared, group in group_of.items():
-        for n in shared:
-            message = fanout[n][0]
-            columns.groups.append(group)
-            columns.event_ids.append(message.event_id)
-            columns.event_types.append(message.event_type)
-            columns.payloads.append(message.body)
     return columns
