@@ -135,20 +135,25 @@ async def test_a_probe_unparks_only_the_oldest_delivery_of_each_endpoint(pool):
         [(message(n), [DOWN, ALSO_DOWN]) for n in range(2)], parked={DOWN, ALSO_DOWN}
     )
     await batches.create_for_events([(message(5), [DOWN])], parked={DOWN})
+    await pool.execute("UPDATE parked_deliveries SET created_at = now() - interval '1 minute'")
+    listed = await store.list_deliveries(TENANT, DeliveryFilter(endpoint_id=DOWN), None, 10)
 
-    assert await batches.unpark_probes(60, [DOWN]) == 0  # too young
-    assert await batches.unpark_probes(0, []) == 0
-    assert await batches.unpark_probes(0, [DOWN, UP]) == 1
+    assert await batches.unpark_probes([]) == []
+    [probe] = await batches.unpark_probes([DOWN, UP])
 
+    assert (probe.event_id, probe.endpoint_id, probe.state) == ("evt_0", DOWN, "pending")
+    assert probe.payload == message(0).body
     assert sorted(await rows_of(pool, DOWN)) == ["evt_0"]
     assert await parked_sizes(pool) == {DOWN: [1, 1], ALSO_DOWN: [2]}
-    listed = await store.list_deliveries(TENANT, DeliveryFilter(endpoint_id=DOWN), None, 10)
-    assert sorted(d.event_id for d in listed) == ["evt_0", "evt_1", "evt_5"]  # none lost
-    assert await batches.unpark_probes(0, [DOWN, ALSO_DOWN]) == 2
-    assert sorted(await rows_of(pool, DOWN)) == ["evt_0", "evt_1"]
-    assert sorted(await rows_of(pool, ALSO_DOWN)) == ["evt_0"]
+    again = await store.list_deliveries(TENANT, DeliveryFilter(endpoint_id=DOWN), None, 10)
+    assert sorted(d.event_id for d in again) == ["evt_0", "evt_1", "evt_5"]  # none lost
+    probes = await batches.unpark_probes([DOWN, ALSO_DOWN])
+    assert sorted((p.endpoint_id, p.event_id) for p in probes) == [
+        (ALSO_DOWN, "evt_0"),
+        (DOWN, "evt_1"),
+    ]
     assert await parked_sizes(pool) == {DOWN: [1], ALSO_DOWN: [1]}  # the emptied one is gone
-    assert await batches.unpark_probes(0, [DOWN]) == 1
+    assert [p.event_id for p in await batches.unpark_probes([DOWN])] == ["evt_5"]
     assert await parked_sizes(pool) == {ALSO_DOWN: [1]}
     rows = await rows_of(pool, DOWN)
     assert {e: bytes(r["payload"]) for e, r in rows.items()} == {
@@ -157,6 +162,9 @@ async def test_a_probe_unparks_only_the_oldest_delivery_of_each_endpoint(pool):
     assert {(d.event_id, d.delivery_id, d.webhook_id) for d in listed} == {
         (e, r["delivery_id"], r["webhook_id"]) for e, r in rows.items()
     }
+    # Parked a minute ago but touched now: no reclaim pass (of another replica) takes a probe
+    # being queued.
+    assert await batches.reclaim(30, [], 100) == []
 
 
 async def test_endpoints_parked_for_the_same_events_share_them_and_ids_derive_from_the_key(pool):

@@ -53,7 +53,7 @@ async def test_a_hanging_lane_refuses_quickly_and_others_keep_flowing():
     started = asyncio.get_running_loop().time()
     assert await lanes.put(_row(5, "slow"), _target("slow")) is Refusal.STALLED
     now = asyncio.get_running_loop().time()
-    assert lanes.blocked("slow", now) and lanes.failing(now) == ["slow"]  # its next batch parks
+    assert lanes.failing(now) == ["slow"] and lanes.probing(now) == []  # its next batch parks
     assert asyncio.get_running_loop().time() - started < 0.5
     for i in range(100):
         assert await lanes.put(_row(100 + i, "fast"), _target("fast")) is Refusal.NONE
@@ -162,9 +162,7 @@ async def test_lanes_that_refuse_or_whose_breaker_is_not_closed_are_failing_and_
     for _ in range(LaneSettings().breaker_threshold):
         breaker.record(False, 0.0)
     cooled = LaneSettings().breaker_cooldown_seconds + 1
-    assert not lanes.blocked("busy", 0.0) and not lanes.blocked("unknown", 0.0)
-    assert lanes.blocked("down", 0.0) and not lanes.blocked("down", cooled)
-    assert lanes.failing(0.0) == ["down"] and lanes.probing(0.0) == []
+    assert lanes.failing(0.0) == ["down"] and lanes.probing(0.0) == []  # not "busy"
     assert lanes.failing(cooled) == ["down"] and lanes.probing(cooled) == ["down"]
     assert breaker.allow(cooled)  # the probe goes
     assert lanes.failing(cooled) == ["down"] and lanes.probing(cooled) == []

@@ -90,18 +90,17 @@ _UNPARK = """
         ON CONFLICT (event_id, endpoint_id) DO NOTHING
         RETURNING 1)
     SELECT count(*) FROM expanded"""
-# One delivery (the oldest) of each endpoint in `$2` whose parked records are at least `$1`
-# seconds old becomes a pending row, the rest stays parked: the probe of an endpoint whose
-# breaker has cooled down. A record it empties is removed.
-_UNPARK_PROBES = """
+# The oldest parked delivery of each endpoint in `$1` becomes a pending row, the rest stays
+# parked: the probe of an endpoint whose breaker has cooled down, queued at once by the caller
+# (touched now, so no other replica's reclaim takes it). A record it empties is removed.
+_UNPARK_PROBES = f"""
     WITH head AS (
-        SELECT p.* FROM unnest($2::text[]) AS e(endpoint_id)
+        SELECT p.* FROM unnest($1::text[]) AS e(endpoint_id)
         CROSS JOIN LATERAL (
             SELECT park_id, tenant_id, endpoint_id, size, created_at, event_ids[1] AS ev,
                    event_types[1] AS et, payloads[1] AS pl
             FROM parked_deliveries
             WHERE endpoint_id = e.endpoint_id
-              AND created_at < now() - make_interval(secs => $1)
             ORDER BY park_id LIMIT 1
             FOR UPDATE SKIP LOCKED) p),
     emptied AS (
@@ -116,11 +115,11 @@ _UNPARK_PROBES = """
         INSERT INTO deliveries (delivery_id, tenant_id, endpoint_id, event_id, event_type,
             webhook_id, state, payload, created_at, updated_at)
         SELECT parked_delivery_id('dlv', ev, endpoint_id), tenant_id, endpoint_id, ev, et,
-               parked_delivery_id('msg', ev, endpoint_id), 'pending', pl, created_at, created_at
+               parked_delivery_id('msg', ev, endpoint_id), 'pending', pl, created_at, now()
         FROM head
         ON CONFLICT (event_id, endpoint_id) DO NOTHING
-        RETURNING 1)
-    SELECT count(*) FROM made"""
+        RETURNING *)
+    SELECT {COLUMNS} FROM made"""
 
 
 class BatchStore:
@@ -225,13 +224,11 @@ class BatchStore:
         made: int = await self._pool.fetchval(_UNPARK, older_than_seconds, list(failing), limit)
         return made
 
-    async def unpark_probes(self, older_than_seconds: float, probing: Sequence[str]) -> int:
-        """Make the oldest parked delivery of each endpoint in `probing` a pending row; how
-        many rows were made."""
+    async def unpark_probes(self, probing: Collection[str]) -> list[DeliveryRow]:
+        """Make the oldest parked delivery of each endpoint in `probing` a pending row."""
         if not probing:
-            return 0
-        made: int = await self._pool.fetchval(_UNPARK_PROBES, older_than_seconds, list(probing))
-        return made
+            return []
+        return [row_from(r) for r in await self._pool.fetch(_UNPARK_PROBES, list(probing))]
 
     async def reclaim(
         self, older_than_seconds: float, exclude: Sequence[str], limit: int

@@ -126,11 +126,6 @@ class EndpointLanes:
         lane = self._lanes.get(endpoint_id)
         return lane.breaker if lane is not None else None
 
-    def blocked(self, endpoint_id: str, now: float) -> bool:
-        """`put` would refuse at once."""
-        lane = self._lanes.get(endpoint_id)
-        return lane is not None and self._refusal(lane, now) is not None
-
     def failing(self, now: float) -> list[str]:
         """Endpoints worth no backlog here: `put` would refuse at once, or the breaker is not
         closed (one that has cooled down wants a probe, not a backlog)."""

@@ -151,13 +151,15 @@ class Pipeline:
                 wanted[(message.tenant_id, t.endpoint_id)] = t
             if matching:
                 fanout.append((message, [t.endpoint_id for t in matching]))
-        # Endpoints whose lane would refuse at once: their deliveries are parked (durable, one
-        # compact record per endpoint) until reclaim finds the endpoint recovered.
+        # Endpoints failing here: their deliveries are parked (durable, one compact record per
+        # endpoint) until reclaim finds the endpoint recovered; one whose breaker has cooled
+        # down gets its oldest parked delivery back as the probe.
         now = time.monotonic()
+        failing = set(self.lanes.failing(now))
         blocked = {
             endpoint
             for (_tenant, endpoint), t in wanted.items()
-            if not t.disabled and t.secrets and self.lanes.blocked(endpoint, now)
+            if not t.disabled and t.secrets and endpoint in failing
         }
         if blocked:
             metrics.DELIVERIES.labels("parked").inc(
@@ -175,6 +177,8 @@ class Pipeline:
                             await self._dispatch(row, wanted[(row.tenant_id, row.endpoint_id)])
                         )
         await _durable(parked)
+        if probing := blocked.intersection(self.lanes.probing(time.monotonic())):
+            await self._queue(await self._batches.unpark_probes(probing))
 
     async def handle_task(self, tier: str, value: bytes, headers: Headers | None = None) -> None:
         """A retry task that is due: queue it unless it is stale (in the trace context of the
@@ -213,24 +217,29 @@ class Pipeline:
             await _durable([await self._dispatch(row, target)])
 
     async def reclaim(self, older_than_seconds: float, limit: int = 1000) -> int:
-        """Queue pending deliveries a dead process left behind, parked ones whose endpoint is
-        not failing here, and one parked delivery as the probe of each endpoint whose breaker
-        has cooled down; how many were found."""
+        """Queue parked deliveries whose endpoint is not failing here, one parked delivery as
+        the probe of each endpoint whose breaker has cooled down, and pending deliveries a
+        dead process left behind; how many of those were found."""
         now = time.monotonic()
         unparked = await self._batches.unpark(older_than_seconds, self.lanes.failing(now), limit)
-        unparked += await self._batches.unpark_probes(older_than_seconds, self.lanes.probing(now))
         if unparked:
             _log.info("deliveries_unparked", count=unparked)
+        await self._queue(await self._batches.unpark_probes(self.lanes.probing(now)))
         rows = await self._batches.reclaim(older_than_seconds, self.lanes.held(), limit)
+        await self._queue(rows)
+        if rows:
+            _log.info("deliveries_reclaimed", count=len(rows))
+        return len(rows)
+
+    async def _queue(self, rows: Sequence[DeliveryRow]) -> None:
+        """Queue open deliveries not queued here yet, each in its endpoint's lane (or
+        parked)."""
         parked = []
         for row in rows:
             if not self.lanes.holds(row.delivery_id):
                 target = await self._targets.target(row.tenant_id, row.endpoint_id)
                 parked.append(await self._dispatch(row, target))
         await _durable(parked)
-        if rows:
-            _log.info("deliveries_reclaimed", count=len(rows))
-        return len(rows)
 
     def _decode_source(self, topic: str, value: bytes) -> tuple[WebhookMessage, str]:
         if topic == self._topics.decisions:
