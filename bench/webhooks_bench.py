@@ -547,17 +547,18 @@ the ratios are medians of per-round ratios (per round: alone
 received: {missing}; requests the hanging endpoints got: {hang_attempts}, the 503 endpoints:
 {unavailable_attempts}. Their breakers open after 5 failures in a row; a lane whose latest
 attempt failed or whose requests hang refuses at once. The deliveries it refuses are set aside
-without an attempt: those of a batch that comes while it refuses are parked, one compact record
-per batch and endpoint written by the batch's INSERT, until `reclaim` finds the endpoint
-recovered (at least 30 s later).
+without an attempt: those of a batch that comes while it fails (lane refusing, or breaker not
+closed) are parked, one compact record per batch and endpoint written by the batch's INSERT
+(each event sent once for both), until `reclaim` finds the endpoint recovered (at least 30 s
+later); a breaker that has cooled down gets one parked delivery back as its probe.
 
 {targets}
 
 The burst is CPU-bound: the dispatcher uses one core; PostgreSQL, Kafka and this process's
 receiver share the other. Beside the broken endpoints every event still has three deliveries,
-which must be durable before the event's offset is committed; two of them cost an element in
-their endpoint's parked record instead of a delivery row with five index entries each (before
-parking: 0.86x). The fixed-rate run is not CPU-bound.
+which must be durable before the event's offset is committed; two of them cost a slice of
+the batch's events in their endpoint's parked record instead of a delivery row with five index
+entries each (before parking: 0.86x). The fixed-rate run is not CPU-bound.
 
 {table(["healthy endpoint", "alone", "beside hanging + 503", "ratio"], rows)}
 
