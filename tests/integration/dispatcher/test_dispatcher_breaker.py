@@ -19,6 +19,31 @@ from tests.integration.dispatcher.conftest import (
 pytestmark = pytest.mark.integration
 
 
+class FlakyEndpoint:
+    """A receiver path, registered as an endpoint, that answers 503 until it is `healthy`."""
+
+    def __init__(self, receiver, registry, path: str) -> None:
+        self.healthy = False
+        receiver.behaviours[path] = self.answer
+        registry.add(receiver.url(path))
+
+    async def answer(self, _request, _n: int) -> tuple[int, dict[str, str]]:
+        return (200, {}) if self.healthy else (503, {})
+
+
+def breaker_env(dispatcher_db, kafka_bootstrap, prefix, registry, **overrides: str):
+    """A dispatcher whose breakers open after two failures, one attempt at a time."""
+    return dispatcher_env(
+        dispatcher_db,
+        kafka_bootstrap,
+        prefix,
+        registry.port,
+        BEHALF_WEBHOOK_BREAKER_FAILURES="2",
+        BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY="1",
+        **overrides,
+    )
+
+
 async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
     dispatcher_db, kafka_bootstrap, prefix, registry, receiver, producer
 ):
@@ -26,23 +51,15 @@ async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
     left pending without an attempt, and the events that come while it is open are parked
     (one compact record per batch, no delivery rows). Once it recovers every event arrives,
     one webhook-id per delivery, each delivery succeeded."""
-    healthy = False
-
-    async def flaky(_request, _n):
-        return (200, {}) if healthy else (503, {})
-
-    receiver.behaviours["/flaky"] = flaky
-    registry.add(receiver.url("/flaky"))
-    env = dispatcher_env(
+    flaky = FlakyEndpoint(receiver, registry, "/flaky")
+    env = breaker_env(
         dispatcher_db,
         kafka_bootstrap,
         prefix,
-        registry.port,
-        BEHALF_WEBHOOK_BREAKER_FAILURES="2",
+        registry,
         BEHALF_WEBHOOK_BREAKER_COOLDOWN_SECONDS="60",
         BEHALF_WEBHOOK_RECLAIM_AFTER_SECONDS="2",
         BEHALF_WEBHOOK_RETRY_TIERS="1s,2s,3s,4s,5s",
-        BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY="1",
     )
     events = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(30)]
     later = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(10)]
@@ -71,7 +88,7 @@ async def test_open_breaker_parks_and_reclaim_delivers_after_recovery(
     assert parked + len(rows) == len(expected)
     assert not {e.event_id for e in later} & {r["event_id"] for r in rows}  # all parked
     assert len(receiver.on("/flaky")) == 2  # every other delivery was set aside unattempted
-    healthy = True
+    flaky.healthy = True
     async with run_dispatcher(env):  # a fresh breaker; reclaim finds the pending deliveries
         await receiver.wait_for(lambda: received() >= expected, within=60, what="every event")
         conn = await asyncpg.connect(dispatcher_db)
@@ -101,23 +118,15 @@ async def test_a_cooled_breaker_probes_with_one_parked_delivery_and_then_unparks
     """No new event needed: once the breaker has cooled down, reclaim unparks one delivery as
     its probe (not a backlog for an endpoint that may still be down); while the endpoint
     fails, the rest stays parked; when a probe succeeds, the rest is delivered."""
-    healthy = False
-
-    async def flaky(_request, _n):
-        return (200, {}) if healthy else (503, {})
-
-    receiver.behaviours["/probed"] = flaky
-    registry.add(receiver.url("/probed"))
-    env = dispatcher_env(
+    probed = FlakyEndpoint(receiver, registry, "/probed")
+    env = breaker_env(
         dispatcher_db,
         kafka_bootstrap,
         prefix,
-        registry.port,
-        BEHALF_WEBHOOK_BREAKER_FAILURES="2",
+        registry,
         BEHALF_WEBHOOK_BREAKER_COOLDOWN_SECONDS="2",
         BEHALF_WEBHOOK_RECLAIM_AFTER_SECONDS="1",
         BEHALF_WEBHOOK_RETRY_TIERS="600s",  # the first failures stay away from the breaker
-        BEHALF_WEBHOOK_ENDPOINT_CONCURRENCY="1",
     )
     first = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(2)]
     parked = [decision_event(common_pb2.OUTCOME_ALLOW) for _ in range(20)]
@@ -141,7 +150,7 @@ async def test_a_cooled_breaker_probes_with_one_parked_delivery_and_then_unparks
             size, rows = await counts(conn)
             assert size + rows == 22  # nothing lost
             assert size >= 20 - 2  # the probe took one (and perhaps the next cooldown's)
-            healthy = True
+            probed.healthy = True
             await receiver.wait_for(
                 lambda: (
                     {e.event_id for e in parked}
