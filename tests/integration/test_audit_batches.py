@@ -135,3 +135,25 @@ async def test_a_steady_stream_does_not_hold_back_the_first_decisions(
     assert after - transactions >= 5
     committed = await _committed(kafka_bootstrap, topic, 501)
     assert len(set(committed)) == 501
+
+
+async def test_transactions_take_the_lanes_producers_in_turn(
+    publisher: DecisionPublisher, kafka_bootstrap: str, topic: str
+) -> None:
+    """Back to back, each transaction begins on the producer that did not just commit (whose
+    last transaction's markers had time to be written), and every decision is committed."""
+    committed_by: list[str] = []
+    for slot in publisher._slots():
+        assert slot.producer is not None
+        commit = slot.producer.commit_transaction
+
+        async def counted(commit=commit, name: str = slot.transactional_id) -> None:
+            await commit()
+            committed_by.append(name)
+
+        slot.producer.commit_transaction = counted  # type: ignore[method-assign]
+    for n in range(4):
+        await publisher.publish(_event(n))
+    first, second = (slot.transactional_id for slot in publisher._slots())
+    assert committed_by == [first, second, first, second]
+    assert sorted(await _committed(kafka_bootstrap, topic, 4)) == [f"req_{n}" for n in range(4)]
