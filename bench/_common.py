@@ -336,3 +336,23 @@ def summary(values_s: Sequence[float]) -> dict[str, float]:
 def settle(seconds: float = 1.0) -> None:
     """Let the stack finish its start-up work before measuring."""
     time.sleep(seconds)
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies over every CPU since boot."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def quiesce(idle_share: float = 0.8, timeout_seconds: float = 60.0) -> float:
+    """Wait until the machine is mostly idle (over half a second), so a measurement does not
+    share the cores with what the previous one left behind (consumers catching up on its
+    decisions, say); how long it waited. Gives up after `timeout_seconds`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_seconds:
+        idle0, total0 = _cpu_times()
+        time.sleep(0.5)
+        idle1, total1 = _cpu_times()
+        if total1 > total0 and (idle1 - idle0) / (total1 - total0) >= idle_share:
+            break
+    return time.monotonic() - started

@@ -15,7 +15,9 @@ Starts real PostgreSQL and Kafka, the registry, and these servers side by side:
 
 ghz drives each with the brief's example (this agent may purchase on coachella.com up to
 800.00 USD; every call an ALLOW). Peaks are measured alternately for --rounds rounds, the
-median round reported; then each server at 100 calls/s and at 25/50/75% of its own peak. The
+median round reported; then each server at 100 calls/s and at 25/50/75% of its own peak, each
+point begun once the machine is idle again (what a point leaves behind, such as the registry's
+audit sink catching up on its decisions, would otherwise share the cores with the next). The
 audit transaction's own latency (the verifier's behalf_verifier_audit_commit_seconds) is read
 over the 100 calls/s run. Writes docs/bench/verify.json, docs/bench/verify_latency.svg,
 docs/bench/verify_peaks.svg and the `verify` section of docs/benchmarks.md.
@@ -50,6 +52,7 @@ from _common import (
     ghz_verify_args,
     machine,
     median_run,
+    quiesce,
     run_table,
     running_stack,
     seed,
@@ -258,12 +261,14 @@ async def main() -> None:
 
                 curves: dict[str, list[tuple[int, Run]]] = {}
                 commits: dict[int, tuple[float, float]] = {}  # rate -> commit p50, p99 ms
+                quiet_waits: list[float] = []  # before each point: seconds until the cores idle
                 for name in CURVES:
                     target, call = servers[name]
                     rates = sorted({LOW_RATE, *(int(peaks[name].rps * s) for s in SHARES)})
                     curves[name] = []
                     for rate in rates:
                         label = f"{SERVERS[name]} at {rate} calls/s"
+                        quiet_waits.append(quiesce())
                         before = histogram(audited.metrics_port, COMMIT_METRIC)
                         run = ghz(target, label, call=call, rate=rate, **kw)
                         curves[name].append((rate, run))
@@ -331,6 +336,7 @@ async def main() -> None:
         "audit_commit_p99_ms_at_100": commits[LOW_RATE][1],
         "audit_commit_p50_ms_at_half_peak": commits[int(peaks["verifier"].rps * 0.5)][0],
         "audit_commit_p99_ms_at_half_peak": commits[int(peaks["verifier"].rps * 0.5)][1],
+        "seconds_until_idle_before_points": [round(w, 1) for w in quiet_waits],
         "workers": {
             "one_per_s": round(one_peak, 1),
             "two_per_s": round(two_peak, 1),
@@ -366,6 +372,9 @@ Run {stamp()}. Machine: {started}. ghz, {options.concurrency} concurrent calls o
 connections, {options.duration:g} s per run; peaks alternated over {options.rounds} rounds (median
 round shown); every call is an ALLOW of the brief's example. The verifier is one process unless
 said otherwise; ghz, Kafka, PostgreSQL and the registry share the same {os.cpu_count()} cores.
+Each point of the latency curves begins once those cores are at least 80% idle again (waits
+before the points: up to {max(quiet_waits):.0f} s), so it does not share them with the
+previous point's leftovers, such as the registry's audit sink catching up on its decisions.
 
 ![latency against offered load](bench/verify_latency.svg)
 ![peak throughput](bench/verify_peaks.svg)
