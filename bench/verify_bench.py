@@ -16,8 +16,8 @@ Starts real PostgreSQL and Kafka, the registry, and these servers side by side:
 ghz drives each with the brief's example (this agent may purchase on coachella.com up to
 800.00 USD; every call an ALLOW). Peaks are measured alternately for --rounds rounds, the
 median round reported; then each server at 100 calls/s and at 25/50/75% of its own peak, each
-point begun once the machine is idle again (what a point leaves behind, such as the registry's
-audit sink catching up on its decisions, would otherwise share the cores with the next). The
+point begun once the machine is idle again (so it never shares the cores with what the last
+one left behind). The
 audit transaction's own latency (the verifier's behalf_verifier_audit_commit_seconds) is read
 over the 100 calls/s run. Writes docs/bench/verify.json, docs/bench/verify_latency.svg,
 docs/bench/verify_peaks.svg and the `verify` section of docs/benchmarks.md.
@@ -373,8 +373,8 @@ connections, {options.duration:g} s per run; peaks alternated over {options.roun
 round shown); every call is an ALLOW of the brief's example. The verifier is one process unless
 said otherwise; ghz, Kafka, PostgreSQL and the registry share the same {os.cpu_count()} cores.
 Each point of the latency curves begins once those cores are at least 80% idle again (waits
-before the points: up to {max(quiet_waits):.0f} s), so it does not share them with the
-previous point's leftovers, such as the registry's audit sink catching up on its decisions.
+before the points: up to {max(quiet_waits):.0f} s), so it never shares them with what the
+previous point left behind.
 
 ![latency against offered load](bench/verify_latency.svg)
 ![peak throughput](bench/verify_peaks.svg)

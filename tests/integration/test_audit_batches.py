@@ -157,27 +157,3 @@ async def test_transactions_take_the_lanes_producers_in_turn(
     first, second = (slot.transactional_id for slot in publisher._slots())
     assert committed_by == [first, second, first, second]
     assert sorted(await _committed(kafka_bootstrap, topic, 4)) == [f"req_{n}" for n in range(4)]
-
-
-async def test_the_next_transaction_is_sent_and_committed_while_one_waits_for_its_commit(
-    publisher: DecisionPublisher, kafka_bootstrap: str, topic: str
-) -> None:
-    """A slow commit on one producer holds back only its own decisions: the lane's other
-    producer takes the next ones meanwhile, and both are committed."""
-    first_slot = publisher._slots()[0]
-    assert first_slot.producer is not None
-    commit, release = first_slot.producer.commit_transaction, asyncio.Event()
-
-    async def slow_commit() -> None:
-        await release.wait()
-        await commit()
-
-    first_slot.producer.commit_transaction = slow_commit  # type: ignore[method-assign]
-    held = asyncio.ensure_future(publisher.publish(_event(0)))
-    await asyncio.sleep(0.5)  # its records are sent; its commit waits
-    assert not held.done()
-    await asyncio.wait_for(publisher.publish(_event(1)), timeout=5)  # on the other producer
-    assert not held.done()
-    release.set()
-    await asyncio.wait_for(held, timeout=5)
-    assert sorted(await _committed(kafka_bootstrap, topic, 2)) == ["req_0", "req_1"]
