@@ -249,7 +249,7 @@ class DecisionPublisher:
         return True
 
     async def _replace_producer(self, slot: _Slot) -> None:
-        """Drop the lane's producer without committing; its successor's start fences it, which
+        """Drop this producer without committing; its successor's start fences it, which
         aborts its open transaction on the broker. Retried until the broker answers."""
         old, slot.producer = slot.producer, None
         if old is not None:
