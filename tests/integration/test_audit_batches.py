@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from behalf.common.kafka import ensure_topics
 from behalf.v1 import common_pb2, events_pb2
-from behalf.verifier.audit import DecisionPublisher
+from behalf.verifier.audit import AuditUnavailable, DecisionPublisher
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +157,23 @@ async def test_transactions_take_the_lanes_producers_in_turn(
     first, second = (slot.transactional_id for slot in publisher._slots())
     assert committed_by == [first, second, first, second]
     assert sorted(await _committed(kafka_bootstrap, topic, 4)) == [f"req_{n}" for n in range(4)]
+
+
+async def test_a_failed_commit_on_one_producer_denies_its_decisions_and_commits_nothing_of_them(
+    publisher: DecisionPublisher, kafka_bootstrap: str, topic: str
+) -> None:
+    """The decisions of a transaction whose commit fails are refused (the caller answers
+    DENY) and never appear as committed, whichever producer it was on; the lane's other
+    producer carries on, and the failed one is replaced (fencing what it left open)."""
+    failing = publisher._slots()[0]
+    assert failing.producer is not None
+
+    async def refused_commit() -> None:
+        raise RuntimeError("the broker refused the commit")
+
+    failing.producer.commit_transaction = refused_commit  # type: ignore[method-assign]
+    with pytest.raises(AuditUnavailable):
+        await publisher.publish(_event(0))
+    await asyncio.wait_for(publisher.publish(_event(1)), timeout=10)  # the other producer
+    await asyncio.wait_for(publisher.publish(_event(2)), timeout=10)  # the replaced one
+    assert sorted(await _committed(kafka_bootstrap, topic, 2)) == ["req_1", "req_2"]
