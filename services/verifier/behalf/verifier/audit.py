@@ -180,7 +180,7 @@ class DecisionPublisher:
             if not batch:
                 continue
             started = time.perf_counter()
-            if await self._send(slot, batch) and await self._commit(slot, batch):
+            if await self._transact(slot, batch):
                 AUDIT_BATCH.observe(len(batch))
                 AUDIT_COMMIT_SECONDS.observe(time.perf_counter() - started)
                 for pending in batch:
@@ -202,12 +202,15 @@ class DecisionPublisher:
                 _fail(pending)
         return live
 
-    async def _send(self, slot: _Slot, batch: list[_Pending]) -> bool:
-        """Begin a transaction and send the batch's records, which grows by the decisions
-        queued while they are in flight: until the commit is requested they can still join
-        this transaction, so they need not wait for it to end and then for one of their own.
+    async def _transact(self, slot: _Slot, batch: list[_Pending]) -> bool:
+        """One transaction for the batch, which grows by the decisions queued while its records
+        are in flight: until the commit is requested they can still join this transaction, so
+        they need not wait for it to end and then for one of their own.
+
         Every record must reach the broker before the earliest deadline in the batch (the
-        first decision's: later ones have later deadlines)."""
+        first decision's: later ones have later deadlines); once they have, the commit is given
+        `commit_bound` to answer, because giving up on a commit the broker may still apply is
+        what would audit an allow nobody got."""
         producer = slot.producer
         if producer is None:
             return False
@@ -228,19 +231,6 @@ class DecisionPublisher:
                         break
                     joining = self._drain(MAX_BATCH - len(batch))
                     batch.extend(joining)
-        except Exception as exc:
-            _log.warning("audit_publish_failed", error=type(exc).__name__, batch=len(batch))
-            return False
-        return True
-
-    async def _commit(self, slot: _Slot, batch: list[_Pending]) -> bool:
-        """Commit the transaction whose records are on the broker. It is given `commit_bound`
-        to answer, because giving up on a commit the broker may still apply is what would
-        audit an allow nobody got."""
-        producer = slot.producer
-        if producer is None:
-            return False
-        try:
             async with asyncio.timeout(self._commit_bound):
                 await producer.commit_transaction()
         except Exception as exc:
