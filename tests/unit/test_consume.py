@@ -220,3 +220,22 @@ async def test_one_batch_in_flight_by_default():
     loop.stop()
     await run
     assert started == [0, 1]
+
+
+async def test_a_commit_interval_commits_at_most_that_often_and_everything_at_stop():
+    """With a commit interval, polls handled in quick succession share one commit; stopping
+    commits whatever was handled since, without waiting for the interval."""
+    consumer = _FakeConsumer([[_Record(n)] for n in range(5)])
+    handled: list[int] = []
+
+    async def handler(records: list[Any]) -> None:
+        handled.append(records[0].offset)
+
+    loop = ConsumeLoop("test", consumer, ["t"], handler, commit_interval=60.0)  # type: ignore[arg-type]
+    run = asyncio.create_task(loop.run())
+    await _until(lambda: handled == [0, 1, 2, 3, 4])
+    await asyncio.sleep(0.05)
+    assert consumer.commits == [{TP: 1}]  # the first poll's; the others wait for the interval
+    loop.stop()
+    await run
+    assert consumer.commits == [{TP: 1}, {TP: 5}]

@@ -11,8 +11,11 @@ handled concurrently, so a slow one blocks none behind it, and at most `max_in_f
 
 At-least-once: a partition's committed offset never passes a record whose handler has not
 returned, so a crash, a stop or a rebalance re-delivers at most unfinished work; handlers must be
-idempotent. A handler that raises is retried until it returns (`RetryLater` quietly, anything
-else logged), except while stopping, when its records are left for the next consumer.
+idempotent. With a `commit_interval`, a running loop commits at most that often (a stop, a drain
+or a rebalance still commits everything handled): each commit is a request the broker's group
+coordinator writes to its log, and a loop polling a busy topic would otherwise send one per poll.
+A handler that raises is retried until it returns (`RetryLater` quietly, anything else logged),
+except while stopping, when its records are left for the next consumer.
 
 With a `due` function, a record due in the future stops its partition: the loop seeks back to it,
 pauses the partition and keeps polling the others; it resumes when the record is due. aiokafka
@@ -163,6 +166,7 @@ class ConsumeLoop:
         poll_ms: int = 100,
         max_records: int = 500,
         batches_in_flight: int = 1,
+        commit_interval: float = 0.0,
     ) -> None:
         self.name = name
         self.consumer = consumer
@@ -175,6 +179,8 @@ class ConsumeLoop:
         self._poll_ms = poll_ms
         self._max_records = max_records
         self._batches_in_flight = max(batches_in_flight, 1)
+        self._commit_interval = commit_interval
+        self._next_commit = 0.0  # time.monotonic() after which a running loop commits again
         self._offsets = Offsets()
         self._waiting: dict[TopicPartition, float] = {}
         self._tasks: dict[asyncio.Task[bool], set[TopicPartition]] = {}
@@ -202,7 +208,8 @@ class ConsumeLoop:
                 elif ready:
                     self._spawn(ready)
                     await self._await_batch_room()
-                await self._commit()
+                if time.monotonic() >= self._next_commit:
+                    await self._commit()
         finally:
             self._stopping.set()
             await self._drain(self._offsets.partitions())
@@ -299,6 +306,7 @@ class ConsumeLoop:
         offsets = self._offsets.to_commit(only)
         if not offsets:
             return
+        self._next_commit = time.monotonic() + self._commit_interval
         try:
             await self.consumer.commit(offsets)
         except KafkaError as exc:  # CommitFailedError after a rebalance among them
@@ -354,17 +362,30 @@ async def consume_forever(
         await backoff.sleep()
 
 
+@dataclass(frozen=True)
+class FetchBatching:
+    """A fetch the broker answers once `min_bytes` are there or after `max_wait_ms`: for a
+    reader that can wait, fewer and larger fetches, each a request the broker handles."""
+
+    min_bytes: int
+    max_wait_ms: int
+
+
 def new_consumer(
     bootstrap: str,
     group_id: str,
     *,
     client_id: str | None = None,
     security: KafkaSecurity = PLAINTEXT,
+    fetch: FetchBatching | None = None,
 ) -> AIOKafkaConsumer:
     """A consumer that never commits by itself, starts new groups at the earliest offset and
     reads only committed transactions (verifiers audit in transactions; an aborted one was
-    answered as a deny)."""
+    answered as a deny). Without `fetch`, each fetch is answered as soon as one record is
+    there."""
     options: dict[str, Any] = {} if client_id is None else {"client_id": client_id}
+    if fetch is not None:
+        options |= {"fetch_min_bytes": fetch.min_bytes, "fetch_max_wait_ms": fetch.max_wait_ms}
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group_id,

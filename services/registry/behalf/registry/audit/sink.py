@@ -9,7 +9,14 @@ import asyncpg
 import structlog
 
 from behalf.common.background import BackgroundTask
-from behalf.common.consume import ConsumeLoop, Record, RetryLater, consume_forever, new_consumer
+from behalf.common.consume import (
+    ConsumeLoop,
+    FetchBatching,
+    Record,
+    RetryLater,
+    consume_forever,
+    new_consumer,
+)
 from behalf.common.kafka import PLAINTEXT, KafkaSecurity
 from behalf.common.tracing import consumer_spans
 from behalf.registry.store import decisions
@@ -19,6 +26,11 @@ from behalf.v1 import common_pb2, events_pb2
 _BATCH_RECORDS = 500
 _POLL_MS = 500
 _DRAIN_SECONDS = 5.0
+# The trail may lag Verify by a tenth of a second, so the sink reads and commits in bulk: per
+# Verify transaction, a fetch, an INSERT and an offset commit cost the broker and the registry
+# CPU that the verifier beside them needs (docs/benchmarks.md, `verify`).
+_FETCH = FetchBatching(min_bytes=64 * 1024, max_wait_ms=100)
+_COMMIT_INTERVAL_SECONDS = 1.0
 _log = structlog.get_logger("audit")
 
 
@@ -90,7 +102,9 @@ class AuditSink:
 
     def _new_loop(self) -> ConsumeLoop:
         """One poll is one INSERT; a consumer that fails is replaced after a backoff."""
-        consumer = new_consumer(self._bootstrap, self._group_id, security=self._security)
+        consumer = new_consumer(
+            self._bootstrap, self._group_id, security=self._security, fetch=_FETCH
+        )
         return ConsumeLoop(
             "audit-sink",
             consumer,
@@ -99,6 +113,7 @@ class AuditSink:
             poll_ms=_POLL_MS,
             max_records=_BATCH_RECORDS,
             drain_seconds=_DRAIN_SECONDS,
+            commit_interval=_COMMIT_INTERVAL_SECONDS,
         )
 
     async def _store(self, records: list[Record]) -> None:
