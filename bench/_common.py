@@ -74,9 +74,9 @@ async def running_stack(
     """Real PostgreSQL and Kafka (or the ones named in the environment), then a Behalf stack."""
     base = default_base_dir()
     postgres = start_postgres(base)
-    kafka = start_kafka(base)
-    stack = None
+    kafka = stack = None
     try:
+        kafka = start_kafka(base)
         stack = await start_stack(
             postgres.url,
             kafka.bootstrap,
@@ -89,7 +89,8 @@ async def running_stack(
     finally:
         if stack is not None:
             await stop_stack(stack)
-        kafka.stop()
+        if kafka is not None:
+            kafka.stop()
         postgres.stop()
         shutil.rmtree(base, ignore_errors=True)
 
