@@ -266,13 +266,14 @@ EOF
 }
 
 # C1 only (TieredStopAtLevel=1) starts the broker ~30% faster on 2 cores; throughput does not
-# matter here. The young generation is sized so that a Verify load collects every ~18 s instead
-# of every ~1 s: each serial young collection stalls every audit commit in flight for 11-27 ms,
-# which set Verify's p99.9 at 100 calls/s (16-21 ms with a 128 MiB heap, 7-10 ms with this one;
-# docs/benchmarks.md). Memory that is never touched is never resident.
-# BEHALF_KAFKA_JAVA_OPTS (word-split) is appended, so it can override these.
+# matter here. Its young collections do: every audit commit in flight waits out each pause, so
+# they set Verify's tail (docs/benchmarks.md, "Analysis"). A 512 MiB young generation collects
+# every ~13-18 s under Verify load instead of every second, and the parallel collector keeps
+# each pause to 10-29 ms where the serial one took 34-49 ms. Untouched heap is never resident.
+# BEHALF_KAFKA_JAVA_OPTS (word-split) is appended, so it can override these (another collector
+# needs -XX:-UseParallelGC first).
 read -r -a extra_java_opts <<<"${BEHALF_KAFKA_JAVA_OPTS:-}"
-java_opts=(-Xms768m -Xmx768m -Xmn512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
+java_opts=(-Xms768m -Xmx768m -Xmn512m -XX:+UseParallelGC -XX:TieredStopAtLevel=1
   "-Dlog4j2.configurationFile=$LOG4J_CONFIG" "-Dkafka.logs.dir=$RUN_DIR" "${extra_java_opts[@]}")
 
 format_storage() {
