@@ -69,14 +69,20 @@ def stamp() -> str:
 
 @asynccontextmanager
 async def running_stack(
-    *, verifiers: int = 1, dispatcher: bool = False, overrides: Sequence[tuple[str, str]] = ()
+    *,
+    verifiers: int = 1,
+    dispatcher: bool = False,
+    overrides: Sequence[tuple[str, str]] = (),
+    broker_full_jit: bool = False,
 ) -> AsyncIterator[Stack]:
-    """Real PostgreSQL and Kafka (or the ones named in the environment), then a Behalf stack."""
+    """Real PostgreSQL and Kafka (or the ones named in the environment), then a Behalf stack.
+    ``broker_full_jit``: a local broker compiles with C2, as in production; warm it up before
+    timing anything that goes through it."""
     base = default_base_dir()
     postgres = start_postgres(base)
     kafka = stack = None
     try:
-        kafka = start_kafka(base)
+        kafka = start_kafka(base, full_jit=broker_full_jit)
         stack = await start_stack(
             postgres.url,
             kafka.bootstrap,

@@ -232,12 +232,14 @@ class KafkaServer:
         return self._env
 
 
-def start_kafka(base_dir: Path, *, sasl: bool = False) -> KafkaServer:
+def start_kafka(base_dir: Path, *, sasl: bool = False, full_jit: bool = False) -> KafkaServer:
     """Start a Kafka broker in ``base_dir / "kafka"`` on free ports, or use an existing one.
 
     With ``sasl`` the broker (in ``base_dir / "kafka-sasl"``, always a local process) has one
     SASL_SSL listener with SCRAM-SHA-512 users per service identity (``KAFKA_IDENTITIES``)
     and the StandardAuthorizer; call ``grant_service_acls(prefix)`` before services use it.
+    With ``full_jit`` a local broker runs with C2 as well (``BEHALF_KAFKA_JIT=full``): slower to
+    start, cheaper per request once warm.
     """
     if not sasl:
         external = os.environ.get("BEHALF_KAFKA_BOOTSTRAP")
@@ -251,6 +253,7 @@ def start_kafka(base_dir: Path, *, sasl: bool = False) -> KafkaServer:
         "BEHALF_KAFKA_PORT": str(free_port()),
         "BEHALF_KAFKA_CONTROLLER_PORT": str(free_port()),
         "BEHALF_KAFKA_SASL": "1" if sasl else "0",
+        "BEHALF_KAFKA_JIT": "full" if full_jit else "quick",
         "BEHALF_KAFKA_ACL_PREFIX": "",  # tests grant ACLs for their own topic prefix
         # Lets kafka.sh probe readiness with a real metadata request through aiokafka.
         "BEHALF_PYTHON": sys.executable,
