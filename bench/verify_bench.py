@@ -73,8 +73,9 @@ from tests.harness.stack import Stack
 OUT = REPO / "docs" / "bench"
 COMMIT_METRIC = "behalf_verifier_audit_commit_seconds"
 LOW_RATE = 100
-# Long enough for the broker's C2 to compile its request path on two shared cores: its CPU per
-# audit transaction halves over the first minute or so of load (docs/benchmarks.md, Analysis).
+# Long enough for the broker's C2 to compile its request path on two shared cores: after 20 s
+# of load it still cost more than C1 alone; after 90 s half as much CPU per audit transaction
+# (docs/benchmarks.md, Analysis).
 BROKER_WARM_UP_SECONDS = 90
 BROKER_WARM_UP_RATE = 1000
 SHARES = (0.25, 0.5, 0.75)
