@@ -18,14 +18,13 @@ The broker compiles with C2 as a production broker does (not the C1-only start t
 is warmed by BROKER_WARM_UP_SECONDS of Verify traffic before anything is timed.
 
 ghz drives each with the brief's example (this agent may purchase on coachella.com up to
-800.00 USD; every call an ALLOW). Peaks are measured alternately for --rounds rounds, the
-median round reported; then each server at 100 calls/s and at 25/50/75% of its own peak (each
---point-duration seconds), each
-point begun once the machine is idle again (so it never shares the cores with what the last
-one left behind). The
-audit transaction's own latency (the verifier's behalf_verifier_audit_commit_seconds) is read
-over the 100 calls/s run. Writes docs/bench/verify.json, docs/bench/verify_latency.svg,
-docs/bench/verify_peaks.svg and the `verify` section of docs/benchmarks.md.
+800.00 USD; every call an ALLOW). Peaks (--duration each) are measured alternately for --rounds
+rounds, the median round reported; then each server at 100 calls/s and at 25/50/75% of its own
+peak (--point-duration each), each point begun once the machine is idle again (so it never
+shares the cores with what the last one left behind). The audit transaction's own latency (the
+verifier's behalf_verifier_audit_commit_seconds) is read over the 100 calls/s run. Writes
+docs/bench/verify.json, docs/bench/verify_latency.svg, docs/bench/verify_peaks.svg and the
+`verify` section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
