@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import select
 import shutil
 import subprocess
@@ -137,9 +138,12 @@ def check_json(
 
 
 @contextmanager
-def running_opa_peer(data: dict | None = None, *, timeout: float = 30) -> Iterator[str]:
+def running_opa_peer(
+    data: dict | None = None, *, timeout: float = 30, cpus: int | None = None
+) -> Iterator[str]:
     """Build and start the peer with this data document (the bench grant by default); yield
-    its target once its health check says SERVING; stop it on exit."""
+    its target once its health check says SERVING; stop it on exit. `cpus` sets GOMAXPROCS (Go
+    reads the CPUs it may use once, at start: a peer pinned later needs it said)."""
     binary = build()
     with tempfile.TemporaryDirectory(prefix="opa-peer-") as tmp:
         data_path, log_path = Path(tmp) / "data.json", Path(tmp) / "peer.log"
@@ -147,6 +151,7 @@ def running_opa_peer(data: dict | None = None, *, timeout: float = 30) -> Iterat
         with log_path.open("w") as log:
             proc = subprocess.Popen(
                 [str(binary), "-addr", "127.0.0.1:0", "-data", str(data_path)],
+                env={**os.environ, **({"GOMAXPROCS": str(cpus)} if cpus else {})},
                 stdout=subprocess.PIPE,
                 stderr=log,
                 text=True,
