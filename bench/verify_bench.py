@@ -587,8 +587,6 @@ buckets): p50 {result["audit_commit_p50_ms_at_100"]:.2f} ms, p99
 Two workers on one port against one process (8 connections): {two_peak:,.0f} vs
 {one_peak:,.0f} calls/s ({result["workers"]["two_vs_one"]:.2f}x).
 
-{own_core_section(alone, options.rounds, options.point_duration)}
-
 {
             table(
                 ["fixed-rate run", "OK calls/s", "p50 ms", "p99 ms", "p99.9 ms", "errors"],
@@ -605,6 +603,8 @@ Two workers on one port against one process (8 connections): {two_peak:,.0f} vs
                 ],
             )
         }
+
+{own_core_section(alone, options.rounds, options.point_duration)}
 """,
     )
 
