@@ -130,7 +130,7 @@ deploy-check: install ## Validate Kubernetes manifests, Dockerfile, compose file
 	deploy/validate.sh
 
 .PHONY: bench-verify bench-tracing bench-scaleout bench-propagation bench-snapshot bench-webhooks bench-profile bench-approval-flood bench
-bench-verify: install ## Verify vs a bare grpc.aio server under ghz; p50/p99 at 25/50/75% of peak
+bench-verify: install ## Verify vs a bare grpc.aio server and OPA under ghz, shared cores and a core of its own
 	$(PY) bench/verify_bench.py
 bench-tracing: install ## Verify with tracing off, every call sampled, one in ten (OTLP to a sink)
 	$(PY) bench/verify_tracing_bench.py
