@@ -213,8 +213,9 @@ def measure_own_core(
                 runs[name].append(ghz(target, SERVERS[name], call=call, **peak_kw))
     peaks = {n: median_run(f"{SERVERS[n]}, peak, own core", r) for n, r in runs.items()}
     target, call = servers["verifier"]
+    half_rate = int(peaks["verifier"].rps * 0.5)
     points: dict[int, tuple[Run, tuple[float, float]]] = {}
-    for rate in (LOW_RATE, int(peaks["verifier"].rps * 0.5)):
+    for rate in (LOW_RATE, half_rate):
         with own_core(listener_pid(target), base):
             quiesce()
             before = histogram(metrics_port, COMMIT_METRIC)
@@ -233,7 +234,7 @@ def measure_own_core(
     def ratio(a: str, b: str) -> float:
         return statistics.median(x.rps / y.rps for x, y in zip(runs[a], runs[b], strict=True))
 
-    low, half = points[LOW_RATE], points[int(peaks["verifier"].rps * 0.5)]
+    low, half = points[LOW_RATE], points[half_rate]
     return {
         "server_cpus": sorted(SERVER_CPUS),
         "peak_per_s": {n: round(r.rps, 1) for n, r in peaks.items()},
@@ -242,7 +243,7 @@ def measure_own_core(
         "ratio_vs_opa": round(ratio("verifier_check", "opa"), 3),
         "p50_ms_at_100": low[0].p50_ms,
         "p99_ms_at_100": low[0].p99_ms,
-        "half_peak_rate": int(peaks["verifier"].rps * 0.5),
+        "half_peak_rate": half_rate,
         "p50_ms_at_half_peak": half[0].p50_ms,
         "p99_ms_at_half_peak": half[0].p99_ms,
         "audit_commit_p50_ms_at_half_peak": round(half[1][0], 2),
