@@ -49,6 +49,7 @@ def stack_pids(base: Path) -> set[int]:
     broker and PostgreSQL, which their scripts detach), with their descendants."""
     parents: dict[int, int] = {}
     roots = {os.getpid()}
+    inside = f"{base}/".encode()  # not a sibling folder whose name begins the same
     for pid in _pids():
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -56,7 +57,7 @@ def stack_pids(base: Path) -> set[int]:
         except OSError:
             continue
         parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
-        if str(base).encode() in cmdline:
+        if inside in cmdline:
             roots.add(pid)
     found = set(roots)
     grew = True

@@ -62,6 +62,7 @@ def test_the_stack_is_this_process_its_children_and_what_names_the_base(
         assert {os.getpid(), child.pid, detached} | _children(detached) <= pids
         assert 1 not in pids
         assert detached not in stack_pids(tmp_path / "elsewhere")
+        assert detached not in stack_pids(Path(str(tmp_path)[:-1]))
     finally:
         child.kill()
         child.wait()
