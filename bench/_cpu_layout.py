@@ -45,8 +45,8 @@ def listener_pid(target: str) -> int:
 
 
 def stack_pids(base: Path) -> set[int]:
-    """This process, its descendants, and every process whose command line names `base` (the
-    broker and PostgreSQL, which their scripts detach), with their descendants."""
+    """This process, its descendants, and every process whose command line names a path inside
+    `base` (the broker and PostgreSQL, which their scripts detach), with their descendants."""
     parents: dict[int, int] = {}
     roots = {os.getpid()}
     inside = f"{base}/".encode()  # not a sibling folder whose name begins the same
