@@ -42,7 +42,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,40 @@ def before_and_after(result: dict[str, Any]) -> str:
     )
 
 
+@dataclass
+class Point:
+    """One fixed-rate point: ghz's run, how long the cores took to go idle before it, and the
+    audit commit's p50 and p99 in ms meanwhile (read from the audited verifier)."""
+
+    run: Run
+    quiet_wait: float
+    commit_ms: tuple[float, float]
+
+
+def fixed_rate_point(
+    target: str,
+    call: list[str],
+    label: str,
+    rate: int,
+    *,
+    duration: float,
+    concurrency: int,
+    metrics_port: int,
+) -> Point:
+    """Once the cores are idle again, ghz at `rate` for `duration`."""
+    quiet_wait = quiesce()
+    before = histogram(metrics_port, COMMIT_METRIC)
+    run = ghz(target, label, call=call, rate=rate, duration=duration, concurrency=concurrency)
+    after = histogram(metrics_port, COMMIT_METRIC)
+    commit = (round(quantile_ms(before, after, 0.5), 2), round(quantile_ms(before, after, 0.99), 2))
+    return Point(run, quiet_wait, commit)
+
+
+def per_round_ratio(a: list[Run], b: list[Run]) -> float:
+    """The median over rounds of a's throughput over b's (the runs of a round side by side)."""
+    return statistics.median(x.rps / y.rps for x, y in zip(a, b, strict=True))
+
+
 def targets_met(figures: dict[str, Any]) -> dict[str, bool]:
     """Which of the issue's targets these headline figures meet."""
     return {
@@ -214,25 +248,21 @@ def measure_own_core(
     peaks = {n: median_run(f"{SERVERS[n]}, peak, own core", r) for n, r in runs.items()}
     target, call = servers["verifier"]
     half_rate = int(peaks["verifier"].rps * 0.5)
-    points: dict[int, tuple[Run, tuple[float, float]]] = {}
+    points: dict[int, Point] = {}
     for rate in (LOW_RATE, half_rate):
         with own_core(listener_pid(target), base):
-            quiesce()
-            before = histogram(metrics_port, COMMIT_METRIC)
-            label = f"{SERVERS['verifier']} at {rate} calls/s, own core"
-            run = ghz(
+            points[rate] = fixed_rate_point(
                 target,
-                label,
-                call=call,
-                rate=rate,
+                call,
+                f"{SERVERS['verifier']} at {rate} calls/s, own core",
+                rate,
                 duration=point_duration,
                 concurrency=peak_kw["concurrency"],
+                metrics_port=metrics_port,
             )
-            after = histogram(metrics_port, COMMIT_METRIC)
-        points[rate] = (run, (quantile_ms(before, after, 0.5), quantile_ms(before, after, 0.99)))
 
     def ratio(a: str, b: str) -> float:
-        return statistics.median(x.rps / y.rps for x, y in zip(runs[a], runs[b], strict=True))
+        return per_round_ratio(runs[a], runs[b])
 
     low, half = points[LOW_RATE], points[half_rate]
     return {
@@ -241,15 +271,15 @@ def measure_own_core(
         "ratio_vs_bare": round(ratio("verifier", "bare"), 3),
         "ratio_vs_bare_check": round(ratio("verifier_check", "bare_check"), 3),
         "ratio_vs_opa": round(ratio("verifier_check", "opa"), 3),
-        "p50_ms_at_100": low[0].p50_ms,
-        "p99_ms_at_100": low[0].p99_ms,
+        "p50_ms_at_100": low.run.p50_ms,
+        "p99_ms_at_100": low.run.p99_ms,
         "half_peak_rate": half_rate,
-        "p50_ms_at_half_peak": half[0].p50_ms,
-        "p99_ms_at_half_peak": half[0].p99_ms,
-        "audit_commit_p50_ms_at_half_peak": round(half[1][0], 2),
-        "audit_commit_p99_ms_at_half_peak": round(half[1][1], 2),
+        "p50_ms_at_half_peak": half.run.p50_ms,
+        "p99_ms_at_half_peak": half.run.p99_ms,
+        "audit_commit_p50_ms_at_half_peak": half.commit_ms[0],
+        "audit_commit_p99_ms_at_half_peak": half.commit_ms[1],
         "peaks": [asdict(r) for r in peaks.values()],
-        "points": [asdict(run) for run, _ in points.values()],
+        "points": [asdict(point.run) for point in points.values()],
         "runs": {n: [asdict(r) for r in rs] for n, rs in runs.items()},
     }
 
@@ -423,24 +453,19 @@ async def main() -> None:
                     rates = sorted({LOW_RATE, *(int(peaks[name].rps * s) for s in SHARES)})
                     curves[name] = []
                     for rate in rates:
-                        label = f"{SERVERS[name]} at {rate} calls/s"
-                        quiet_waits.append(quiesce())
-                        before = histogram(audited.metrics_port, COMMIT_METRIC)
-                        run = ghz(
+                        point = fixed_rate_point(
                             target,
-                            label,
-                            call=call,
-                            rate=rate,
+                            call,
+                            f"{SERVERS[name]} at {rate} calls/s",
+                            rate,
                             duration=options.point_duration,
                             concurrency=options.concurrency,
+                            metrics_port=audited.metrics_port,
                         )
-                        curves[name].append((rate, run))
+                        quiet_waits.append(point.quiet_wait)
+                        curves[name].append((rate, point.run))
                         if name == "verifier":
-                            after = histogram(audited.metrics_port, COMMIT_METRIC)
-                            commits[rate] = (
-                                round(quantile_ms(before, after, 0.5), 2),
-                                round(quantile_ms(before, after, 0.99), 2),
-                            )
+                            commits[rate] = point.commit_ms
 
                 # One process against two on one port: more connections, so the kernel can
                 # spread them; alternated like the peaks.
@@ -470,11 +495,8 @@ async def main() -> None:
     def half(name: str) -> Run:
         return at(name, int(peaks[name].rps * 0.5))
 
-    per_round = {n: [r.rps for r in runs] for n, runs in rounds.items()}
-
     def ratio(a: str, b: str) -> float:
-        pairs = zip(per_round[a], per_round[b], strict=True)
-        return statistics.median(x / y for x, y in pairs)
+        return per_round_ratio(rounds[a], rounds[b])
 
     one_peak = statistics.median(r.rps for r in one)
     two_peak = statistics.median(r.rps for r in two)
