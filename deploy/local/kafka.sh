@@ -381,10 +381,13 @@ cmd_start() {
   # capture our output do not wait on the broker.
   setsid nohup java "${java_opts[@]}" -cp "$LIB_DIR/*" kafka.Kafka "$PROPERTIES" \
     >"$STDOUT_FILE" 2>&1 </dev/null &
-  echo $! >"$PID_FILE"
+  local pid=$!
+  echo "$pid" >"$PID_FILE"
   local deadline=$((SECONDS + START_TIMEOUT))
   until is_ready; do
-    running_pid >/dev/null || fail_start "broker exited during startup"
+    # Our own child, so no cmdline guard: until setsid and nohup have exec'd java, its
+    # cmdline is still this script's, and running_pid would call a starting broker dead.
+    kill -0 "$pid" 2>/dev/null || fail_start "broker exited during startup"
     ((SECONDS < deadline)) || fail_start "not ready after ${START_TIMEOUT}s"
     sleep 0.5
   done
