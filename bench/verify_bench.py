@@ -287,10 +287,10 @@ def measure_own_core(
 def targets_table(shared: dict[str, Any], alone: dict[str, Any] | None) -> str:
     """Each target against the shared-cores figures and, when measured, the own-core ones."""
     rows = (
-        ("throughput, audit on, ≥ 0.6x bare", "ratio_vs_bare", "{:.2f}x"),
-        ("p50 at 100 calls/s ≤ 5 ms", "p50_ms_at_100", "{:.2f} ms"),
-        ("p99 at 100 calls/s ≤ 10 ms", "p99_ms_at_100", "{:.2f} ms"),
-        ("p99 at half of peak ≤ 15 ms", "p99_ms_at_half_peak", "{:.2f} ms"),
+        ("throughput, audit on, ≥ {:g}x bare", "ratio_vs_bare", "{:.2f}x"),
+        ("p50 at 100 calls/s ≤ {:g} ms", "p50_ms_at_100", "{:.2f} ms"),
+        ("p99 at 100 calls/s ≤ {:g} ms", "p99_ms_at_100", "{:.2f} ms"),
+        ("p99 at half of peak ≤ {:g} ms", "p99_ms_at_half_peak", "{:.2f} ms"),
     )
     layouts = [shared] + ([alone] if alone else [])
     headers = ["target", "shared cores", ""]
@@ -299,7 +299,7 @@ def targets_table(shared: dict[str, Any], alone: dict[str, Any] | None) -> str:
     return table(
         headers,
         [
-            [label]
+            [label.format(TARGETS[key])]
             + [
                 cell
                 for figures in layouts
@@ -315,7 +315,10 @@ def targets_table(shared: dict[str, Any], alone: dict[str, Any] | None) -> str:
 
 def own_core_section(alone: dict[str, Any] | None, rounds: int, point_duration: float) -> str:
     if alone is None:
-        return "(Not measured with a core of its own: this machine has a single CPU.)"
+        return (
+            "(Not measured with a core of its own: this process may not run on CPU 0 and"
+            " another CPU.)"
+        )
     fixed = [Run(**run) for run in alone["points"]]
     return f"""**With a core of its own.** The same servers again, each pinned in turn to CPU
 {", ".join(map(str, alone["server_cpus"]))} while everything else (ghz, the broker, PostgreSQL,
