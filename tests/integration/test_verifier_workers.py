@@ -105,10 +105,19 @@ def test_workers_share_the_port_and_the_pod_reports_their_sum(stack: Stack) -> N
     stack.verifiers.remove(verifier)
 
 
+def _metrics_dir(worker_pid: int) -> Path:
+    environ = Path(f"/proc/{worker_pid}/environ").read_bytes().split(b"\0")
+    (value,) = [v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    return Path(value.split(b"=", 1)[1].decode())
+
+
 def test_a_killed_supervisor_takes_its_workers_with_it(stack: Stack) -> None:
+    """...and the next supervisor to start removes the metrics directory it could not."""
     verifier = stack.start_verifier(BEHALF_VERIFIER_WORKERS=str(WORKERS))
     workers = _children(verifier.process.pid)
     assert len(workers) == WORKERS
+    metrics_dir = _metrics_dir(next(iter(workers)))
+    assert metrics_dir.is_dir()
     verifier.process.send_signal(signal.SIGKILL)
     verifier.process.wait(timeout=10)
     deadline = time.monotonic() + 30
@@ -116,6 +125,11 @@ def test_a_killed_supervisor_takes_its_workers_with_it(stack: Stack) -> None:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers), "a worker outlived its supervisor"
     stack.verifiers.remove(verifier)
+
+    successor = stack.start_verifier(BEHALF_VERIFIER_WORKERS=str(WORKERS))
+    assert not metrics_dir.exists(), "the killed supervisor's metrics directory was left behind"
+    assert successor.terminate() == 0
+    stack.verifiers.remove(successor)
 
 
 def test_a_worker_that_dies_takes_the_pod_down(stack: Stack) -> None:

@@ -5,9 +5,10 @@ worker is a whole service process (its own event loop, policy stream, producers)
 the shared port only once it can serve (`runner.serve`), so the kernel never hands a
 connection to a worker still starting. Every server sets `grpc.so_reuseport`.
 
-Metrics: the workers record into prometheus_client's multiprocess directory and the
-supervisor alone serves `/metrics` on the service's metrics port, summed (or min/max, as each
-gauge declares) over the workers: one scrape target per pod, as with one process.
+Metrics: the workers record into prometheus_client's multiprocess directory
+(behalf.common.metrics_dir) and the supervisor alone serves `/metrics` on the service's
+metrics port, summed (or min/max, as each gauge declares) over the workers: one scrape target
+per pod, as with one process.
 
 A worker that exits on its own takes the pod down: the supervisor stops the others and exits
 with the worker's code, so the orchestrator restarts the whole pod rather than running it
@@ -21,11 +22,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import structlog
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
 from behalf.common.config import ConfigError, Env
+from behalf.common.metrics_dir import metrics_directory
 
 WORKER_INDEX = "BEHALF_WORKER_INDEX"
 _MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -91,7 +91,11 @@ class Supervision:
 
 def supervise(plan: Supervision, environ: Mapping[str, str] | None = None) -> int:
     """Run the workers until a signal or a worker's exit; return the exit code."""
-    metrics_dir = tempfile.mkdtemp(prefix="behalf-metrics-")
+    with metrics_directory() as metrics_dir:
+        return _supervise(plan, environ, metrics_dir)
+
+
+def _supervise(plan: Supervision, environ: Mapping[str, str] | None, metrics_dir: str) -> int:
     base_env = dict(os.environ if environ is None else environ)
     stop_requested: list[int] = []
 
@@ -124,7 +128,6 @@ def supervise(plan: Supervision, environ: Mapping[str, str] | None = None) -> in
             metrics_server.shutdown()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _serve_metrics(host: str, port: int, metrics_dir: str) -> WSGIServer:
