@@ -233,6 +233,46 @@ async def test_approval_roles_validation_and_isolation(registry: Registry) -> No
     )
 
 
+async def test_a_key_bound_to_one_agent_reads_only_that_agents_approvals(
+    registry: Registry,
+) -> None:
+    """An agent holding a key bound to it guesses or learns another agent's approval id: the
+    registry answers as if there were none."""
+    tenant, agent, permission = await _setup(registry, requires_approval=True)
+    internal = registry.as_verifier()
+    own = (await internal.CreateApproval(_approval_request(tenant, agent, permission))).approval
+    other_agent = await new_agent(tenant, "other")
+    other_permission = (
+        await tenant.admin.GrantPermission(
+            pb.GrantPermissionRequest(
+                agent_id=other_agent.agent_id,
+                allowed_actions=["purchase"],
+                resources=["shop.example.com"],
+                requires_approval=True,
+            )
+        )
+    ).permission
+    theirs = (
+        await internal.CreateApproval(
+            _approval_request(tenant, other_agent, other_permission, "req-2")
+        )
+    ).approval
+    bound_key = await tenant.admin.CreateApiKey(
+        pb.CreateApiKeyRequest(name="bound", role=res.ROLE_VERIFY, agent_id=agent.agent_id)
+    )
+    bound = registry.public(bound_key.secret)
+
+    message = await fails(
+        bound.GetApproval(pb.GetApprovalRequest(approval_id=theirs.approval_id)), C.NOT_FOUND
+    )
+    assert message == f"approval {theirs.approval_id} not found"
+    read = await bound.GetApproval(pb.GetApprovalRequest(approval_id=own.approval_id))
+    assert read.approval.agent_id == agent.agent_id
+    # A verify key bound to no agent still reads every agent's approvals in its tenant.
+    read = await tenant.verify.GetApproval(pb.GetApprovalRequest(approval_id=theirs.approval_id))
+    assert read.approval.agent_id == other_agent.agent_id
+
+
 async def test_budget_200_concurrent_reservations_exactly_8_succeed(registry: Registry) -> None:
     """200 concurrent reservations of 100 against a budget of 800: exactly 8 succeed."""
     tenant, _, permission = await _setup(registry, budget=usd(800))

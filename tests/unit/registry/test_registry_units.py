@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from behalf.common.callers import Role, key_digest
+from behalf.common.callers import KeyScope, Role, key_digest
 from behalf.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
 from behalf.registry import validation as v
 from behalf.registry.keys import Authenticator, generate_key
@@ -34,13 +34,14 @@ async def test_authenticator_maps_keys_and_refuses_others() -> None:
     key = generate_key(Role.VERIFY)
 
     async def lookup(digest: bytes) -> StoredKey | None:
-        return (
-            StoredKey("key_1", "ten_1", Role.VERIFY, digest) if digest == key.secret_hash else None
-        )
+        if digest != key.secret_hash:
+            return None
+        return StoredKey("key_1", "ten_1", Role.VERIFY, digest, KeyScope(agent_id="agt_1"))
 
     auth = Authenticator(lookup)
     caller = await auth.authenticate([("authorization", f"Bearer {key.secret}")])
     assert (caller.tenant_id, caller.role) == ("ten_1", Role.VERIFY)
+    assert caller.scope == KeyScope(agent_id="agt_1"), "the key's scope reaches the handlers"
     with pytest.raises(PermissionDenied):
         caller.require(Role.ADMIN)
     for token in (generate_key(Role.VERIFY).secret, "garbage"):

@@ -368,7 +368,8 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetApproval(self, request, context):
-        """Gets one approval (verify keys may poll their own).
+        """Gets one approval (verify keys may poll their own; a key bound to an agent sees only that
+        agent's approvals, and another's is NOT_FOUND).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

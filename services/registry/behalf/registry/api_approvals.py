@@ -37,7 +37,9 @@ class ApprovalHandlers(Handlers):
     ) -> pb.GetApprovalResponse:
         caller = await self._auth(context, Role.ADMIN, Role.AUDIT_READ, Role.VERIFY)
         approval_id = v.require_id(request.approval_id, "apr", "approval_id")
-        approval = await approvals.get_approval(self._db, caller.tenant_id, approval_id)
+        approval = await approvals.get_approval(
+            self._db, caller.tenant_id, approval_id, agent_id=caller.scope.agent_id
+        )
         return pb.GetApprovalResponse(approval=approval)
 
     async def ResolveApproval(

@@ -81,4 +81,4 @@ class Authenticator:
         stored = await self._lookup(digest)
         if stored is None or not hmac.compare_digest(stored.secret_hash, digest):
             raise Unauthenticated("invalid API key")
-        return Caller(tenant_id=stored.tenant_id, key_id=stored.key_id, role=stored.role)
+        return Caller(stored.tenant_id, stored.key_id, stored.role, stored.scope)

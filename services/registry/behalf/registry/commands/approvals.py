@@ -44,9 +44,13 @@ async def list_approvals(
     return page.split(rows)
 
 
-async def get_approval(db: Db, tenant_id: str, approval_id: str) -> resources_pb2.Approval:
+async def get_approval(
+    db: Db, tenant_id: str, approval_id: str, *, agent_id: str | None = None
+) -> resources_pb2.Approval:
+    """The tenant's approval; with `agent_id` (a key bound to one agent), only that agent's,
+    and another agent's reads as missing, as another tenant's does."""
     approval = await approvals.get(db.pool, tenant_id, approval_id)
-    if approval is None:
+    if approval is None or (agent_id is not None and approval.agent_id != agent_id):
         raise not_found("approval", approval_id)
     return approval
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from behalf.common.callers import Role
+from behalf.common.callers import KeyScope, Role
 from behalf.registry.store._rows import Executor, one, set_time
 from behalf.registry.store.outbox import CARRIES_A_REVISION
 from behalf.registry.store.paging import Cursor
@@ -88,13 +88,19 @@ async def insert_key(
 async def find_key(conn: Executor, secret_hash: bytes) -> StoredKey | None:
     """The unrevoked key with this hash."""
     row = await conn.fetchrow(
-        """SELECT key_id, tenant_id, role, secret_hash FROM api_keys
+        """SELECT key_id, tenant_id, role, secret_hash, test_mode_only, agent_id FROM api_keys
            WHERE secret_hash = $1 AND revoked_at IS NULL""",
         secret_hash,
     )
     if row is None:
         return None
-    return StoredKey(row["key_id"], row["tenant_id"], Role(row["role"]), bytes(row["secret_hash"]))
+    return StoredKey(
+        row["key_id"],
+        row["tenant_id"],
+        Role(row["role"]),
+        bytes(row["secret_hash"]),
+        KeyScope(test_mode_only=row["test_mode_only"], agent_id=row["agent_id"]),
+    )
 
 
 async def list_keys(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from behalf.common.callers import Role
+from behalf.common.callers import UNSCOPED, KeyScope, Role
 from behalf.v1 import common_pb2
 
 
@@ -46,3 +46,4 @@ class StoredKey:
     tenant_id: str
     role: Role
     secret_hash: bytes
+    scope: KeyScope = UNSCOPED

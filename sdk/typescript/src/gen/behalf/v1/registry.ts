@@ -8647,7 +8647,10 @@ export const RegistryServiceService = {
       Buffer.from(ListApprovalsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListApprovalsResponse => ListApprovalsResponse.decode(value),
   },
-  /** Gets one approval (verify keys may poll their own). */
+  /**
+   * Gets one approval (verify keys may poll their own; a key bound to an agent sees only that
+   * agent's approvals, and another's is NOT_FOUND).
+   */
   getApproval: {
     path: "/behalf.v1.RegistryService/GetApproval" as const,
     requestStream: false as const,
@@ -8855,7 +8858,10 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   getScopeTemplate: handleUnaryCall<GetScopeTemplateRequest, GetScopeTemplateResponse>;
   /** Lists approvals, by state. */
   listApprovals: handleUnaryCall<ListApprovalsRequest, ListApprovalsResponse>;
-  /** Gets one approval (verify keys may poll their own). */
+  /**
+   * Gets one approval (verify keys may poll their own; a key bound to an agent sees only that
+   * agent's approvals, and another's is NOT_FOUND).
+   */
   getApproval: handleUnaryCall<GetApprovalRequest, GetApprovalResponse>;
   /** Approves or denies a pending approval. */
   resolveApproval: handleUnaryCall<ResolveApprovalRequest, ResolveApprovalResponse>;
@@ -9222,7 +9228,10 @@ export interface RegistryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListApprovalsResponse) => void,
   ): ClientUnaryCall;
-  /** Gets one approval (verify keys may poll their own). */
+  /**
+   * Gets one approval (verify keys may poll their own; a key bound to an agent sees only that
+   * agent's approvals, and another's is NOT_FOUND).
+   */
   getApproval(
     request: GetApprovalRequest,
     callback: (error: ServiceError | null, response: GetApprovalResponse) => void,
