@@ -1,4 +1,5 @@
-"""With the Kafka broker down, allows turn into AUDIT_UNAVAILABLE denies, and recover."""
+"""With the Kafka broker down, allows turn into AUDIT_UNAVAILABLE denies, and recover; an agent
+replaying an allowed request id meanwhile gets no budget back."""
 
 from __future__ import annotations
 
@@ -51,13 +52,34 @@ async def test_allows_fail_closed_while_kafka_is_down(
         def decide() -> common_pb2.Decision:
             return verifier.Verify(request, metadata=tenant.verify, timeout=15).decision
 
+        # An agent whose passport holds 100.00 USD in all spends it, with a request id it chose.
+        spender_id, budgeted = stack.agent_with_grant(
+            tenant, "spender", budget=common_pb2.Money(amount_minor=10000, currency="USD")
+        )
+
+        def spend(request_id: str) -> common_pb2.Decision:
+            spending = verifier_pb2.VerifyRequest(
+                agent_id=spender_id,
+                action="purchase",
+                resource="coachella.com",
+                amount=common_pb2.Money(amount_minor=10000, currency="USD"),
+                request_id=request_id,
+                min_revision=budgeted.revision,
+            )
+            return verifier.Verify(spending, metadata=tenant.verify, timeout=15).decision
+
         assert decide().outcome == common_pb2.OUTCOME_ALLOW
+        assert spend("spend-1").outcome == common_pb2.OUTCOME_ALLOW
 
         own_broker.stop()
         during = [decide() for _ in range(3)]
         assert all(d.outcome == common_pb2.OUTCOME_DENY for d in during)
         assert all(d.reason_code == common_pb2.REASON_CODE_AUDIT_UNAVAILABLE for d in during)
         assert stack.verifiers[0].process.poll() is None
+        # It replays the allowed request while nothing can be audited: denied, and the verifier
+        # gives back this call's claim on the reservation, not the spend the first call made.
+        replayed = spend("spend-1")
+        assert replayed.reason_code == common_pb2.REASON_CODE_AUDIT_UNAVAILABLE
 
         own_broker.start()
         deadline = time.monotonic() + 90
@@ -66,5 +88,10 @@ async def test_allows_fail_closed_while_kafka_is_down(
             outcome = decide().outcome
             await asyncio.sleep(0.5)
         assert outcome == common_pb2.OUTCOME_ALLOW
+        # The budget is still spent: a new request for it is denied, the original still stands.
+        again = spend("spend-2")
+        assert again.outcome == common_pb2.OUTCOME_DENY, "a failed replay refunded the budget"
+        assert again.reason_code == common_pb2.REASON_CODE_BUDGET_EXHAUSTED
+        assert spend("spend-1").outcome == common_pb2.OUTCOME_ALLOW
     finally:
         await stop_stack(stack)

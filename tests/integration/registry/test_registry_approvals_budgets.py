@@ -325,6 +325,8 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
     release = ipb.ReleaseBudgetRequest(
         tenant_id=tenant.tenant_id, permission_id=permission.permission_id, request_id="a"
     )
+    # Both calls answered `reserved` for "a"; each gives its claim back, the last the amount.
+    assert not (await internal.ReleaseBudget(release)).released
     assert (await internal.ReleaseBudget(release)).released
     assert not (await internal.ReleaseBudget(release)).released
     assert (await internal.ReserveBudget(reserve("c", 1000))).reserved
@@ -365,6 +367,39 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
         await fails(internal.ReserveBudget(foreign), C.NOT_FOUND)
         == f"permission {permission.permission_id} not found"
     )
+
+
+async def test_a_retry_that_cannot_stand_never_refunds_what_an_allowed_call_spent(
+    registry: Registry,
+) -> None:
+    """The agent spends the whole budget with request id r-1 (allowed), then replays r-1, many
+    times at once, while audits fail: each replay's claim is given back, the spend is not."""
+    tenant, _, permission = await _setup(registry, budget=usd(10000))
+    internal = registry.as_verifier()
+
+    def reserve(request_id: str) -> ipb.ReserveBudgetRequest:
+        return ipb.ReserveBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission.permission_id,
+            amount=usd(10000),
+            request_id=request_id,
+            agent_id=permission.agent_id,
+            **_ASKED,
+        )
+
+    release = ipb.ReleaseBudgetRequest(
+        tenant_id=tenant.tenant_id, permission_id=permission.permission_id, request_id="r-1"
+    )
+    assert (await internal.ReserveBudget(reserve("r-1"))).reserved  # allowed and audited
+
+    async def replay_that_fails_its_audit() -> bool:
+        assert (await internal.ReserveBudget(reserve("r-1"))).reserved
+        return bool((await internal.ReleaseBudget(release)).released)
+
+    refunds = await asyncio.gather(*(replay_that_fails_its_audit() for _ in range(20)))
+    assert not any(refunds)
+    fresh = await internal.ReserveBudget(reserve("r-2"))
+    assert not fresh.reserved and fresh.remaining.amount_minor == 0
 
 
 async def test_a_request_id_names_one_request_in_every_stateful_step(registry: Registry) -> None:

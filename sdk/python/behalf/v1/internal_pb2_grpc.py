@@ -114,7 +114,7 @@ class RegistryInternalServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseBudget(self, request, context):
-        """Gives back a reservation whose decision could not be audited.
+        """Gives back one call's claim on a reservation whose decision could not be audited.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

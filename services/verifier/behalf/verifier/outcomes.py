@@ -44,8 +44,9 @@ class ReasonCode(IntEnum):
 class DecisionResult:
     """What `decide` concluded; the API layer adds request id, time and verifier id.
 
-    `budget_reserved` tells the caller to release the reservation if the decision cannot be
-    audited (see `deny_for_audit_failure`).
+    `budget_reserved` tells the caller to give back this call's claim on the reservation if the
+    decision cannot be audited (see `deny_for_audit_failure`); a retry of an allowed request id
+    holds a claim of its own, so giving it back refunds nothing the first call spent.
     """
 
     outcome: Outcome

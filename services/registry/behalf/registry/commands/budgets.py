@@ -61,7 +61,8 @@ async def check(db: Db, tenant_id: str, permission_id: str, amount: MoneyValue) 
 
 
 async def release(db: Db, tenant_id: str, permission_id: str, request_id: str) -> bool:
-    """Give a request's reservation back; False if there was none."""
+    """Give back one call's claim on a request's reservation; True when the amount went back
+    to the budget (store.budgets.release)."""
     async with db.pool.acquire() as conn:
         return await budgets.release(
             conn, tenant_id=tenant_id, permission_id=permission_id, request_id=request_id

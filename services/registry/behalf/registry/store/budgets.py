@@ -101,35 +101,42 @@ async def _existing(
     amount_minor: int,
     currency: str,
 ) -> Reservation:
-    """The outcome of the reservation this request id already made: reserved only if it is
-    live and for this very amount (the request id's claim already vouches for the rest)."""
-    row = await conn.fetchrow(
-        """SELECT r.released_at IS NULL AND r.amount_minor = $4 AS same_and_live,
-                  p.budget_minor - p.budget_spent_minor AS left
-           FROM budget_reservations r JOIN permissions p USING (permission_id)
-           WHERE r.permission_id = $1 AND r.request_id = $2 AND r.tenant_id = $3""",
+    """A retry: the reservation this request id already made, counted as reserved (and claimed
+    once more) only if it is live and for this very amount (the request id's claim already
+    vouches for the rest)."""
+    claimed = await conn.fetchval(
+        """UPDATE budget_reservations SET claims = claims + 1
+           WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3
+             AND released_at IS NULL AND amount_minor = $4
+           RETURNING true""",
         permission_id,
         request_id,
         tenant_id,
         amount_minor,
     )
-    return Reservation(bool(row and row["same_and_live"]), row["left"] if row else 0, currency)
+    now = await state(conn, tenant_id, permission_id)
+    left = (now.budget_minor or 0) - now.spent_minor if now else 0
+    return Reservation(bool(claimed), left, currency)
 
 
 async def release(conn: Connection, *, tenant_id: str, permission_id: str, request_id: str) -> bool:
-    """Give a live reservation back, once; False if there is none."""
+    """Give back one call's claim on a live reservation; True when it was the last, and the
+    amount went back to the budget. A call that was allowed keeps its claim, so nothing it
+    spent comes back, whatever its retries do."""
     async with conn.transaction():
-        amount = await conn.fetchval(
-            """UPDATE budget_reservations SET released_at = now()
+        row = await conn.fetchrow(
+            """UPDATE budget_reservations
+               SET claims = claims - 1, released_at = CASE WHEN claims <= 1 THEN now() END
                WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3
                  AND released_at IS NULL
-               RETURNING amount_minor""",
+               RETURNING released_at IS NOT NULL AS last, amount_minor""",
             permission_id,
             request_id,
             tenant_id,
         )
-        if amount is None:
+        if row is None or not row["last"]:
             return False
+        amount = row["amount_minor"]
         await conn.execute(
             """UPDATE permissions SET budget_spent_minor = budget_spent_minor - $3
                WHERE tenant_id = $1 AND permission_id = $2""",
