@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
+from hypothesis import given
+from hypothesis import strategies as st
 
 from behalf.common.errors import InvalidArgument
 from behalf.verifier.ext_authz import verify_request_from_check
@@ -95,3 +97,43 @@ def test_the_request_host_without_its_port_is_the_fallback_resource(
     """With no resource given, the request's host (an IPv6 literal kept whole) is used."""
     headers = {"x-behalf-agent-id": "agt_" + "0" * 20, "x-behalf-action": "browse_web"}
     assert verify_request_from_check(_check(headers, host=host)).resource == resource
+
+
+_CRAFTED_NUMBERS = ["²", "١٢", "9223372036854775808", "9" * 20, "9" * 5000, "+5", " 5", "0x10", ""]
+
+
+@pytest.mark.parametrize("header", ["x-behalf-amount-minor", "x-behalf-min-revision"])
+@pytest.mark.parametrize("value", _CRAFTED_NUMBERS)
+def test_crafted_numbers_are_refused_by_field_never_crash(header: str, value: str) -> None:
+    """Unicode digits str.isdigit() takes, int64 overflow, and numbers past Python's digit
+    limit: InvalidArgument naming the header (a 400 to Envoy), not an internal error."""
+    headers = {"x-behalf-agent-id": "agt_a", "x-behalf-action": "p", header: value}
+    if header == "x-behalf-amount-minor":
+        headers["x-behalf-currency"] = "USD"
+    with pytest.raises(InvalidArgument) as caught:
+        verify_request_from_check(_check(headers, host="h.example"))
+    assert caught.value.field == header
+
+
+@given(value=st.text(max_size=30))
+def test_any_amount_header_maps_or_is_refused_by_field(value: str) -> None:
+    headers = {
+        "x-behalf-agent-id": "agt_a",
+        "x-behalf-action": "p",
+        "x-behalf-amount-minor": value,
+        "x-behalf-currency": "USD",
+    }
+    try:
+        request = verify_request_from_check(_check(headers, host="h.example"))
+    except InvalidArgument as exc:
+        assert exc.field == "x-behalf-amount-minor"
+    else:
+        assert value.isascii() and request.amount.amount_minor == int(value)
+
+
+def test_the_largest_int64_is_read() -> None:
+    headers = {"x-behalf-agent-id": "agt_a", "x-behalf-action": "p"}
+    request = verify_request_from_check(
+        _check({**headers, "x-behalf-min-revision": str(2**63 - 1)}, host="h.example")
+    )
+    assert request.min_revision == 2**63 - 1

@@ -42,6 +42,7 @@ from behalf.common.errors import BehalfError, InvalidArgument, Unauthenticated
 from behalf.common.ids import new_id
 from behalf.v1 import common_pb2, verifier_pb2
 from behalf.verifier.api import Verifier
+from behalf.verifier.validation import INT64_MAX, non_negative_int64
 
 
 def verify_request_from_check(check: external_auth_pb2.CheckRequest) -> verifier_pb2.VerifyRequest:
@@ -64,18 +65,28 @@ def verify_request_from_check(check: external_auth_pb2.CheckRequest) -> verifier
         raise InvalidArgument("agent_id", "missing: set context_extensions or x-behalf-agent-id")
     if not request.action:
         raise InvalidArgument("action", "missing: set context_extensions or x-behalf-action")
-    amount, currency = headers.get("x-behalf-amount-minor"), headers.get("x-behalf-currency")
+    amount = _header_int64(headers, "x-behalf-amount-minor")
+    currency = headers.get("x-behalf-currency")
     if amount is not None or currency is not None:
-        if amount is None or not amount.isdigit():
-            raise InvalidArgument("x-behalf-amount-minor", "must be a non-negative integer")
-        request.amount.amount_minor = int(amount)
+        if amount is None:
+            raise InvalidArgument("x-behalf-amount-minor", "is required with x-behalf-currency")
+        request.amount.amount_minor = amount
         request.amount.currency = currency or ""
-    revision = headers.get("x-behalf-min-revision")
+    revision = _header_int64(headers, "x-behalf-min-revision")
     if revision is not None:
-        if not revision.isdigit():
-            raise InvalidArgument("x-behalf-min-revision", "must be a non-negative integer")
-        request.min_revision = int(revision)
+        request.min_revision = revision
     return request
+
+
+def _header_int64(headers: Mapping[str, str], name: str) -> int | None:
+    """The header's non-negative int64, None when absent, InvalidArgument when malformed."""
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    # str.isdigit() also takes "²" and other digits int() refuses; 20 digits never fit.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(INT64_MAX))):
+        raise InvalidArgument(name, "must be an integer between 0 and 2^63-1")
+    return non_negative_int64(int(raw), name)
 
 
 def _without_port(authority: str) -> str:

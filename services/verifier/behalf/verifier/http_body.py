@@ -17,9 +17,9 @@ from typing import Any
 from behalf.common.currencies import is_currency, major_to_minor
 from behalf.common.errors import InvalidArgument
 from behalf.v1 import common_pb2, resources_pb2, verifier_pb2
+from behalf.verifier.validation import non_negative_int64
 
 MAX_BODY_BYTES = 64 * 1024
-_INT64_MAX = 2**63 - 1
 
 # The JSON name of each VerifyRequest field; errors name the JSON field the client sent.
 _STRING_FIELDS = {
@@ -113,9 +113,7 @@ def _integer(body: Mapping[str, Any], name: str) -> int:
     value = body[name]
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(name, "must be an integer")
-    if not 0 <= value <= _INT64_MAX:
-        raise InvalidArgument(name, "must be between 0 and 2^63-1")
-    return value
+    return non_negative_int64(value, name)
 
 
 def _amount(body: Mapping[str, Any]) -> common_pb2.Money | None:

@@ -18,6 +18,14 @@ MAX_CONTEXT_ENTRIES = 32
 MAX_CONTEXT_KEY = 64
 MAX_CONTEXT_VALUE = 256
 MAX_RESOURCE = 253
+INT64_MAX = 2**63 - 1  # the range of the int64 fields amount_minor and min_revision
+
+
+def non_negative_int64(value: int, field: str) -> int:
+    """`value` if a non-negative int64 field can hold it, else InvalidArgument naming `field`."""
+    if not 0 <= value <= INT64_MAX:
+        raise InvalidArgument(field, "must be an integer between 0 and 2^63-1")
+    return value
 
 
 def validate_verify(request: verifier_pb2.VerifyRequest, tenant_id: str) -> VerifyInput:
