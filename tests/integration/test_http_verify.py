@@ -5,8 +5,10 @@ OpenAPI document the verifier serves."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
@@ -57,6 +59,26 @@ def post(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+def post_with_raw_authorization(
+    stack: Stack, payload: dict[str, Any], authorization: bytes
+) -> tuple[int, dict[str, Any]]:
+    """POST with an Authorization header of arbitrary bytes, which urllib would not send."""
+    url = urllib.parse.urlsplit(stack.verifiers[0].http_url)
+    assert url.hostname is not None and url.port is not None
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        body = json.dumps(payload).encode()
+        connection.putrequest("POST", "/v1/verify")
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.putheader("Authorization", authorization)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
 
 
 def conforms(body: dict[str, Any], schema: str) -> None:
@@ -117,6 +139,9 @@ def test_requests_without_a_decision_say_why(stack: Stack, tenant: Tenant) -> No
     assert status == 401 and missing["error"]["code"] == "unauthenticated"
     status, wrong = post(stack, ask, "bhk_not_a_key")
     assert status == 401 and wrong["error"]["code"] == "unauthenticated"
+    for raw in (b"Bearer \xff\xfe", b"Bearer bhk_verify_\xc3\xa9", b"Bearer    "):
+        status, odd = post_with_raw_authorization(stack, ask, raw)
+        assert (status, odd["error"]["code"]) == (401, "unauthenticated"), raw
     conforms(wrong, "Error")
     status, admin = post(stack, ask, tenant.admin_key)
     assert status == 200 and admin["reasonCode"] == "AGENT_NOT_FOUND"  # admin keys verify too
