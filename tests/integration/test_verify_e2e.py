@@ -228,6 +228,32 @@ def test_approval_flow_allows_once(stack: Stack, tenant: Tenant) -> None:
     assert _code(again) == "APPROVAL_INVALID"
 
 
+def test_an_action_on_no_resource_goes_through_budget_and_approval(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """A "*" grant covers an action on no resource (resource ""); its budget and its approval
+    steps hold at the registry like any other, with their own reasons."""
+    agent_id = _agent(stack, tenant, "tipper")
+    _grant(stack, tenant, agent_id, allowed_actions=["tip"], resources=["*"], budget=usd(500))
+    tip = {"agent_id": agent_id, "action": "tip", "resource": "", "amount": usd(300)}
+    assert _code(_verify(stack, tenant, **tip)) == "ALLOWED"
+    assert _code(_verify(stack, tenant, **tip)) == "BUDGET_EXHAUSTED"
+
+    asker = _agent(stack, tenant, "asker")
+    _grant(stack, tenant, asker, allowed_actions=["tip"], resources=["*"], requires_approval=True)
+    first = _verify(stack, tenant, **{**tip, "agent_id": asker})
+    assert first.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL and first.approval_id, first
+    stack.registry_stub().ResolveApproval(
+        registry_pb2.ResolveApprovalRequest(
+            approval_id=first.approval_id, approve=True, resolved_by="ops@example.com"
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    approved = _verify(stack, tenant, **{**tip, "agent_id": asker}, approval_id=first.approval_id)
+    assert _code(approved) == "APPROVAL_CONSUMED"
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [

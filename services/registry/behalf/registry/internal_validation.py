@@ -34,7 +34,10 @@ def action(value: str) -> str:
 
 
 def resource(value: str) -> str:
-    """The verifier sends normalized resources; anything else is refused, not normalized here."""
+    """The verifier sends normalized resources, or "" for an action on no resource (which only
+    a "*" grant covers); anything else is refused, not normalized here."""
+    if not value:
+        return value
     try:
         normalized = normalize_resource(value)
     except InvalidResourceName as exc:
