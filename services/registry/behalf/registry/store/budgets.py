@@ -102,8 +102,8 @@ async def _existing(
     currency: str,
 ) -> Reservation:
     """A retry: the reservation this request id already made, counted as reserved (and claimed
-    once more) only if it is live and for this very amount (the request id's claim already
-    vouches for the rest)."""
+    once more) only if it is live and for this very amount (the request-id check upstream
+    already vouches for the rest of the request)."""
     claimed = await conn.fetchval(
         """UPDATE budget_reservations SET claims = claims + 1
            WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3
