@@ -1,5 +1,6 @@
 """One action grammar and one currency table: the registry, the verifier, the console and both
-SDKs accept exactly the same actions and currencies, near misses included.
+SDKs accept exactly the same actions and currencies, near misses included, and read major units
+with the same ISO-4217 exponents.
 
 The TypeScript SDK checks tests/cases/grammar_cases.json (sdk/typescript/test/unit/
 grammar.test.ts); this file checks that fixture still holds the Python verdicts. Regenerate it
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from behalf import InvalidRequest
 from behalf._verify import build_verify_request
 from behalf.common.actions import ACTION_PATTERN, MAX_ACTION_LENGTH, is_action
-from behalf.common.currencies import ISO_4217, is_currency
+from behalf.common.currencies import ISO_4217, is_currency, minor_unit_exponent
 from behalf.common.errors import InvalidArgument
 from behalf.console import forms
 from behalf.registry import validation as registry
@@ -234,6 +235,7 @@ def fixture() -> dict[str, object]:
         ),
         "actions": [{"value": s, "valid": is_action(s)} for s in cases["actions"]],
         "currencies": [{"value": s, "valid": is_currency(s)} for s in cases["currencies"]],
+        "exponents": {code: minor_unit_exponent(code) for code in CODES},
     }
 
 
@@ -314,6 +316,20 @@ def test_fixture_cases_get_the_same_verdict_everywhere() -> None:
     for value in generated_cases()["currencies"]:
         verdicts = {registry_accepts_currency(value), verifier_accepts_currency(value)}
         assert verdicts == {is_currency(value)}, value
+
+
+def test_the_exponents_are_iso_4217s() -> None:
+    """ISO 4217 list one: 17 currencies without decimals, 7 with three, 2 with four."""
+    by_exponent: dict[int, set[str]] = {}
+    for code in CODES:
+        by_exponent.setdefault(minor_unit_exponent(code), set()).add(code)
+    assert by_exponent[0] == set(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split()
+    )
+    assert by_exponent[3] == set("BHD IQD JOD KWD LYD OMR TND".split())
+    assert by_exponent[4] == {"CLF", "UYW"}
+    assert {"USD", "EUR", "GBP", "CHF"} <= by_exponent[2]
+    assert set(by_exponent) == {0, 2, 3, 4}
 
 
 def test_fixture_is_up_to_date() -> None:

@@ -23,22 +23,14 @@ __all__ = [
     "to_minor_units",
 ]
 
-# ISO-4217 currencies whose minor unit is not 1/100. Everything else uses 2.
+# ISO-4217 currencies whose minor unit is not 1/100 (the standard's list one). Everything else
+# uses 2, including the codes the standard gives no minor unit (gold, test codes).
 _EXPONENTS: dict[str, int] = {
-    "JPY": 0,
-    "KRW": 0,
-    "VND": 0,
-    "CLP": 0,
-    "ISK": 0,
-    "XOF": 0,
-    "XAF": 0,
-    "BHD": 3,
-    "IQD": 3,
-    "JOD": 3,
-    "KWD": 3,
-    "LYD": 3,
-    "OMR": 3,
-    "TND": 3,
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
 }
 # ISO-4217 alphabetic codes of current currencies (plus funds, precious metals and test codes):
 # the one table. The services check currencies against it too (behalf.common.currencies).
@@ -133,21 +125,20 @@ def to_minor_units(amount: AmountLike, currency: str) -> int:
     # Integer arithmetic on the digits, so no Decimal context can round.
     sign, digits, exp = amount.as_tuple()
     assert isinstance(exp, int)  # finite
-    coefficient = int("".join(map(str, digits)) or "0")
-    shift = exp + exponent
-    if coefficient == 0:
+    all_digits = "".join(map(str, digits))
+    significant = all_digits.rstrip("0")  # 799.990 is 799.99
+    if not significant:
         return 0
-    while shift < 0 and coefficient % 10 == 0:  # 799.990 is 799.99
-        coefficient //= 10
-        shift += 1
+    shift = exp + (len(all_digits) - len(significant)) + exponent
     if shift < 0:
         raise InvalidRequest(
             f"amount {amount} has more than {exponent} decimals for {currency.upper()}",
             field="amount",
         )
-    if shift > 19:
+    # Never more than an int64's 19 digits reach int(), which refuses 4,300 and more.
+    if len(significant) + shift > 19:
         raise InvalidRequest("amount is too large", field="amount")
-    minor = coefficient * 10**shift
+    minor = int(significant) * 10**shift
     return _checked(-minor if sign else minor)
 
 

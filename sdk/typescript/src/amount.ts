@@ -92,22 +92,13 @@ export function parseCurrency(value: unknown, field = "amount.currency"): string
  * Currencies whose minor unit is not 1/100 (the services' table, behalf._money._EXPONENTS);
  * every other currency has two decimals.
  */
-const EXPONENTS: Readonly<Record<string, number>> = {
-  JPY: 0,
-  KRW: 0,
-  VND: 0,
-  CLP: 0,
-  ISK: 0,
-  XOF: 0,
-  XAF: 0,
-  BHD: 3,
-  IQD: 3,
-  JOD: 3,
-  KWD: 3,
-  LYD: 3,
-  OMR: 3,
-  TND: 3,
-};
+const EXPONENTS: Readonly<Record<string, number>> = Object.fromEntries([
+  ..."BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
+    .split(" ")
+    .map((code) => [code, 0] as const),
+  ..."BHD IQD JOD KWD LYD OMR TND".split(" ").map((code) => [code, 3] as const),
+  ..."CLF UYW".split(" ").map((code) => [code, 4] as const),
+]);
 
 /** How many decimals the currency's minor unit has (JPY 0, USD 2, KWD 3). */
 export function minorUnitExponent(currency: string): number {

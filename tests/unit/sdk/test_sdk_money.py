@@ -41,6 +41,9 @@ def test_floats_are_rejected(value: float, currency: str) -> None:
         ("0", "USD", 0),
         ("1e2", "USD", 10000),
         (Decimal("1.0000000000000000000000000000000000"), "USD", 100),
+        ("1" + "0" * 5000 + "e-5000", "USD", 100),  # past int()'s 4,300-digit limit, still 1
+        ("500000", "UGX", 500000),  # ISO 4217: the Ugandan shilling has no minor unit
+        ("1.2345", "CLF", 12345),  # and the Chilean unidad de fomento four
     ],
 )
 def test_examples(amount, currency: str, minor: int) -> None:
@@ -62,6 +65,9 @@ def test_examples(amount, currency: str, minor: int) -> None:
         ("1.0000000000000000000000000001", "USD"),
         (2**63, "USD"),
         ("1e30", "USD"),
+        ("1" * 5000, "USD"),
+        ("0." + "1" * 5000, "USD"),
+        ("1.5", "UGX"),
     ],
 )
 def test_inexact_negative_or_malformed_amounts_are_refused(amount, currency: str) -> None:
