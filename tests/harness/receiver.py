@@ -18,9 +18,11 @@ class Received:
     at: float
 
 
-# A behaviour gets the request and its 1-based number on that path; returns (status, headers)
-# or None to hang until the client gives up.
-Behaviour = Callable[[Received, int], Awaitable[tuple[int, dict[str, str]] | None]]
+# A behaviour gets the request and its 1-based number on that path; returns (status, headers),
+# or (status, headers, body) for a body other than b"received", or None to hang until the
+# client gives up.
+Answer = tuple[int, dict[str, str]] | tuple[int, dict[str, str], bytes]
+Behaviour = Callable[[Received, int], Awaitable[Answer | None]]
 
 
 async def ok(_request: Received, _n: int) -> tuple[int, dict[str, str]]:
@@ -74,8 +76,8 @@ class Receiver:
                 if answer is None:
                     await asyncio.sleep(3600)
                     return
-                status, extra = answer
-                reply = b"received"
+                status, extra = answer[0], answer[1]
+                reply = answer[2] if len(answer) == 3 else b"received"
                 head = [f"HTTP/1.1 {status} X", f"content-length: {len(reply)}"]
                 head += [f"{k}: {v}" for k, v in extra.items()]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + reply)

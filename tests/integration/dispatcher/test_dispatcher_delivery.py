@@ -126,6 +126,42 @@ async def test_fails_twice_then_succeeds_with_one_webhook_id(
     assert requests[2].at - requests[1].at >= 1.9  # the 2s tier
 
 
+async def test_what_a_hostile_endpoint_answers_is_recorded_and_retried_as_anything_else(
+    env, registry, receiver, producer, prefix
+):
+    """A body with NUL bytes (which PostgreSQL's text refuses) is stored with replacement
+    characters, and a Retry-After of Unicode digits is ignored; both deliveries finish with
+    every attempt recorded, rather than wedging the outcome writer or the attempt."""
+
+    async def nul_body(_request, _n):
+        return 200, {}, b"ok\x00!"
+
+    async def odd_retry_after(_request, n):
+        return (503, {"Retry-After": "\u00b2"}) if n == 1 else (200, {})
+
+    receiver.behaviours["/nul"] = nul_body
+    receiver.behaviours["/throttled"] = odd_retry_after
+    registry.add(receiver.url("/nul"))
+    registry.add(receiver.url("/throttled"))
+    event = decision_event(common_pb2.OUTCOME_ALLOW)
+    async with run_dispatcher(env) as running:
+        await publish(producer, f"{prefix}.decisions", event, "verification.allowed")
+        channel, stub = api(running)
+        async with channel:
+            found = await wait_state(stub, event.event_id, dispatcher_pb2.DELIVERY_STATE_SUCCEEDED)
+            recorded = []
+            for delivery in found:
+                got = await stub.GetDelivery(
+                    dispatcher_pb2.GetDeliveryRequest(delivery_id=delivery.delivery_id),
+                    metadata=METADATA,
+                )
+                recorded.append([(a.status_code, a.response_body) for a in got.delivery.attempts])
+    assert sorted(recorded) == [
+        [(200, "ok\ufffd!")],  # /nul
+        [(503, "received"), (200, "received")],  # /throttled
+    ]
+
+
 async def test_always_failing_goes_dead_and_redrive_keeps_the_webhook_id(
     env, registry, receiver, producer, prefix, kafka_bootstrap
 ):

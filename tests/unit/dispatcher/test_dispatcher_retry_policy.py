@@ -95,6 +95,8 @@ def test_parse_retry_after():
     later = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after(later, now) == 30
     assert parse_retry_after("soon", now) is None
+    for unicode_digits in ("\u00b2", "\u0661\u0662", "\uff11"):  # digits float() refuses
+        assert parse_retry_after(unicode_digits, now) is None
     assert parse_retry_after(None, now) is None
 
 

@@ -334,4 +334,6 @@ async def _read_bounded(content: aiohttp.StreamReader) -> str:
             break
         chunks.append(chunk)
         size += len(chunk)
-    return b"".join(chunks).decode("utf-8", errors="replace")
+    text = b"".join(chunks).decode("utf-8", errors="replace")
+    # PostgreSQL's text cannot hold U+0000: one such byte would fail every write it is in.
+    return text.replace("\x00", "\ufffd")
