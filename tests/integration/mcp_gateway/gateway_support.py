@@ -121,7 +121,7 @@ def write_config(
             "buy_ticket": {
                 "action": "purchase",
                 "resource": {"argument": "url", "extract": "url_host"},
-                "amount": {"argument": "price"},
+                "amount": {"argument": "price", "times": "quantity"},
                 "currency": {"constant": "USD"},
             },
             "refund": {
@@ -133,6 +133,7 @@ def write_config(
             "send_email": {
                 "action": "send_email",
                 "resource": {"argument": "to", "extract": "email_domain"},
+                "unchecked_arguments": ["subject", "body"],
             },
             **(more_tools or {}),
         },

@@ -42,7 +42,9 @@ async def test_streamable_http_both_ways_with_a_token_and_hidden_tools(
         upstream_url=f"http://127.0.0.1:{upstream_port}/mcp",
         hide_unpermitted_tools=True,
         http={"port": gateway_port, "token_env": "MCP_TEST_TOKEN"},
-        more_tools={"delete_account": {"action": "delete_records"}},
+        more_tools={
+            "delete_account": {"action": "delete_records", "unchecked_arguments": ["user"]}
+        },
     )
     upstream_env = {"RECORD_FILE": str(tmp_path / "calls.jsonl")}
     gateway = [str(GATEWAY), "--config", str(config), "--transport", "http"]

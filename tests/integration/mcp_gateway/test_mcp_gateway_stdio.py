@@ -31,7 +31,7 @@ async def test_allowed_calls_arrive_unchanged_and_denied_ones_never(
     crafted URLs and an unmapped tool are tool errors that never arrive; the JSON log on stderr
     never holds the verify key."""
     config = write_config(tmp_path, stack, passport.agent_id)
-    allowed = {"url": TICKETS, "price": 799.99, "quantity": 2}
+    allowed = {"url": TICKETS, "price": 399.99, "quantity": 2}  # 799.98 USD in all
     async with stdio_gateway(config, tenant) as session:
         listed = {tool.name for tool in (await session.list_tools()).tools}
         assert {"buy_ticket", "send_email", "search_events", "delete_account"} <= listed
@@ -57,6 +57,12 @@ async def test_allowed_calls_arrive_unchanged_and_denied_ones_never(
             assert refused.is_error and f"reason_code: {code}" in text(refused), url
         no_price = await session.call_tool("buy_ticket", {"url": TICKETS})
         assert no_price.is_error and "ARGUMENT_REJECTED" in text(no_price)
+        # The agent keeps each ticket under the limit and buys many: Verify is asked about all.
+        many = await session.call_tool("buy_ticket", {**allowed, "price": 799.99, "quantity": 2})
+        assert many.is_error and "reason_code: AMOUNT_EXCEEDS_LIMIT" in text(many)
+        for crafted in ({"quantity": -1}, {"quantity": 1.5}, {"quantity": True}, {"vip": True}):
+            refused = await session.call_tool("buy_ticket", {**allowed, **crafted})
+            assert refused.is_error and "reason_code: ARGUMENT_REJECTED" in text(refused), crafted
 
         unmapped = await session.call_tool("delete_account", {"user": "ana"})
         assert unmapped.is_error and "reason_code: TOOL_NOT_MAPPED" in text(unmapped)
@@ -127,6 +133,8 @@ async def test_nothing_is_forwarded_while_the_verifier_is_unreachable(
     dead = f"127.0.0.1:{free_port()}"
     config = write_config(tmp_path, stack, passport.agent_id, verifier_target=dead)
     async with stdio_gateway(config, tenant) as session:
-        result = await session.call_tool("buy_ticket", {"url": TICKETS, "price": "10.00"})
+        result = await session.call_tool(
+            "buy_ticket", {"url": TICKETS, "price": "10.00", "quantity": 1}
+        )
         assert result.is_error and "reason_code: VERIFICATION_UNAVAILABLE" in text(result)
     assert recorded(tmp_path) == []

@@ -144,6 +144,37 @@ def test_a_full_config_becomes_typed_values():
         ),
         ({"http": {"port": 70000}}, "http.port", "port number"),
         ({"hide_unpermitted_tools": "yes"}, "hide_unpermitted_tools", "true or false"),
+        (
+            {"tools": {"t": {"action": "a", "unchecked_arguments": "note"}}},
+            "tools.t.unchecked_arguments",
+            "list of strings",
+        ),
+        (
+            {
+                "tools": {
+                    "t": {
+                        "action": "a",
+                        "resource": {"argument": "url"},
+                        "unchecked_arguments": ["url"],
+                    }
+                }
+            },
+            "tools.t.unchecked_arguments",
+            "checked above",
+        ),
+        (
+            {
+                "tools": {
+                    "t": {
+                        "action": "a",
+                        "amount": {"argument": "p", "times": "p"},
+                        "currency": {"constant": "USD"},
+                    }
+                }
+            },
+            "tools.t.amount.times",
+            "another argument",
+        ),
     ],
 )
 def test_errors_name_the_key_at_fault(change: dict[str, Any], where: str, words: str):
@@ -151,6 +182,16 @@ def test_errors_name_the_key_at_fault(change: dict[str, Any], where: str, words:
     error = _error(_config(**change))
     assert error.where == where
     assert words in str(error) and str(error).startswith(where)
+
+
+def test_a_count_and_unchecked_arguments_are_read():
+    tool = _config()["tools"]["buy_ticket"]
+    tool["amount"]["times"] = "quantity"
+    tool["unchecked_arguments"] = ["note"]
+    policy = parse_config(_config(tools={"buy_ticket": tool})).tools["buy_ticket"]
+    assert policy.amount is not None and policy.amount.times == "quantity"
+    assert policy.unchecked_arguments == {"note"}
+    assert policy.checked_arguments() == {"url", "price", "quantity"}
 
 
 def test_a_document_that_is_not_a_mapping_is_refused():

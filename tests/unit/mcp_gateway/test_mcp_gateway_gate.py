@@ -35,6 +35,8 @@ REFUND = ToolPolicy(
     ResourceMapping(argument="url", extract=Extract.URL_HOST),
     AmountMapping("amount"),
     CurrencyMapping(constant="USD"),
+    # An upstream argument of that name must not become the Verify's approval.
+    unchecked_arguments=frozenset({"approval_id"}),
 )
 WIPE = ToolPolicy("wipe", "delete_records", ResourceMapping(constant="crm.example"))
 ORDER = {"url": "https://coachella.com/o/1", "amount": "25.00"}

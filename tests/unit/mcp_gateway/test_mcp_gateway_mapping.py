@@ -98,7 +98,7 @@ def test_resources_come_from_a_constant_an_argument_or_nowhere():
     resource; a missing or crafted resource argument refuses the call."""
     constant = ToolPolicy("t", "browse_web", resource=ResourceMapping(constant="coachella.com"))
     assert question_for(constant, {}).resource == "coachella.com"
-    assert question_for(ToolPolicy("t", "generate_summary"), {"x": 1}).resource == ""
+    assert question_for(ToolPolicy("t", "generate_summary"), {}).resource == ""
     mail = ToolPolicy(
         "t", "send_email", ResourceMapping(argument="to", extract=Extract.EMAIL_DOMAIN)
     )
@@ -116,3 +116,36 @@ def test_any_two_decimal_price_is_asked_as_exactly_that_amount(price: Any):
     # Up to 12 significant digits: the float's shortest decimal form is the price itself.
     as_float = float(price)
     assert question_for(BUY, {"url": URL, "price": as_float}).amount == Money(minor, "USD")
+
+
+BUY_MANY = ToolPolicy(
+    tool="buy_ticket",
+    action="purchase",
+    resource=ResourceMapping(argument="url", extract=Extract.URL_HOST),
+    amount=AmountMapping(argument="price", times="quantity"),
+    currency=CurrencyMapping(constant="USD"),
+    unchecked_arguments=frozenset({"note"}),
+)
+
+
+def test_a_count_multiplies_the_amount_verify_is_asked_about():
+    """Each ticket under the limit, many tickets over it: Verify sees the whole charge."""
+    asked = question_for(BUY_MANY, {"url": URL, "price": "799.99", "quantity": 1000})
+    assert asked.amount == Money(79_999_000, "USD")
+    assert question_for(BUY_MANY, {"url": URL, "price": 5, "quantity": 0}).amount == Money(0, "USD")
+    for quantity in (None, -1, 1.5, "2", True, [2]):
+        with pytest.raises(ArgumentRejected, match="'quantity'"):
+            question_for(BUY_MANY, {"url": URL, "price": "1", "quantity": quantity})
+    with pytest.raises(ArgumentRejected, match=r"'price'.*too large"):
+        question_for(BUY_MANY, {"url": URL, "price": "92233720368547758", "quantity": 2})
+
+
+def test_an_argument_the_policy_does_not_know_refuses_the_call():
+    """The agent cannot change what the call does beside what Verify was asked about."""
+    ask = {"url": URL, "price": "10", "quantity": 1}
+    assert question_for(BUY_MANY, {**ask, "note": "gift"}).amount == Money(1000, "USD")
+    for extra in ({"vip": True}, {"Quantity": 9}, {"ship_to": None}):
+        with pytest.raises(ArgumentRejected, match=repr(next(iter(extra)))):
+            question_for(BUY_MANY, {**ask, **extra})
+    with pytest.raises(ArgumentRejected, match="'quantity'"):
+        question_for(BUY, {"url": URL, "price": "10", "quantity": 1})  # BUY reads no count

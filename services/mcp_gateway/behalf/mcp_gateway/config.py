@@ -18,8 +18,9 @@
       buy_ticket:
         action: purchase
         resource: {argument: url, extract: url_host}   # or email_domain, host; or {constant: x}
-        amount: {argument: price}                       # major units; units: minor for integers
+        amount: {argument: price, times: quantity}      # major units; units: minor for integers
         currency: {constant: USD}                       # or {argument: currency}
+        unchecked_arguments: [note]                     # any other argument refuses the call
     unrestricted_tools: [search_events]
     hide_unpermitted_tools: false
     http: {host: 127.0.0.1, port: 8765, path: /mcp, token_env: null}
@@ -88,10 +89,12 @@ class ResourceMapping:
 
 @dataclass(frozen=True)
 class AmountMapping:
-    """The amount, from `argument`, in `units`."""
+    """The amount, from `argument`, in `units`; for a tool that also takes a count (a quantity),
+    multiplied by the count in `times`, so Verify is asked about the whole charge."""
 
     argument: str
     units: Units = Units.MAJOR
+    times: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,20 @@ class ToolPolicy:
     resource: ResourceMapping | None = None
     amount: AmountMapping | None = None
     currency: CurrencyMapping | None = None
+    # Arguments forwarded without any check. A call carrying an argument that is neither read
+    # by the mappings above nor listed here is refused: the agent must not be able to change
+    # what a call does (a quantity, a recipient) beside what Verify was asked about.
+    unchecked_arguments: frozenset[str] = frozenset()
+
+    def checked_arguments(self) -> frozenset[str]:
+        """The arguments the mappings read."""
+        names = [
+            self.resource.argument if self.resource else None,
+            self.amount.argument if self.amount else None,
+            self.amount.times if self.amount else None,
+            self.currency.argument if self.currency else None,
+        ]
+        return frozenset(name for name in names if name)
 
 
 @dataclass(frozen=True)

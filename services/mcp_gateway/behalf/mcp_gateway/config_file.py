@@ -232,20 +232,28 @@ def _tools(data: object, where: str) -> dict[str, ToolPolicy]:
 
 def _tool(name: str, data: object, where: str) -> ToolPolicy:
     section = _Section(data, where)
-    section.only("action", "resource", "amount", "currency")
+    section.only("action", "resource", "amount", "currency", "unchecked_arguments")
     amount = _amount(section.get("amount"), section.at("amount"))
     currency = _currency(section.get("currency"), section.at("currency"))
     if amount is not None and currency is None:
         raise ConfigError(section.at("currency"), "is required with an amount")
     if currency is not None and amount is None:
         raise ConfigError(section.at("amount"), "is required with a currency")
-    return ToolPolicy(
+    policy = ToolPolicy(
         tool=name,
         action=section.string("action"),
         resource=_resource(section.get("resource"), section.at("resource")),
         amount=amount,
         currency=currency,
+        unchecked_arguments=frozenset(section.strings("unchecked_arguments")),
     )
+    for argument in sorted(policy.unchecked_arguments & policy.checked_arguments()):
+        raise ConfigError(
+            section.at("unchecked_arguments"), f"{argument!r} is checked above; list it once"
+        )
+    if amount is not None and amount.times == amount.argument:
+        raise ConfigError(section.at("amount.times"), "must name another argument than the amount")
+    return policy
 
 
 def _resource(data: object, where: str) -> ResourceMapping | None:
@@ -273,13 +281,15 @@ def _amount(data: object, where: str) -> AmountMapping | None:
     if data is None:
         return None
     section = _Section(data, where)
-    section.only("argument", "units")
+    section.only("argument", "units", "times")
     units = section.string("units", "major")
     try:
         unit = Units(units)
     except ValueError:
         raise ConfigError(section.at("units"), f"{units!r} is not major or minor") from None
-    return AmountMapping(argument=section.string("argument"), units=unit)
+    return AmountMapping(
+        argument=section.string("argument"), units=unit, times=section.optional_string("times")
+    )
 
 
 def _currency(data: object, where: str) -> CurrencyMapping | None:

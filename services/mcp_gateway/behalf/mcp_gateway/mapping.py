@@ -3,7 +3,8 @@
 Pure. Whatever the agent put in the arguments, the answer is a question at least as specific
 as the call (an argument that cannot be read exactly refuses the call with `ArgumentRejected`),
 never a wider one: a missing resource or amount argument is not a call without a resource or
-amount, and a float is converted from its shortest decimal form, never rounded.
+amount, a float is converted from its shortest decimal form, never rounded, a count multiplies
+the amount, and an argument the policy neither reads nor lists as unchecked refuses the call.
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ class Question:
 
 def question_for(policy: ToolPolicy, arguments: Mapping[str, Any]) -> Question:
     """The Verify question for a call of `policy.tool` with `arguments`; `ArgumentRejected`
-    (naming the argument) when an argument cannot be read exactly."""
+    (naming the argument) when an argument cannot be read exactly or is not the policy's."""
+    allowed = policy.checked_arguments() | policy.unchecked_arguments
+    for name in sorted(set(arguments) - allowed):
+        raise ArgumentRejected(
+            f"argument {name!r} is not one this gateway checks or lets through for this tool"
+        )
     return Question(
         action=policy.action,
         resource=_resource(policy.resource, arguments),
@@ -79,8 +85,10 @@ def _amount(
             raise ArgumentRejected(f"argument {currency.argument!r}: must be a currency code")
         code = given
     value = _argument(arguments, amount.argument)
+    count = 1 if amount.times is None else _count(arguments, amount.times)
     try:
-        return Money.of(_exact(value, amount.units), code)
+        each = Money.of(_exact(value, amount.units), code)
+        return each if count == 1 else Money.of(each.amount_minor * count, each.currency)
     except (InvalidRequest, TypeError) as exc:
         blamed = amount.argument
         if isinstance(exc, InvalidRequest) and exc.field == "currency" and currency.argument:
@@ -105,6 +113,13 @@ def _exact(value: object, units: Units) -> int | str:
     if isinstance(value, str):
         return value
     raise TypeError(f"an amount must be a number or a decimal string, not {type(value).__name__}")
+
+
+def _count(arguments: Mapping[str, Any], name: str) -> int:
+    value = _argument(arguments, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ArgumentRejected(f"argument {name!r}: a count must be a non-negative integer")
+    return value
 
 
 def _argument(arguments: Mapping[str, Any], name: str) -> object:
