@@ -1,8 +1,9 @@
 """One signed HTTP POST to one endpoint, bounded in time, size and per-endpoint concurrency.
 
 The SSRF guard: every attempt resolves the endpoint's host once (with the injectable
-`Resolver`), refuses the attempt unless every address is public (`is_public_address`, the same
-definition the registry validates URLs with), and pins those checked addresses for the attempt.
+`Resolver`; by default `dns.SharedLookups`), refuses the attempt unless every address is public
+(`is_public_address`, the same definition the registry validates URLs with), and pins those
+checked addresses for the attempt.
 The HTTP client's resolver (`PinnedResolver`) answers only the addresses pinned for the current
 attempt, for exactly its host and port, and never asks DNS, so a second DNS answer (rebinding to
 127.0.0.1 or 169.254.169.254) is never used; the client still takes the URL's host name for the
@@ -38,6 +39,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from behalf.common.public_address import is_public_address
 from behalf.dispatcher.attempts import AttemptOutcome
+from behalf.dispatcher.dns import SharedLookups
 from behalf.dispatcher.retry_policy import THROTTLE_STATUSES, parse_retry_after
 
 MAX_STORED_BODY = 1024
@@ -83,12 +85,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 REFUSED_ADDRESS = (
     "refused address: the endpoint resolves to a private, loopback or link-local address"
 )
-
-
-async def system_resolver(host: str, port: int) -> Sequence[str]:
-    """The event loop's getaddrinfo: every TCP address of `host`, first answer first."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def _as_dialled(address: str, port: int) -> tuple[str, int]:
@@ -173,12 +169,13 @@ class HttpDeliverer:
         self,
         settings: DeliverySettings,
         *,
-        resolver: Resolver = system_resolver,
+        resolver: Resolver | None = None,
         dial: Dial = _as_dialled,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._settings = settings
-        self._resolver = resolver
+        self._lookups = SharedLookups()  # its threads start with the first lookup
+        self._resolver: Resolver = resolver or self._lookups
         self._dial = dial
         self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
         self._endpoints: OrderedDict[str, _Endpoint] = OrderedDict()
@@ -224,6 +221,7 @@ class HttpDeliverer:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        self._lookups.close()
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> AttemptOutcome:
         """One attempt; never raises for network trouble, which becomes `error`."""
