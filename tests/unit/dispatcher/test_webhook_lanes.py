@@ -170,3 +170,27 @@ async def test_lanes_that_refuse_or_whose_breaker_is_not_closed_are_failing_and_
     assert lanes.failing(cooled) == [] and lanes.probing(cooled) == []
     release.set()
     await lanes.stop(1.0)
+
+
+async def test_a_full_lane_held_back_by_its_own_rate_limit_is_busy_at_once():
+    """A tenant sets its endpoint to 1 delivery a second and bursts: what does not fit is
+    refused as busy (the retry tier) without holding intake, where every other tenant's
+    deliveries wait behind it; another endpoint's deliveries still queue at once."""
+    hold = asyncio.Event()
+
+    async def work(_row: DeliveryRow, _t: Target, _b: Breaker) -> None:
+        await hold.wait()
+
+    settings = LaneSettings(concurrency=1, queue_limit=2, burst=1, stall_seconds=5.0)
+    lanes = EndpointLanes(settings, work)
+    slow = Target("slow", "ten", "https://x.example", (), False, ("whsec_x",), 1.0)
+    loop = asyncio.get_running_loop()
+    results = [await lanes.put(_row(i, "slow"), slow) for i in range(3)]
+    assert results == [Refusal.NONE] * 3  # one taken out by its worker, two queued
+    started = loop.time()
+    assert await lanes.put(_row(3, "slow"), slow) is Refusal.BUSY
+    assert loop.time() - started < 0.5  # not the 5 s stall time
+    assert lanes.failing(loop.time()) == []  # busy: each delivery goes to the retry tier
+    assert await lanes.put(_row(100, "other"), _target("other")) is Refusal.NONE
+    hold.set()
+    await lanes.stop(1.0)

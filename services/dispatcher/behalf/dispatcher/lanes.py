@@ -68,11 +68,18 @@ class TokenBucket:
         self._tokens = self._capacity
         self._stamp = time.monotonic()
 
+    def empty(self, now: float) -> bool:
+        """No token is there now: whoever wants one waits for the rate."""
+        self._refill(now)
+        return self._tokens < 1.0
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+
     async def take(self) -> None:
         while True:
-            now = time.monotonic()
-            self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
-            self._stamp = now
+            self._refill(time.monotonic())
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return
@@ -104,6 +111,10 @@ class _Lane:
         """Worth waiting for: not stalled, and its latest attempt succeeded."""
         return self.breaker.failures == 0 and not self.stalled(now, stall_seconds)
 
+    def throttled(self, now: float) -> bool:
+        """Its own rate limit holds it back now: it drains no faster than its tenant set."""
+        return self.bucket is not None and self.bucket.empty(now)
+
 
 class EndpointLanes:
     """Every endpoint's lane; `work` runs one delivery in a lane's worker."""
@@ -132,7 +143,7 @@ class EndpointLanes:
         return [
             endpoint
             for endpoint, lane in self._lanes.items()
-            if lane.breaker.state != CLOSED or self._refusal(lane, now) is not None
+            if lane.breaker.state != CLOSED or self._refusal(lane, now) not in (None, Refusal.BUSY)
         ]
 
     def probing(self, now: float) -> list[str]:
@@ -145,12 +156,16 @@ class EndpointLanes:
 
     def _refusal(self, lane: _Lane, now: float) -> Refusal | None:
         """Why `put` refuses at once, if it does: the breaker lets no attempt go, or the lane
-        is full and not worth waiting for."""
+        is full and not worth waiting for. Intake waits for one lane at a time with every
+        tenant's deliveries behind it, so a full lane held back by its own rate limit (which
+        its tenant sets, as low as it likes) is busy at once, not waited for."""
         if lane.breaker.blocked(now):
             return Refusal.OPEN
         full = len(lane.queue) >= self._settings.queue_limit
         if full and not lane.draining(now, self._settings.stall_seconds):
             return Refusal.STALLED
+        if full and lane.throttled(now):
+            return Refusal.BUSY
         return None
 
     def _lane(self, target: Target) -> _Lane:
