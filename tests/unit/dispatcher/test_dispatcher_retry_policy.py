@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from behalf.dispatcher.retry_policy import (
     Next,
@@ -72,14 +74,29 @@ def test_success_and_gone():
     assert gone.next is Next.DEAD and "410" in gone.reason
 
 
-def test_retry_after_is_honoured_within_the_cap():
-    """429 with Retry-After waits as asked, in the latest tier not longer than that, capped."""
-    step = POLICY.after_attempt(1, 429, retry_after=90)
-    assert (step.tier, step.delay_seconds) == ("1m", 90)
-    capped = POLICY.after_attempt(1, 503, retry_after=100_000)
-    assert (capped.tier, capped.delay_seconds) == ("1m", 300)
-    short = POLICY.after_attempt(2, 503, retry_after=1)
+def test_retry_after_is_honoured_in_the_first_tier_long_enough():
+    """429 with Retry-After waits at least as asked (capped), exactly as long as a tier: a
+    tier's records fall due in the order written, so none holds back another tenant's."""
+    step = POLICY.after_attempt(1, 429, retry_after=59)
+    assert (step.tier, step.delay_seconds) == ("1m", 60)
+    longer = POLICY.after_attempt(1, 429, retry_after=90)
+    assert (longer.tier, longer.delay_seconds) == ("10m", 600)
+    capped = POLICY.after_attempt(1, 503, retry_after=100_000)  # the cap (300 s) is in 10m
+    assert (capped.tier, capped.delay_seconds) == ("10m", 600)
+    short = POLICY.after_attempt(2, 503, retry_after=1)  # never an earlier tier
     assert (short.tier, short.delay_seconds) == ("1m", 60)
+    beyond = RetryPolicy(("5s", "1m"), retry_after_cap_seconds=600).after_attempt(1, 429, 600)
+    assert (beyond.tier, beyond.delay_seconds) == ("1m", 60)  # the last tier at most
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=3),
+    retry_after=st.one_of(st.none(), st.floats(min_value=-10, max_value=10**6)),
+)
+def test_every_retry_waits_exactly_its_tiers_delay(attempt: int, retry_after: float | None):
+    step = POLICY.after_attempt(attempt, 503, retry_after)
+    assert step.delay_seconds == tier_seconds(step.tier)
+    assert POLICY.tiers.index(step.tier) >= attempt - 1
 
 
 def test_retry_after_is_ignored_for_other_statuses():

@@ -79,8 +79,11 @@ class RetryPolicy:
 
     A delivery gets `len(tiers) + 1` attempts per cycle (a redrive starts a new cycle).
     `Retry-After` on 429/502/503/504 is honoured up to `retry_after_cap_seconds`: the retry
-    goes to the latest tier whose delay does not exceed the requested wait (never an earlier
-    one), and waits at least as long as asked, so one throttled record only holds back its tier.
+    goes to the first tier (never an earlier one than the attempt's own) whose delay is at
+    least the requested wait, or the last, and waits exactly that tier's delay. A tier topic's
+    records then fall due in the order they were written, so a consumer that waits for the
+    first record of a partition never holds back the others behind it (the partitions are
+    shared by tenants); the endpoint waits at least as long as asked, or the last tier's delay.
     """
 
     tiers: tuple[str, ...]
@@ -107,13 +110,11 @@ class RetryPolicy:
         if index >= len(self.tiers):
             return Step(Next.DEAD, reason=f"gave up after {attempt_in_cycle} attempts")
         delays = self.delays()
-        delay = delays[index]
         if status_code in THROTTLE_STATUSES and retry_after is not None:
             wanted = min(max(retry_after, 0.0), self.retry_after_cap_seconds)
-            while index + 1 < len(delays) and delays[index + 1] <= wanted:
+            while index + 1 < len(delays) and delays[index] < wanted:
                 index += 1
-            delay = max(delays[index], wanted)
-        return Step(Next.RETRY, tier=self.tiers[index], delay_seconds=delay)
+        return Step(Next.RETRY, tier=self.tiers[index], delay_seconds=delays[index])
 
     def deferral(self, attempt_in_cycle: int) -> Step:
         """Where a delivery goes without an attempt (its endpoint is saturated): the tier its
