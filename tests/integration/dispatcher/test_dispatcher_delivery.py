@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer
 from standardwebhooks.webhooks import Webhook
 
+from behalf.common.kafka import PLAINTEXT
+from behalf.dispatcher.endpoint_changes import EndpointChanges
+from behalf.dispatcher.targets import Target, TargetCache
 from behalf.v1 import (
     common_pb2,
     dispatcher_pb2,
@@ -369,3 +373,47 @@ async def test_api_authenticates_isolates_tenants_and_pages(
                     dispatcher_pb2.ListDeliveriesRequest(page_token="!!"), metadata=METADATA
                 )
             assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_every_replica_drops_its_cached_targets_on_an_endpoint_change(
+    env, kafka_bootstrap, producer, prefix
+):
+    """A replica that is not the one turning a lifecycle event into webhooks (the events
+    group gives it to one) still drops the tenant's cached targets, so it stops delivering to
+    an endpoint disabled a moment ago instead of until its cache expires."""
+    loads: Counter[str] = Counter()
+
+    class CountingSource:
+        async def list_targets(self, tenant_id: str) -> tuple[Target, ...]:
+            loads[tenant_id] += 1
+            return ()
+
+    cache = TargetCache(CountingSource(), ttl_seconds=3600)
+    async with run_dispatcher(env):  # the replica in the events group; it made the topics
+        other = EndpointChanges(
+            kafka_bootstrap,
+            f"{prefix}.lifecycle",
+            cache,
+            client_id="another-replica",
+            security=PLAINTEXT,
+        )
+        await other.start()
+        try:
+            await cache.targets(TENANT)
+            await cache.targets(TENANT)
+            assert loads[TENANT] == 1
+
+            def change(kind: str) -> events_pb2.LifecycleEvent:
+                return events_pb2.LifecycleEvent(
+                    event_id="evt_" + uuid.uuid4().hex[:20], tenant_id=TENANT, type=kind
+                )
+
+            await publish(producer, f"{prefix}.lifecycle", change("agent.disabled"), "x")
+            await publish(producer, f"{prefix}.lifecycle", change("webhook.endpoint_disabled"), "x")
+            deadline = time.monotonic() + 15
+            while loads[TENANT] < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                await cache.targets(TENANT)
+            assert loads[TENANT] == 2, "the endpoint change did not reach this replica"
+        finally:
+            await other.stop()

@@ -28,6 +28,7 @@ from behalf.dispatcher.batch_store import BatchStore
 from behalf.dispatcher.consumer import ConsumerLoop, new_consumer
 from behalf.dispatcher.delivery import HttpDeliverer
 from behalf.dispatcher.delivery_spans import TracedDeliverer
+from behalf.dispatcher.endpoint_changes import EndpointChanges
 from behalf.dispatcher.endpoint_health import EndpointHealth
 from behalf.dispatcher.health_report import RegistryHealthReporter, health_requests
 from behalf.dispatcher.pipeline import Pipeline, SuspensionAwareSource
@@ -65,6 +66,7 @@ class DispatcherService:
         self._pipeline: Pipeline | None = None
         self._reclaimer: BackgroundTask | None = None
         self._health_reports: BackgroundTask | None = None
+        self._endpoint_changes: EndpointChanges | None = None
         self._target_source = target_source
         self._auth = authenticator
         self._sink = KafkaTaskSink()
@@ -140,6 +142,16 @@ class DispatcherService:
             health=EndpointHealth(settings.disable_after_failing_seconds),
         )
         client = f"dispatcher-{socket.gethostname()}-{os.getpid()}"
+        self._endpoint_changes = EndpointChanges(
+            kafka.bootstrap,
+            self.topics.lifecycle,
+            targets,
+            client_id=f"{client}-endpoint-changes",
+            security=kafka.security,
+        )
+        await retry_until(
+            "Kafka endpoint changes", self._endpoint_changes.start, timeout_seconds=timeout
+        )
         if isinstance(source, RegistryTargetSource) and self._channel is not None:
             self._health_reports = self._health_reporting(pipeline, client)
             self._health_reports.start()
@@ -240,6 +252,8 @@ class DispatcherService:
             await self._reclaimer.stop()
         if self._health_reports is not None:
             await self._health_reports.stop()
+        if self._endpoint_changes is not None:
+            await self._endpoint_changes.stop()
         if self._pipeline is not None:
             await self._pipeline.lanes.stop(self.settings.delivery.total_timeout_seconds)
         if self._writer is not None:
