@@ -133,7 +133,7 @@ def requests(agents_n: int, count: int, tenants: int = 10) -> list[VerifyInput]:
 
 async def time_decide(snapshot: PolicySnapshot, inputs: list[VerifyInput]) -> tuple[list, float]:
     now = datetime.now(UTC)
-    freshness = Freshness(last_heard=now, staleness_bound=timedelta(hours=1))
+    freshness = Freshness(silent_for=timedelta(0), staleness_bound=timedelta(hours=1))
     steps, samples, allowed = NoSteps(), [], 0
     clock = time.perf_counter_ns
     for request in inputs:

@@ -127,7 +127,7 @@ async def run_case(case: dict[str, Any]) -> DecisionResult:
         request_id=message.request_id or f"req_{case['name']}",
     )
     freshness = Freshness(
-        last_heard=now - timedelta(seconds=faults.get("registry_silent_seconds", 0)),
+        silent_for=timedelta(seconds=faults.get("registry_silent_seconds", 0)),
         staleness_bound=STALENESS_BOUND,
     )
     registry = CaseRegistry(

@@ -34,7 +34,7 @@ from behalf.verifier.snapshot import (
 )
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-FRESH = Freshness(last_heard=NOW, staleness_bound=timedelta(seconds=30))
+FRESH = Freshness(silent_for=timedelta(0), staleness_bound=timedelta(seconds=30))
 TENANT = "ten_acme0000000000000000"
 AGENT = "agt_buyer000000000000000"
 USD = "USD"
@@ -222,9 +222,7 @@ def test_other_tenants_agent_is_not_found_and_unnamed() -> None:
 
 def test_stale_when_registry_silent_beyond_bound() -> None:
     """Being out of contact for longer than the staleness bound denies STALE_POLICY."""
-    silent = Freshness(
-        last_heard=NOW - timedelta(seconds=31), staleness_bound=timedelta(seconds=30)
-    )
+    silent = Freshness(silent_for=timedelta(seconds=31), staleness_bound=timedelta(seconds=30))
     result = run(request(), snapshot_of(permission()), freshness=silent)
     assert result.reason_code is ReasonCode.STALE_POLICY
 

@@ -72,9 +72,11 @@ class VerifyInput:
 
 @dataclass(frozen=True, slots=True)
 class Freshness:
-    """When the verifier last heard from the registry (a delta or heartbeat), and how old is ok."""
+    """How long the policy Verify answers from has gone without word from the registry (a
+    delta or heartbeat on the stream that installed it), on a clock that never steps back,
+    and how long is ok."""
 
-    last_heard: datetime
+    silent_for: timedelta
     staleness_bound: timedelta
 
 
@@ -109,7 +111,7 @@ async def decide(
     if snapshot is None:
         return stale(0, "the verifier has no policy snapshot yet")
     revision = snapshot.revision
-    if now - freshness.last_heard > freshness.staleness_bound:
+    if freshness.silent_for > freshness.staleness_bound:
         return stale(revision, "the verifier has lost contact with the registry for too long")
     if request.min_revision > revision:
         return stale(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import grpc
 import structlog
@@ -36,7 +37,6 @@ STALENESS_SECONDS = Gauge(
     multiprocess_mode="livemax",
 )
 STALENESS_REFRESH_SECONDS = 1.0
-_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +50,12 @@ class PolicyState:
 class PolicyWatcher:
     """Holds the current `PolicyState`; a background task follows the registry's stream.
 
-    Reconnects with backoff; each reconnect starts from a fresh snapshot. `last_heard` is the
-    time of the last message from the registry (snapshot, delta or heartbeat).
+    Reconnects with backoff; each reconnect starts from a fresh snapshot. `_heard_at` is when
+    the registry last vouched for the state Verify answers from (monotonic): the swap of a
+    snapshot, then each delta or heartbeat on the stream that sent it. The chunks of a snapshot
+    still being received vouch for nothing: until it is swapped in, Verify answers from the old
+    state, which keeps ageing, so a reconnect that never completes a snapshot cannot keep an
+    outdated policy looking fresh.
     """
 
     def __init__(
@@ -68,7 +72,7 @@ class PolicyWatcher:
         self._verifier_id = verifier_id
         self._staleness_bound = staleness_bound
         self.state: PolicyState | None = None
-        self.last_heard = _EPOCH
+        self._heard_at: float | None = None
         self._changed = asyncio.Condition()
         self._releasing: set[asyncio.Task[None]] = set()
         self._task = BackgroundTask("policy-watch", self._follow_forever)
@@ -76,7 +80,7 @@ class PolicyWatcher:
 
     @property
     def freshness(self) -> Freshness:
-        return Freshness(self.last_heard, self._staleness_bound)
+        return Freshness(self._silent_for(), self._staleness_bound)
 
     @property
     def ready(self) -> bool:
@@ -92,7 +96,7 @@ class PolicyWatcher:
 
     async def _report_staleness(self) -> None:
         while True:
-            STALENESS_SECONDS.set(self._staleness_seconds())
+            STALENESS_SECONDS.set(self._silent_for().total_seconds())
             await asyncio.sleep(STALENESS_REFRESH_SECONDS)
 
     async def wait_ready(self) -> None:
@@ -141,8 +145,8 @@ class PolicyWatcher:
         call = self._stub.WatchPolicy(requests(), metadata=self._metadata)
         builder: SnapshotBuilder | None = None
         credentials: list[internal_pb2.ApiKeyCredential] = []
+        installed = False  # this stream's snapshot is the state Verify answers from
         async for message in call:
-            self.last_heard = datetime.now(UTC)
             kind = message.WhichOneof("message")
             if kind == "snapshot_chunk":
                 chunk = message.snapshot_chunk
@@ -160,6 +164,7 @@ class PolicyWatcher:
                     if self.state is not None:
                         self._release(self.state.snapshot)
                     await self._swap(state)
+                    installed = True
                     # The snapshot lives until the next one: keep the cyclic GC from walking
                     # its millions of objects on every full collection (refcounting still
                     # frees them when a later snapshot replaces this one).
@@ -171,11 +176,13 @@ class PolicyWatcher:
                         permissions=state.snapshot.permission_count,
                         api_keys=len(state.credentials),
                     )
-            elif kind == "delta" and self.state is not None:
+            elif kind == "delta" and installed and self.state is not None:
                 await self._swap(_applied(self.state, message.delta))
                 acks.put_nowait(message.delta.revision)
-            # Heartbeats only refresh last_heard: every revision, even one without policy
-            # changes (an approval, an endpoint), arrives as a delta of its own.
+            # Heartbeats only vouch: every revision, even one without policy changes (an
+            # approval, an endpoint), arrives as a delta of its own.
+            if installed:
+                self._heard_at = time.monotonic()
 
     def _release(self, snapshot: PolicySnapshot) -> None:
         """Free a replaced snapshot a slice at a time once nothing else holds it.
@@ -197,8 +204,11 @@ class PolicyWatcher:
         async with self._changed:
             self._changed.notify_all()
 
-    def _staleness_seconds(self) -> float:
-        return (datetime.now(UTC) - self.last_heard).total_seconds()
+    def _silent_for(self) -> timedelta:
+        """Since the registry last vouched for the current state; forever before it has."""
+        if self._heard_at is None:
+            return timedelta.max
+        return timedelta(seconds=time.monotonic() - self._heard_at)
 
 
 async def _let_go(buckets: list[object], step: int = 64, grace_seconds: float = 1.0) -> None:

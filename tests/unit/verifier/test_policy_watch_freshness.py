@@ -1,0 +1,165 @@
+"""What vouches for the policy Verify answers from (behalf.verifier.policy_watch): the swap of
+a snapshot and the stream that sent it, never the first chunks of a snapshot still arriving.
+
+The registry's stream is played by a scripted WatchPolicy call: this is the watcher's own
+handling of messages, which the integration suites exercise against the real registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+
+from behalf.v1 import internal_pb2, resources_pb2
+from behalf.verifier.engine import VerifyInput, decide
+from behalf.verifier.outcomes import Outcome, ReasonCode
+from behalf.verifier.policy_watch import PolicyWatcher
+
+TENANT = "ten_" + "t" * 20
+AGENT = "agt_" + "a" * 20
+ASK = VerifyInput(tenant_id=TENANT, agent_id=AGENT, action="browse_web", resource="example.com")
+
+
+class NoSteps:
+    """A decision here never needs the registry's stateful steps."""
+
+    async def reserve_budget(self, *_args: object) -> bool:
+        raise AssertionError("not expected")
+
+    async def create_approval(self, *_args: object) -> str:
+        raise AssertionError("not expected")
+
+    async def consume_approval(self, *_args: object) -> bool:
+        raise AssertionError("not expected")
+
+
+def _chunk(revision: int, *, disabled: bool, last: bool) -> internal_pb2.WatchPolicyResponse:
+    chunk = internal_pb2.PolicySnapshotChunk(revision=revision, last=last)
+    chunk.agents.append(
+        resources_pb2.Agent(agent_id=AGENT, tenant_id=TENANT, disabled=disabled, revision=revision)
+    )
+    chunk.permissions.append(
+        resources_pb2.Permission(
+            permission_id="prm_" + "p" * 20,
+            agent_id=AGENT,
+            tenant_id=TENANT,
+            allowed_actions=["browse_web"],
+            resources=["example.com"],
+            revision=1,
+        )
+    )
+    return internal_pb2.WatchPolicyResponse(snapshot_chunk=chunk)
+
+
+class Stream:
+    """One WatchPolicy call: its messages, then the stream ends (the connection drops);
+    `hold_after` pauses it after that many messages until `resume` is set."""
+
+    def __init__(self, messages: list[internal_pb2.WatchPolicyResponse], hold_after: int = -1):
+        self.messages = messages
+        self.hold_after = hold_after
+        self.resume = asyncio.Event()
+
+    def __aiter__(self) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
+        for sent, message in enumerate(self.messages, start=1):
+            yield message
+            if sent == self.hold_after:
+                await self.resume.wait()
+
+
+class Registry:
+    """Answers each WatchPolicy with the next scripted stream."""
+
+    def __init__(self) -> None:
+        self.streams: list[Stream] = []
+
+    def WatchPolicy(self, _requests: object, metadata: object) -> Stream:
+        return self.streams.pop(0)
+
+
+def _watcher(registry: Registry) -> PolicyWatcher:
+    watcher = PolicyWatcher(
+        grpc.aio.insecure_channel("127.0.0.1:9"),
+        service_token="t",
+        verifier_id="v",
+        staleness_bound=timedelta(seconds=5),
+    )
+    watcher._stub = registry  # type: ignore[assignment]
+    return watcher
+
+
+async def _decide(watcher: PolicyWatcher) -> tuple[Outcome, ReasonCode]:
+    assert watcher.state is not None
+    result = await decide(
+        ASK, watcher.state.snapshot, datetime.now(UTC), watcher.freshness, NoSteps()
+    )
+    return result.outcome, result.reason_code
+
+
+def _outage(watcher: PolicyWatcher, seconds: float) -> None:
+    """The registry has been silent for `seconds` (its last word moved back)."""
+    assert watcher._heard_at is not None
+    watcher._heard_at -= seconds
+
+
+async def test_a_snapshot_still_arriving_does_not_make_the_old_one_fresh() -> None:
+    """Revision 10 allows; the stream drops, the agent is disabled at 11 meanwhile, and the
+    reconnect's snapshot (agent disabled) is slow to arrive: until it is swapped in, the old
+    policy is stale, not an allow."""
+    registry = Registry()
+    watcher = _watcher(registry)
+    registry.streams.append(Stream([_chunk(10, disabled=False, last=True)]))
+    await watcher._follow_once()
+    assert await _decide(watcher) == (Outcome.ALLOW, ReasonCode.ALLOWED)
+
+    _outage(watcher, 3600)
+    assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
+
+    slow = Stream(
+        [_chunk(11, disabled=True, last=False), _chunk(11, disabled=True, last=True)],
+        hold_after=1,
+    )
+    registry.streams.append(slow)
+    following = asyncio.create_task(watcher._follow_once())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert watcher.state is not None and watcher.state.snapshot.revision == 10
+    assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
+
+    slow.resume.set()
+    await following
+    assert await _decide(watcher) == (Outcome.DENY, ReasonCode.AGENT_DISABLED)
+
+
+async def test_reconnects_that_never_finish_a_snapshot_keep_the_policy_stale() -> None:
+    registry = Registry()
+    watcher = _watcher(registry)
+    registry.streams.append(Stream([_chunk(10, disabled=False, last=True)]))
+    await watcher._follow_once()
+    _outage(watcher, 600)
+    for _ in range(5):  # each reconnect delivers a first chunk, then the stream drops
+        registry.streams.append(Stream([_chunk(11, disabled=True, last=False)]))
+        await watcher._follow_once()
+        assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
+
+
+async def test_heartbeats_on_the_installed_stream_keep_it_fresh() -> None:
+    registry = Registry()
+    watcher = _watcher(registry)
+    heartbeat = internal_pb2.WatchPolicyResponse(heartbeat=internal_pb2.WatchHeartbeat())
+    stream = Stream([_chunk(10, disabled=False, last=True), heartbeat], hold_after=1)
+    registry.streams.append(stream)
+    following = asyncio.create_task(watcher._follow_once())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    _outage(watcher, 3600)
+    assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
+    stream.resume.set()
+    await following  # the heartbeat arrives on the stream whose snapshot is installed
+    assert await _decide(watcher) == (Outcome.ALLOW, ReasonCode.ALLOWED)
