@@ -213,10 +213,14 @@ def test_permission_moving_agents_leaves_the_old_agent() -> None:
     assert b is not None and [p.permission_id for p in b.permissions] == ["prm_1"]
 
 
-def test_redelivered_delta_is_ignored() -> None:
-    """A delta at or below the snapshot's revision returns the same snapshot."""
+def test_an_older_delta_is_ignored_and_one_at_the_revision_applied() -> None:
+    """Below the snapshot's revision a delta returns the same snapshot; at it, it is applied
+    (one revision may change several tenants; the watcher knows which it has applied)."""
     snapshot = build_snapshot(5, [agent()], [])
-    assert apply_delta(snapshot, delta(5, up_agent(agent(disabled=True)))) is snapshot
+    assert apply_delta(snapshot, delta(4, up_agent(agent(disabled=True)))) is snapshot
+    same = apply_delta(snapshot, delta(5, up_agent(agent(disabled=True))))
+    policy = same.agent_policy(T1, "agt_a")
+    assert same.revision == 5 and policy is not None and policy.agent.disabled
 
 
 def test_delta_cannot_cross_tenants() -> None:

@@ -41,10 +41,16 @@ STALENESS_REFRESH_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True)
 class PolicyState:
-    """Everything Verify reads, swapped in with one assignment."""
+    """Everything Verify reads, swapped in with one assignment.
+
+    `tenants_at_revision`: whose deltas at the snapshot's revision are in it; None after a full
+    snapshot, which holds every tenant's. One revision may change several tenants, each in a
+    delta of its own at that revision, so "at or below the revision" does not mean applied.
+    """
 
     snapshot: PolicySnapshot
     credentials: CredentialIndex
+    tenants_at_revision: frozenset[str] | None = None
 
 
 class PolicyWatcher:
@@ -235,13 +241,23 @@ async def _cooperatively(steps: Iterator[None]) -> None:
 
 
 def _applied(state: PolicyState, delta: internal_pb2.PolicyDelta) -> PolicyState:
-    """Apply a delta's policy changes to the snapshot and its key changes to the credentials."""
-    if delta.revision <= state.snapshot.revision:
+    """Apply a delta's policy changes to the snapshot and its key changes to the credentials,
+    unless they are in it already."""
+    revision = state.snapshot.revision
+    at_revision = state.tenants_at_revision
+    if delta.revision < revision or (
+        delta.revision == revision and (at_revision is None or delta.tenant_id in at_revision)
+    ):
         return state
+    tenants = (
+        frozenset({delta.tenant_id})
+        if delta.revision > revision
+        else (at_revision or frozenset()) | {delta.tenant_id}
+    )
     key_changes = [c.api_key_upserted for c in delta.changes if c.HasField("api_key_upserted")]
     if key_changes:
         policy_only = internal_pb2.PolicyDelta(revision=delta.revision, tenant_id=delta.tenant_id)
         policy_only.changes.extend(c for c in delta.changes if not c.HasField("api_key_upserted"))
         delta = policy_only
     credentials = state.credentials.with_changes(key_changes) if key_changes else state.credentials
-    return PolicyState(apply_delta(state.snapshot, delta), credentials)
+    return PolicyState(apply_delta(state.snapshot, delta), credentials, tenants)

@@ -355,11 +355,13 @@ class _AgentDraft:
 def apply_delta(snapshot: PolicySnapshot, delta: internal_pb2.PolicyDelta) -> PolicySnapshot:
     """Return a new snapshot with the delta's changes; the given one is left untouched.
 
-    A delta at or below the snapshot's revision was already applied (redelivery after a
-    reconnect) and returns the same snapshot. Revoking a permission removes it; deleting an
-    agent removes its permissions too. Every object must belong to the delta's tenant.
+    A delta below the snapshot's revision was already applied and returns the same snapshot;
+    one at its revision is applied (one revision may change several tenants, one delta each;
+    the caller knows which it has applied, `policy_watch.PolicyState`). Revoking a permission
+    removes it; deleting an agent removes its permissions too. Every object must belong to the
+    delta's tenant.
     """
-    if delta.revision <= snapshot.revision:
+    if delta.revision < snapshot.revision:
         return snapshot
     tenant_id = delta.tenant_id
     owners = snapshot.permission_owners

@@ -1,5 +1,6 @@
-"""What vouches for the policy Verify answers from (behalf.verifier.policy_watch): the swap of
-a snapshot and the stream that sent it, never the first chunks of a snapshot still arriving.
+"""The watch stream as the verifier applies it (behalf.verifier.policy_watch): what vouches for
+the policy Verify answers from (the swap of a snapshot and the stream that sent it, never the
+first chunks of a snapshot still arriving), and which deltas are applied.
 
 The registry's stream is played by a scripted WatchPolicy call: this is the watcher's own
 handling of messages, which the integration suites exercise against the real registry.
@@ -162,4 +163,48 @@ async def test_heartbeats_on_the_installed_stream_keep_it_fresh() -> None:
     assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
     stream.resume.set()
     await following  # the heartbeat arrives on the stream whose snapshot is installed
+    assert await _decide(watcher) == (Outcome.ALLOW, ReasonCode.ALLOWED)
+
+
+OTHER_TENANT = "ten_" + "o" * 20
+
+
+def _revoking(tenant: str, revision: int) -> internal_pb2.WatchPolicyResponse:
+    delta = internal_pb2.PolicyDelta(revision=revision, tenant_id=tenant)
+    delta.changes.add().permission_deleted = "prm_" + ("p" if tenant == TENANT else "q") * 20
+    return internal_pb2.WatchPolicyResponse(delta=delta)
+
+
+async def test_one_revision_that_changes_two_tenants_is_applied_for_both() -> None:
+    """A revision arrives as one delta per tenant it changed: the second tenant's delta at the
+    revision just reached is applied too, and a delta already in the state is not."""
+    other = _chunk(10, disabled=False, last=True)
+    grant = other.snapshot_chunk.permissions.add()
+    grant.CopyFrom(other.snapshot_chunk.permissions[0])
+    grant.permission_id, grant.tenant_id = "prm_" + "q" * 20, OTHER_TENANT
+    other.snapshot_chunk.agents.add().CopyFrom(
+        resources_pb2.Agent(agent_id=AGENT, tenant_id=OTHER_TENANT, revision=1)
+    )
+    registry = Registry()
+    watcher = _watcher(registry)
+    registry.streams.append(
+        Stream([other, _revoking(TENANT, 11), _revoking(OTHER_TENANT, 11), _revoking(TENANT, 11)])
+    )
+    await watcher._follow_once()
+    assert watcher.state is not None and watcher.state.snapshot.revision == 11
+    for tenant in (TENANT, OTHER_TENANT):
+        asked = VerifyInput(
+            tenant_id=tenant, agent_id=AGENT, action="browse_web", resource="example.com"
+        )
+        result = await decide(
+            asked, watcher.state.snapshot, datetime.now(UTC), watcher.freshness, NoSteps()
+        )
+        assert (result.outcome, result.reason_code) == (Outcome.DENY, ReasonCode.NO_PERMISSION)
+
+
+async def test_deltas_at_a_full_snapshots_revision_are_in_it_already() -> None:
+    registry = Registry()
+    watcher = _watcher(registry)
+    registry.streams.append(Stream([_chunk(10, disabled=False, last=True), _revoking(TENANT, 10)]))
+    await watcher._follow_once()
     assert await _decide(watcher) == (Outcome.ALLOW, ReasonCode.ALLOWED)
