@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from behalf.console.app import create_app
 from behalf.console.backend import BackendError
 from behalf.console.settings import ConsoleSettings
-from behalf.v1 import dispatcher_pb2, registry_pb2, resources_pb2
+from behalf.v1 import common_pb2, dispatcher_pb2, events_pb2, registry_pb2, resources_pb2
 
 ADMIN_KEY = "bhk_admin_" + "A" * 43
 AGENT_ID = "agt_" + "a" * 20
@@ -43,6 +43,29 @@ class _Names:
 
     def __getattr__(self, name: str) -> str:
         return name
+
+
+SPOOFED_TEST = events_pb2.DecisionEvent(
+    event_id="evt_" + "e" * 20,
+    agent_id=AGENT_ID,
+    action="purchase",
+    resource="shop.example.com",
+    context={"behalf.test_mode": "true"},
+    decision=common_pb2.Decision(
+        request_id="test:real-purchase-1",
+        outcome=common_pb2.OUTCOME_ALLOW,
+        reason_code=common_pb2.REASON_CODE_ALLOWED,
+    ),
+)
+SPOOFED_APPROVAL = resources_pb2.Approval(
+    approval_id="apr_" + "a" * 20,
+    agent_id=AGENT_ID,
+    action="purchase",
+    resource="shop.example.com",
+    amount=common_pb2.Money(amount_minor=249900, currency="USD"),
+    state=resources_pb2.APPROVAL_STATE_PENDING,
+    request_id="test:buy-laptop-42",
+)
 
 
 class FakeBackend:
@@ -79,6 +102,10 @@ class FakeBackend:
             return registry_pb2.GetWebhookEndpointResponse(endpoint=FAILING)
         if method == "ListDeliveries":
             return dispatcher_pb2.ListDeliveriesResponse()
+        if method == "GetDecision":  # a real allow whose agent chose a test link's markers
+            return registry_pb2.GetDecisionResponse(decision=SPOOFED_TEST)
+        if method == "ListApprovals":
+            return registry_pb2.ListApprovalsResponse(approvals=[SPOOFED_APPROVAL])
         raise BackendError("not found", grpc.StatusCode.NOT_FOUND)
 
 
@@ -186,6 +213,32 @@ async def test_sign_in_redirect_stays_on_the_console(client) -> None:
         allow_redirects=False,
     )
     assert response.status == 303 and response.headers["Location"] == "/agents"
+
+
+async def test_sign_in_redirect_refuses_what_a_url_library_would_make_absolute(client) -> None:
+    """A tab or line break after the slash is dropped by the URL library, which would turn
+    "/<tab>/evil.example" into the protocol-relative "//evil.example"."""
+    test_client, _ = client
+    for next_path in ("/\t/evil.example/phish", "/\n/evil.example", "/\\evil.example", "/\x7f"):
+        page = await (await test_client.get("/sign-in")).text()
+        response = await test_client.post(
+            "/sign-in",
+            data={"csrf_token": csrf_of(page), "api_key": ADMIN_KEY, "next": next_path},
+            allow_redirects=False,
+        )
+        assert response.status == 303 and response.headers["Location"] == "/agents", next_path
+
+
+async def test_an_agent_cannot_make_a_real_decision_or_approval_look_like_a_test(client) -> None:
+    """Only the verifier's test flag makes a decision a test; a request id or context that an
+    agent chose to look like a test link's never does."""
+    test_client, _ = client
+    await signed_in(test_client)
+    decision = await (await test_client.get("/decisions/test:real-purchase-1")).text()
+    assert "shop.example.com" in decision
+    assert "TEST</span>" not in decision and "It is a test" not in decision
+    approvals = await (await test_client.get("/approvals")).text()
+    assert "test:buy-laptop-42" in approvals and "TEST</span>" not in approvals
 
 
 async def test_test_link_with_bad_token_is_gone(client) -> None:

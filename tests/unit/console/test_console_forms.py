@@ -68,6 +68,11 @@ def test_grant_form_refuses_bad_values() -> None:
     )
     assert set(checked.errors) == {"template", "resources", "max_amount", "expires_in"}
     assert forms.grant_form(AGENT, {"template": "x", "max_amount": "1", "currency": "ZZZ"}).errors
+    for lifetime in ("\u00b2", "\u0661", "9" * 5000, "1e3"):  # never a 500
+        odd = forms.grant_form(
+            AGENT, {"template": "x", "expires_in": lifetime, "expires_unit": "days"}
+        )
+        assert "expires_in" in odd.errors, lifetime
     assert (
         "number"
         in forms.grant_form(
@@ -113,6 +118,13 @@ def test_decision_filters_validate_and_build_the_request() -> None:
         {"agent_id": "x", "outcome": "MAYBE", "reason_code": "NOPE", "since": "soon"}
     )
     assert set(bad.errors) == {"agent_id", "outcome", "reason_code", "since"}
+    for since, until in (
+        ("0001-01-01T00:00+01:00", ""),  # before year 1 in UTC
+        ("", "9999-12-31T23:59-01:00"),  # after year 9999 in UTC
+        ("", "0001-01-01T00:30"),  # the chart's hour before it is before year 1
+    ):
+        odd = forms.decision_filters({"since": since, "until": until})
+        assert set(odd.errors) == {"since" if since else "until"}, (since, until)
 
 
 def test_chart_buckets_points_and_stacks_bars() -> None:

@@ -165,7 +165,7 @@ def grant_form(
     expires = _text(data, "expires_in")
     if expires:
         unit = EXPIRY_UNITS.get(_text(data, "expires_unit"), 0)
-        if not expires.isdigit() or not unit or int(expires) <= 0:
+        if not re.fullmatch(r"[0-9]{1,7}", expires) or not unit or int(expires) <= 0:
             errors["expires_in"] = "must be a whole number of minutes, hours or days above 0"
         elif int(expires) * unit > 3660 * 86400:
             errors["expires_in"] = "must be at most 10 years"
@@ -280,9 +280,16 @@ class DecisionFilters:
 
 
 def parse_utc(value: str) -> datetime:
-    """A `datetime-local` value (YYYY-MM-DDTHH:MM[:SS]) read as UTC."""
+    """A `datetime-local` value (YYYY-MM-DDTHH:MM[:SS]) read as UTC, between 1970 and 9998 (so
+    an offset or the chart's hour before it stays a date); ValueError otherwise."""
     parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        utc = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
+    if not 1970 <= utc.year <= 9998:
+        raise ValueError(f"{value!r} is out of range")
+    return utc
 
 
 def decision_filters(query: Mapping[str, str]) -> Checked[DecisionFilters]:

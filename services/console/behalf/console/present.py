@@ -120,19 +120,11 @@ def percent(rate: float) -> str:
     return f"{rate * 100:.1f}%"
 
 
-def is_test_request(request_id: str) -> bool:
-    """Requests made through a manual test link carry this request id prefix."""
-    return request_id.startswith(TEST_REQUEST_PREFIX)
-
-
 def is_test_decision(event: events_pb2.DecisionEvent) -> bool:
-    """A decision from a manual test link: flagged by the verifier, or by our own markers."""
-    return (
-        event.test_mode
-        or event.decision.test_mode
-        or event.context.get(TEST_CONTEXT_KEY) == "true"
-        or is_test_request(event.decision.request_id)
-    )
+    """A test decision, as the verifier flagged it. Never from the request id or context
+    markers a test link also sets: any agent can send those with a real request, and a real
+    allow (or the approval it asks for) must not look like a harmless test."""
+    return event.test_mode or event.decision.test_mode
 
 
 FILTERS = {
@@ -152,4 +144,4 @@ FILTERS = {
     "breaker_state": breaker_state,
     "percent": percent,
 }
-TESTS = {"test_decision": is_test_decision, "test_request": is_test_request, "set": has_time}
+TESTS = {"test_decision": is_test_decision, "set": has_time}

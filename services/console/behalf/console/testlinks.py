@@ -29,7 +29,7 @@ MAX_TOKEN_LENGTH = 4096
 KEY_NAME_PREFIX = "console-test-link"
 _KEY_NAME = re.compile(
     rf"^{KEY_NAME_PREFIX} (?P<link>lnk_[0-9a-z]{{20}}) (?P<agent>agt_[0-9a-z]{{20}}) "
-    r"exp=(?P<exp>[0-9]{1,12})$"
+    r"exp=(?P<exp>[0-9]{1,10})$"  # Unix seconds: at most year 2286, which a datetime holds
 )
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 

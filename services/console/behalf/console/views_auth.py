@@ -10,6 +10,7 @@ from behalf.console.web import (
     BACKEND,
     SESSIONS,
     form_dict,
+    is_local_path,
     redirect,
     render,
     session_of,
@@ -23,7 +24,7 @@ MAX_KEY = 200
 
 
 def _next(value: str) -> str:
-    return value if value.startswith("/") and not value.startswith("//") else "/agents"
+    return value if is_local_path(value) else "/agents"
 
 
 @routes.get("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -96,11 +97,19 @@ def render(
     return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")
 
 
+# One slash, then printable ASCII with no backslash: the URL library drops tabs and line
+# breaks, so "/\t/evil.example" would leave as the protocol-relative "//evil.example".
+_LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x5b\x5d-\x7e]*")
+
+
+def is_local_path(location: str) -> bool:
+    """`location` names a path on this console, however a browser or URL library reads it."""
+    return _LOCAL_PATH.fullmatch(location) is not None
+
+
 def redirect(location: str) -> web.HTTPSeeOther:
     """A 303 to a same-origin path (never to a caller-chosen absolute URL)."""
-    if not location.startswith("/") or location.startswith("//"):
-        location = "/"
-    return web.HTTPSeeOther(location)
+    return web.HTTPSeeOther(location if is_local_path(location) else "/")
 
 
 def require_session(request: web.Request) -> Session:
