@@ -161,7 +161,7 @@ class AsyncBehalf:
         )
         stub = verifier_stub(self._channel(self.target))
         reply = await self._unary(stub.Verify, request, "Verify", timeout)
-        return decision_or_raise(reply, waiter=self._wait)
+        return decision_or_raise(reply, request.request_id, waiter=self._wait)
 
     async def check(
         self,
@@ -195,7 +195,7 @@ class AsyncBehalf:
         )
         stub = verifier_stub(self._channel(self.target))
         reply = await self._unary(stub.Verify, request, "Verify", timeout)
-        return check_decision(reply)
+        return check_decision(reply, request.request_id)
 
     async def get_approval(
         self,

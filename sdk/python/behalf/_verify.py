@@ -87,14 +87,14 @@ def build_verify_request(
 
 def decision_or_raise(
     reply: verifier_pb2.VerifyResponse,
+    request_id: str,
     *,
     waiter: Callable[[str, float, float], Awaitable[Approval]] | None = None,
 ) -> Decision:
-    """The decision if it is an explicit ALLOW and not a test; the matching exception
-    otherwise (`TestModeDecision` for any test-mode decision, even an ALLOW)."""
-    if not reply.HasField("decision"):
-        raise VerificationUnavailable("Verify answered without a decision")
-    decision = Decision.from_proto(reply.decision)
+    """The decision if it is an explicit ALLOW for request `request_id` and not a test; the
+    matching exception otherwise (`TestModeDecision` for any test-mode decision, even an
+    ALLOW)."""
+    decision = _decision_for(reply, request_id)
     if decision.test_mode:
         raise TestModeDecision(decision)
     if reply.decision.outcome == common_pb2.OUTCOME_ALLOW:
@@ -104,12 +104,20 @@ def decision_or_raise(
     raise ActionDenied(decision)  # DENY, and UNSPECIFIED or unknown outcomes too
 
 
-def check_decision(reply: verifier_pb2.VerifyResponse) -> Decision:
+def check_decision(reply: verifier_pb2.VerifyResponse, request_id: str) -> Decision:
     """The decision of a test-mode Verify, whatever its outcome. A reply not marked as a test
     means the verifier did not honour test mode: no trustworthy answer to a `check()`."""
-    if not reply.HasField("decision"):
-        raise VerificationUnavailable("Verify answered without a decision")
-    decision = Decision.from_proto(reply.decision)
+    decision = _decision_for(reply, request_id)
     if not decision.test_mode:
         raise VerificationUnavailable("the verifier did not answer in test mode")
     return decision
+
+
+def _decision_for(reply: verifier_pb2.VerifyResponse, request_id: str) -> Decision:
+    """The reply's decision, if it answers request `request_id`: a misrouted, cached or
+    replayed answer to another request authorizes nothing."""
+    if not reply.HasField("decision"):
+        raise VerificationUnavailable("Verify answered without a decision")
+    if reply.decision.request_id != request_id:
+        raise VerificationUnavailable("Verify answered another request than the one asked")
+    return Decision.from_proto(reply.decision)

@@ -138,8 +138,18 @@ export function parseMajorUnits(value: unknown, currency: string, field = "amoun
   if (minor > INT64_MAX) {
     throw new InvalidRequest(field, "exceeds the int64 range in minor units");
   }
+  // A double holds any decimal of up to 15 significant digits exactly (and String() gives it
+  // back); beyond that the number may already differ from what the caller wrote.
+  if (typeof value === "number" && minor > EXACT_NUMBER_MINOR) {
+    throw new InvalidRequest(
+      field,
+      "has more digits than a JavaScript number holds exactly; pass a decimal string",
+    );
+  }
   return minor;
 }
+
+const EXACT_NUMBER_MINOR = 10n ** 15n - 1n;
 
 /** Integer minor units as an exact major-unit decimal string (79999n USD -> "799.99"). */
 export function formatMajorUnits(minor: bigint, currency: string): string {

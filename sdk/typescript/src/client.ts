@@ -96,8 +96,12 @@ export function isLoopbackTarget(target: string): boolean {
   if (target.startsWith("unix:")) {
     return true;
   }
-  let rest = target.replace(/^(dns|ipv4|ipv6):(\/\/[^/]*\/)?/, "");
-  rest = rest.split(",")[0] ?? "";
+  const rest = target.replace(/^(dns|ipv4|ipv6):(\/\/[^/]*\/)?/, "");
+  // Every address of a list: plaintext to one that is not loopback would send the key in clear.
+  return rest.split(",").every(isLoopbackAddress);
+}
+
+function isLoopbackAddress(rest: string): boolean {
   let host: string;
   const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(rest);
   if (bracketed) {
@@ -336,7 +340,7 @@ export class Behalf implements Verifier {
    * your own `requestId` to correlate a retry you make. Test runs use {@link Behalf.check}.
    */
   async verify(params: VerifyParams, options: CallOptions = {}): Promise<Decision> {
-    const requestId = params?.requestId ?? randomUUID();
+    const requestId = params?.requestId || randomUUID();
     const request = buildVerifyRequest(params, requestId);
     const decision = await this.#decide(request, options);
     if (decision.testMode) {
@@ -364,7 +368,7 @@ export class Behalf implements Verifier {
    * ({@link VerificationUnavailable}), or for a bad request or a refused key.
    */
   async check(params: CheckParams, options: CallOptions = {}): Promise<Decision> {
-    const requestId = params?.requestId ?? randomUUID();
+    const requestId = params?.requestId || randomUUID();
     const request = buildVerifyRequest(params, requestId, true);
     const decision = await this.#decide(request, options);
     if (!decision.testMode) {
@@ -470,8 +474,21 @@ export class Behalf implements Verifier {
     this.#registry?.close();
   }
 
-  /** One Verify RPC; the decision whatever it says, or the error for no decision. */
+  /**
+   * One Verify; the decision whatever it says, if it answers this request (a misrouted, cached
+   * or replayed answer to another request id authorizes nothing), or the error for none.
+   */
   async #decide(request: VerifyRequest, options: CallOptions): Promise<Decision> {
+    const decision = await this.#ask(request, options);
+    if (decision.requestId !== request.requestId) {
+      throw new VerificationUnavailable("the verifier answered another request than the one asked", {
+        requestId: request.requestId,
+      });
+    }
+    return decision;
+  }
+
+  async #ask(request: VerifyRequest, options: CallOptions): Promise<Decision> {
     const requestId = request.requestId;
     if (this.#http !== undefined) {
       if (this.#closed) {

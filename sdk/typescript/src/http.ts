@@ -74,6 +74,7 @@ export function httpVerifyBody(request: VerifyRequest): Record<string, unknown> 
 
 interface JsonDecision {
   requestId?: unknown;
+  allowed?: unknown;
   outcome?: unknown;
   reasonCode?: unknown;
   reason?: unknown;
@@ -88,10 +89,20 @@ function text(value: unknown): string {
   return typeof value === "string" ? value : "";
 }
 
-/** A decision from the API's JSON (risk upper-cased to the SDK's spelling). */
+/**
+ * A decision from the API's JSON (risk upper-cased to the SDK's spelling). `testMode` and
+ * `allowed` must be there and agree with the outcome: a body that leaves them out, or that
+ * says ALLOW while `allowed` is false, is not an answer to act on.
+ */
 export function decisionFromJson(json: JsonDecision): Decision {
   if (typeof json.outcome !== "string" || typeof json.reasonCode !== "string") {
     throw new VerificationUnavailable("the verifier answered without a decision");
+  }
+  if (
+    typeof json.testMode !== "boolean" ||
+    json.allowed !== (json.outcome === "ALLOW" && !json.testMode)
+  ) {
+    throw new VerificationUnavailable("the verifier's answer contradicts itself");
   }
   const revision = json.policyRevision;
   return {
@@ -105,7 +116,7 @@ export function decisionFromJson(json: JsonDecision): Decision {
     approvalId: text(json.approvalId),
     decideTime: undefined,
     verifierId: "",
-    testMode: json.testMode === true,
+    testMode: json.testMode,
   };
 }
 

@@ -29,7 +29,7 @@ def decision(outcome: str, reason: str = "ALLOWED", **fields) -> common_pb2.Deci
         reason_code=common_pb2.ReasonCode.Value(f"REASON_CODE_{reason}"),
         reason=fields.pop("reason_text", reason.lower()),
         risk=fields.pop("risk", common_pb2.RISK_LOW),
-        request_id=fields.pop("request_id", "req_fake"),
+        request_id=fields.pop("request_id", ""),  # "": the request's own, as a verifier answers
         **fields,
     )
 
@@ -76,7 +76,14 @@ class _Verifier(verifier_pb2_grpc.VerifierServiceServicer):
         self.fake.requests.append(request)
         self.fake.metadata.append(dict(context.invocation_metadata()))
         step = self.fake.verify_steps.pop(0) if self.fake.verify_steps else grpc.StatusCode.INTERNAL
-        return await _play(step, context, lambda d: verifier_pb2.VerifyResponse(decision=d))
+
+        def answer(scripted: common_pb2.Decision) -> verifier_pb2.VerifyResponse:
+            answered = common_pb2.Decision()
+            answered.CopyFrom(scripted)
+            answered.request_id = scripted.request_id or request.request_id
+            return verifier_pb2.VerifyResponse(decision=answered)
+
+        return await _play(step, context, answer)
 
 
 class _Registry(registry_pb2_grpc.RegistryServiceServicer):

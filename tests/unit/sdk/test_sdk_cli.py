@@ -59,6 +59,8 @@ async def test_verify_json_output_parses(fake: Fake) -> None:
         "agt_1",
         "purchase",
         "--json",
+        "--request-id",
+        "req_7",
         env={"BEHALF_API_KEY": "k", "BEHALF_VERIFIER": fake.target},
     )
     assert result.exit_code == 1

@@ -74,7 +74,9 @@ async def test_deny_raises_action_denied_with_the_decision(fake: Fake) -> None:
     )
     async with _client(fake) as client:
         with pytest.raises(ActionDenied) as caught:
-            await client.verify("agt_1", "purchase", amount=80001, currency="USD")
+            await client.verify(
+                "agt_1", "purchase", amount=80001, currency="USD", request_id="req_9"
+            )
     error = caught.value
     assert error.reason_code == "AMOUNT_EXCEEDS_LIMIT"
     assert error.reason == "over 800.00 USD"
@@ -245,3 +247,17 @@ async def test_sync_client_allows_denies_and_waits(fake: Fake) -> None:
             return caught.value.wait_for_approval_sync(timeout=2, poll_interval=0.01).state
 
     assert await asyncio.to_thread(run) == "APPROVED"
+
+
+async def test_an_allow_for_another_request_authorizes_nothing(fake: Fake) -> None:
+    """A misrouted, cached or replayed ALLOW (another request id, or none) is no answer to
+    this request: verify() and check() raise VerificationUnavailable."""
+    for answered in ("req_someone_else", "req_"):
+        fake.script(decision("ALLOW", request_id=answered))
+        async with _client(fake) as client:
+            with pytest.raises(VerificationUnavailable, match="another request"):
+                await client.verify("agt_1", "purchase", request_id="req_mine")
+    fake.script(decision("ALLOW", request_id="req_someone_else", test_mode=True))
+    async with _client(fake) as client:
+        with pytest.raises(VerificationUnavailable):
+            await client.check("agt_1", "purchase", request_id="req_mine")

@@ -86,6 +86,32 @@ async def test_openai_tool_never_runs_on_a_test_mode_decision(fake: Fake) -> Non
     await client.close()
 
 
+async def test_openai_tool_is_verified_for_the_whole_number_the_model_sent(fake: Fake) -> None:
+    """{"amount": 500} is 500.00 to the tool, as 500.0 is: Verify is asked about 500.00 USD,
+    never 500 cents."""
+    fake.script(decision("DENY", "AMOUNT_EXCEEDS_LIMIT"), decision("DENY", "AMOUNT_EXCEEDS_LIMIT"))
+
+    @function_tool
+    def buy(vendor: str, amount: float) -> str:
+        """Buy."""
+        return "bought"
+
+    client = _client(fake)
+    guarded = oa_guards.guarded_tool(client, buy, **OPTIONS)
+    calls = [
+        [function_call("buy", {"vendor": "coachella.com", "amount": 500}, call_id="c1")],
+        [function_call("buy", {"vendor": "coachella.com", "amount": 500.0}, call_id="c2")],
+        [assistant_message("ok")],
+    ]
+    await Runner.run(
+        Agent(name="b", model=ScriptedModel(calls), tools=[guarded]),
+        "buy",
+        run_config=RunConfig(tracing_disabled=True),
+    )
+    assert [r.amount.amount_minor for r in fake.requests] == [50000, 50000]
+    await client.close()
+
+
 async def test_langchain_tool_never_runs_on_a_test_mode_decision(fake: Fake) -> None:
     """The same for a LangChain tool, through the blocking client (off the fake's loop)."""
     fake.script(decision("REQUIRE_APPROVAL", "APPROVAL_REQUIRED", test_mode=True))

@@ -72,7 +72,9 @@ def guarded_tool(
 def _arguments(input_json: str) -> dict[str, Any] | None:
     """The model's arguments as the mapping callables see them, or None if not an object."""
     try:
-        arguments = json.loads(input_json or "{}", parse_float=Decimal)
+        # Whole numbers too: an int would be minor units to the SDK, while the tool reads
+        # {"amount": 500} as 500.00, exactly as it reads 500.0.
+        arguments = json.loads(input_json or "{}", parse_float=Decimal, parse_int=Decimal)
     except ValueError:
         return None
     return arguments if isinstance(arguments, dict) else None

@@ -117,6 +117,18 @@ describe("verify", () => {
     });
   }
 
+  it("refuses an allow that answers another request, or none", async () => {
+    for (const requestId of ["req_someone_else", ""]) {
+      await withFake({ verify: decide({ requestId }) }, async (behalf) => {
+        await assert.rejects(behalf.verify({ ...purchase, requestId: "mine" }), VerificationUnavailable);
+        await assert.rejects(
+          behalf.check({ ...purchase, requestId: "mine" }),
+          VerificationUnavailable,
+        );
+      });
+    }
+  });
+
   it("throws VerificationUnavailable on a reply without a decision", async () => {
     await withFake({ verify: () => ({ response: {} }) }, async (behalf) => {
       await assert.rejects(behalf.verify(purchase), VerificationUnavailable);
@@ -528,7 +540,7 @@ describe("client options", () => {
     for (const target of ["127.0.0.1:50052", "localhost:1", "[::1]:50052", "unix:/tmp/v.sock", "dns:///localhost:50052", "ipv4:127.0.0.2:5"]) {
       assert.equal(isLoopbackTarget(target), true, target);
     }
-    for (const target of ["verifier.behalf:50052", "10.0.0.1:50052", "example.com", "127.example.com:1", "dns:///verifier:443"]) {
+    for (const target of ["verifier.behalf:50052", "10.0.0.1:50052", "example.com", "127.example.com:1", "dns:///verifier:443", "ipv4:127.0.0.1:1,192.0.2.2:5", "ipv6:[::1]:1,[2001:db8::1]:5"]) {
       assert.equal(isLoopbackTarget(target), false, target);
     }
   });

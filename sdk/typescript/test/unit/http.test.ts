@@ -39,6 +39,10 @@ describe("major units", () => {
     ["1,00", "USD"],
     ["92233720368547758.08", "USD"],
     [true, "USD"],
+    // More digits than a double holds exactly: sent as written, they would be off by a unit.
+    [9007199254740993, "JPY"],
+    [90071992547409.93, "USD"],
+    [12345678901234567, "USD"],
   ];
   for (const [input, currency] of refused) {
     it(`refuses ${String(input)} ${currency}`, () => {
@@ -103,6 +107,21 @@ describe("HTTP answers", () => {
   });
   it("a body without a decision is never an allow", () => {
     assert.throws(() => decisionFromJson({ allowed: true } as never), VerificationUnavailable);
+  });
+  it("an allow without its test flag, or contradicting `allowed`, is no answer", () => {
+    const allow = { requestId: "req_1", outcome: "ALLOW", reasonCode: "ALLOWED" };
+    for (const body of [
+      { ...allow, allowed: true },
+      { ...allow, allowed: true, testMode: "false" },
+      { ...allow, allowed: false, testMode: false },
+      { ...allow, allowed: true, testMode: true },
+      { ...allow, testMode: false },
+    ]) {
+      assert.throws(() => decisionFromJson(body as never), VerificationUnavailable, JSON.stringify(body));
+    }
+    assert.equal(decisionFromJson({ ...allow, allowed: true, testMode: false } as never).outcome, "ALLOW");
+    const test = decisionFromJson({ ...allow, allowed: false, testMode: true } as never);
+    assert.equal(test.testMode, true);
   });
   it("maps errors: field, credentials, and everything else unavailable", () => {
     const invalid = errorFromHttp(
