@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 
@@ -40,7 +41,12 @@ class NoAudit(DecisionPublisher):
     async def stop(self) -> None:
         pass
 
-    async def publish(self, event: events_pb2.DecisionEvent) -> None:
+    async def publish(
+        self,
+        event: events_pb2.DecisionEvent,
+        *,
+        on_withdrawn: Callable[[], None] | None = None,
+    ) -> None:
         pass
 
 
@@ -60,7 +66,12 @@ class IdempotentAudit(DecisionPublisher):
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def publish(self, event: events_pb2.DecisionEvent) -> None:
+    async def publish(
+        self,
+        event: events_pb2.DecisionEvent,
+        *,
+        on_withdrawn: Callable[[], None] | None = None,
+    ) -> None:
         try:
             async with asyncio.timeout(self._timeout):
                 await (await self._producer.send(self._topic, **audit._record(event)))

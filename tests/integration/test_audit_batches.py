@@ -177,3 +177,27 @@ async def test_a_failed_commit_on_one_producer_denies_its_decisions_and_commits_
     await asyncio.wait_for(publisher.publish(_event(1)), timeout=10)  # the other producer
     await asyncio.wait_for(publisher.publish(_event(2)), timeout=10)  # the replaced one
     assert sorted(await _committed(kafka_bootstrap, topic, 2)) == ["req_1", "req_2"]
+
+
+async def test_a_decision_whose_caller_left_before_it_was_sent_is_never_audited(
+    publisher: DecisionPublisher, kafka_bootstrap: str, topic: str
+) -> None:
+    """The caller's deadline passes (grpc.aio cancels the handler) while its decision waits
+    behind a transaction in flight: it is withdrawn, told so, and never committed; the
+    decisions around it are."""
+    withdrawn: list[str] = []
+    first = asyncio.ensure_future(publisher.publish(_event(0)))
+    await asyncio.sleep(0)
+    await _yield_until(publisher._queue.empty)  # the lane took it and opened its transaction
+    left = asyncio.ensure_future(
+        publisher.publish(_event(1), on_withdrawn=lambda: withdrawn.append("req_1"))
+    )
+    await asyncio.sleep(0)  # queued, not yet drained into the transaction
+    left.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await left
+    await first
+    await publisher.publish(_event(2))
+    # The first two committed records, in partition order: req_1 would be among them.
+    committed = await _committed(kafka_bootstrap, topic, 2)
+    assert sorted(committed) == ["req_0", "req_2"] and withdrawn == ["req_1"]

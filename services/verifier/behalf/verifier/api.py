@@ -8,9 +8,11 @@ call the registry, and only the audit publish waits on Kafka.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 import structlog
@@ -61,9 +63,14 @@ def _decisions(outcome: Outcome, reason: ReasonCode) -> Counter:
 
 
 class DecisionSink(Protocol):
-    """Where decisions are audited (Kafka in production)."""
+    """Where decisions are audited (Kafka in production); see `DecisionPublisher.publish`."""
 
-    async def publish(self, event: events_pb2.DecisionEvent) -> None: ...
+    async def publish(
+        self,
+        event: events_pb2.DecisionEvent,
+        *,
+        on_withdrawn: Callable[[], None] | None = None,
+    ) -> None: ...
 
 
 class Verifier:
@@ -84,6 +91,7 @@ class Verifier:
         self._audit = audit
         self._verifier_id = verifier_id
         self._min_revision_wait = min_revision_wait_seconds
+        self._background: set[asyncio.Task[None]] = set()
 
     async def verify(self, token: str, request: verifier_pb2.VerifyRequest) -> common_pb2.Decision:
         state = self._watcher.state
@@ -118,8 +126,17 @@ class Verifier:
         result = await decide(checked, state.snapshot, now, self._watcher.freshness, steps)
         # 11. Audit before answering; an allow that cannot be audited becomes a deny.
         event = self._event(caller, checked, result, now, request, test_mode)
+        withdrawn = None
+        if result.budget_reserved and not test_mode:
+            # A caller that leaves before its allow is audited never gets it: give back its
+            # claim (in the background, as this handler is being cancelled).
+            permission_id = result.permission_id
+
+            def withdrawn() -> None:
+                self._in_background(self._release_budget(checked, permission_id))
+
         try:
-            await self._audit.publish(event)
+            await self._audit.publish(event, on_withdrawn=withdrawn)
         except AuditUnavailable:
             if result.outcome is Outcome.ALLOW:
                 result = deny_for_audit_failure(result)
@@ -185,6 +202,11 @@ class Verifier:
         )
         set_timestamp(decision.decide_time, datetime.now(UTC))
         return decision
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _release_budget(self, checked: VerifyInput, permission_id: str) -> None:
         try:

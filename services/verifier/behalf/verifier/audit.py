@@ -14,6 +14,11 @@ Once a batch's records are on the broker, its commit is waited for (up to a long
 than abandoned at the deadline, since a slow broker may still apply it. One window stays
 ambiguous, and it fails safe: a broker that dies after applying a commit but before answering it
 leaves the caller denied while the audit shows an allow.
+
+A caller that gives up (its deadline passed, and grpc.aio cancelled the handler) before its
+record was sent is dropped from the queue: no allow is audited that nobody got, and the caller
+learns that it was withdrawn (`publish`'s `on_withdrawn`), to give back what its decision took.
+Once its record is sent it may still commit, like any record whose answer is lost on the way.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import functools
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -101,6 +107,12 @@ class _Pending:
     deadline: float
     done: asyncio.Future[None]
     trace_headers: Headers  # the Verify's trace context (`traceparent`), when tracing is on
+    sent: bool = False  # handed to a producer: from then on it may commit
+
+    @property
+    def withdrawn(self) -> bool:
+        """Its caller gave up waiting before the record was sent."""
+        return self.done.cancelled() and not self.sent
 
 
 @dataclass(slots=True)
@@ -159,8 +171,15 @@ class DecisionPublisher:
     def _slots(self) -> list[_Slot]:
         return [slot for lane in self._lanes for slot in lane]
 
-    async def publish(self, event: events_pb2.DecisionEvent) -> None:
-        """Return once the decision is committed; raise AuditUnavailable otherwise."""
+    async def publish(
+        self,
+        event: events_pb2.DecisionEvent,
+        *,
+        on_withdrawn: Callable[[], None] | None = None,
+    ) -> None:
+        """Return once the decision is committed; raise AuditUnavailable otherwise. If the
+        caller is cancelled before its record is sent, the record never will be, and
+        `on_withdrawn` is called (synchronously, as the cancellation goes through)."""
         if not any(task.running for task in self._tasks):
             AUDIT_FAILURES.inc()
             raise AuditUnavailable("audit publisher not running")
@@ -169,7 +188,12 @@ class DecisionPublisher:
             deadline = time.monotonic() + self._timeout
             pending = _Pending(event, deadline, loop.create_future(), trace_headers)
             self._queue.put_nowait(pending)
-            await pending.done
+            try:
+                await pending.done
+            except asyncio.CancelledError:
+                if pending.withdrawn and on_withdrawn is not None:
+                    on_withdrawn()
+                raise
 
     async def _run(self, lane: list[_Slot]) -> None:
         """Commit the queued decisions one transaction at a time, each on the lane's next
@@ -196,6 +220,8 @@ class DecisionPublisher:
         first = await self._queue.get()
         now, live = time.monotonic(), []
         for pending in [first, *self._drain(MAX_BATCH - 1)]:
+            if pending.done.cancelled():
+                continue  # withdrawn: its caller left before anything was sent
             if pending.deadline > now:
                 live.append(pending)
             else:
@@ -221,6 +247,9 @@ class DecisionPublisher:
                 await producer.begin_transaction()
                 joining, rounds = batch[:], 0
                 while joining:
+                    joining = [p for p in joining if not p.done.cancelled()]
+                    for pending in joining:
+                        pending.sent = True
                     sent = [
                         await producer.send(self._topic, **_record(p.event, p.trace_headers))
                         for p in joining
