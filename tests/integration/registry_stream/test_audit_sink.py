@@ -137,6 +137,27 @@ async def test_sink_skips_records_that_are_not_decision_events(
     await wait_until(stored)
 
 
+async def test_a_decision_with_an_impossible_time_is_stored_and_holds_up_nothing(
+    db: Database, topics: Topics, kafka_bootstrap: str, sink: AuditSink
+) -> None:
+    """A decide_time past year 9999 or with negative nanos decodes but is no date: the row is
+    stored at the broker's time, and the records after it are stored too."""
+    tenant = new_id("ten")
+    far, odd, after = (decision(tenant, minute=n) for n in (4, 5, 6))
+    far.decision.decide_time.seconds = 253_402_300_800
+    odd.decision.decide_time.nanos = -5
+    await produce(kafka_bootstrap, topics.decisions, [far, odd, after])
+
+    async def stored() -> bool:
+        return await _rows(db) == 3
+
+    await wait_until(stored)
+    row = await db.pool.fetchrow(
+        "SELECT decided_at FROM decisions WHERE event_id = $1", far.event_id
+    )
+    assert abs(row["decided_at"] - datetime.now(UTC)) < timedelta(minutes=5)
+
+
 async def _load(
     db: Database, bootstrap: str, topics: Topics, events: list[events_pb2.DecisionEvent]
 ) -> None:

@@ -121,3 +121,17 @@ def test_lifecycle_without_type_is_refused():
     """An untyped lifecycle event is skipped."""
     with pytest.raises(UnsupportedEvent):
         from_lifecycle(events_pb2.LifecycleEvent(event_id="evt_3"))
+
+
+def test_an_event_json_cannot_hold_is_unsupported_not_a_crash() -> None:
+    """A decide time past year 9999 or with negative nanos decodes, but no webhook body can
+    carry it: the pipeline skips such an event (UnsupportedEvent) instead of failing its batch."""
+    for seconds, nanos in ((253_402_300_800, 0), (1, -5)):
+        event = _decision(common_pb2.OUTCOME_ALLOW)
+        event.decision.decide_time.seconds, event.decision.decide_time.nanos = seconds, nanos
+        with pytest.raises(UnsupportedEvent, match="JSON"):
+            from_decision(event)
+    lifecycle = events_pb2.LifecycleEvent(event_id="evt_1", tenant_id="ten_1", type="agent.created")
+    lifecycle.occur_time.nanos = -1
+    with pytest.raises(UnsupportedEvent, match="JSON"):
+        from_lifecycle(lifecycle)

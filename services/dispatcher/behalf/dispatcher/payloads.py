@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, SerializeToJsonError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from behalf.common import event_types
@@ -14,7 +15,8 @@ from behalf.v1 import events_pb2
 
 
 class UnsupportedEvent(ValueError):
-    """The event cannot become a webhook (no type, unknown outcome)."""
+    """The event cannot become a webhook (no type, unknown outcome, a field JSON cannot
+    hold, such as a timestamp out of range)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ def from_decision(
 ) -> WebhookMessage:
     """A decision event as a webhook; timestamp is the decision time."""
     event_type = decision_type(event)
-    data = MessageToDict(event, preserving_proto_field_name=True)
+    data = _as_json(event)
     timestamp = _rfc3339(event.decision.decide_time, now)
     return WebhookMessage(
         event.event_id, event.tenant_id, event_type, _body(event_type, timestamp, data)
@@ -66,8 +68,15 @@ def from_lifecycle(
     """A lifecycle event as a webhook of its own type; timestamp is the commit time."""
     if not event.type:
         raise UnsupportedEvent("lifecycle event has no type")
-    data = MessageToDict(event, preserving_proto_field_name=True)
+    data = _as_json(event)
     timestamp = _rfc3339(event.occur_time, now)
     return WebhookMessage(
         event.event_id, event.tenant_id, event.type, _body(event.type, timestamp, data)
     )
+
+
+def _as_json(event: events_pb2.DecisionEvent | events_pb2.LifecycleEvent) -> dict[str, Any]:
+    try:
+        return MessageToDict(event, preserving_proto_field_name=True)
+    except (SerializeToJsonError, ValueError) as exc:
+        raise UnsupportedEvent(f"event cannot be written as JSON: {exc}") from None

@@ -54,10 +54,6 @@ def to_row(record: Record) -> DecisionRow | None:
         _log.error("audit_record_incomplete", partition=record.partition, offset=record.offset)
         return None
     decision = event.decision
-    if decision.HasField("decide_time"):
-        decided_at = decision.decide_time.ToDatetime(tzinfo=UTC)
-    else:
-        decided_at = datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
     return DecisionRow(
         event_id=event.event_id,
         tenant_id=event.tenant_id,
@@ -65,9 +61,23 @@ def to_row(record: Record) -> DecisionRow | None:
         agent_id=event.agent_id,
         outcome=enum_name(common_pb2.Outcome, decision.outcome),
         reason_code=enum_name(common_pb2.ReasonCode, decision.reason_code),
-        decided_at=decided_at,
+        decided_at=_decided_at(decision, record),
         payload=record.value or b"",
     )
+
+
+def _decided_at(decision: common_pb2.Decision, record: Record) -> datetime:
+    """The verifier's decide time, else the broker's timestamp, else now: a record that
+    decodes is stored, whatever its times say (one raising here would stop the sink)."""
+    try:
+        if decision.HasField("decide_time"):
+            return decision.decide_time.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        _log.warning("audit_decide_time_invalid", partition=record.partition, offset=record.offset)
+    try:
+        return datetime.fromtimestamp(record.timestamp / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return datetime.now(UTC)
 
 
 class AuditSink:
