@@ -137,10 +137,11 @@ class Verifier:
 
         try:
             await self._audit.publish(event, on_withdrawn=withdrawn)
-        except AuditUnavailable:
+        except AuditUnavailable as failure:
             if result.outcome is Outcome.ALLOW:
                 result = deny_for_audit_failure(result)
-                if result.budget_reserved and not test_mode:
+                # A commit that may yet land audits this allow: what it took stays taken.
+                if result.budget_reserved and not test_mode and not failure.maybe_committed:
                     await self._release_budget(checked, result.permission_id)
                 event = self._event(caller, checked, result, now, request, test_mode)
         _decisions(result.outcome, result.reason_code).inc()

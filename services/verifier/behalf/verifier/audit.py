@@ -11,9 +11,11 @@ the decisions topic (the audit sink, the dispatcher) use `isolation_level="read_
 they never see a decision the caller was told had failed.
 
 Once a batch's records are on the broker, its commit is waited for (up to a longer bound) rather
-than abandoned at the deadline, since a slow broker may still apply it. One window stays
-ambiguous, and it fails safe: a broker that dies after applying a commit but before answering it
-leaves the caller denied while the audit shows an allow.
+than abandoned at the deadline, since a slow broker may still apply it. A commit that was asked
+for and not confirmed (no answer within the bound, an error, a broker that died after applying
+it) stays ambiguous, and fails safe: the caller is denied while the audit may show an allow,
+and `AuditUnavailable.maybe_committed` tells it to keep what the decision took (its budget
+claim), so the ledger never gives back a spend the audit shows.
 
 A caller that gives up (its deadline passed, and grpc.aio cancelled the handler) before its
 record was sent is dropped from the queue: no allow is audited that nobody got, and the caller
@@ -24,6 +26,7 @@ Once its record is sent it may still commit, like any record whose answer is los
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import itertools
 import time
@@ -98,7 +101,12 @@ RETRY_BACKOFF_MS = 10
 
 
 class AuditUnavailable(Exception):
-    """The decision was not durably audited in time (and will not appear as committed)."""
+    """The decision was not durably audited in time. `maybe_committed`: its commit was asked
+    for and not answered, so the audit may yet show it (what it took must not be given back)."""
+
+    def __init__(self, message: str, *, maybe_committed: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_committed = maybe_committed
 
 
 @dataclass(slots=True)
@@ -204,7 +212,8 @@ class DecisionPublisher:
             if not batch:
                 continue
             started = time.perf_counter()
-            if await self._transact(slot, batch):
+            ended = await self._transact(slot, batch)
+            if ended is _Ended.COMMITTED:
                 AUDIT_BATCH.observe(len(batch))
                 AUDIT_COMMIT_SECONDS.observe(time.perf_counter() - started)
                 for pending in batch:
@@ -212,7 +221,7 @@ class DecisionPublisher:
                         pending.done.set_result(None)
             else:
                 for pending in batch:
-                    _fail(pending)
+                    _fail(pending, maybe_committed=ended is _Ended.UNANSWERED)
                 await self._replace_producer(slot)
 
     async def _take(self) -> list[_Pending]:
@@ -228,7 +237,7 @@ class DecisionPublisher:
                 _fail(pending)
         return live
 
-    async def _transact(self, slot: _Slot, batch: list[_Pending]) -> bool:
+    async def _transact(self, slot: _Slot, batch: list[_Pending]) -> _Ended:
         """One transaction for the batch, which grows by the decisions queued while its records
         are in flight: until the commit is requested they can still join this transaction, so
         they need not wait for it to end and then for one of their own.
@@ -239,7 +248,7 @@ class DecisionPublisher:
         what would audit an allow nobody got."""
         producer = slot.producer
         if producer is None:
-            return False
+            return _Ended.ABORTED
         deadline = min(p.deadline for p in batch)
         loop = asyncio.get_running_loop()
         try:
@@ -260,12 +269,18 @@ class DecisionPublisher:
                         break
                     joining = self._drain(MAX_BATCH - len(batch))
                     batch.extend(joining)
+        except Exception as exc:
+            _log.warning("audit_publish_failed", error=type(exc).__name__, batch=len(batch))
+            return _Ended.ABORTED
+        try:
             async with asyncio.timeout(self._commit_bound):
                 await producer.commit_transaction()
         except Exception as exc:
-            _log.warning("audit_publish_failed", error=type(exc).__name__, batch=len(batch))
-            return False
-        return True
+            # The broker may still apply a commit it was asked for: the callers are denied,
+            # and what their decisions took stays taken.
+            _log.warning("audit_commit_unanswered", error=type(exc).__name__, batch=len(batch))
+            return _Ended.UNANSWERED
+        return _Ended.COMMITTED
 
     async def _replace_producer(self, slot: _Slot) -> None:
         """Drop this producer without committing; its successor's start fences it, which
@@ -313,10 +328,20 @@ class DecisionPublisher:
         return taken
 
 
-def _fail(pending: _Pending) -> None:
+class _Ended(enum.Enum):
+    """How a transaction ended."""
+
+    COMMITTED = enum.auto()
+    ABORTED = enum.auto()  # never asked to commit: fencing aborts it
+    UNANSWERED = enum.auto()  # asked to commit, no answer: it may yet be applied
+
+
+def _fail(pending: _Pending, *, maybe_committed: bool = False) -> None:
     if not pending.done.done():
         AUDIT_FAILURES.inc()
-        pending.done.set_exception(AuditUnavailable("decision not audited in time"))
+        pending.done.set_exception(
+            AuditUnavailable("decision not audited in time", maybe_committed=maybe_committed)
+        )
 
 
 def _record(event: events_pb2.DecisionEvent, trace_headers: Headers = ()) -> dict[str, object]:
