@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 
 import grpc
@@ -183,3 +187,126 @@ async def test_concurrency_cap_refuses_calls_beyond_it() -> None:
         release.set()
         await channel.close()
         await host.drain()
+
+
+AHEAD = 10**12  # a min_revision no verifier reaches: a call carrying it waits out the wait
+
+
+def _held_verifies(stub, request, metadata, count: int) -> list[grpc.Future]:
+    """`count` Verify calls in flight at once (each waits for a revision that never comes)."""
+    return [stub.Verify.future(request, metadata=metadata, timeout=30) for _ in range(count)]
+
+
+def test_one_tenant_flooding_cannot_take_another_tenants_slots(
+    stack: Stack, tenant: Tenant, agent: tuple[str, int]
+) -> None:
+    """A tenant may hold 3 calls in flight on a verifier set to 3: its fourth is
+    RESOURCE_EXHAUSTED (over gRPC, HTTP and ext_authz alike) while another tenant is answered, and
+    once its calls end the tenant is served again."""
+    other = stack.create_tenant("limits-other")
+    other_agent = stack.agent_with_grant(other)
+    verifier = stack.start_verifier(
+        BEHALF_VERIFIER_TENANT_IN_FLIGHT="3", BEHALF_MIN_REVISION_WAIT_SECONDS="4"
+    )
+    try:
+        stub = stack.verifier_stub(len(stack.verifiers) - 1)
+        held = _held_verifies(stub, _verify_request(agent[0], AHEAD), tenant.verify, count=3)
+        time.sleep(0.5)  # all three are waiting in the verifier
+        assert not any(call.done() for call in held)
+        assert (
+            _status(
+                lambda: stub.Verify(_verify_request(*agent), metadata=tenant.verify, timeout=10)
+            )
+            == grpc.StatusCode.RESOURCE_EXHAUSTED
+        )
+        status, body = _http_verify(verifier.http_url, tenant.verify_key, agent)
+        assert (status, body["allowed"], body["error"]["code"]) == (
+            429,
+            False,
+            "resource_exhausted",
+        )
+        check = _check(verifier.target, tenant.verify, agent[0])
+        assert check.denied_response.status.code == 429, check
+        reply = stub.Verify(
+            _verify_request(other_agent[0], other_agent[1].revision),
+            metadata=other.verify,
+            timeout=10,
+        )
+        assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
+        for call in held:
+            decision = call.result().decision
+            assert decision.reason_code == common_pb2.REASON_CODE_STALE_POLICY, decision
+        reply = stub.Verify(_verify_request(*agent), metadata=tenant.verify, timeout=10)
+        assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
+    finally:
+        verifier.kill()
+        stack.verifiers.remove(verifier)
+
+
+def test_unknown_keys_waiting_for_a_revision_are_few(
+    stack: Stack, tenant: Tenant, agent: tuple[str, int]
+) -> None:
+    """Anyone can send a key the verifier does not know with a min_revision ahead of it. Only
+    32 such calls wait at once; the rest are RESOURCE_EXHAUSTED at once, and a known key is
+    answered meanwhile."""
+    verifier = stack.start_verifier(BEHALF_MIN_REVISION_WAIT_SECONDS="4")
+    try:
+        stub = stack.verifier_stub(len(stack.verifiers) - 1)
+        unknown = (("authorization", "Bearer bh_live_" + "x" * 40),)
+        held = _held_verifies(stub, _verify_request(agent[0], AHEAD), unknown, count=32)
+        time.sleep(0.5)
+        assert not any(call.done() for call in held)
+        started = time.monotonic()
+        assert (
+            _status(
+                lambda: stub.Verify(_verify_request(agent[0], AHEAD), metadata=unknown, timeout=10)
+            )
+            == grpc.StatusCode.RESOURCE_EXHAUSTED
+        )
+        reply = stub.Verify(_verify_request(*agent), metadata=tenant.verify, timeout=10)
+        assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
+        assert time.monotonic() - started < 2  # neither waited for the held calls
+        for call in held:  # each waited, then got a stale-policy deny, never an allow
+            decision = call.result().decision
+            assert decision.outcome == common_pb2.OUTCOME_DENY, decision
+            assert decision.reason_code == common_pb2.REASON_CODE_STALE_POLICY, decision
+        assert (
+            _status(lambda: stub.Verify(_verify_request(agent[0], 0), metadata=unknown, timeout=10))
+            == grpc.StatusCode.UNAUTHENTICATED
+        )
+    finally:
+        verifier.kill()
+        stack.verifiers.remove(verifier)
+
+
+def _http_verify(base_url: str, key: str, agent: tuple[str, int]) -> tuple[int, dict]:
+    body = {
+        "agentId": agent[0],
+        "action": "purchase",
+        "vendor": "coachella.com",
+        "amount": "1.00",
+        "currency": "USD",
+    }
+    request = urllib.request.Request(
+        f"{base_url}/v1/verify",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _check(target: str, metadata, agent_id: str) -> external_auth_pb2.CheckResponse:
+    http = attribute_context_pb2.AttributeContext.HttpRequest(host="coachella.com")
+    request = external_auth_pb2.CheckRequest(
+        attributes=attribute_context_pb2.AttributeContext(
+            request=attribute_context_pb2.AttributeContext.Request(http=http),
+            context_extensions={"agent_id": agent_id, "action": "purchase"},
+        )
+    )
+    stub = external_auth_pb2_grpc.AuthorizationStub(grpc.insecure_channel(target))
+    return stub.Check(request, metadata=metadata, timeout=10)

@@ -7,6 +7,7 @@
     ├── NotFound                               -> NOT_FOUND
     ├── AlreadyExists                          -> ALREADY_EXISTS
     ├── FailedPrecondition                     -> FAILED_PRECONDITION
+    ├── ResourceExhausted                      -> RESOURCE_EXHAUSTED
     └── Unavailable                            -> UNAVAILABLE
 
 Handlers raise these; the error interceptor turns them into statuses. Any other exception is
@@ -63,6 +64,12 @@ class FailedPrecondition(BehalfError):
     """The object is in a state that does not allow the operation."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class ResourceExhausted(BehalfError):
+    """The caller has too many calls in flight; it may retry after a backoff."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class Unavailable(BehalfError):

@@ -26,6 +26,7 @@ _log = structlog.get_logger("host")
 MAX_SEND_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT_RPCS = 1000
+MAX_CONNECTION_IDLE_MS = 5 * 60 * 1000
 MAIN = "main"  # the listener on the service's own port
 
 
@@ -55,7 +56,8 @@ class ServiceHost:
 
     gRPC itself refuses, with RESOURCE_EXHAUSTED and before decoding, a message larger than
     `max_receive_bytes` and a call beyond `max_concurrent_rpcs` in flight (long-lived streams
-    count for as long as they are open), so an unauthenticated caller costs little.
+    count for as long as they are open), so an unauthenticated caller costs little; a connection
+    with no call open is closed after `MAX_CONNECTION_IDLE_MS`.
 
     With `tls` the port serves TLS only (mutual TLS when it names a client CA); without it,
     plaintext, for loopback development.
@@ -93,6 +95,9 @@ class ServiceHost:
                 ("grpc.so_reuseport", 1),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                # A connection with no call open for this long is closed (clients reconnect
+                # unnoticed), so idle connections cannot pile up; open streams are not idle.
+                ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_MS),
             ],
         )
         self.server = self._new_server()

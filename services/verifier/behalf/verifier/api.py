@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -20,10 +21,11 @@ from prometheus_client import Counter
 
 from behalf.common.auth import bearer_token
 from behalf.common.callers import Caller
-from behalf.common.errors import Unauthenticated
+from behalf.common.errors import Unauthenticated, Unavailable
 from behalf.common.ids import new_id
 from behalf.common.timestamps import set_timestamp
 from behalf.v1 import common_pb2, events_pb2, verifier_pb2, verifier_pb2_grpc
+from behalf.verifier.admission import InFlightLimit
 from behalf.verifier.audit import AuditUnavailable, DecisionPublisher
 from behalf.verifier.credentials import require_key_scope, require_verify_role
 from behalf.verifier.dry_run import DryRunSteps
@@ -36,7 +38,7 @@ from behalf.verifier.engine import (
     decide,
     deny_for_audit_failure,
 )
-from behalf.verifier.policy_watch import PolicyWatcher
+from behalf.verifier.policy_watch import PolicyState, PolicyWatcher
 from behalf.verifier.registry_steps import RegistrySteps
 from behalf.verifier.validation import validate_verify
 
@@ -54,6 +56,14 @@ _REASON_CODES: dict[ReasonCode, common_pb2.ReasonCode] = {
     c: getattr(common_pb2, f"REASON_CODE_{c.name}") for c in ReasonCode
 }
 _RISKS: dict[Risk, common_pb2.Risk] = {r: getattr(common_pb2, f"RISK_{r.name}") for r in Risk}
+
+# Calls one tenant may have in flight in this process, of the server's 1,000 by default.
+DEFAULT_TENANT_IN_FLIGHT = 250
+# Calls with a key this process does not know that may wait at once for a later revision.
+UNKNOWN_KEYS_IN_FLIGHT = 32
+_UNKNOWN_KEYS = ""
+_TENANT_REFUSAL = "too many calls in flight for this tenant; retry after a backoff"
+_UNKNOWN_KEYS_REFUSAL = "too many calls wait for a key this verifier does not know yet"
 
 
 @functools.cache
@@ -84,6 +94,7 @@ class Verifier:
         *,
         verifier_id: str,
         min_revision_wait_seconds: float,
+        tenant_in_flight: int = DEFAULT_TENANT_IN_FLIGHT,
     ) -> None:
         self._watcher = watcher
         self._steps = steps
@@ -91,28 +102,64 @@ class Verifier:
         self._audit = audit
         self._verifier_id = verifier_id
         self._min_revision_wait = min_revision_wait_seconds
+        self._tenants = InFlightLimit("tenant", tenant_in_flight)
+        self._unknown_keys = InFlightLimit("unknown_keys", UNKNOWN_KEYS_IN_FLIGHT)
         self._background: set[asyncio.Task[None]] = set()
 
     async def verify(self, token: str, request: verifier_pb2.VerifyRequest) -> common_pb2.Decision:
         state = self._watcher.state
         if state is None:
             return self._unaudited_stale(request)
-        # 3 first, for keys: a caller's min_revision may be a moment ahead of us. Waiting (briefly)
-        # before authenticating means a key created at revision N works, and a key revoked at N
-        # fails, for every request carrying min_revision >= N.
-        caught_up = True
-        if request.min_revision > state.snapshot.revision:
-            wait = self._min_revision_wait
-            caught_up = await self._watcher.wait_for_revision(request.min_revision, wait)
-            state = self._watcher.state or state
-        # 1-2. Authenticate from the snapshot's credentials, then validate. A key we cannot know
-        # yet (its revision has not arrived) is stale policy, not a bad key.
+        # 1. Authenticate from the snapshot's credentials.
+        try:
+            caller = state.credentials.authenticate(token)
+        except Unauthenticated:
+            if request.min_revision <= state.snapshot.revision:
+                raise
+            # Perhaps a key created at a revision not here yet. Anyone can send a key we do not
+            # know, so only a few such calls may wait for it at once.
+            with self._unknown_keys.admitted(_UNKNOWN_KEYS, _UNKNOWN_KEYS_REFUSAL):
+                return await self._verify_at_min_revision(token, request)
+        with self.in_flight(caller.tenant_id):
+            if request.min_revision > state.snapshot.revision:
+                return await self._verify_at_min_revision(token, request)
+            return await self._decide(caller, request, state)
+
+    def known_caller(self, token: str) -> Caller:
+        """Whose key this is, by the policy this verifier holds: Unauthenticated for a key of
+        no tenant, so a caller no tenant owns costs the registry nothing."""
+        state = self._watcher.state
+        if state is None:
+            raise Unavailable("the verifier has no policy snapshot yet")
+        return state.credentials.authenticate(token)
+
+    def in_flight(self, tenant_id: str) -> AbstractContextManager[None]:
+        """Hold one of the tenant's in-flight slots, or raise ResourceExhausted."""
+        return self._tenants.admitted(tenant_id, _TENANT_REFUSAL)
+
+    async def _verify_at_min_revision(
+        self, token: str, request: verifier_pb2.VerifyRequest
+    ) -> common_pb2.Decision:
+        """3 first, for keys: a caller's min_revision may be a moment ahead of us. Waiting
+        (briefly) before authenticating again means a key created at revision N works, and a key
+        revoked at N fails, for every request carrying min_revision >= N. A key we cannot know
+        yet (its revision has not arrived) is stale policy, not a bad key."""
+        wait = self._min_revision_wait
+        caught_up = await self._watcher.wait_for_revision(request.min_revision, wait)
+        state = self._watcher.state
+        assert state is not None  # it was set before the wait, and is never unset
         try:
             caller = state.credentials.authenticate(token)
         except Unauthenticated:
             if caught_up:
                 raise
             return self._unaudited_stale(request, "the verifier has not reached min_revision")
+        return await self._decide(caller, request, state)
+
+    async def _decide(
+        self, caller: Caller, request: verifier_pb2.VerifyRequest, state: PolicyState
+    ) -> common_pb2.Decision:
+        # 2. Validate.
         require_verify_role(caller)
         require_key_scope(caller, agent_id=request.agent_id, test_mode=request.test_mode)
         checked = validate_verify(request, caller.tenant_id)

@@ -67,6 +67,7 @@ class VerifierService:
             self.publisher,
             verifier_id=settings.verifier_id,
             min_revision_wait_seconds=settings.min_revision_wait_seconds,
+            tenant_in_flight=settings.tenant_in_flight,
         )
         host.add_service(
             verifier_pb2_grpc.add_VerifierServiceServicer_to_server,

@@ -38,7 +38,7 @@ from envoy.type.v3 import http_status_pb2  # type: ignore[import-untyped]
 from google.rpc import code_pb2, status_pb2
 
 from behalf.common.auth import bearer_token
-from behalf.common.errors import BehalfError, InvalidArgument, Unauthenticated
+from behalf.common.errors import BehalfError, InvalidArgument, ResourceExhausted, Unauthenticated
 from behalf.common.ids import new_id
 from behalf.v1 import common_pb2, verifier_pb2
 from behalf.verifier.api import Verifier
@@ -119,6 +119,10 @@ class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore
             return _denied(http_status_pb2.Unauthorized, "UNAUTHENTICATED", str(exc), request_id)
         except InvalidArgument as exc:
             return _denied(http_status_pb2.BadRequest, "INVALID_ARGUMENT", str(exc), request_id)
+        except ResourceExhausted as exc:
+            return _denied(
+                http_status_pb2.TooManyRequests, "RESOURCE_EXHAUSTED", str(exc), request_id
+            )
         except BehalfError as exc:
             return _denied(http_status_pb2.Forbidden, exc.code.name, str(exc), request_id)
         if decision.test_mode:  # an agent in manual test mode: its test ALLOW lets nothing through

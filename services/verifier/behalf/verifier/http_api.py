@@ -5,8 +5,9 @@ audit before allow): every decision is a 200 whose `allowed` is true only for an
 stale or unreachable dependency is a decision, not an error a careless client could read as
 "carry on". Errors are for requests that got no decision: 400 names the JSON field, 401 a bad
 key, 403 a key whose role or scope may not verify this, 413 a body over 64 KiB, 415 a body
-that is not JSON. `GET /v1/approvals/{id}` reads an approval (approval_reads.py) so an HTTP
-client can wait for a human. `GET /openapi.json` describes it all (openapi.py).
+that is not JSON, 429 a tenant with too many calls in flight (admission.py).
+`GET /v1/approvals/{id}` reads an approval (approval_reads.py) so an HTTP client can wait for a
+human. `GET /openapi.json` describes it all (openapi.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from behalf.common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
 )
 from behalf.verifier.api import Verifier
@@ -46,13 +48,16 @@ HTTP_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 _log = structlog.get_logger("http")
+# An idle kept-alive connection is closed after this (aiohttp's default is an hour), so idle
+# connections cannot pile up.
+HTTP_KEEPALIVE_SECONDS = 60.0
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> web.Response:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if field is not None:
         body["error"]["field"] = field
-    if status >= 500:  # not a decision either: say so where a careless client looks
+    if status >= 500 or status == 429:  # not a decision: say so where a careless client looks
         body["allowed"] = False
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return web.json_response(body, status=status, headers=headers)
@@ -64,6 +69,7 @@ _REFUSALS: dict[type[BehalfError], tuple[int, str]] = {
     Unauthenticated: (401, "unauthenticated"),
     PermissionDenied: (403, "permission_denied"),
     NotFound: (404, "not_found"),
+    ResourceExhausted: (429, "resource_exhausted"),
 }
 
 
@@ -111,7 +117,9 @@ class HttpVerifyApi:
         """One approval, so an HTTP client can wait for a human's answer."""
         try:
             token = _bearer(request.headers.get("Authorization"))
-            approval = await self._approvals.get(token, request.match_info["approval_id"])
+            caller = self._verifier.known_caller(token)
+            with self._verifier.in_flight(caller.tenant_id):
+                approval = await self._approvals.get(token, request.match_info["approval_id"])
         except BehalfError as exc:
             return _refused(exc)
         return web.json_response(approval_body(approval))
@@ -152,7 +160,9 @@ class HttpListener:
     def __init__(
         self, api: HttpVerifyApi, host: str, port: int, tls: ssl.SSLContext | None = None
     ) -> None:
-        self._runner = web.AppRunner(api.application(), access_log=None)
+        self._runner = web.AppRunner(
+            api.application(), access_log=None, keepalive_timeout=HTTP_KEEPALIVE_SECONDS
+        )
         self._host = host
         self._port = port
         self._tls = tls

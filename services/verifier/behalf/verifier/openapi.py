@@ -93,6 +93,9 @@ OPENAPI: dict[str, Any] = {
                     "403": _error_response("The key may not verify (role) or not this agent."),
                     "413": _error_response("The body is larger than 64 KiB."),
                     "415": _error_response("The body is not application/json."),
+                    "429": _error_response(
+                        "The tenant has too many calls in flight here; retry after a backoff."
+                    ),
                 },
             }
         },

@@ -30,6 +30,7 @@ class VerifierSettings:
     registry_public_target: str = "127.0.0.1:50051"
     channel_tls: ChannelTls | None = None
     workers: int = 1  # processes sharing the port (behalf.common.workers)
+    tenant_in_flight: int = 250  # calls one tenant may have in flight per process (admission.py)
 
     @classmethod
     def from_env(cls, env: Env) -> VerifierSettings:
@@ -61,4 +62,7 @@ class VerifierSettings:
             registry_public_target=env.str("BEHALF_REGISTRY_TARGET", "127.0.0.1:50051"),
             channel_tls=channel_tls_from_env(env),
             workers=worker_count(env, "BEHALF_VERIFIER_WORKERS", grpc_port=host.grpc_port),
+            tenant_in_flight=env.int(
+                "BEHALF_VERIFIER_TENANT_IN_FLIGHT", 250, minimum=1, maximum=host.max_concurrent_rpcs
+            ),
         )

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from behalf.common.actions import is_action
 from behalf.common.currencies import is_currency
 from behalf.common.errors import InvalidArgument
-from behalf.common.ids import is_id, new_id
+from behalf.common.ids import REQUEST_ID_RULE, is_id, is_request_id, new_id
 from behalf.common.resource_names import InvalidResourceName, normalize_resource
 from behalf.v1 import verifier_pb2
 from behalf.verifier.engine import VerifyInput
 from behalf.verifier.snapshot import Money
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_CONTEXT_ENTRIES = 32
 MAX_CONTEXT_KEY = 64
 MAX_CONTEXT_VALUE = 256
@@ -45,8 +42,8 @@ def validate_verify(request: verifier_pb2.VerifyRequest, tenant_id: str) -> Veri
         raise InvalidArgument("min_revision", "must not be negative")
     if request.approval_id and not is_id(request.approval_id, "apr"):
         raise InvalidArgument("approval_id", "is not a well-formed approval id (apr_…)")
-    if request.request_id and not REQUEST_ID.fullmatch(request.request_id):
-        raise InvalidArgument("request_id", "must be 1 to 128 of A-Z a-z 0-9 . _ : -")
+    if request.request_id and not is_request_id(request.request_id):
+        raise InvalidArgument("request_id", REQUEST_ID_RULE)
     return VerifyInput(
         tenant_id=tenant_id,
         agent_id=request.agent_id,
