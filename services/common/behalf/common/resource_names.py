@@ -239,10 +239,12 @@ def _normalize_hostname(host: str, raw: str) -> str:
     """UTS46-map, validate and IDNA-encode a host name."""
     if host.endswith("."):
         raise InvalidResourceName(f"{raw!r}: a trailing dot is not allowed")
+    if len(host) > MAX_NAME_LENGTH:
+        # Refused as written, before mapping costs microseconds a character: only characters
+        # UTS46 ignores could shorten it to a valid name.
+        raise InvalidResourceName(f"{raw!r}: longer than {MAX_NAME_LENGTH} characters")
     try:
-        for ch in host:
-            if ch.isascii():
-                continue
+        for ch in {ch for ch in host if not ch.isascii()}:
             mapped = idna.uts46_remap(ch, std3_rules=True, transitional=False)
             if any(m.isascii() and m not in _LDH for m in mapped.lower()):
                 raise InvalidResourceName(
@@ -252,6 +254,10 @@ def _normalize_hostname(host: str, raw: str) -> str:
         labels = mapped.split(".")
         if any(not label for label in labels):
             raise InvalidResourceName(f"{raw!r}: empty label")
+        if any(len(label) > MAX_LABEL_LENGTH for label in labels):  # before Punycode's cost
+            raise InvalidResourceName(
+                f"{raw!r}: a label is longer than {MAX_LABEL_LENGTH} characters"
+            )
         encoded = [idna.alabel(label).decode("ascii") for label in labels]
     except idna.IDNAError as exc:
         raise InvalidResourceName(f"{raw!r}: not a valid host name ({exc})") from None
