@@ -67,6 +67,8 @@ def test_token_for_one_kind_is_refused_by_another() -> None:
         _token({"k": "agents", "t": 1, "i": 7}),
         _token({"k": "agents", "t": 1, "i": ""}),
         _token({"k": "agents", "t": 1, "i": "x" * 65}),
+        _token({"k": "agents", "t": 1, "i": "\u0000"}),  # PostgreSQL text refuses NUL
+        _token({"k": "agents", "t": 1, "i": "agt_\u00e9"}),
         _token({"k": 1, "t": 1, "i": "agt_x"}),
         _token({"k": "agents", "t": 1, "i": "agt_x", "extra": 0}),
         _token({"k": "agents", "t": 10**30, "i": "agt_x"}),

@@ -168,6 +168,40 @@ async def test_denied_approval_cannot_be_consumed(registry: Registry) -> None:
     assert not result.consumed and result.state == res.APPROVAL_STATE_DENIED
 
 
+@pytest.mark.parametrize("withdrawn", ["permission revoked", "agent disabled"])
+async def test_an_approval_is_not_consumed_under_a_withdrawn_grant(
+    registry: Registry, withdrawn: str
+) -> None:
+    """An approved approval, then its grant revoked or its agent disabled: a verifier still
+    deciding from an older snapshot cannot consume it, nor have a retry of an earlier consumer
+    answered yes."""
+    tenant, agent, permission = await _setup(registry, requires_approval=True)
+    internal = registry.as_verifier()
+    approvals = []
+    for request_id in ("first", "second"):
+        created = await internal.CreateApproval(
+            _approval_request(tenant, agent, permission, request_id)
+        )
+        await tenant.admin.ResolveApproval(
+            pb.ResolveApprovalRequest(
+                approval_id=created.approval.approval_id, approve=True, resolved_by="a"
+            )
+        )
+        approvals.append(created.approval)
+    used = await internal.ConsumeApproval(_consume(tenant, agent, approvals[0], "r1"))
+    assert used.consumed
+    if withdrawn == "permission revoked":
+        await tenant.admin.RevokePermission(
+            pb.RevokePermissionRequest(permission_id=permission.permission_id)
+        )
+    else:
+        await tenant.admin.DisableAgent(pb.DisableAgentRequest(agent_id=agent.agent_id))
+    late = await internal.ConsumeApproval(_consume(tenant, agent, approvals[1], "r2"))
+    assert not late.consumed and late.state == res.APPROVAL_STATE_APPROVED
+    retry = await internal.ConsumeApproval(_consume(tenant, agent, approvals[0], "r1"))
+    assert not retry.consumed
+
+
 async def test_approval_roles_validation_and_isolation(registry: Registry) -> None:
     """Verify keys may only get approvals; bad fields name themselves; other tenants see none."""
     tenant, agent, permission = await _setup(registry, requires_approval=True)

@@ -107,6 +107,13 @@ async def test_api_keys_create_list_revoke(registry: Registry) -> None:
     )
     assert revoked.api_key.HasField("revoke_time")
     await fails(tenant.audit.GetTenant(registry_pb2.GetTenantRequest()), C.UNAUTHENTICATED)
+    # Revoking it again changes nothing, and names a revision that was committed (a client
+    # passing it as min_revision must not wait for one that never comes).
+    again = await tenant.admin.RevokeApiKey(
+        registry_pb2.RevokeApiKeyRequest(key_id=audit_key.key_id)
+    )
+    assert again.api_key.revoke_time == revoked.api_key.revoke_time
+    assert again.revision == revoked.revision
     events = [e for e, _, _ in await registry.outbox()]
     assert events.count("api_key.created") == 3 and events.count("api_key.revoked") == 1
 
@@ -221,6 +228,17 @@ async def test_list_verifiers_and_audit_queries_are_tenant_scoped(registry: Regi
         C.INVALID_ARGUMENT,
         "page_size",
     )
+    for no_request_id in ("\x00", "req 1", "r" * 129):  # NUL would be PostgreSQL's error
+        await fails(
+            tenant.audit.GetDecision(registry_pb2.GetDecisionRequest(request_id=no_request_id)),
+            C.INVALID_ARGUMENT,
+            "request_id",
+        )
+        await fails(
+            tenant.audit.ListDecisions(registry_pb2.ListDecisionsRequest(request_id=no_request_id)),
+            C.INVALID_ARGUMENT,
+            "request_id",
+        )
     await fails(
         tenant.verify.ListDecisions(registry_pb2.ListDecisionsRequest()), C.PERMISSION_DENIED
     )

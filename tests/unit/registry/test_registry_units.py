@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.protobuf import duration_pb2
 
 from behalf.common.callers import KeyScope, Role, key_digest
 from behalf.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
@@ -133,3 +134,37 @@ def test_unknown_currencies_fail(code: str) -> None:
     with pytest.raises(InvalidArgument) as info:
         v.currency(code, "max_amount.currency")
     assert info.value.field == "max_amount.currency"
+
+
+@pytest.mark.parametrize(
+    ("check", "field"),
+    [
+        (lambda: v.description("a\x00b"), "description"),
+        (lambda: v.description("ring\x07", "comment"), "comment"),
+        (lambda: v.labels({"team": "x\x00"}), "labels['team']"),
+        (lambda: v.labels({"team": "x\ny"}), "labels['team']"),
+    ],
+)
+def test_text_postgresql_cannot_store_is_refused_naming_the_field(check, field: str) -> None:
+    """A NUL (which PostgreSQL refuses in text, so an INTERNAL error) or another control
+    character is InvalidArgument naming the field; a description keeps its line breaks."""
+    with pytest.raises(InvalidArgument) as info:
+        check()
+    assert info.value.field == field
+    assert v.description("line one\r\n\tline two") == "line one\r\n\tline two"
+
+
+@pytest.mark.parametrize("seconds", [2**62, 2**63 - 1, -(2**62)])
+def test_an_out_of_range_duration_names_the_field(seconds: int) -> None:
+    """A Duration no timedelta can hold is InvalidArgument, not an OverflowError (INTERNAL)."""
+    request = registry_pb2.GrantPermissionRequest(
+        agent_id="agt_" + "a" * 20, allowed_actions=["purchase"], resources=["x.com"]
+    )
+    request.expires_in.seconds = seconds
+    with pytest.raises(InvalidArgument) as info:
+        v.grant(request, now=datetime.now(UTC), catalogue=Catalogue())
+    assert info.value.field == "expires_in"
+    wait = duration_pb2.Duration(seconds=seconds)
+    with pytest.raises(InvalidArgument) as info:
+        v.bounded_duration(wait, "wait.timeout", default=timedelta(1), maximum=timedelta(2))
+    assert info.value.field == "wait.timeout"

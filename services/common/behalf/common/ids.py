@@ -29,3 +29,12 @@ def new_ids(prefix: str, count: int) -> list[str]:
 def is_id(value: str, prefix: str) -> bool:
     """Tell whether `value` is well-formed as an id with this prefix."""
     return value.startswith(prefix + "_") and ID_PATTERN.fullmatch(value) is not None
+
+
+# A caller's own request id (Verify's idempotency and audit key), or one `new_id("req")` made.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+REQUEST_ID_RULE = "must be 1 to 128 of A-Z a-z 0-9 . _ : -"
+
+
+def is_request_id(value: str) -> bool:
+    return REQUEST_ID.fullmatch(value) is not None

@@ -52,6 +52,7 @@ def decode(kind: str, token: str) -> Position | None:
         or type(micros) is not int
         or not isinstance(row_id, str)
         or not 0 < len(row_id) <= _MAX_ROW_ID_LENGTH
+        or not (row_id.isascii() and row_id.isprintable())  # PostgreSQL text refuses NUL
     ):
         raise BadPageToken("malformed page token")
     if token_kind != kind:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from behalf.common.ids import is_request_id
 from behalf.console import forms
 from behalf.console.chart import build_chart, counted_buckets
 from behalf.console.present import outcome
@@ -15,7 +15,6 @@ from behalf.console.web import BACKEND, JINJA, render, require_session
 from behalf.v1 import registry_pb2
 
 routes = web.RouteTableDef()
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TABLE_PAGE = 50
 CHART_BUCKETS = 12
 
@@ -95,7 +94,7 @@ async def live(request: web.Request) -> web.StreamResponse:
 async def decision(request: web.Request) -> web.StreamResponse:
     session = require_session(request)
     request_id = request.match_info["request_id"]
-    if not REQUEST_ID.fullmatch(request_id):
+    if not is_request_id(request_id):
         raise web.HTTPNotFound()
     backend = request.app[BACKEND]
     found = await backend.call(

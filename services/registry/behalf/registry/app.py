@@ -35,6 +35,7 @@ class RegistryService:
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
         self.public_pool: asyncpg.Pool | None = None
+        self.stream_pool: asyncpg.Pool | None = None
         self.api = RegistryApi()
         self.internal_api = RegistryInternalApi()
         self._tasks: list[WatchHub | OutboxRelay | AuditSink | ExpirySweeper] = []
@@ -66,6 +67,12 @@ class RegistryService:
             settings.database_url, schema=SCHEMA, timeout_seconds=timeout
         )
         self.public_pool = public_pool
+        # And the policy stream its own: revocations and heartbeats reach verifiers however
+        # busy the stateful steps are.
+        stream_pool = await connect_pool(
+            settings.database_url, schema=SCHEMA, timeout_seconds=timeout, max_size=4
+        )
+        self.stream_pool = stream_pool
         kafka = settings.kafka
         topics = Topics(kafka.topic_prefix)
         # Only the topics the registry uses: under ACLs it can see no others (the dispatcher
@@ -83,7 +90,7 @@ class RegistryService:
 
         authenticator = Authenticator(lookup)
         webhook_box = SecretBox(settings.master_key, "webhook-secrets")
-        hub = WatchHub(pool, database_url=settings.database_url)
+        hub = WatchHub(stream_pool, database_url=settings.database_url)
         self.api.attach(
             RegistryDeps(
                 pool=public_pool,
@@ -129,6 +136,6 @@ class RegistryService:
         for task in reversed(self._tasks):
             await task.stop()
         self._tasks = []
-        for pool in (self.public_pool, self.pool):
+        for pool in (self.stream_pool, self.public_pool, self.pool):
             if pool is not None:
                 await pool.close()

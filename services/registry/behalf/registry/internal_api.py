@@ -1,7 +1,8 @@
 """RegistryInternalService: what verifiers and dispatchers ask the registry, each with its own
 service credential and only the RPCs its identity allows (`identities.py`). Budgets and
-approvals are the rare stateful steps of a Verify; the policy watch stream is delegated to the
-watch hub after authentication. Every other call is one command, as in the public API.
+approvals are the rare stateful steps of a Verify, taken in each tenant's turn
+(`tenant_turns.py`); the policy watch stream is delegated to the watch hub after
+authentication. Every other call is one command, as in the public API.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from behalf.registry.commands.transaction import Db
 from behalf.registry.deps import InternalDeps
 from behalf.registry.handlers import Req, Resp, metadata
 from behalf.registry.identities import INTERNAL_SERVICE, method
+from behalf.registry.tenant_turns import TenantTurns
 from behalf.v1 import common_pb2, internal_pb2_grpc
 from behalf.v1 import internal_pb2 as pb
 
@@ -32,6 +34,7 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
 
     def __init__(self, deps: InternalDeps | None = None) -> None:
         self._attached: tuple[InternalDeps, Db] | None = None
+        self._turns = TenantTurns()
         if deps is not None:
             self.attach(deps)
 
@@ -73,7 +76,8 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         amount = iv.required_money(request)
         facts = iv.facts(tenant_id, request, amount)
-        result = await budgets.reserve(self._db, facts, amount)
+        async with self._turns.turn(tenant_id):
+            result = await budgets.reserve(self._db, facts, amount)
         return pb.ReserveBudgetResponse(
             reserved=result.reserved,
             remaining=common_pb2.Money(
@@ -91,7 +95,8 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         permission_id = v.require_id(request.permission_id, "prm", "permission_id")
         amount = iv.required_money(request)
-        fit = await budgets.check(self._db, tenant_id, permission_id, amount)
+        async with self._turns.turn(tenant_id):
+            fit = await budgets.check(self._db, tenant_id, permission_id, amount)
         return pb.CheckBudgetResponse(
             fits=fit.fits,
             remaining=common_pb2.Money(amount_minor=fit.remaining_minor, currency=amount.currency),
@@ -106,7 +111,8 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         permission_id = v.require_id(request.permission_id, "prm", "permission_id")
         request_id = iv.request_id(request.request_id)
-        released = await budgets.release(self._db, tenant_id, permission_id, request_id)
+        async with self._turns.turn(tenant_id):
+            released = await budgets.release(self._db, tenant_id, permission_id, request_id)
         return pb.ReleaseBudgetResponse(released=released)
 
     async def CreateApproval(
@@ -118,7 +124,8 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         self._check(context, "CreateApproval")
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         facts = iv.facts(tenant_id, request, v.optional_money(request, "amount"))
-        approval = await approvals.request_approval(self._db, facts, self._deps.approval_window)
+        async with self._turns.turn(tenant_id):
+            approval = await approvals.request_approval(self._db, facts, self._deps.approval_window)
         return pb.CreateApprovalResponse(approval=approval)
 
     async def ConsumeApproval(
@@ -130,7 +137,8 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         approval_id = v.require_id(request.approval_id, "apr", "approval_id")
         facts = iv.facts(tenant_id, request, v.optional_money(request, "amount"))
-        consumed, approval = await approvals.consume_approval(self._db, approval_id, facts)
+        async with self._turns.turn(tenant_id):
+            consumed, approval = await approvals.consume_approval(self._db, approval_id, facts)
         return pb.ConsumeApprovalResponse(consumed=consumed, state=approval.state)
 
     async def ListWebhookTargets(

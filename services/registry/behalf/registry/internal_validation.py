@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf import timestamp_pb2
 
 from behalf.common.errors import InvalidArgument
+from behalf.common.ids import REQUEST_ID_RULE, is_request_id
 from behalf.common.resource_names import InvalidResourceName, normalize_resource
 from behalf.registry import validation as v
 from behalf.registry.store.request_ids import RequestFacts
@@ -15,14 +16,12 @@ from behalf.registry.store.webhook_health import HealthReport
 from behalf.v1 import internal_pb2 as pb
 from behalf.v1 import resources_pb2
 
-MAX_REQUEST_ID = 128
-
 
 def request_id(value: str, field: str = "request_id") -> str:
     if not value:
         raise InvalidArgument(field, "is required")
-    if len(value) > MAX_REQUEST_ID or any(ord(ch) < 0x21 for ch in value):
-        raise InvalidArgument(field, f"must be 1..{MAX_REQUEST_ID} printable characters")
+    if not is_request_id(value):
+        raise InvalidArgument(field, REQUEST_ID_RULE)
     return value
 
 

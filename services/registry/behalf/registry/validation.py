@@ -68,8 +68,11 @@ def name(value: str, field: str = "name") -> str:
 
 
 def description(value: str, field: str = "description") -> str:
+    """At most 2,000 characters; line breaks and tabs, but no other control characters."""
     if len(value) > MAX_DESCRIPTION:
         raise InvalidArgument(field, f"must be at most {MAX_DESCRIPTION} characters")
+    if any(ord(ch) < 0x20 and ch not in "\t\n\r" for ch in value):
+        raise InvalidArgument(field, "must not contain control characters but tab and line breaks")
     return value
 
 
@@ -84,6 +87,8 @@ def labels(value: Mapping[str, str], field: str = "labels") -> dict[str, str]:
             )
         if len(item) > MAX_LABEL_PART:
             raise InvalidArgument(f"{field}[{key!r}]", f"must be at most {MAX_LABEL_PART} chars")
+        if any(ord(ch) < 0x20 for ch in item):
+            raise InvalidArgument(f"{field}[{key!r}]", "must not contain control characters")
     return dict(value)
 
 
@@ -192,7 +197,7 @@ def bounded_duration(
     """0 means the default; negative is invalid; longer than `maximum` is capped."""
     if value.seconds < 0 or value.nanos < 0:
         raise InvalidArgument(field, "must not be negative")
-    given = value.ToTimedelta()
+    given = _duration(value, field)
     if given == timedelta(0):
         return default
     return min(given, maximum)
@@ -242,6 +247,13 @@ def _timestamp(message: Message, field: str) -> datetime | None:
         raise InvalidArgument(field, "is out of range") from None
 
 
+def _duration(value: duration_pb2.Duration, field: str) -> timedelta:
+    try:
+        return value.ToTimedelta()
+    except (ValueError, OverflowError):
+        raise InvalidArgument(field, "is out of range") from None
+
+
 def _template(request: registry_pb2.GrantPermissionRequest, catalogue: Catalogue) -> ScopeTemplate:
     if request.template_version < 0:
         raise InvalidArgument("template_version", "must be >= 0")
@@ -285,7 +297,7 @@ def grant(
     if request.HasField("expires_in"):
         if expires_at is not None:
             raise InvalidArgument("expires_in", "must not be set together with expires_at")
-        lifetime = request.expires_in.ToTimedelta()
+        lifetime = _duration(request.expires_in, "expires_in")
         if lifetime <= timedelta(0) or lifetime > MAX_EXPIRES_IN:
             raise InvalidArgument("expires_in", "must be positive and at most ten years")
         expires_at = now + lifetime

@@ -10,14 +10,13 @@ import asyncpg
 
 from behalf.common import page_tokens
 from behalf.common.errors import InvalidArgument, NotFound
-from behalf.common.ids import is_id
+from behalf.common.ids import REQUEST_ID_RULE, is_id, is_request_id
 from behalf.registry.store import decisions
 from behalf.registry.store.decisions import DecisionCursor, DecisionFilters
 from behalf.v1 import common_pb2, events_pb2, registry_pb2
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-_MAX_REQUEST_ID = 256
 MAX_BUCKETS = 288
 MAX_COUNT_WINDOW = timedelta(days=31)
 _PAGE_KIND = "decisions:"  # + the fingerprint of the tenant and filters the token is for
@@ -87,8 +86,8 @@ class AuditQueries:
         """The tenant's decision for a Verify request id (the newest, should there be two)."""
         if not request_id:
             raise InvalidArgument("request_id", "required")
-        if len(request_id) > _MAX_REQUEST_ID:
-            raise InvalidArgument("request_id", f"at most {_MAX_REQUEST_ID} characters")
+        if not is_request_id(request_id):
+            raise InvalidArgument("request_id", REQUEST_ID_RULE)
         payload = await decisions.payload_for_request(self._pool, tenant_id, request_id)
         if payload is None:
             raise NotFound("decision not found")
@@ -115,8 +114,8 @@ def _filters(request: registry_pb2.ListDecisionsRequest) -> DecisionFilters:
     if start is not None and end is not None and end <= start:
         raise InvalidArgument("end_time", "must be after start_time")
     if request.request_id:
-        if len(request.request_id) > _MAX_REQUEST_ID:
-            raise InvalidArgument("request_id", f"at most {_MAX_REQUEST_ID} characters")
+        if not is_request_id(request.request_id):
+            raise InvalidArgument("request_id", REQUEST_ID_RULE)
         request_id = request.request_id
     return DecisionFilters(
         agent_id=agent_id,

@@ -12,7 +12,6 @@ from behalf.registry.pages import PageRequest
 from behalf.registry.store import agents, tenants
 from behalf.registry.store._rows import Connection
 from behalf.registry.store.outbox import write_event
-from behalf.registry.store.revisions import current_revision
 from behalf.v1 import registry_pb2 as pb
 from behalf.v1 import resources_pb2
 
@@ -80,10 +79,9 @@ async def revoke_key(db: Db, tenant_id: str, key_id: str) -> pb.RevokeApiKeyResp
             current = await tenants.get_key(conn, tenant_id, key_id)
             if current is None:
                 raise not_found("API key", key_id)
-            # Revoked already, at or before the current revision.
-            return unchanged(
-                pb.RevokeApiKeyResponse(api_key=current, revision=await current_revision(conn))
-            )
+            # Revoked already. This transaction took `revision` and rolls it back; under its
+            # lock the latest committed revision is the one before.
+            return unchanged(pb.RevokeApiKeyResponse(api_key=current, revision=revision - 1))
         await write_event(
             conn,
             tenant_id=tenant_id,

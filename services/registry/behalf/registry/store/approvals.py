@@ -163,6 +163,14 @@ _SAME_REQUEST = """tenant_id = $1 AND approval_id = $2 AND agent_id = $3 AND act
     AND resource = $5 AND amount_minor IS NOT DISTINCT FROM $6
     AND amount_currency IS NOT DISTINCT FROM $7 AND permission_id = $8"""
 
+# The grant it was asked under ($8, of agent $3) is still in force, and its agent still acts:
+# a verifier deciding from a snapshot older than a revocation spends no approval on it.
+_GRANT_IN_FORCE = """EXISTS (SELECT 1 FROM permissions p JOIN agents a USING (agent_id)
+    WHERE p.tenant_id = $1 AND p.permission_id = $8 AND p.agent_id = $3
+      AND p.revoked_at IS NULL AND (p.expires_at IS NULL OR p.expires_at > now())
+      AND (p.not_before IS NULL OR p.not_before <= now())
+      AND NOT a.disabled AND a.deleted_at IS NULL)"""
+
 
 async def consume(
     conn: Executor,
@@ -170,7 +178,8 @@ async def consume(
     approval_id: str,
     request: RequestFacts,
 ) -> bool:
-    """Move an approved, unexpired approval for exactly this request to consumed; at most once.
+    """Move an approved, unexpired approval for exactly this request, under a grant still in
+    force, to consumed; at most once.
 
     A retry by the request id that consumed it, with the same content, is answered True again;
     anything else (another request id, or the same id asking for something else) loses.
@@ -190,6 +199,7 @@ async def consume(
         f"""UPDATE approvals SET state = 'consumed', consumed_at = now(),
                consumed_by_request_id = $9
            WHERE {_SAME_REQUEST} AND state = 'approved' AND expires_at > now()
+             AND {_GRANT_IN_FORCE}
            RETURNING true""",
         *arguments,
     )
@@ -197,7 +207,8 @@ async def consume(
         return True
     again = await conn.fetchval(
         f"""SELECT true FROM approvals
-           WHERE {_SAME_REQUEST} AND state = 'consumed' AND consumed_by_request_id = $9""",
+           WHERE {_SAME_REQUEST} AND state = 'consumed' AND consumed_by_request_id = $9
+             AND {_GRANT_IN_FORCE}""",
         *arguments,
     )
     return bool(again)
