@@ -7,6 +7,7 @@ import asyncio
 import grpc
 import pytest
 
+from behalf.registry.store import approvals as store_approvals
 from behalf.v1 import common_pb2 as common
 from behalf.v1 import internal_pb2 as ipb
 from behalf.v1 import registry_pb2 as pb
@@ -200,6 +201,49 @@ async def test_an_approval_is_not_consumed_under_a_withdrawn_grant(
     assert not late.consumed and late.state == res.APPROVAL_STATE_APPROVED
     retry = await internal.ConsumeApproval(_consume(tenant, agent, approvals[0], "r1"))
     assert not retry.consumed
+
+
+async def test_an_agent_cannot_bury_the_approval_queue(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent asking with fresh request ids gets at most the cap of pending approvals (here
+    3): the next is RESOURCE_EXHAUSTED and sends no webhook, a retry of one of them still
+    answers, another agent is not held to this one's count, and a resolved one frees a place."""
+    monkeypatch.setattr(store_approvals, "MAX_PENDING_PER_AGENT", 3)
+    tenant, agent, permission = await _setup(registry, requires_approval=True)
+    internal = registry.as_verifier()
+    made = [
+        (await internal.CreateApproval(_approval_request(tenant, agent, permission, f"q{i}")))
+        for i in range(3)
+    ]
+    await fails(
+        internal.CreateApproval(_approval_request(tenant, agent, permission, "q3")),
+        C.RESOURCE_EXHAUSTED,
+        "3 approvals pending",
+    )
+    retry = await internal.CreateApproval(_approval_request(tenant, agent, permission, "q1"))
+    assert retry.approval == made[1].approval
+    other_agent = await new_agent(tenant)
+    other_grant = await tenant.admin.GrantPermission(
+        pb.GrantPermissionRequest(
+            agent_id=other_agent.agent_id,
+            allowed_actions=["purchase"],
+            resources=["shop.example.com"],
+            requires_approval=True,
+        )
+    )
+    await internal.CreateApproval(
+        _approval_request(tenant, other_agent, other_grant.permission, "other-q0")
+    )
+    await tenant.admin.ResolveApproval(
+        pb.ResolveApprovalRequest(
+            approval_id=made[0].approval.approval_id, approve=False, resolved_by="a"
+        )
+    )
+    freed = await internal.CreateApproval(_approval_request(tenant, agent, permission, "q4"))
+    assert freed.approval.state == res.APPROVAL_STATE_PENDING
+    types = [e for e, _, _ in await registry.outbox()]
+    assert types.count("approval.requested") == 5
 
 
 async def test_approval_roles_validation_and_isolation(registry: Registry) -> None:

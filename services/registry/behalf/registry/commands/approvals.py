@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from behalf.common.errors import FailedPrecondition
+from behalf.common.errors import FailedPrecondition, ResourceExhausted
 from behalf.common.ids import new_id
 from behalf.registry.commands.errors import not_found
 from behalf.registry.commands.request_ids import claim
@@ -108,9 +108,14 @@ async def request_approval(
             raise not_found("permission", facts.permission_id)
         await claim(conn, facts)
         async with conn.transaction():
-            approval, created = await approvals.insert_if_new(
-                conn, approval_id=new_id("apr"), request=facts, expires_at=expires_at
-            )
+            try:
+                approval, created = await approvals.insert_if_new(
+                    conn, approval_id=new_id("apr"), request=facts, expires_at=expires_at
+                )
+            except approvals.TooManyPending:
+                raise ResourceExhausted(
+                    f"the agent has {approvals.MAX_PENDING_PER_AGENT} approvals pending"
+                ) from None
             if created:
                 await write_event(
                     conn,

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from behalf.registry.store._rows import Executor, one, set_money, set_time
+from behalf.registry.store._rows import Executor, set_money, set_time
 from behalf.registry.store.paging import Cursor
 from behalf.registry.store.request_ids import RequestFacts
 from behalf.v1 import resources_pb2
@@ -63,14 +63,29 @@ async def _now(conn: Executor) -> datetime:
     return now
 
 
+class TooManyPending(Exception):
+    """The agent already waits on `MAX_PENDING_PER_AGENT` approvals."""
+
+
+# What one agent may have waiting on humans at once: an agent asking again and again with fresh
+# request ids must not bury the approval queue (and the customer's webhooks) in requests.
+MAX_PENDING_PER_AGENT = 100
+
+
 async def insert_if_new(
     conn: Executor, *, approval_id: str, request: RequestFacts, expires_at: datetime
 ) -> tuple[R.Approval, bool]:
-    """Create the approval for this request id, or return the one already made (and False)."""
+    """Create the approval for this request id, or return the one already made (and False);
+    TooManyPending when the agent has as many pending as it may."""
     row = await conn.fetchrow(
         """INSERT INTO approvals (approval_id, tenant_id, agent_id, action, resource,
                amount_minor, amount_currency, permission_id, state, request_id, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10
+           WHERE (SELECT count(*) FROM (
+                     SELECT 1 FROM approvals
+                     WHERE tenant_id = $2 AND state = 'pending' AND agent_id = $3
+                       AND expires_at > now()
+                     LIMIT $11) AS pending) < $11
            ON CONFLICT (tenant_id, request_id) DO NOTHING RETURNING *, now() AS now""",
         approval_id,
         request.tenant_id,
@@ -82,16 +97,17 @@ async def insert_if_new(
         request.permission_id,
         request.request_id,
         expires_at,
+        MAX_PENDING_PER_AGENT,
     )
     if row is not None:
         return to_approval(row, row["now"]), True
-    row = one(
-        await conn.fetchrow(
-            "SELECT *, now() AS now FROM approvals WHERE tenant_id = $1 AND request_id = $2",
-            request.tenant_id,
-            request.request_id,
-        )
+    row = await conn.fetchrow(
+        "SELECT *, now() AS now FROM approvals WHERE tenant_id = $1 AND request_id = $2",
+        request.tenant_id,
+        request.request_id,
     )
+    if row is None:
+        raise TooManyPending
     return to_approval(row, row["now"]), False
 
 
