@@ -228,17 +228,6 @@ async def test_list_verifiers_and_audit_queries_are_tenant_scoped(registry: Regi
         C.INVALID_ARGUMENT,
         "page_size",
     )
-    for no_request_id in ("\x00", "req 1", "r" * 129):  # NUL would be PostgreSQL's error
-        await fails(
-            tenant.audit.GetDecision(registry_pb2.GetDecisionRequest(request_id=no_request_id)),
-            C.INVALID_ARGUMENT,
-            "request_id",
-        )
-        await fails(
-            tenant.audit.ListDecisions(registry_pb2.ListDecisionsRequest(request_id=no_request_id)),
-            C.INVALID_ARGUMENT,
-            "request_id",
-        )
     await fails(
         tenant.verify.ListDecisions(registry_pb2.ListDecisionsRequest()), C.PERMISSION_DENIED
     )

@@ -261,6 +261,9 @@ async def test_list_decisions_filters_and_pages(
         ({"agent_id": "bogus"}, "agent_id"),
         ({"outcome": 99}, "outcome"),
         ({"reason_code": 999}, "reason_code"),
+        ({"request_id": "\x00"}, "request_id"),  # PostgreSQL text refuses NUL: no INTERNAL
+        ({"request_id": "req 1"}, "request_id"),
+        ({"request_id": "r" * 129}, "request_id"),
     ],
 )
 async def test_list_decisions_rejects_bad_input(
@@ -298,8 +301,10 @@ async def test_get_decision_is_scoped_to_the_tenant(
         with pytest.raises(NotFound) as raised:
             await queries.get_decision(tenant_id, request_id)
         assert str(raised.value) == "decision not found"
-    with pytest.raises(InvalidArgument):
-        await queries.get_decision(tenant, "")
+    for no_request_id in ("", "\x00", "req 1", "r" * 129):
+        with pytest.raises(InvalidArgument) as invalid:
+            await queries.get_decision(tenant, no_request_id)
+        assert invalid.value.field == "request_id"
 
 
 async def test_count_decisions_buckets_the_window_in_postgresql(
