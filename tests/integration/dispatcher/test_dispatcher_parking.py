@@ -233,7 +233,7 @@ async def test_records_parked_with_drawn_ids_become_rows_with_those_ids_on_upgra
                 [message(0).body, message(1).body],
             )
 
-        assert await migrate(pool, "behalf.dispatcher") == [6]
+        assert await migrate(pool, "behalf.dispatcher") == [6, 7]
 
         rows = await rows_of(pool, DOWN)
         assert {e: (r["delivery_id"], r["webhook_id"], r["state"]) for e, r in rows.items()} == {
@@ -244,3 +244,36 @@ async def test_records_parked_with_drawn_ids_become_rows_with_those_ids_on_upgra
         assert await parked_sizes(pool) == {}
     finally:
         await pool.close()
+
+
+async def test_reclaim_takes_a_retrying_delivery_whose_task_was_lost(pool):
+    """A retry task that came before its attempt was recorded (the write stalled) is dropped
+    after a while; its delivery stays `retrying`, long past due, with no task. Reclaim makes it
+    pending and offers it again; one whose task may still come (not yet that late) it leaves."""
+    batches = BatchStore(pool)
+    [lost, waiting, due_later] = await batches.create_for_events(
+        [(message(n), [UP]) for n in range(3)]
+    )
+    await pool.execute(
+        """UPDATE deliveries SET state = 'retrying', attempt_count = 1,
+               next_attempt_at = now() + make_interval(secs => (
+                   CASE delivery_id WHEN $1 THEN -600 WHEN $2 THEN -60 ELSE 300 END)),
+               updated_at = now() - interval '1 hour'""",
+        lost.delivery_id,
+        waiting.delivery_id,
+    )
+
+    assert await batches.reclaim(30, [], 100) == []  # only pending rows, unless asked
+    assert await batches.reclaim(30, [lost.delivery_id], 100, retry_lost_after_seconds=150) == []
+    [reclaimed] = await batches.reclaim(30, [], 100, retry_lost_after_seconds=150)
+
+    assert (reclaimed.delivery_id, reclaimed.state) == (lost.delivery_id, "pending")
+    assert reclaimed.webhook_id == lost.webhook_id and reclaimed.attempt_count == 1
+    states = {r["delivery_id"]: r["state"] for r in await pool.fetch("SELECT * FROM deliveries")}
+    assert states == {
+        lost.delivery_id: "pending",
+        waiting.delivery_id: "retrying",
+        due_later.delivery_id: "retrying",
+    }
+    # Touched now: the next pass (here or in another replica) does not take it again.
+    assert await batches.reclaim(30, [], 100, retry_lost_after_seconds=150) == []

@@ -212,16 +212,25 @@ async def test_an_agent_cannot_bury_the_approval_queue(
     monkeypatch.setattr(store_approvals, "MAX_PENDING_PER_AGENT", 3)
     tenant, agent, permission = await _setup(registry, requires_approval=True)
     internal = registry.as_verifier()
-    made = [
-        (await internal.CreateApproval(_approval_request(tenant, agent, permission, f"q{i}")))
-        for i in range(3)
-    ]
+    asked = await asyncio.gather(
+        *(
+            internal.CreateApproval(_approval_request(tenant, agent, permission, f"q{i}"))
+            for i in range(8)
+        ),
+        return_exceptions=True,
+    )
+    made = [a for a in asked if not isinstance(a, BaseException)]
+    refused = [a for a in asked if isinstance(a, grpc.aio.AioRpcError)]
+    assert (len(made), len(refused)) == (3, 5), asked  # concurrent requests count in turn
+    assert all(r.code() == C.RESOURCE_EXHAUSTED for r in refused)
     await fails(
-        internal.CreateApproval(_approval_request(tenant, agent, permission, "q3")),
+        internal.CreateApproval(_approval_request(tenant, agent, permission, "q9")),
         C.RESOURCE_EXHAUSTED,
         "3 approvals pending",
     )
-    retry = await internal.CreateApproval(_approval_request(tenant, agent, permission, "q1"))
+    retry = await internal.CreateApproval(
+        _approval_request(tenant, agent, permission, made[1].approval.request_id)
+    )
     assert retry.approval == made[1].approval
     other_agent = await new_agent(tenant)
     other_grant = await tenant.admin.GrantPermission(
@@ -240,7 +249,7 @@ async def test_an_agent_cannot_bury_the_approval_queue(
             approval_id=made[0].approval.approval_id, approve=False, resolved_by="a"
         )
     )
-    freed = await internal.CreateApproval(_approval_request(tenant, agent, permission, "q4"))
+    freed = await internal.CreateApproval(_approval_request(tenant, agent, permission, "q-after"))
     assert freed.approval.state == res.APPROVAL_STATE_PENDING
     types = [e for e, _, _ in await registry.outbox()]
     assert types.count("approval.requested") == 5

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
+from behalf.registry.commands import webhooks as webhook_commands
 from behalf.v1 import internal_pb2 as ipb
 from behalf.v1 import registry_pb2 as pb
 from tests.integration.registry.support import Registry, fails
@@ -244,3 +246,36 @@ async def test_an_endpoint_rate_limit_is_set_bounded_and_reaches_the_dispatcher(
         ),
         C.NOT_FOUND,
     )
+
+
+async def test_a_tenant_has_at_most_the_cap_of_endpoints(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the cap at 3, concurrent creates make exactly 3; the next is FAILED_PRECONDITION
+    naming the cap, another tenant is not held to this one's count, and a deleted endpoint
+    frees its place. (Every event fans out to every endpoint, and the dispatcher fetches them
+    all in one reply: an unbounded list once stopped delivery for every tenant.)"""
+    monkeypatch.setattr(webhook_commands, "MAX_ENDPOINTS_PER_TENANT", 3)
+    tenant, other = await registry.tenant(), await registry.tenant()
+    asked = await asyncio.gather(
+        *(
+            tenant.admin.CreateWebhookEndpoint(pb.CreateWebhookEndpointRequest(url=f"{URL}/{i}"))
+            for i in range(6)
+        ),
+        return_exceptions=True,
+    )
+    made = [a for a in asked if not isinstance(a, BaseException)]
+    refused = [a for a in asked if isinstance(a, grpc.aio.AioRpcError)]
+    assert (len(made), len(refused)) == (3, 3), asked
+    assert all(r.code() == C.FAILED_PRECONDITION for r in refused)
+    await fails(
+        tenant.admin.CreateWebhookEndpoint(pb.CreateWebhookEndpointRequest(url=URL)),
+        C.FAILED_PRECONDITION,
+        "3 webhook endpoints",
+    )
+    await other.admin.CreateWebhookEndpoint(pb.CreateWebhookEndpointRequest(url=URL))
+    await tenant.admin.DeleteWebhookEndpoint(
+        pb.DeleteWebhookEndpointRequest(endpoint_id=made[0].endpoint.endpoint_id)
+    )
+    again = await tenant.admin.CreateWebhookEndpoint(pb.CreateWebhookEndpointRequest(url=URL))
+    assert again.endpoint.endpoint_id

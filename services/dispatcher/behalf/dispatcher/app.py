@@ -79,13 +79,22 @@ class DispatcherService:
 
     def register(self, host: ServiceHost) -> None:
         if self._auth is None:
-            self._channel = open_channel(self.settings.registry_target, self.settings.channel_tls)
+            self._channel = self._registry_channel()
             self._auth = RegistryKeyAuthenticator(self._channel, self.settings.service_token)
         redriver = Redriver(self.store, self._sink, self.topics.retry(self.topics.retry_tiers[0]))
         host.add_service(
             dispatcher_pb2_grpc.add_DispatcherServiceServicer_to_server,
             DispatcherServicer(self._auth, self.store, redriver),
             "behalf.v1.DispatcherService",
+        )
+
+    def _registry_channel(self) -> grpc.aio.Channel:
+        # A tenant's targets come in one reply (up to MAX_ENDPOINTS_PER_TENANT endpoints, with
+        # their secrets): never refused by gRPC's default 4 MiB limit.
+        return open_channel(
+            self.settings.registry_target,
+            self.settings.channel_tls,
+            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
 
     async def start(self, host: ServiceHost) -> None:
@@ -119,7 +128,7 @@ class DispatcherService:
         source = self._target_source
         if source is None:
             if self._channel is None:
-                self._channel = open_channel(settings.registry_target, settings.channel_tls)
+                self._channel = self._registry_channel()
             source = RegistryTargetSource(self._channel, settings.service_token)
         targets = TargetCache(
             SuspensionAwareSource(source, self.store), ttl_seconds=settings.target_cache_seconds

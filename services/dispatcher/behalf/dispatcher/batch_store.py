@@ -231,22 +231,32 @@ class BatchStore:
         return [row_from(r) for r in await self._pool.fetch(_UNPARK_PROBES, list(probing))]
 
     async def reclaim(
-        self, older_than_seconds: float, exclude: Sequence[str], limit: int
+        self,
+        older_than_seconds: float,
+        exclude: Sequence[str],
+        limit: int,
+        *,
+        retry_lost_after_seconds: float | None = None,
     ) -> list[DeliveryRow]:
         """Pending deliveries nobody touched for `older_than_seconds` (their process died
-        after queueing them), claimed by touching them; another replica skips them."""
+        after queueing them), and retrying ones `retry_lost_after_seconds` past due (their
+        retry task was dropped: it came before its attempt was recorded), claimed by making them
+        pending and touching them; another replica skips them."""
         records = await self._pool.fetch(
-            f"""UPDATE deliveries SET updated_at = now()
+            f"""UPDATE deliveries SET updated_at = now(), state = 'pending'
                 WHERE delivery_id IN (
                     SELECT delivery_id FROM deliveries
-                    WHERE state = 'pending'
-                      AND updated_at < now() - make_interval(secs => $1)
+                    WHERE ((state = 'pending'
+                            AND updated_at < now() - make_interval(secs => $1))
+                        OR (state = 'retrying' AND $4::float8 IS NOT NULL
+                            AND next_attempt_at < now() - make_interval(secs => $4)))
                       AND NOT (delivery_id = ANY($2::text[]))
                     ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED)
                 RETURNING {COLUMNS}""",
             older_than_seconds,
             list(exclude),
             limit,
+            retry_lost_after_seconds,
         )
         return [row_from(r) for r in records]
 

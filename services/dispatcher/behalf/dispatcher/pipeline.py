@@ -218,14 +218,20 @@ class Pipeline:
 
     async def reclaim(self, older_than_seconds: float, limit: int = 1000) -> int:
         """Queue parked deliveries whose endpoint is not failing here, one parked delivery as
-        the probe of each endpoint whose breaker has cooled down, and pending deliveries a
-        dead process left behind; how many of those were found."""
+        the probe of each endpoint whose breaker has cooled down, pending deliveries a dead
+        process left behind, and retrying ones whose task was dropped (`handle_task`); how many
+        of those last two were found."""
         now = time.monotonic()
         unparked = await self._batches.unpark(older_than_seconds, self.lanes.failing(now), limit)
         if unparked:
             _log.info("deliveries_unparked", count=unparked)
         await self._queue(await self._batches.unpark_probes(self.lanes.probing(now)))
-        rows = await self._batches.reclaim(older_than_seconds, self.lanes.held(), limit)
+        rows = await self._batches.reclaim(
+            older_than_seconds,
+            self.lanes.held(),
+            limit,
+            retry_lost_after_seconds=self._ahead_patience + older_than_seconds,
+        )
         await self._queue(rows)
         if rows:
             _log.info("deliveries_reclaimed", count=len(rows))

@@ -35,7 +35,7 @@ class RegistryService:
         self.settings = settings
         self.pool: asyncpg.Pool | None = None
         self.public_pool: asyncpg.Pool | None = None
-        self.stream_pool: asyncpg.Pool | None = None
+        self.stream_pools: list[asyncpg.Pool] = []
         self.api = RegistryApi()
         self.internal_api = RegistryInternalApi()
         self._tasks: list[WatchHub | OutboxRelay | AuditSink | ExpirySweeper] = []
@@ -67,12 +67,16 @@ class RegistryService:
             settings.database_url, schema=SCHEMA, timeout_seconds=timeout
         )
         self.public_pool = public_pool
-        # And the policy stream its own: revocations and heartbeats reach verifiers however
-        # busy the stateful steps are.
-        stream_pool = await connect_pool(
+        # And the policy stream its own, so revocations and heartbeats reach verifiers however
+        # busy the stateful steps are: snapshots for connecting verifiers on a few, the outbox
+        # tail every stream follows on one of its own.
+        snapshot_pool = await connect_pool(
             settings.database_url, schema=SCHEMA, timeout_seconds=timeout, max_size=4
         )
-        self.stream_pool = stream_pool
+        tail_pool = await connect_pool(
+            settings.database_url, schema=SCHEMA, timeout_seconds=timeout, max_size=1
+        )
+        self.stream_pools = [snapshot_pool, tail_pool]
         kafka = settings.kafka
         topics = Topics(kafka.topic_prefix)
         # Only the topics the registry uses: under ACLs it can see no others (the dispatcher
@@ -90,7 +94,7 @@ class RegistryService:
 
         authenticator = Authenticator(lookup)
         webhook_box = SecretBox(settings.master_key, "webhook-secrets")
-        hub = WatchHub(stream_pool, database_url=settings.database_url)
+        hub = WatchHub(snapshot_pool, database_url=settings.database_url, tail_pool=tail_pool)
         self.api.attach(
             RegistryDeps(
                 pool=public_pool,
@@ -136,6 +140,6 @@ class RegistryService:
         for task in reversed(self._tasks):
             await task.stop()
         self._tasks = []
-        for pool in (self.stream_pool, self.public_pool, self.pool):
+        for pool in (*self.stream_pools, self.public_pool, self.pool):
             if pool is not None:
                 await pool.close()

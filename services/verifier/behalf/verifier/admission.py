@@ -16,6 +16,14 @@ REFUSED = Counter(
     ["limit"],
 )
 
+# Calls with a key this process does not know that may wait at once for a later revision.
+UNKNOWN_KEYS_IN_FLIGHT = 32
+
+
+def default_tenant_in_flight(max_concurrent_rpcs: int) -> int:
+    """What one tenant may have in flight unless configured: a quarter of the server's calls."""
+    return max(1, max_concurrent_rpcs // 4)
+
 
 class InFlightLimit:
     """At most `limit` calls in flight per key; one more is refused at once, never queued (a

@@ -25,7 +25,7 @@ from behalf.common.errors import Unauthenticated, Unavailable
 from behalf.common.ids import new_id
 from behalf.common.timestamps import set_timestamp
 from behalf.v1 import common_pb2, events_pb2, verifier_pb2, verifier_pb2_grpc
-from behalf.verifier.admission import InFlightLimit
+from behalf.verifier.admission import UNKNOWN_KEYS_IN_FLIGHT, InFlightLimit
 from behalf.verifier.audit import AuditUnavailable, DecisionPublisher
 from behalf.verifier.credentials import require_key_scope, require_verify_role
 from behalf.verifier.dry_run import DryRunSteps
@@ -57,10 +57,6 @@ _REASON_CODES: dict[ReasonCode, common_pb2.ReasonCode] = {
 }
 _RISKS: dict[Risk, common_pb2.Risk] = {r: getattr(common_pb2, f"RISK_{r.name}") for r in Risk}
 
-# Calls one tenant may have in flight in this process, of the server's 1,000 by default.
-DEFAULT_TENANT_IN_FLIGHT = 250
-# Calls with a key this process does not know that may wait at once for a later revision.
-UNKNOWN_KEYS_IN_FLIGHT = 32
 _UNKNOWN_KEYS = ""
 _TENANT_REFUSAL = "too many calls in flight for this tenant; retry after a backoff"
 _UNKNOWN_KEYS_REFUSAL = "too many calls wait for a key this verifier does not know yet"
@@ -94,7 +90,7 @@ class Verifier:
         *,
         verifier_id: str,
         min_revision_wait_seconds: float,
-        tenant_in_flight: int = DEFAULT_TENANT_IN_FLIGHT,
+        tenant_in_flight: int,
     ) -> None:
         self._watcher = watcher
         self._steps = steps
@@ -119,10 +115,13 @@ class Verifier:
             # Perhaps a key created at a revision not here yet. Anyone can send a key we do not
             # know, so only a few such calls may wait for it at once.
             with self._unknown_keys.admitted(_UNKNOWN_KEYS, _UNKNOWN_KEYS_REFUSAL):
-                return await self._verify_at_min_revision(token, request)
+                caught_up = await self._catch_up(request)
+            return await self._verify_caught_up(token, request, caught_up)
+        if request.min_revision > state.snapshot.revision:
+            with self.in_flight(caller.tenant_id):
+                caught_up = await self._catch_up(request)
+            return await self._verify_caught_up(token, request, caught_up)
         with self.in_flight(caller.tenant_id):
-            if request.min_revision > state.snapshot.revision:
-                return await self._verify_at_min_revision(token, request)
             return await self._decide(caller, request, state)
 
     def known_caller(self, token: str) -> Caller:
@@ -137,15 +136,17 @@ class Verifier:
         """Hold one of the tenant's in-flight slots, or raise ResourceExhausted."""
         return self._tenants.admitted(tenant_id, _TENANT_REFUSAL)
 
-    async def _verify_at_min_revision(
-        self, token: str, request: verifier_pb2.VerifyRequest
+    async def _catch_up(self, request: verifier_pb2.VerifyRequest) -> bool:
+        """Wait (briefly) for the caller's min_revision; whether it arrived."""
+        return await self._watcher.wait_for_revision(request.min_revision, self._min_revision_wait)
+
+    async def _verify_caught_up(
+        self, token: str, request: verifier_pb2.VerifyRequest, caught_up: bool
     ) -> common_pb2.Decision:
-        """3 first, for keys: a caller's min_revision may be a moment ahead of us. Waiting
-        (briefly) before authenticating again means a key created at revision N works, and a key
-        revoked at N fails, for every request carrying min_revision >= N. A key we cannot know
-        yet (its revision has not arrived) is stale policy, not a bad key."""
-        wait = self._min_revision_wait
-        caught_up = await self._watcher.wait_for_revision(request.min_revision, wait)
+        """3 first, for keys: a caller's min_revision may be a moment ahead of us. Having waited
+        for it, authenticating again means a key created at revision N works, and a key revoked
+        at N fails, for every request carrying min_revision >= N. A key we cannot know yet (its
+        revision has not arrived) is stale policy, not a bad key."""
         state = self._watcher.state
         assert state is not None  # it was set before the wait, and is never unset
         try:
@@ -154,7 +155,8 @@ class Verifier:
             if caught_up:
                 raise
             return self._unaudited_stale(request, "the verifier has not reached min_revision")
-        return await self._decide(caller, request, state)
+        with self.in_flight(caller.tenant_id):
+            return await self._decide(caller, request, state)
 
     async def _decide(
         self, caller: Caller, request: verifier_pb2.VerifyRequest, state: PolicyState

@@ -49,8 +49,9 @@ HTTP_SECONDS = Histogram(
 )
 _log = structlog.get_logger("http")
 # An idle kept-alive connection is closed after this (aiohttp's default is an hour), so idle
-# connections cannot pile up.
-HTTP_KEEPALIVE_SECONDS = 60.0
+# connections cannot pile up; longer than load balancers' idle timeouts (AWS 60 s, Google Cloud
+# 600 s), so a balancer never sends on a connection this end is closing.
+HTTP_KEEPALIVE_SECONDS = 630.0
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> web.Response:

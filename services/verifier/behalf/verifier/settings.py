@@ -7,9 +7,11 @@ import socket
 from dataclasses import dataclass
 
 from behalf.common.config import Env
+from behalf.common.host import DEFAULT_MAX_CONCURRENT_RPCS
 from behalf.common.settings import HostSettings, KafkaSettings, channel_tls_from_env
 from behalf.common.tls import ChannelTls
 from behalf.common.workers import worker_count, worker_index
+from behalf.verifier.admission import default_tenant_in_flight
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class VerifierSettings:
     registry_public_target: str = "127.0.0.1:50051"
     channel_tls: ChannelTls | None = None
     workers: int = 1  # processes sharing the port (behalf.common.workers)
-    tenant_in_flight: int = 250  # calls one tenant may have in flight per process (admission.py)
+    # Calls one tenant may have in flight per process (admission.py).
+    tenant_in_flight: int = default_tenant_in_flight(DEFAULT_MAX_CONCURRENT_RPCS)
 
     @classmethod
     def from_env(cls, env: Env) -> VerifierSettings:
@@ -63,6 +66,9 @@ class VerifierSettings:
             channel_tls=channel_tls_from_env(env),
             workers=worker_count(env, "BEHALF_VERIFIER_WORKERS", grpc_port=host.grpc_port),
             tenant_in_flight=env.int(
-                "BEHALF_VERIFIER_TENANT_IN_FLIGHT", 250, minimum=1, maximum=host.max_concurrent_rpcs
+                "BEHALF_VERIFIER_TENANT_IN_FLIGHT",
+                default_tenant_in_flight(host.max_concurrent_rpcs),
+                minimum=1,
+                maximum=host.max_concurrent_rpcs,
             ),
         )

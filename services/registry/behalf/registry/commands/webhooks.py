@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from behalf.common.errors import FailedPrecondition
 from behalf.common.ids import new_id
 from behalf.registry.commands.errors import not_found
 from behalf.registry.commands.idempotency import Once, create_once
@@ -18,6 +19,10 @@ from behalf.registry.store.outbox import write_event
 from behalf.registry.store.webhook_health import HealthReport
 from behalf.v1 import internal_pb2, resources_pb2
 from behalf.v1 import registry_pb2 as pb
+
+# Endpoints one tenant may have: each event fans out to all of them, and the dispatcher fetches
+# them all in one reply.
+MAX_ENDPOINTS_PER_TENANT = 50
 
 
 def secret_aad(endpoint_id: str) -> bytes:
@@ -51,6 +56,11 @@ async def create_endpoint(
     db: Db, box: SecretBox, once: Once, tenant_id: str, new: NewEndpoint
 ) -> pb.CreateWebhookEndpointResponse:
     async def create(conn: Connection, revision: int) -> pb.CreateWebhookEndpointResponse:
+        # Counted under the revision lock `change` holds, so concurrent creates count in turn.
+        if await webhooks.count_live(conn, tenant_id) >= MAX_ENDPOINTS_PER_TENANT:
+            raise FailedPrecondition(
+                f"the tenant has {MAX_ENDPOINTS_PER_TENANT} webhook endpoints; delete one first"
+            )
         endpoint_id = new_id("whe")
         secret = new_webhook_secret()
         endpoint = await webhooks.insert(

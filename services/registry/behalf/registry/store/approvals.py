@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from behalf.registry.store._rows import Executor, set_money, set_time
+from behalf.registry.store.locks import lock_until_commit
 from behalf.registry.store.paging import Cursor
 from behalf.registry.store.request_ids import RequestFacts
 from behalf.v1 import resources_pb2
@@ -76,7 +77,9 @@ async def insert_if_new(
     conn: Executor, *, approval_id: str, request: RequestFacts, expires_at: datetime
 ) -> tuple[R.Approval, bool]:
     """Create the approval for this request id, or return the one already made (and False);
-    TooManyPending when the agent has as many pending as it may."""
+    TooManyPending when the agent has as many pending as it may. Call inside a transaction:
+    it holds the agent's approval lock until the end, so concurrent requests count in turn."""
+    await lock_until_commit(conn, "approvals", request.tenant_id, request.agent_id)
     row = await conn.fetchrow(
         """INSERT INTO approvals (approval_id, tenant_id, agent_id, action, resource,
                amount_minor, amount_currency, permission_id, state, request_id, expires_at)

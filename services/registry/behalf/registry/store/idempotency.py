@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from behalf.registry.store._rows import Connection
+from behalf.registry.store.locks import lock_until_commit
 
 RETENTION = "24 hours"
 
@@ -20,9 +20,7 @@ class Remembered:
 
 async def lock(conn: Connection, tenant_id: str, operation: str, key: str) -> None:
     """Serialise callers of one key until the transaction ends."""
-    name = "\n".join(("idempotency", tenant_id, operation, key)).encode()
-    lock_id = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
+    await lock_until_commit(conn, "idempotency", tenant_id, operation, key)
 
 
 async def find(conn: Connection, tenant_id: str, operation: str, key: str) -> Remembered | None:

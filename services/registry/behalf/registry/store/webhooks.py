@@ -72,6 +72,14 @@ async def insert(
     return to_endpoint(one(row))
 
 
+async def count_live(conn: Executor, tenant_id: str) -> int:
+    """How many endpoints the tenant has (enabled or not)."""
+    count: int = await conn.fetchval(
+        f"SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1 AND {_LIVE}", tenant_id
+    )
+    return count
+
+
 async def get(
     conn: Executor, tenant_id: str, endpoint_id: str
 ) -> resources_pb2.WebhookEndpoint | None:

@@ -53,6 +53,7 @@ class WatchHub:
         pool: asyncpg.Pool,
         *,
         database_url: str,
+        tail_pool: asyncpg.Pool | None = None,
         heartbeat_seconds: float = 1.0,
         snapshot_chunk_size: int = 5000,
         poll_seconds: float = 0.1,
@@ -63,8 +64,10 @@ class WatchHub:
         self._chunk_size = max(1, snapshot_chunk_size)
         # Heartbeats vouch that the tail is reading the outbox: once it has failed for this
         # long they stop, so a verifier's staleness bound trips instead of trusting old policy.
+        # The tail reads on `tail_pool` when given, so no snapshot being sent can hold up the
+        # revisions (and heartbeats) every stream waits for.
         self._tail = OutboxTail(
-            pool,
+            tail_pool or pool,
             database_url=database_url,
             poll_seconds=poll_seconds,
             health_seconds=max(heartbeat_seconds, 3 * poll_seconds),
