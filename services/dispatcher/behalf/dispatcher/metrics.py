@@ -24,3 +24,10 @@ RETRY_LAG_SECONDS = Histogram(
 DEAD_LETTERS = Counter(
     "behalf_webhook_dead_letters_total", "Deliveries parked in the dead-letter topic."
 )
+SKIPPED = Counter(
+    "behalf_webhook_records_skipped_total",
+    "Kafka records skipped, each also logged: unreadable or of an unsupported type (event, "
+    "retry; no correct producer makes one), or a retry task dropped because its attempt was "
+    "never recorded (lost_retry; reclaim offers the delivery again later).",
+    ["source"],
+)

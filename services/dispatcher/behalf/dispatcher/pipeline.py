@@ -135,6 +135,7 @@ class Pipeline:
                 message, changed_endpoint = self._decode_source(topic, value)
             except (DecodeError, UnsupportedEvent) as exc:
                 _log.warning("event_skipped", topic=topic, reason=str(exc))
+                metrics.SKIPPED.labels("event").inc()
                 continue
             context = extract(headers)
             if context is not None:
@@ -187,6 +188,7 @@ class Pipeline:
             task = events_pb2.DeliveryTask.FromString(value)
         except DecodeError:
             _log.warning("task_skipped", tier=tier, reason="undecodable")
+            metrics.SKIPPED.labels("retry").inc()
             return
         if task.due_time.seconds:
             lag = time.time() - task.due_time.ToDatetime(UTC).timestamp()
@@ -203,6 +205,7 @@ class Pipeline:
             if age < self._ahead_patience:
                 raise RetryLater(f"{row.delivery_id}: attempt {task.attempt} not recorded yet")
             _log.warning("task_dropped", delivery_id=row.delivery_id, reason="never recorded")
+            metrics.SKIPPED.labels("lost_retry").inc()  # reclaim offers it again, later
             return
         if row.state != PENDING:
             # Pending again before it is queued: the task's offset is committed once it is
