@@ -116,11 +116,11 @@ class Verifier:
             # know, so only a few such calls may wait for it at once.
             with self._unknown_keys.admitted(_UNKNOWN_KEYS, _UNKNOWN_KEYS_REFUSAL):
                 caught_up = await self._catch_up(request)
-            return await self._verify_caught_up(token, request, caught_up)
+            return await self._verify_caught_up(token, request, caught_up, state)
         if request.min_revision > state.snapshot.revision:
             with self.in_flight(caller.tenant_id):
                 caught_up = await self._catch_up(request)
-            return await self._verify_caught_up(token, request, caught_up)
+            return await self._verify_caught_up(token, request, caught_up, state)
         with self.in_flight(caller.tenant_id):
             return await self._decide(caller, request, state)
 
@@ -141,14 +141,17 @@ class Verifier:
         return await self._watcher.wait_for_revision(request.min_revision, self._min_revision_wait)
 
     async def _verify_caught_up(
-        self, token: str, request: verifier_pb2.VerifyRequest, caught_up: bool
+        self,
+        token: str,
+        request: verifier_pb2.VerifyRequest,
+        caught_up: bool,
+        before: PolicyState,
     ) -> common_pb2.Decision:
         """3 first, for keys: a caller's min_revision may be a moment ahead of us. Having waited
         for it, authenticating again means a key created at revision N works, and a key revoked
         at N fails, for every request carrying min_revision >= N. A key we cannot know yet (its
         revision has not arrived) is stale policy, not a bad key."""
-        state = self._watcher.state
-        assert state is not None  # it was set before the wait, and is never unset
+        state = self._watcher.state or before
         try:
             caller = state.credentials.authenticate(token)
         except Unauthenticated:
