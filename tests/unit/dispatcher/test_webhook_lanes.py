@@ -194,3 +194,26 @@ async def test_a_full_lane_held_back_by_its_own_rate_limit_is_busy_at_once():
     assert await lanes.put(_row(100, "other"), _target("other")) is Refusal.NONE
     hold.set()
     await lanes.stop(1.0)
+
+
+async def test_a_delivery_offered_twice_is_attempted_once():
+    """Reclaim and a late retry task can both offer one delivery, even while the first copy
+    waits for room in a full lane: it is queued once, so it is POSTed once."""
+    attempts: list[str] = []
+    release = asyncio.Event()
+
+    async def work(row: DeliveryRow, _t: Target, _b: Breaker) -> None:
+        await release.wait()
+        attempts.append(row.delivery_id)
+
+    lanes = EndpointLanes(LaneSettings(concurrency=1, queue_limit=1, stall_seconds=5.0), work)
+    assert await lanes.put(_row(0, "ep"), _target("ep")) is Refusal.NONE  # in flight
+    assert await lanes.put(_row(1, "ep"), _target("ep")) is Refusal.NONE  # queued: lane full
+    waiting = asyncio.create_task(lanes.put(_row(2, "ep"), _target("ep")))  # waits for room
+    await asyncio.sleep(0.01)
+    assert await lanes.put(_row(1, "ep"), _target("ep")) is Refusal.NONE
+    assert await lanes.put(_row(0, "ep"), _target("ep")) is Refusal.NONE
+    release.set()
+    assert await waiting is Refusal.NONE
+    await lanes.stop(2.0)
+    assert sorted(attempts) == ["dlv_0", "dlv_1", "dlv_2"]

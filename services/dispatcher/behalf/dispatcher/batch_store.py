@@ -240,18 +240,24 @@ class BatchStore:
     ) -> list[DeliveryRow]:
         """Pending deliveries nobody touched for `older_than_seconds` (their process died
         after queueing them), and retrying ones `retry_lost_after_seconds` past due (their
-        retry task was dropped: it came before its attempt was recorded), claimed by making them
-        pending and touching them; another replica skips them."""
+        retry task was dropped: it came before its attempt was recorded), up to `limit` of each,
+        claimed by making them pending and touching them; another replica skips them."""
+        # Each kind walks its own partial index in order and stops at the limit.
         records = await self._pool.fetch(
-            f"""UPDATE deliveries SET updated_at = now(), state = 'pending'
-                WHERE delivery_id IN (
+            f"""WITH untouched AS (
                     SELECT delivery_id FROM deliveries
-                    WHERE ((state = 'pending'
-                            AND updated_at < now() - make_interval(secs => $1))
-                        OR (state = 'retrying' AND $4::float8 IS NOT NULL
-                            AND next_attempt_at < now() - make_interval(secs => $4)))
+                    WHERE state = 'pending' AND updated_at < now() - make_interval(secs => $1)
                       AND NOT (delivery_id = ANY($2::text[]))
-                    ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                    ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED),
+                lost AS (
+                    SELECT delivery_id FROM deliveries
+                    WHERE state = 'retrying' AND $4::float8 IS NOT NULL
+                      AND next_attempt_at < now() - make_interval(secs => $4)
+                      AND NOT (delivery_id = ANY($2::text[]))
+                    ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+                UPDATE deliveries SET updated_at = now(), state = 'pending'
+                WHERE delivery_id IN (SELECT delivery_id FROM untouched
+                                      UNION ALL SELECT delivery_id FROM lost)
                 RETURNING {COLUMNS}""",
             older_than_seconds,
             list(exclude),

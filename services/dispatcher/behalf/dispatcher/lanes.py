@@ -179,10 +179,14 @@ class EndpointLanes:
         return lane
 
     async def put(self, row: DeliveryRow, target: Target) -> Refusal:
-        """Queue `row` in its endpoint's lane (NONE), or why the lane refuses (park it)."""
+        """Queue `row` in its endpoint's lane (NONE), or why the lane refuses (park it). A
+        delivery already queued or being attempted here is not queued twice (NONE): a late
+        retry task and reclaim may both offer it, and each copy would POST."""
         lane = self._lane(target)
         deadline: float | None = None
         while True:
+            if row.delivery_id in self._held:
+                return Refusal.NONE
             now = time.monotonic()
             refusal = self._refusal(lane, now)
             if refusal is not None:
