@@ -28,6 +28,11 @@ def usd(amount: int) -> common.Money:
 
 async def _setup(registry: Registry, **grant: object) -> tuple[Tenant, res.Agent, res.Permission]:
     tenant = await registry.tenant()
+    agent, permission = await _agent_with_grant(tenant, **grant)
+    return tenant, agent, permission
+
+
+async def _agent_with_grant(tenant: Tenant, **grant: object) -> tuple[res.Agent, res.Permission]:
     agent = await new_agent(tenant)
     granted = await tenant.admin.GrantPermission(
         pb.GrantPermissionRequest(
@@ -37,7 +42,7 @@ async def _setup(registry: Registry, **grant: object) -> tuple[Tenant, res.Agent
             **grant,  # type: ignore[arg-type]
         )
     )
-    return tenant, agent, granted.permission
+    return agent, granted.permission
 
 
 def _approval_request(
@@ -232,17 +237,9 @@ async def test_an_agent_cannot_bury_the_approval_queue(
         _approval_request(tenant, agent, permission, made[1].approval.request_id)
     )
     assert retry.approval == made[1].approval
-    other_agent = await new_agent(tenant)
-    other_grant = await tenant.admin.GrantPermission(
-        pb.GrantPermissionRequest(
-            agent_id=other_agent.agent_id,
-            allowed_actions=["purchase"],
-            resources=["shop.example.com"],
-            requires_approval=True,
-        )
-    )
+    other_agent, other_permission = await _agent_with_grant(tenant, requires_approval=True)
     await internal.CreateApproval(
-        _approval_request(tenant, other_agent, other_grant.permission, "other-q0")
+        _approval_request(tenant, other_agent, other_permission, "other-q0")
     )
     await tenant.admin.ResolveApproval(
         pb.ResolveApprovalRequest(
