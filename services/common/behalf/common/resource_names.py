@@ -244,7 +244,7 @@ def _normalize_hostname(host: str, raw: str) -> str:
         # UTS46 ignores could shorten it to a valid name.
         raise InvalidResourceName(f"{raw!r}: longer than {MAX_NAME_LENGTH} characters")
     try:
-        for ch in {ch for ch in host if not ch.isascii()}:
+        for ch in dict.fromkeys(ch for ch in host if not ch.isascii()):  # each once, in order
             mapped = idna.uts46_remap(ch, std3_rules=True, transitional=False)
             if any(m.isascii() and m not in _LDH for m in mapped.lower()):
                 raise InvalidResourceName(
