@@ -62,16 +62,21 @@ def name(value: str, field: str = "name") -> str:
         raise InvalidArgument(field, "is required")
     if len(value) > MAX_NAME:
         raise InvalidArgument(field, f"must be at most {MAX_NAME} characters")
-    if any(ord(ch) < 0x20 for ch in value):
+    if _has_control_characters(value):
         raise InvalidArgument(field, "must not contain control characters")
     return value
+
+
+def _has_control_characters(value: str, allowed: str = "") -> bool:
+    """C0 controls (NUL among them, which PostgreSQL text refuses), but those `allowed`."""
+    return any(ord(ch) < 0x20 and ch not in allowed for ch in value)
 
 
 def description(value: str, field: str = "description") -> str:
     """At most 2,000 characters; line breaks and tabs, but no other control characters."""
     if len(value) > MAX_DESCRIPTION:
         raise InvalidArgument(field, f"must be at most {MAX_DESCRIPTION} characters")
-    if any(ord(ch) < 0x20 and ch not in "\t\n\r" for ch in value):
+    if _has_control_characters(value, allowed="\t\n\r"):
         raise InvalidArgument(field, "must not contain control characters but tab and line breaks")
     return value
 
@@ -87,7 +92,7 @@ def labels(value: Mapping[str, str], field: str = "labels") -> dict[str, str]:
             )
         if len(item) > MAX_LABEL_PART:
             raise InvalidArgument(f"{field}[{key!r}]", f"must be at most {MAX_LABEL_PART} chars")
-        if any(ord(ch) < 0x20 for ch in item):
+        if _has_control_characters(item):
             raise InvalidArgument(f"{field}[{key!r}]", "must not contain control characters")
     return dict(value)
 

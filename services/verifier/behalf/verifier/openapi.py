@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from behalf.common.ids import REQUEST_ID
 from behalf.v1 import common_pb2, resources_pb2
 
 _STRING = {"type": "string"}
@@ -180,7 +181,7 @@ OPENAPI: dict[str, Any] = {
                     "approvalId": {**_STRING, "description": "An approved approval (apr_…)."},
                     "requestId": {
                         **_STRING,
-                        "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+                        "pattern": f"^{REQUEST_ID.pattern}$",
                         "description": "Your id for this request; a retry reuses it.",
                     },
                     "minRevision": {
