@@ -112,6 +112,22 @@ def test_name_of_exactly_253_characters_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("a" + "\u0301" * 505, "longer than 253"),  # the agent's 4 ms of mapping per call
+        ("\u00bd" * 506, "longer than 253"),
+        ("https://" + "b\u00fccher." * 40 + "example/x", "longer than 253"),
+        (".".join(["\u4e00" * 64, "example"]), "label is longer than 63"),
+    ],
+)
+def test_a_crafted_long_host_is_refused_before_it_is_mapped(raw: str, problem: str) -> None:
+    """An agent's resource whose host is longer than any name (or has a label longer than any
+    label) is refused as written, before the per-character UTS46 mapping and Punycode."""
+    with pytest.raises(InvalidResourceName, match=problem):
+        normalize_resource(raw)
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ("*", "*"),

@@ -219,6 +219,15 @@ def test_one_tenant_flooding_cannot_take_another_tenants_slots(
             )
             == grpc.StatusCode.RESOURCE_EXHAUSTED
         )
+        # Nor in test mode, nor under a request id it used before: the slots are the tenant's.
+        for fields in ({"test_mode": True}, {"request_id": "flood-1"}, {"request_id": "flood-1"}):
+            request = _verify_request(*agent, **fields)
+            assert (
+                _status(
+                    lambda request=request: stub.Verify(request, metadata=tenant.verify, timeout=10)
+                )
+                == grpc.StatusCode.RESOURCE_EXHAUSTED
+            )
         status, body = _http_verify(verifier.http_url, tenant.verify_key, agent)
         assert (status, body["allowed"], body["error"]["code"]) == (
             429,
