@@ -57,14 +57,19 @@ async def test_allows_fail_closed_while_kafka_is_down(
             tenant, "spender", budget=common_pb2.Money(amount_minor=10000, currency="USD")
         )
 
-        def spend(request_id: str) -> common_pb2.Decision:
+        # Another whose first spend cannot be audited: its whole budget comes back.
+        saver_id, saved = stack.agent_with_grant(
+            tenant, "saver", budget=common_pb2.Money(amount_minor=10000, currency="USD")
+        )
+
+        def spend(request_id: str, agent_id: str = spender_id) -> common_pb2.Decision:
             spending = verifier_pb2.VerifyRequest(
-                agent_id=spender_id,
+                agent_id=agent_id,
                 action="purchase",
                 resource="coachella.com",
                 amount=common_pb2.Money(amount_minor=10000, currency="USD"),
                 request_id=request_id,
-                min_revision=budgeted.revision,
+                min_revision=max(budgeted.revision, saved.revision),
             )
             return verifier.Verify(spending, metadata=tenant.verify, timeout=15).decision
 
@@ -80,6 +85,8 @@ async def test_allows_fail_closed_while_kafka_is_down(
         # gives back this call's claim on the reservation, not the spend the first call made.
         replayed = spend("spend-1")
         assert replayed.reason_code == common_pb2.REASON_CODE_AUDIT_UNAVAILABLE
+        unaudited = spend("save-1", saver_id)
+        assert unaudited.reason_code == common_pb2.REASON_CODE_AUDIT_UNAVAILABLE
 
         own_broker.start()
         deadline = time.monotonic() + 90
@@ -93,5 +100,7 @@ async def test_allows_fail_closed_while_kafka_is_down(
         assert again.outcome == common_pb2.OUTCOME_DENY, "a failed replay refunded the budget"
         assert again.reason_code == common_pb2.REASON_CODE_BUDGET_EXHAUSTED
         assert spend("spend-1").outcome == common_pb2.OUTCOME_ALLOW
+        # The verifier gave back the claim it was handed for the spend nobody got.
+        assert spend("save-2", saver_id).outcome == common_pb2.OUTCOME_ALLOW
     finally:
         await stop_stack(stack)

@@ -54,14 +54,16 @@ class CaseRegistry:
         if self.request_id_taken:
             raise RequestIdReused("injected")
 
-    async def reserve_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+    async def reserve_budget(
+        self, request: VerifyInput, permission_id: str, amount: Money
+    ) -> str | None:
         self._fault()
         permission = self.permissions[permission_id]
         remaining = permission.budget.amount_minor - permission.budget_spent_minor
         if amount.amount_minor > remaining:
-            return False
+            return None
         permission.budget_spent_minor += amount.amount_minor
-        return True
+        return f"claim-{request.request_id}"
 
     async def create_approval(self, request: VerifyInput, permission_id: str) -> str:
         self._fault()

@@ -44,16 +44,18 @@ USD = "USD"
 class RecordingSteps:
     """Stateful steps that answer as configured and record every call."""
 
-    reserve: bool | None = True
+    reserve: bool | None = True  # None: the registry is unavailable
     consume: bool | None = True
     create: str | None = "apr_new00000000000000000"
     calls: list[str] = field(default_factory=list)
 
-    async def reserve_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+    async def reserve_budget(
+        self, request: VerifyInput, permission_id: str, amount: Money
+    ) -> str | None:
         self.calls.append("reserve_budget")
         if self.reserve is None:
             raise RegistryUnavailable("down")
-        return self.reserve
+        return "claim-1" if self.reserve else None
 
     async def create_approval(self, request: VerifyInput, permission_id: str) -> str:
         self.calls.append("create_approval")
@@ -154,13 +156,13 @@ def test_invalid_approval_holds_no_budget() -> None:
 
 
 def test_approval_is_consumed_before_budget_is_reserved() -> None:
-    """With both, the approval is consumed first and the allow reports the reservation."""
+    """With both, the approval is consumed first and the allow carries the call's claim."""
     steps = RecordingSteps()
     gated = permission(requires_approval=True, budget=Money(1000, USD))
     result = run(request(Money(10, USD), approval_id="apr_x"), snapshot_of(gated), steps)
     assert steps.calls == ["consume_approval", "reserve_budget"]
     assert (result.reason_code, result.approval_id) == (ReasonCode.APPROVAL_CONSUMED, "apr_x")
-    assert result.budget_reserved
+    assert result.budget_claim == "claim-1"
 
 
 def test_budget_exhausted_after_consumed_approval_reports_the_approval() -> None:
@@ -169,7 +171,7 @@ def test_budget_exhausted_after_consumed_approval_reports_the_approval() -> None
     gated = permission(requires_approval=True, budget=Money(1000, USD))
     result = run(request(Money(10, USD), approval_id="apr_x"), snapshot_of(gated), steps)
     assert (result.reason_code, result.approval_id) == (ReasonCode.BUDGET_EXHAUSTED, "apr_x")
-    assert not result.budget_reserved
+    assert result.budget_claim == ""
 
 
 @pytest.mark.parametrize(
@@ -197,11 +199,11 @@ def test_pure_denies_make_no_registry_calls() -> None:
 
 
 def test_audit_failure_turns_only_allows_into_denies() -> None:
-    """deny_for_audit_failure denies an allow, keeps budget_reserved, and leaves the rest."""
+    """deny_for_audit_failure denies an allow, keeps its budget claim, and leaves the rest."""
     allow = run(request(Money(10, USD)), snapshot_of(permission(budget=Money(100, USD))))
     denied = deny_for_audit_failure(allow)
     assert (denied.outcome, denied.reason_code) == (Outcome.DENY, ReasonCode.AUDIT_UNAVAILABLE)
-    assert denied.budget_reserved and denied.permission_id == allow.permission_id
+    assert denied.budget_claim == "claim-1" and denied.permission_id == allow.permission_id
     pending = run(request(), snapshot_of(permission(requires_approval=True)))
     assert deny_for_audit_failure(pending) is pending
 

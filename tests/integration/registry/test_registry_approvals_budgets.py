@@ -406,13 +406,25 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
     assert second.remaining.amount_minor == 700
     too_much = await internal.ReserveBudget(reserve("b", 701))
     assert not too_much.reserved and too_much.remaining.amount_minor == 700
-    release = ipb.ReleaseBudgetRequest(
-        tenant_id=tenant.tenant_id, permission_id=permission.permission_id, request_id="a"
-    )
-    # Both calls answered `reserved` for "a"; each gives its claim back, the last the amount.
-    assert not (await internal.ReleaseBudget(release)).released
-    assert (await internal.ReleaseBudget(release)).released
-    assert not (await internal.ReleaseBudget(release)).released
+    assert first.claim and second.claim and first.claim != second.claim
+    assert not too_much.claim
+
+    def release(claim: str) -> ipb.ReleaseBudgetRequest:
+        return ipb.ReleaseBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission.permission_id,
+            request_id="a",
+            claim=claim,
+        )
+
+    # Both calls answered `reserved` for "a"; each gives its own claim back once, the last the
+    # amount.
+    assert not (await internal.ReleaseBudget(release(first.claim))).released
+    assert not (await internal.ReleaseBudget(release(first.claim))).released
+    assert (await internal.ReleaseBudget(release(second.claim))).released
+    assert not (await internal.ReleaseBudget(release(second.claim))).released
+    await fails(internal.ReleaseBudget(release("")), C.INVALID_ARGUMENT, "claim")
+    await fails(internal.ReleaseBudget(release("c" * 65)), C.INVALID_ARGUMENT, "claim")
     assert (await internal.ReserveBudget(reserve("c", 1000))).reserved
     await fails(
         internal.ReserveBudget(
@@ -471,19 +483,73 @@ async def test_a_retry_that_cannot_stand_never_refunds_what_an_allowed_call_spen
             **_ASKED,
         )
 
-    release = ipb.ReleaseBudgetRequest(
-        tenant_id=tenant.tenant_id, permission_id=permission.permission_id, request_id="r-1"
-    )
+    def release(claim: str) -> ipb.ReleaseBudgetRequest:
+        return ipb.ReleaseBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission.permission_id,
+            request_id="r-1",
+            claim=claim,
+        )
+
     assert (await internal.ReserveBudget(reserve("r-1"))).reserved  # allowed and audited
 
     async def replay_that_fails_its_audit() -> bool:
-        assert (await internal.ReserveBudget(reserve("r-1"))).reserved
-        return bool((await internal.ReleaseBudget(release)).released)
+        replay = await internal.ReserveBudget(reserve("r-1"))
+        assert replay.reserved
+        return bool((await internal.ReleaseBudget(release(replay.claim))).released)
 
     refunds = await asyncio.gather(*(replay_that_fails_its_audit() for _ in range(20)))
     assert not any(refunds)
     fresh = await internal.ReserveBudget(reserve("r-2"))
     assert not fresh.reserved and fresh.remaining.amount_minor == 0
+
+
+async def test_the_verifier_credential_alone_cannot_refund_an_allowed_spend(
+    registry: Registry,
+) -> None:
+    """Whoever holds the verifier's service credential (not the verifier process that made the
+    reservation) tries to give back an allowed spend: with no claim, a made-up one, the claim of
+    another request, or claims of its own from replays of the request id, released over and over.
+    The spend stays spent."""
+    tenant, _, permission = await _setup(registry, budget=usd(10000))
+    internal = registry.as_verifier()
+
+    def reserve(request_id: str, amount: int) -> ipb.ReserveBudgetRequest:
+        return ipb.ReserveBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission.permission_id,
+            amount=usd(amount),
+            request_id=request_id,
+            agent_id=permission.agent_id,
+            **_ASKED,
+        )
+
+    def release(request_id: str, claim: str) -> ipb.ReleaseBudgetRequest:
+        return ipb.ReleaseBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission.permission_id,
+            request_id=request_id,
+            claim=claim,
+        )
+
+    spent = await internal.ReserveBudget(reserve("r-spent", 9000))  # allowed and audited
+    assert spent.reserved and spent.remaining.amount_minor == 1000
+    other = await internal.ReserveBudget(reserve("r-other", 1000))
+    assert other.reserved and other.remaining.amount_minor == 0
+    await fails(internal.ReleaseBudget(release("r-spent", "")), C.INVALID_ARGUMENT, "claim")
+    attempts = [release("r-spent", "x" * 32), release("r-spent", other.claim)]
+    for _ in range(5):
+        replay = await internal.ReserveBudget(reserve("r-spent", 9000))
+        assert replay.reserved and replay.claim != spent.claim
+        attempts += [release("r-spent", replay.claim)] * 3
+    refunds = [(await internal.ReleaseBudget(attempt)).released for attempt in attempts]
+    assert not any(refunds)
+    fresh = await internal.ReserveBudget(reserve("r-fresh", 1))
+    assert not fresh.reserved and fresh.remaining.amount_minor == 0
+    # The verifier that holds the claims gives them back: the amounts return, each once.
+    assert (await internal.ReleaseBudget(release("r-other", other.claim))).released
+    assert (await internal.ReleaseBudget(release("r-spent", spent.claim))).released
+    assert (await internal.ReserveBudget(reserve("r-last", 10000))).reserved
 
 
 async def test_a_request_id_names_one_request_in_every_stateful_step(registry: Registry) -> None:

@@ -27,7 +27,7 @@ ASK = VerifyInput(tenant_id=TENANT, agent_id=AGENT, action="browse_web", resourc
 class NoSteps:
     """A decision here never needs the registry's stateful steps."""
 
-    async def reserve_budget(self, *_args: object) -> bool:
+    async def reserve_budget(self, *_args: object) -> str | None:
         raise AssertionError("not expected")
 
     async def create_approval(self, *_args: object) -> str:

@@ -142,22 +142,26 @@ class CheckBudgetResponse(_message.Message):
     def __init__(self, fits: _Optional[bool] = ..., remaining: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ReserveBudgetResponse(_message.Message):
-    __slots__ = ("reserved", "remaining")
+    __slots__ = ("reserved", "remaining", "claim")
     RESERVED_FIELD_NUMBER: _ClassVar[int]
     REMAINING_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
     reserved: bool
     remaining: _common_pb2.Money
-    def __init__(self, reserved: _Optional[bool] = ..., remaining: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+    claim: str
+    def __init__(self, reserved: _Optional[bool] = ..., remaining: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., claim: _Optional[str] = ...) -> None: ...
 
 class ReleaseBudgetRequest(_message.Message):
-    __slots__ = ("tenant_id", "permission_id", "request_id")
+    __slots__ = ("tenant_id", "permission_id", "request_id", "claim")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     permission_id: str
     request_id: str
-    def __init__(self, tenant_id: _Optional[str] = ..., permission_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    claim: str
+    def __init__(self, tenant_id: _Optional[str] = ..., permission_id: _Optional[str] = ..., request_id: _Optional[str] = ..., claim: _Optional[str] = ...) -> None: ...
 
 class ReleaseBudgetResponse(_message.Message):
     __slots__ = ("released",)

@@ -77,12 +77,14 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         amount = iv.required_money(request)
         facts = iv.facts(tenant_id, request, amount)
         async with self._turns.turn(tenant_id):
-            result = await budgets.reserve(self._db, facts, amount)
+            claimed = await budgets.reserve(self._db, facts, amount)
+        result = claimed.reservation
         return pb.ReserveBudgetResponse(
             reserved=result.reserved,
             remaining=common_pb2.Money(
                 amount_minor=result.remaining_minor, currency=result.currency
             ),
+            claim=claimed.claim,
         )
 
     async def CheckBudget(
@@ -111,8 +113,9 @@ class RegistryInternalApi(internal_pb2_grpc.RegistryInternalServiceServicer):
         tenant_id = v.require_id(request.tenant_id, "ten", "tenant_id")
         permission_id = v.require_id(request.permission_id, "prm", "permission_id")
         request_id = iv.request_id(request.request_id)
+        handed = iv.budget_claim(request.claim)
         async with self._turns.turn(tenant_id):
-            released = await budgets.release(self._db, tenant_id, permission_id, request_id)
+            released = await budgets.release(self._db, tenant_id, permission_id, request_id, handed)
         return pb.ReleaseBudgetResponse(released=released)
 
     async def CreateApproval(

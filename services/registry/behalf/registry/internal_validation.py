@@ -10,6 +10,7 @@ from behalf.common.errors import InvalidArgument
 from behalf.common.ids import REQUEST_ID_RULE, is_request_id
 from behalf.common.resource_names import InvalidResourceName, normalize_resource
 from behalf.registry import validation as v
+from behalf.registry.commands.budget_claims import CLAIM_MAX_CHARS
 from behalf.registry.store.request_ids import RequestFacts
 from behalf.registry.store.values import MoneyValue
 from behalf.registry.store.webhook_health import HealthReport
@@ -22,6 +23,15 @@ def request_id(value: str, field: str = "request_id") -> str:
         raise InvalidArgument(field, "is required")
     if not is_request_id(value):
         raise InvalidArgument(field, REQUEST_ID_RULE)
+    return value
+
+
+def budget_claim(value: str) -> str:
+    """The claim a ReserveBudget reply carried; its content is only ever hashed."""
+    if not value:
+        raise InvalidArgument("claim", "is required: the claim ReserveBudget answered with")
+    if len(value) > CLAIM_MAX_CHARS:
+        raise InvalidArgument("claim", f"must be at most {CLAIM_MAX_CHARS} characters")
     return value
 
 

@@ -179,13 +179,13 @@ class Verifier:
         # 11. Audit before answering; an allow that cannot be audited becomes a deny.
         event = self._event(caller, checked, result, now, request, test_mode)
         withdrawn = None
-        if result.budget_reserved and not test_mode:
+        if result.budget_claim and not test_mode:
             # A caller that leaves before its allow is audited never gets it: give back its
             # claim (in the background, as this handler is being cancelled).
-            permission_id = result.permission_id
+            permission_id, claim = result.permission_id, result.budget_claim
 
             def withdrawn() -> None:
-                self._in_background(self._release_budget(checked, permission_id))
+                self._in_background(self._release_budget(checked, permission_id, claim))
 
         try:
             await self._audit.publish(event, on_withdrawn=withdrawn)
@@ -193,8 +193,8 @@ class Verifier:
             if result.outcome is Outcome.ALLOW:
                 result = deny_for_audit_failure(result)
                 # A commit that may yet land audits this allow: what it took stays taken.
-                if result.budget_reserved and not test_mode and not failure.maybe_committed:
-                    await self._release_budget(checked, result.permission_id)
+                if result.budget_claim and not test_mode and not failure.maybe_committed:
+                    await self._release_budget(checked, result.permission_id, result.budget_claim)
                 event = self._event(caller, checked, result, now, request, test_mode)
         _decisions(result.outcome, result.reason_code).inc()
         return event.decision
@@ -261,9 +261,9 @@ class Verifier:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _release_budget(self, checked: VerifyInput, permission_id: str) -> None:
+    async def _release_budget(self, checked: VerifyInput, permission_id: str, claim: str) -> None:
         try:
-            await self._steps.release_budget(checked, permission_id)
+            await self._steps.release_budget(checked, permission_id, claim)
         except Exception:
             # The reservation stays counted: fail closed (less budget, never more).
             _log.warning("budget_release_failed", permission_id=permission_id)

@@ -28,8 +28,11 @@ class DryRunSteps:
     def __init__(self, budgets: BudgetReader) -> None:
         self._budgets = budgets
 
-    async def reserve_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
-        return await self._budgets.check_budget(request, permission_id, amount)
+    async def reserve_budget(
+        self, request: VerifyInput, permission_id: str, amount: Money
+    ) -> str | None:
+        """The empty claim when it fits (nothing is held), None when it does not."""
+        return "" if await self._budgets.check_budget(request, permission_id, amount) else None
 
     async def create_approval(self, request: VerifyInput, permission_id: str) -> str:
         return ""

@@ -84,8 +84,12 @@ class StatefulSteps(Protocol):
     """The registry calls a decision may need; each may raise `RegistryUnavailable`, and
     `RequestIdReused` when the request id already names a different request."""
 
-    async def reserve_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
-        """Atomically reserve `amount` against the permission's budget; False if it won't fit."""
+    async def reserve_budget(
+        self, request: VerifyInput, permission_id: str, amount: Money
+    ) -> str | None:
+        """Atomically reserve `amount` against the permission's budget: the claim this call now
+        holds on the reservation ("" when nothing is held, as in a dry run), None if it won't
+        fit."""
         ...
 
     async def create_approval(self, request: VerifyInput, permission_id: str) -> str:
@@ -191,7 +195,7 @@ async def decide(
         approval_id = request.approval_id
 
     # 7b. Budget, reserved only now that nothing else can deny.
-    reserved = False
+    claim = ""
     if permission.budget is not None and amount is not None:
         try:
             reserved = await steps.reserve_budget(request, pid, amount)
@@ -200,7 +204,7 @@ async def decide(
             return replace(result, approval_id=approval_id)
         except RequestIdReused:
             return replace(request_id_reused(revision, pid, risk), approval_id=approval_id)
-        if not reserved:
+        if reserved is None:
             result = deny(
                 ReasonCode.BUDGET_EXHAUSTED,
                 f"the budget of permission {pid} cannot cover this amount",
@@ -208,6 +212,7 @@ async def decide(
                 (pid, risk),
             )
             return replace(result, approval_id=approval_id)
+        claim = reserved
 
     # 9. Allow.
     code = ReasonCode.APPROVAL_CONSUMED if approval_id else ReasonCode.ALLOWED
@@ -220,5 +225,5 @@ async def decide(
         revision,
         permission_id=pid,
         approval_id=approval_id,
-        budget_reserved=reserved,
+        budget_claim=claim,
     )

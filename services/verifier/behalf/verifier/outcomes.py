@@ -44,9 +44,10 @@ class ReasonCode(IntEnum):
 class DecisionResult:
     """What `decide` concluded; the API layer adds request id, time and verifier id.
 
-    `budget_reserved` tells the caller to give back this call's claim on the reservation if the
-    decision cannot be audited (see `deny_for_audit_failure`); a retry of an allowed request id
-    holds a claim of its own, so giving it back refunds nothing the first call spent.
+    `budget_claim` is this call's claim on a budget reservation ("" when it holds none), which
+    the caller gives back if the decision cannot be audited (see `deny_for_audit_failure`); a
+    retry of an allowed request id holds a claim of its own, so giving it back refunds nothing
+    the first call spent.
     """
 
     outcome: Outcome
@@ -56,14 +57,14 @@ class DecisionResult:
     policy_revision: int
     permission_id: str = ""
     approval_id: str = ""
-    budget_reserved: bool = False
+    budget_claim: str = ""
 
 
 def deny_for_audit_failure(result: DecisionResult) -> DecisionResult:
     """Step 11: a decision that could not be durably audited cannot stay an allow.
 
-    Denies and approval requests keep their outcome (they grant nothing); `budget_reserved` is
-    kept so the caller knows to release the reservation.
+    Denies and approval requests keep their outcome (they grant nothing); `budget_claim` is
+    kept so the caller can give it back.
     """
     if result.outcome is not Outcome.ALLOW:
         return result

@@ -34,7 +34,9 @@ class RegistrySteps:
         self._metadata = (("authorization", f"Bearer {service_token}"),)
         self._timeout = timeout
 
-    async def reserve_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+    async def reserve_budget(
+        self, request: VerifyInput, permission_id: str, amount: Money
+    ) -> str | None:
         reply = await self._call(
             self._stub.ReserveBudget,
             internal_pb2.ReserveBudgetRequest(
@@ -47,7 +49,12 @@ class RegistrySteps:
                 resource=request.resource,
             ),
         )
-        return reply is not None and bool(reply.reserved)
+        if reply is None or not reply.reserved:
+            return None
+        if not reply.claim:
+            # A registry that reserved without handing a claim could never be given it back.
+            raise RegistryUnavailable("the registry reserved budget without a claim")
+        return str(reply.claim)
 
     async def check_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
         """Whether `amount` would fit in the budget now; nothing is reserved."""
@@ -59,13 +66,14 @@ class RegistrySteps:
         )
         return reply is not None and bool(reply.fits)
 
-    async def release_budget(self, request: VerifyInput, permission_id: str) -> None:
+    async def release_budget(self, request: VerifyInput, permission_id: str, claim: str) -> None:
         await self._call(
             self._stub.ReleaseBudget,
             internal_pb2.ReleaseBudgetRequest(
                 tenant_id=request.tenant_id,
                 permission_id=permission_id,
                 request_id=request.request_id,
+                claim=claim,
             ),
         )
 

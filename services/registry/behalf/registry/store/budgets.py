@@ -52,8 +52,10 @@ async def reserve(
     request_id: str,
     amount_minor: int,
     currency: str,
+    claim_digest: bytes,
 ) -> Reservation:
-    """Reserve `amount_minor` once per request id; the budget is never exceeded.
+    """Reserve `amount_minor` once per request id; the budget is never exceeded. When it is
+    reserved, the call holds a claim on the reservation, kept as `claim_digest`.
 
     The reservation row is inserted first (a concurrent duplicate waits on its key); the
     budget is then taken by one conditional UPDATE, so concurrent reservations serialise on
@@ -63,16 +65,18 @@ async def reserve(
         async with conn.transaction():
             inserted = await conn.fetchval(
                 """INSERT INTO budget_reservations
-                       (permission_id, request_id, tenant_id, amount_minor)
-                   VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+                       (permission_id, request_id, tenant_id, amount_minor, claim_digests)
+                   VALUES ($1, $2, $3, $4, ARRAY[$5::bytea])
+                   ON CONFLICT DO NOTHING RETURNING true""",
                 permission_id,
                 request_id,
                 tenant_id,
                 amount_minor,
+                claim_digest,
             )
             if not inserted:
                 return await _existing(
-                    conn, tenant_id, permission_id, request_id, amount_minor, currency
+                    conn, tenant_id, permission_id, request_id, amount_minor, currency, claim_digest
                 )
             remaining = await conn.fetchval(
                 """UPDATE permissions SET budget_spent_minor = budget_spent_minor + $3
@@ -100,12 +104,14 @@ async def _existing(
     request_id: str,
     amount_minor: int,
     currency: str,
+    claim_digest: bytes,
 ) -> Reservation:
     """A retry: the reservation this request id already made, counted as reserved (and claimed
-    once more) only if it is live and for this very amount (the request-id check upstream
-    already vouches for the rest of the request)."""
+    once more, by `claim_digest`) only if it is live and for this very amount (the request-id
+    check upstream already vouches for the rest of the request)."""
     claimed = await conn.fetchval(
-        """UPDATE budget_reservations SET claims = claims + 1
+        """UPDATE budget_reservations
+           SET claims = claims + 1, claim_digests = claim_digests || $5::bytea
            WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3
              AND released_at IS NULL AND amount_minor = $4
            RETURNING true""",
@@ -113,26 +119,31 @@ async def _existing(
         request_id,
         tenant_id,
         amount_minor,
+        claim_digest,
     )
     now = await state(conn, tenant_id, permission_id)
     left = (now.budget_minor or 0) - now.spent_minor if now else 0
     return Reservation(bool(claimed), left, currency)
 
 
-async def release(conn: Connection, *, tenant_id: str, permission_id: str, request_id: str) -> bool:
-    """Give back one call's claim on a live reservation; True when it was the last, and the
-    amount went back to the budget. A call that was allowed keeps its claim, so nothing it
-    spent comes back, whatever its retries do."""
+async def release(
+    conn: Connection, *, tenant_id: str, permission_id: str, request_id: str, claim_digest: bytes
+) -> bool:
+    """Give back the claim `claim_digest` names on a live reservation; True when it was the
+    last, and the amount went back to the budget. A call that was allowed keeps its claim, and
+    no other call knows it, so nothing it spent comes back, whatever its retries do."""
     async with conn.transaction():
         row = await conn.fetchrow(
             """UPDATE budget_reservations
-               SET claims = claims - 1, released_at = CASE WHEN claims <= 1 THEN now() END
+               SET claims = claims - 1, released_at = CASE WHEN claims <= 1 THEN now() END,
+                   claim_digests = array_remove(claim_digests, $4::bytea)
                WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3
-                 AND released_at IS NULL
+                 AND released_at IS NULL AND $4::bytea = ANY (claim_digests)
                RETURNING released_at IS NOT NULL AS last, amount_minor""",
             permission_id,
             request_id,
             tenant_id,
+            claim_digest,
         )
         if row is None or not row["last"]:
             return False
