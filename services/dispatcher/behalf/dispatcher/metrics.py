@@ -33,3 +33,12 @@ SKIPPED = Counter(
 )
 for _source in ("event", "retry", "lost_retry"):
     SKIPPED.labels(_source)  # each series exists from 0, so the first skip is an increase
+REFUSED_WRITES = Counter(
+    "behalf_webhook_outcome_writes_refused_total",
+    "Delivery outcomes PostgreSQL refused to store as they were, each also logged: stored "
+    "without the endpoint's text (without_text), or not at all (dropped; the delivery stays "
+    "open and reclaim offers it again).",
+    ["stored"],
+)
+for _stored in ("without_text", "dropped"):
+    REFUSED_WRITES.labels(_stored)

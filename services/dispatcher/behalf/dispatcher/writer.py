@@ -7,15 +7,20 @@ The order per delivery is the one a crash needs: the task is in Kafka before the
 says it is there. A crash before the transaction leaves the delivery open in PostgreSQL (it is
 attempted again, with the same webhook id); a task whose attempt was never recorded is
 recognised by its attempt number.
+
+A write PostgreSQL refuses (a value it cannot store) is found by halving the batch, written
+again without its text, and given up on only if even that is refused, so one bad outcome never
+holds up the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import asyncpg
 import structlog
 
 from behalf.common import tracing
@@ -27,6 +32,15 @@ from behalf.dispatcher.tasks import Headers, TaskSink, task_for
 from behalf.v1 import events_pb2
 
 _log = structlog.get_logger("dispatcher")
+
+# What PostgreSQL (or asyncpg's encoding, client side) says about values, not about the
+# connection: retrying the same batch can never succeed.
+_REFUSED = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
+_UNSTORABLE = "the endpoint's text for this outcome could not be stored"
 
 
 @dataclass(frozen=True)
@@ -94,10 +108,12 @@ class OutcomeWriter:
                 await self._wake.wait()
                 await asyncio.sleep(self._linger)
             batch = _one_per_delivery(self._buffer[: self._max_batch])
+            taken: set[int] = set()
             try:
-                await self._flush(batch)
+                await self._flush_isolating(batch, taken)
             except Exception:
-                _log.exception("outcome_write_failed", writes=len(batch))
+                _log.exception("outcome_write_failed", writes=len(batch) - len(taken))
+                self._buffer = [op for op in self._buffer if id(op) not in taken]
                 if self._stopping:
                     for op in self._buffer:
                         if not op.done.done():
@@ -106,13 +122,44 @@ class OutcomeWriter:
                 await backoff.sleep()
                 continue
             backoff.reset()
-            taken = {id(op) for op in batch}
             self._buffer = [op for op in self._buffer if id(op) not in taken]
 
-    async def _flush(self, batch: list[_Op]) -> None:
+    async def _flush_isolating(
+        self, batch: list[_Op], taken: set[int], *, send_tasks: bool = True
+    ) -> None:
+        """Flush `batch`, adding each op it settles to `taken`. A batch PostgreSQL refuses is
+        halved until each refused write stands alone, and that one is written without its text.
+        Its tasks are in Kafka by then (they go first), so the halves do not send them again."""
+        try:
+            await self._flush(batch, send_tasks=send_tasks)
+        except _REFUSED:
+            if len(batch) > 1:
+                half = len(batch) // 2
+                await self._flush_isolating(batch[:half], taken, send_tasks=False)
+                await self._flush_isolating(batch[half:], taken, send_tasks=False)
+                return
+            await self._flush_refused(batch[0])
+        taken.update(id(op) for op in batch)
+
+    async def _flush_refused(self, op: _Op) -> None:
+        """One write PostgreSQL refused: again without the endpoint's text (the state change
+        and attempt count are what delivery needs), else not at all (the delivery stays open,
+        and reclaim offers it again)."""
+        row = op.write.row
+        try:
+            await self._flush([replace(op, write=_without_text(op.write))], send_tasks=False)
+            metrics.REFUSED_WRITES.labels("without_text").inc()
+            _log.warning("outcome_stored_without_text", delivery_id=row.delivery_id)
+        except _REFUSED:
+            metrics.REFUSED_WRITES.labels("dropped").inc()
+            _log.exception("outcome_write_dropped", delivery_id=row.delivery_id)
+            if not op.done.done():
+                op.done.set_result(False)
+
+    async def _flush(self, batch: list[_Op], *, send_tasks: bool = True) -> None:
         by_topic: dict[str, list[tuple[events_pb2.DeliveryTask, Headers]]] = defaultdict(list)
         for op in batch:
-            if op.enqueue is not None:
+            if op.enqueue is not None and send_tasks:
                 e = op.enqueue
                 task, headers = task_for(op.write.row, e.attempt, e.due)
                 by_topic[e.topic].append((task, [*headers, *op.trace_headers]))
@@ -138,6 +185,12 @@ class OutcomeWriter:
                     )
             if not op.done.done():
                 op.done.set_result(written)
+
+
+def _without_text(write: AttemptWrite | ParkWrite) -> AttemptWrite | ParkWrite:
+    if isinstance(write, ParkWrite):
+        return replace(write, reason=_UNSTORABLE)
+    return replace(write, outcome=replace(write.outcome, error=_UNSTORABLE, response_body=""))
 
 
 def _one_per_delivery(ops: list[_Op]) -> list[_Op]:
