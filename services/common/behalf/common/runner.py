@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 import structlog
+import uvloop
 
 from behalf.common.config import ConfigError, Env
 from behalf.common.host import BindError, ServiceHost
@@ -41,6 +42,14 @@ class Service(Protocol):
 
 
 S = TypeVar("S", bound=ServiceSettings)
+T = TypeVar("T")
+
+
+def run_on(event_loop: str, main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to completion on a new loop of the kind BEHALF_EVENT_LOOP names."""
+    if event_loop == "uvloop":
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def _exit(name: str, reason: str, code: int) -> None:
@@ -120,7 +129,8 @@ def run_service(
         structlog.contextvars.bind_contextvars(worker=index)
     try:
         configure_tracing(name)  # off unless OTEL_* asks for it (behalf.common.tracing)
-        asyncio.run(serve(name, settings, build(settings), bind_when_ready=index is not None))
+        main = serve(name, settings, build(settings), bind_when_ready=index is not None)
+        run_on(settings.host.event_loop, main)
     except ConfigError as exc:
         _exit(name, f"invalid configuration: {exc}", 2)
     except (BindError, StartupError) as exc:
