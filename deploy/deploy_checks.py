@@ -563,6 +563,7 @@ def check_envoy_config(text: str, subject: str) -> None:
                     authz = ext_authz_pb2.ExtAuthz()
                     if http_filter.typed_config.Unpack(authz):
                         authz_filters.append(authz)
+                        problems += _agent_cannot_choose_the_check(listener.name, hcm)
                 if names and names[-1] != "envoy.filters.http.router":
                     problems.append(f"listener {listener.name}: the router must be the last filter")
     if not authz_filters:
@@ -580,6 +581,39 @@ def check_envoy_config(text: str, subject: str) -> None:
     if bootstrap.HasField("admin"):
         problems.append("an admin listener would expose the API key through /config_dump")
     _fail_if(subject, problems)
+
+
+def _agent_cannot_choose_the_check(listener: str, hcm: Any) -> list[str]:
+    """Routes match the path the app will see, and every route checked by ext_authz fixes the
+    action, so no caller picks which grant its request is checked against."""
+    problems = []
+    if not (hcm.normalize_path.value and hcm.merge_slashes):
+        problems.append(
+            f"listener {listener}: set normalize_path and merge_slashes, or `/x/../a` and `//a`"
+            " miss the routes the app serves them as"
+        )
+    if hcm.path_with_escaped_slashes_action != hcm_pb2.HttpConnectionManager.REJECT_REQUEST:
+        problems.append(f"listener {listener}: path_with_escaped_slashes_action: REJECT_REQUEST")
+    for host in hcm.route_config.virtual_hosts:
+        for route in host.routes:
+            per_route = ext_authz_pb2.ExtAuthzPerRoute()
+            config = route.typed_per_filter_config.get("envoy.filters.http.ext_authz")
+            if route.HasField("direct_response"):
+                continue
+            path = route.match.path or route.match.prefix or route.match.path_separated_prefix
+            if config is not None and config.Unpack(per_route) and per_route.disabled:
+                if not route.match.path:  # one exact path (a health check), never a prefix
+                    problems.append(
+                        f"listener {listener}: route {path!r} reaches the app unchecked;"
+                        " only an exact path may disable ext_authz"
+                    )
+                continue
+            if not per_route.check_settings.context_extensions.get("action"):
+                problems.append(
+                    f"listener {listener}: route {path!r} reaches the app without a fixed action"
+                    " (context_extensions.action): the caller would choose it"
+                )
+    return problems
 
 
 def check_example_envoy(objects: list[dict[str, Any]], subject: str) -> None:

@@ -537,8 +537,32 @@ def _envoy(tmp_path: Path, old: str, new: str) -> str:
         ("- key: authorization", "- key: x-api-key", "initial_metadata must carry"),
         ("static_resources:", "admin: {}\nstatic_resources:", "admin listener"),
         ("timeout: 3s", "timeout: three", "not a valid Envoy bootstrap"),
+        ("normalize_path: true", "normalize_path: false", "set normalize_path"),
+        ("merge_slashes: true", "merge_slashes: false", "set normalize_path"),
+        (
+            "path_with_escaped_slashes_action: REJECT_REQUEST",
+            "path_with_escaped_slashes_action: KEEP_UNCHANGED",
+            "REJECT_REQUEST",
+        ),
+        (
+            "direct_response: { status: 404 }",
+            "route: { cluster: app }",
+            "route '/' reaches the app unchecked",
+        ),
+        ("action: issue_refund", "resource_hint: refunds", "route '/refunds' reaches the app"),
     ],
-    ids=["fails-open", "misspelt-field", "no-authorization", "admin-exposed", "bad-duration"],
+    ids=[
+        "fails-open",
+        "misspelt-field",
+        "no-authorization",
+        "admin-exposed",
+        "bad-duration",
+        "raw-paths",
+        "double-slashes",
+        "escaped-slashes",
+        "caller-chooses-the-action",
+        "route-without-action",
+    ],
 )
 def test_envoy_check_rejects_a_broken_config(
     tmp_path: Path, old: str, new: str, message: str

@@ -7,6 +7,7 @@ driven only through the verify key an agent holds (and the admin key a human hol
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -73,6 +74,19 @@ def _spent(stack: Stack, tenant: Tenant, permission_id: str) -> int:
         timeout=10,
     )
     return int(reply.permission.budget_spent_minor)
+
+
+def _approval_of(stack: Stack, tenant: Tenant, agent_id: str) -> str:
+    """The id of the agent's one pending approval."""
+    listed = stack.registry_stub().ListApprovals(
+        registry_pb2.ListApprovalsRequest(
+            agent_id=agent_id, state=resources_pb2.APPROVAL_STATE_PENDING
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    (approval,) = listed.approvals
+    return str(approval.approval_id)
 
 
 def _rid() -> str:
@@ -191,29 +205,44 @@ def test_a_request_id_cannot_be_reused_after_a_denial(stack: Stack, tenant: Tena
     assert (reused.outcome, _code(reused)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
 
 
-async def test_envoy_x_request_id_names_one_request(stack: Stack, tenant: Tenant) -> None:
-    """Through ext_authz, an `x-request-id` replayed with a larger amount is a 403
-    REQUEST_ID_REUSED, and the denial is audited like any decision."""
+async def test_a_replayed_envoy_x_request_id_is_a_new_request(stack: Stack, tenant: Tenant) -> None:
+    """Every Check Envoy lets through reaches the upstream, so a replayed `x-request-id` must not
+    replay an allow: the agent sends one id again and again, each Check is charged on its own
+    until the budget is spent, and one human approval lets one Check through. The caller's id
+    follows each audited decision as its context."""
     agent_id = _agent(stack, tenant)
     granted = stack.registry_stub().GrantPermission(
         coachella_grant(agent_id, max_amount=None, budget=usd(10_000)),
         metadata=tenant.admin,
         timeout=10,
     )
-    request_id = _rid()
+    gated = _grant(
+        stack,
+        tenant,
+        coachella_grant(
+            agent_id,
+            allowed_actions=["issue_refund"],
+            resources=["refunds.example"],
+            max_amount=usd(1_000_000),
+            requires_approval=True,
+        ),
+    )
+    callers_id = _rid()
 
-    def check(amount: int) -> external_auth_pb2.CheckResponse:
-        http = attribute_context_pb2.AttributeContext.HttpRequest(
-            host="coachella.com",
-            headers={
-                "x-behalf-agent-id": agent_id,
-                "x-behalf-action": "purchase",
-                "x-behalf-amount-minor": str(amount),
-                "x-behalf-currency": USD,
-                "x-behalf-min-revision": str(granted.revision),
-                "x-request-id": request_id,
-            },
-        )
+    def check(
+        action: str, host: str, amount: int, approval_id: str = ""
+    ) -> external_auth_pb2.CheckResponse:
+        headers = {
+            "x-behalf-agent-id": agent_id,
+            "x-behalf-action": action,
+            "x-behalf-amount-minor": str(amount),
+            "x-behalf-currency": USD,
+            "x-behalf-min-revision": str(max(granted.revision, gated)),
+            "x-request-id": callers_id,
+        }
+        if approval_id:
+            headers["x-behalf-approval-id"] = approval_id
+        http = attribute_context_pb2.AttributeContext.HttpRequest(host=host, headers=headers)
         request = external_auth_pb2.CheckRequest(
             attributes=attribute_context_pb2.AttributeContext(
                 request=attribute_context_pb2.AttributeContext.Request(http=http)
@@ -223,26 +252,40 @@ async def test_envoy_x_request_id_names_one_request(stack: Stack, tenant: Tenant
         stub = external_auth_pb2_grpc.AuthorizationStub(channel)
         return stub.Check(request, metadata=tenant.verify, timeout=10)
 
-    assert check(100).HasField("ok_response")
-    replayed = check(9_000)
-    assert replayed.denied_response.status.code == 403
-    assert "REQUEST_ID_REUSED" in replayed.denied_response.body
+    spends = [check("purchase", "coachella.com", 4_000) for _ in range(3)]
+    assert [r.HasField("ok_response") for r in spends] == [True, True, False]
+    assert spends[2].denied_response.status.code == 403
+    assert "BUDGET_EXHAUSTED" in spends[2].denied_response.body
+    assert _spent(stack, tenant, granted.permission.permission_id) == 8_000
+
+    pending = json.loads(check("issue_refund", "refunds.example", 100).denied_response.body)
+    assert pending["reason_code"] == "APPROVAL_REQUIRED"
+    approval_id = _approval_of(stack, tenant, agent_id)
+    stack.registry_stub().ResolveApproval(
+        registry_pb2.ResolveApprovalRequest(
+            approval_id=approval_id, approve=True, resolved_by="ops@example.com"
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    refunds = [check("issue_refund", "refunds.example", 100, approval_id) for _ in range(2)]
+    assert refunds[0].HasField("ok_response")
+    assert "APPROVAL_INVALID" in refunds[1].denied_response.body
 
     registry = stack.registry_stub()
     deadline = time.monotonic() + 30
-    codes: set[str] = set()
-    while "REQUEST_ID_REUSED" not in codes and time.monotonic() < deadline:
+    audited: list[common_pb2.Decision] = []
+    while len(audited) < 6 and time.monotonic() < deadline:
         listed = registry.ListDecisions(
             registry_pb2.ListDecisionsRequest(agent_id=agent_id), metadata=tenant.admin, timeout=5
         )
-        codes = {
-            common_pb2.ReasonCode.Name(d.decision.reason_code).removeprefix("REASON_CODE_")
-            for d in listed.decisions
-            if d.decision.request_id == request_id
-        }
+        audited = [
+            d.decision for d in listed.decisions if d.context.get("x-request-id") == callers_id
+        ]
         await asyncio.sleep(0.2)
-    assert codes == {"ALLOWED", "REQUEST_ID_REUSED"}
-    assert _spent(stack, tenant, granted.permission.permission_id) == 100
+    assert len(audited) == 6
+    assert len({d.request_id for d in audited}) == 6
+    assert callers_id not in {d.request_id for d in audited}
 
 
 def test_a_new_key_works_at_the_revision_it_was_created(stack: Stack, tenant: Tenant) -> None:

@@ -140,7 +140,7 @@ def test_envoy_check_refuses_an_ambiguous_resource_header(
     reply = stub.Check(request, metadata=tenant.verify, timeout=10)
     assert reply.HasField("denied_response") and not reply.HasField("ok_response")
     assert reply.denied_response.status.code == 400
-    assert json.loads(reply.denied_response.body)["reason"].startswith("resource:")
+    assert json.loads(reply.denied_response.body)["reason"].startswith("x-behalf-resource:")
 
 
 def test_a_grant_with_an_ambiguous_resource_is_invalid_argument(

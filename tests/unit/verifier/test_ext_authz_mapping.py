@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from behalf.common.errors import InvalidArgument
-from behalf.verifier.ext_authz import verify_request_from_check
+from behalf.verifier import ext_authz
+
+REQUEST_ID = "req_minted"
+
+
+def verify_request_from_check(check: external_auth_pb2.CheckRequest):
+    return ext_authz.verify_request_from_check(check, REQUEST_ID)
 
 
 def _check(headers: dict[str, str], extensions: dict[str, str] | None = None, host: str = ""):
@@ -53,7 +59,9 @@ def test_amount_and_revision_headers_are_read() -> None:
     assert (request.amount.amount_minor, request.amount.currency) == (1250, "EUR")
     assert request.min_revision == 17
     assert request.approval_id == "apr_x"
-    assert request.request_id == "rid-1"
+    # The caller's id follows the decision as context; the request id is the Check's own.
+    assert request.request_id == REQUEST_ID
+    assert dict(request.context) == {"x-request-id": "rid-1"}
 
 
 @pytest.mark.parametrize(
@@ -97,6 +105,34 @@ def test_the_request_host_without_its_port_is_the_fallback_resource(
     """With no resource given, the request's host (an IPv6 literal kept whole) is used."""
     headers = {"x-behalf-agent-id": "agt_" + "0" * 20, "x-behalf-action": "browse_web"}
     assert verify_request_from_check(_check(headers, host=host)).resource == resource
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["[2001:db8::1]evil.example", "[2001:db8::1]:80:80", "shop.example:\u0663", "a@b.example"],
+)
+def test_a_host_with_anything_but_a_port_after_it_is_refused(host: str) -> None:
+    """No host is cut down to a valid one: the whole authority is parsed, or refused."""
+    headers = {"x-behalf-agent-id": "agt_" + "0" * 20, "x-behalf-action": "browse_web"}
+    with pytest.raises(InvalidArgument) as caught:
+        verify_request_from_check(_check(headers, host=host))
+    assert caught.value.field == "host"
+
+
+def test_a_declared_resource_may_only_name_the_request_host() -> None:
+    """The agent cannot have its request to one host checked against another host's grant."""
+    headers = {
+        "x-behalf-agent-id": "agt_" + "0" * 20,
+        "x-behalf-action": "purchase",
+        "x-behalf-resource": "coachella.com",
+    }
+    with pytest.raises(InvalidArgument) as caught:
+        verify_request_from_check(_check(headers, host="evil.example"))
+    assert caught.value.field == "x-behalf-resource"
+    same = verify_request_from_check(_check(headers, host="COACHELLA.com:443"))
+    assert same.resource == "coachella.com"
+    no_host = verify_request_from_check(_check(headers))
+    assert no_host.resource == "coachella.com"
 
 
 _CRAFTED_NUMBERS = ["²", "١٢", "9223372036854775808", "9" * 20, "9" * 5000, "+5", " 5", "0x10", ""]

@@ -7,11 +7,20 @@ operator sets, win over request headers, which the calling application sets):
 |---------------|--------------------|----------------------------|-------------------|
 | agent_id      | `agent_id`         | `x-behalf-agent-id`        | none: deny        |
 | action        | `action`           | `x-behalf-action`          | none: deny        |
-| resource      | `resource`         | `x-behalf-resource`        | the request host  |
+| resource      | `resource`         | `x-behalf-resource` (*)    | the request host  |
 | amount        | -                  | `x-behalf-amount-minor` + `x-behalf-currency` | none |
 | approval_id   | -                  | `x-behalf-approval-id`     | none              |
 | min_revision  | -                  | `x-behalf-min-revision`    | 0                 |
-| request_id    | -                  | `x-request-id`             | generated         |
+| request_id    | -                  | -                          | generated         |
+| context       | -                  | `x-request-id` as context `x-request-id` | none |
+
+(*) only naming the request's host, which Envoy forwards by.
+
+Every Check gets a request id of its own. Each allowed Check is a request Envoy forwards, so
+one the caller names would let a replay of it (the same id, the same content: the original
+outcome, and nothing spent again) reach the upstream again for one budget claim or one
+approval. The caller's `x-request-id` still follows the decision, as its context, for
+correlation.
 
 The API key comes from the Check call's own gRPC metadata (`authorization: Bearer …`, set by
 Envoy's `grpc_service.initial_metadata`), never from the proxied request. Anything that cannot
@@ -40,13 +49,19 @@ from google.rpc import code_pb2, status_pb2
 from behalf.common.auth import bearer_token
 from behalf.common.errors import BehalfError, InvalidArgument, ResourceExhausted, Unauthenticated
 from behalf.common.ids import new_id
+from behalf.common.resource_names import InvalidResourceName, normalize_resource
 from behalf.v1 import common_pb2, verifier_pb2
 from behalf.verifier.api import Verifier
 from behalf.verifier.validation import INT64_MAX, non_negative_int64
 
+_CALLERS_REQUEST_ID = "x-request-id"
 
-def verify_request_from_check(check: external_auth_pb2.CheckRequest) -> verifier_pb2.VerifyRequest:
-    """Map a Check to a VerifyRequest, or raise InvalidArgument naming what is missing."""
+
+def verify_request_from_check(
+    check: external_auth_pb2.CheckRequest, request_id: str
+) -> verifier_pb2.VerifyRequest:
+    """Map a Check to a VerifyRequest with `request_id`, or raise InvalidArgument naming what is
+    missing."""
     http = check.attributes.request.http
     headers: Mapping[str, str] = {k.lower(): v for k, v in http.headers.items()}
     extensions = check.attributes.context_extensions
@@ -57,10 +72,12 @@ def verify_request_from_check(check: external_auth_pb2.CheckRequest) -> verifier
     request = verifier_pb2.VerifyRequest(
         agent_id=pick("agent_id", "x-behalf-agent-id"),
         action=pick("action", "x-behalf-action"),
-        resource=pick("resource", "x-behalf-resource") or _without_port(http.host),
+        resource=extensions.get("resource") or _requested_host(headers, http.host),
         approval_id=headers.get("x-behalf-approval-id", ""),
-        request_id=headers.get("x-request-id", ""),
+        request_id=request_id,
     )
+    if callers_id := headers.get("x-request-id"):
+        request.context[_CALLERS_REQUEST_ID] = callers_id
     if not request.agent_id:
         raise InvalidArgument("agent_id", "missing: set context_extensions or x-behalf-agent-id")
     if not request.action:
@@ -89,14 +106,24 @@ def _header_int64(headers: Mapping[str, str], name: str) -> int | None:
     return non_negative_int64(int(raw), name)
 
 
-def _without_port(authority: str) -> str:
-    """The host of an HTTP authority: `[::1]:8443` -> `[::1]`, `shop.example:443` -> `shop.example`.
-    Anything odd is left for the resource parser to refuse."""
-    if authority.startswith("["):
-        host, bracket, _ = authority.partition("]")
-        return host + bracket
-    host, colon, port = authority.rpartition(":")
-    return host if colon and port.isdigit() else authority
+def _requested_host(headers: Mapping[str, str], authority: str) -> str:
+    """The host Envoy routes this request to (`[::1]:8443` -> `[::1]`), which a declared
+    `x-behalf-resource` may only repeat: were it another, the agent would be checked against
+    one host's grant while the request went to another."""
+    host = _normalized(f"http://{authority}", "host") if authority else ""
+    declared = headers.get("x-behalf-resource", "")
+    if not declared:
+        return host
+    if host and _normalized(declared, "x-behalf-resource") != host:
+        raise InvalidArgument("x-behalf-resource", f"must name the request's host, {host}")
+    return declared
+
+
+def _normalized(resource: str, field: str) -> str:
+    try:
+        return normalize_resource(resource)
+    except InvalidResourceName as exc:
+        raise InvalidArgument(field, str(exc)) from None
 
 
 class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore[misc]  # Any base
@@ -110,10 +137,10 @@ class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore
         request: external_auth_pb2.CheckRequest,
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> external_auth_pb2.CheckResponse:
-        request_id = request.attributes.request.http.headers.get("x-request-id") or new_id("req")
+        request_id = new_id("req")
         try:
             token = bearer_token(context.invocation_metadata())
-            verify_request = verify_request_from_check(request)
+            verify_request = verify_request_from_check(request, request_id)
             decision = await self._verifier.verify(token, verify_request)
         except Unauthenticated as exc:
             return _denied(http_status_pb2.Unauthorized, "UNAUTHENTICATED", str(exc), request_id)
