@@ -91,6 +91,17 @@ def test_major_units_convert_exactly(minor: int, currency: str, as_number: bool)
         (body(context=["x"]), "context"),
         (body(context={"k": 1}), "context[k]"),
         (body(testMode="yes"), "testMode"),
+        # Two values for one name: parsers disagree on which wins, so neither does.
+        (
+            b'{"agentId": "a", "action": "b", "amountMinor": 100000, "amountMinor": 1}',
+            "amountMinor",
+        ),
+        (b'{"agentId": "a", "agentId": "b", "action": "c"}', "agentId"),
+        (b'{"agentId": "a", "action": "c", "context": {"k": "1", "k": "2"}}', "k"),
+        # A lone surrogate, spelt as a JSON escape: a 400, not a 500.
+        (b'{"agentId": "a", "action": "b", "resource": "\\ud800.example"}', "resource"),
+        (b'{"agentId": "a", "action": "b", "context": {"k": "\\udfff"}}', "context[k]"),
+        (b'{"agentId": "a", "action": "b", "context": {"\\ud800": "v"}}', "context"),
     ],
 )
 def test_bad_bodies_name_the_json_field(raw: bytes, field: str):

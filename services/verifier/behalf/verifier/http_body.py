@@ -49,7 +49,14 @@ def json_field(field: str) -> str:
 def parse_verify_body(raw: bytes) -> verifier_pb2.VerifyRequest:
     """A VerifyRequest from a JSON body, or InvalidArgument naming the JSON field at fault."""
     try:
-        body = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+        body = json.loads(
+            raw,
+            parse_float=Decimal,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_refuse_repeated_names,
+        )
+    except _RepeatedName as exc:
+        raise InvalidArgument(exc.name, "is given more than once") from None
     except (ValueError, RecursionError):
         raise InvalidArgument("body", "is not valid JSON") from None
     if not isinstance(body, dict):
@@ -102,10 +109,36 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a number")
 
 
+class _RepeatedName(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refuse_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One value per name: parsers disagree on which of two wins (Python's json takes the last,
+    others the first), so a body that says two things is refused rather than read one way."""
+    body: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in body:
+            raise _RepeatedName(name)
+        body[name] = value
+    return body
+
+
 def _string(body: Mapping[str, Any], name: str) -> str:
     value = body[name]
     if not isinstance(value, str):
         raise InvalidArgument(name, "must be a string")
+    return _unicode(value, name)
+
+
+def _unicode(value: str, field: str) -> str:
+    """JSON's \\u escapes can spell a lone surrogate, which no protobuf string holds."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidArgument(field, "is not valid Unicode (a lone surrogate)") from None
     return value
 
 
@@ -147,8 +180,10 @@ def _context(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         raise InvalidArgument("context", "must be an object of strings")
     for key, item in value.items():
+        _unicode(key, "context")
         if not isinstance(item, str):
             raise InvalidArgument(f"context[{key}]", "must be a string")
+        _unicode(item, f"context[{key}]")
     return value
 
 
