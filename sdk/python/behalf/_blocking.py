@@ -13,7 +13,7 @@ import grpc
 
 from behalf._client import DEFAULT_TIMEOUT, AsyncBehalf
 from behalf._exceptions import ApprovalRequired, BehalfError
-from behalf._guard import Guard
+from behalf._guard import Guard, guard
 from behalf._models import Approval, Decision
 from behalf._passport import SignedPassport
 
@@ -155,4 +155,4 @@ class Behalf:
 
     def guard(self, **options: Any) -> Guard:
         """`guard(self, ...)`: see `behalf.guard`."""
-        return Guard(self, **options)
+        return guard(self, **options)

@@ -37,7 +37,7 @@ from behalf._exceptions import (
     BehalfError,
     VerificationUnavailable,
 )
-from behalf._guard import Guard
+from behalf._guard import Guard, guard
 from behalf._models import Approval, Decision
 from behalf._money import AmountLike
 from behalf._passport import SignedPassport
@@ -282,7 +282,7 @@ class AsyncBehalf:
 
     def guard(self, **options: Any) -> Guard:
         """`guard(self, ...)`: see `behalf.guard`."""
-        return Guard(self, **options)
+        return guard(self, **options)
 
     async def _unary(
         self,

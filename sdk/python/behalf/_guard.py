@@ -12,6 +12,17 @@ allow; a deny, an approval requirement, a test-mode decision (`TestModeDecision`
 runs on one, and has no test-mode option), an unavailable verifier or a failing argument
 callable raise first.
 
+The guard checks the decision it gets back itself (`verified`), whatever verifier object it was
+given: only an explicit, non-test ALLOW for the request it sent lets the code run. Every call
+sends a fresh request id; there is no `request_id` option (an id derived from the arguments, or
+a fixed one, would let identical calls share one decision and one budget reservation). Put
+correlation ids in `context`.
+
+A guard wraps any function, so it cannot tell which of the function's arguments matter: the
+mapping must cover every argument that changes what the code does (whom it pays, how much, how
+many times, in which currency). Only the framework guards (`behalf.guards`), which see a tool
+call's named arguments, refuse an argument the mapping does not check.
+
 A guard knows the clients only as the `AsyncVerifier` and `BlockingVerifier` protocols, so the
 import arrow points one way: the clients' `.guard()` builds a `Guard`; this module imports no
 client.
@@ -24,9 +35,19 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
+from behalf._errors import VerificationUnavailable
 from behalf._models import Decision
+from behalf._verify import allowed_or_raise, new_request_id
 
-__all__ = ["AsyncVerifier", "BlockingVerifier", "Guard", "guard"]
+__all__ = [
+    "NO_REQUEST_ID",
+    "AsyncVerifier",
+    "BlockingVerifier",
+    "Guard",
+    "averified",
+    "guard",
+    "verified",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +60,10 @@ _FIELDS = (
     "context",
     "min_revision",
     "approval_id",
-    "request_id",
+)
+NO_REQUEST_ID = (
+    "a guard has no request_id option: it sends a fresh request id with every call, so "
+    "identical calls never share a decision; put correlation ids in context"
 )
 
 
@@ -64,6 +88,35 @@ class BlockingVerifier(Protocol):
     ) -> Awaitable[Decision]: ...
 
 
+async def averified(
+    client: AsyncVerifier | BlockingVerifier, agent_id: str, action: str, **options: Any
+) -> Decision:
+    """Verify with a fresh request id; the decision only if it is an explicit ALLOW, not a
+    test, for that request. Otherwise the exception `verify` would have raised."""
+    request_id = new_request_id()
+    if isinstance(client, BlockingVerifier):
+        decision = await client.averify(agent_id, action, request_id=request_id, **options)
+    else:
+        decision = await client.verify(agent_id, action, request_id=request_id, **options)
+    return _allowed(decision, request_id)
+
+
+def verified(client: BlockingVerifier, agent_id: str, action: str, **options: Any) -> Decision:
+    """Blocking `averified`."""
+    request_id = new_request_id()
+    return _allowed(client.verify(agent_id, action, request_id=request_id, **options), request_id)
+
+
+def _allowed(decision: object, request_id: str) -> Decision:
+    # The clients raise on anything but ALLOW already; another verifier object might not.
+    if not isinstance(decision, Decision):
+        raise VerificationUnavailable("the verifier returned no decision")
+    allowed_or_raise(decision)
+    if decision.request_id != request_id:
+        raise VerificationUnavailable("Verify answered another request than the one asked")
+    return decision
+
+
 class Guard:
     """A decorator and context manager that verifies first; see the module docstring."""
 
@@ -79,7 +132,6 @@ class Guard:
         context: Any = None,
         min_revision: Any = 0,
         approval_id: Any = "",
-        request_id: Any = None,
         timeout: float | None = None,
     ) -> None:
         if not isinstance(client, AsyncVerifier | BlockingVerifier):
@@ -94,7 +146,6 @@ class Guard:
             "context": context,
             "min_revision": min_revision,
             "approval_id": approval_id,
-            "request_id": request_id,
         }
         self._timeout = timeout
 
@@ -107,18 +158,12 @@ class Guard:
         return resolved
 
     async def _averify(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Decision:
-        arguments = self._arguments(args, kwargs)
-        agent_id, action = arguments.pop("agent_id"), arguments.pop("action")
-        if isinstance(self._client, BlockingVerifier):
-            return await self._client.averify(agent_id, action, **arguments)
-        return await self._client.verify(agent_id, action, **arguments)
+        return await averified(self._client, **self._arguments(args, kwargs))
 
     def _verify(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Decision:
         if not isinstance(self._client, BlockingVerifier):
             raise TypeError("a sync guard needs the blocking Behalf client, not AsyncBehalf")
-        arguments = self._arguments(args, kwargs)
-        agent_id, action = arguments.pop("agent_id"), arguments.pop("action")
-        return self._client.verify(agent_id, action, **arguments)
+        return verified(self._client, **self._arguments(args, kwargs))
 
     def __call__(self, function: F) -> F:
         if inspect.iscoroutinefunction(function):
@@ -164,8 +209,11 @@ def guard(
     **options: Any,
 ) -> Guard:
     """Verify before running the decorated function or the `with` block; see the module
-    docstring. Options: resource, amount, currency, context, min_revision, approval_id,
-    request_id (each a value or a callable of the wrapped function's arguments), timeout."""
+    docstring. Options: resource, amount, currency, context, min_revision, approval_id (each a
+    value or a callable of the wrapped function's arguments), timeout. An `int` amount is minor
+    units here, as everywhere in the SDK but a tool's arguments."""
+    if "request_id" in options:
+        raise TypeError(NO_REQUEST_ID)
     unknown = set(options) - set(_FIELDS) - {"timeout"}
     if unknown:
         raise TypeError(f"guard() got unknown options: {', '.join(sorted(unknown))}")

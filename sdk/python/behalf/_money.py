@@ -4,6 +4,9 @@
 A `str` or `Decimal` is a major-unit amount, converted with the currency's minor-unit exponent
 and refused (`InvalidRequest`) if it has more decimals than the currency allows. A `float` is
 refused with `TypeError`: 0.1 + 0.2 is not 0.3, and money must not depend on it.
+
+An amount a tool call carries is read by `tool_amount` instead: there a whole number is major
+units (the model's `{"amount": 500}` is 500.00 to the tool), as the MCP gateway reads it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import decimal
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal, get_args
 
 from behalf._errors import InvalidRequest
 
@@ -18,9 +22,11 @@ __all__ = [
     "ISO_4217",
     "AmountLike",
     "Money",
+    "Units",
     "is_currency",
     "minor_unit_exponent",
     "to_minor_units",
+    "tool_amount",
 ]
 
 # ISO-4217 currencies whose minor unit is not 1/100 (the standard's list one). Everything else
@@ -69,6 +75,11 @@ class Money:
 
 
 AmountLike = int | Decimal | str | Money
+
+# What a tool's amount argument counts: "major" (799.99; a whole number 500 is 500.00) or
+# "minor" (integer minor units, 79999). The MCP gateway's `units:` names the same two.
+Units = Literal["major", "minor"]
+UNITS: tuple[Units, ...] = get_args(Units)
 
 
 def minor_unit_exponent(currency: str) -> int:
@@ -140,6 +151,29 @@ def to_minor_units(amount: AmountLike, currency: str) -> int:
         raise InvalidRequest("amount is too large", field="amount")
     minor = int(significant) * 10**shift
     return _checked(-minor if sign else minor)
+
+
+def tool_amount(value: object, units: Units = "major") -> AmountLike:
+    """An amount as a tool call carries it, in the form `to_minor_units` reads exactly: in
+    "major" units a whole number is a major-unit amount (500 is 500.00, as the model and the
+    tool read it; never 500 cents); in "minor" units it must be an integer. A `Money` is taken
+    as it is. A boolean is a `TypeError`, and so is anything `to_minor_units` refuses."""
+    if isinstance(value, bool):
+        raise TypeError("an amount must be a number, not a boolean")
+    if isinstance(value, Money):
+        return value
+    if units == "minor":
+        if not isinstance(value, int):
+            raise TypeError("an amount in minor units must be an integer")
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal | str):
+        return value
+    raise TypeError(
+        f"an amount must be a whole number, a Decimal or a decimal string, "
+        f"not {type(value).__name__}"
+    )
 
 
 def _checked(minor: int) -> int:

@@ -22,10 +22,12 @@ from behalf.v1 import common_pb2, verifier_pb2
 __all__ = [
     "ACTION_PATTERN",
     "MAX_ACTION_LENGTH",
+    "allowed_or_raise",
     "build_verify_request",
     "check_decision",
     "decision_or_raise",
     "is_action",
+    "new_request_id",
 ]
 
 # The action grammar, the one definition (the services check actions with it too, through
@@ -38,6 +40,11 @@ MAX_ACTION_LENGTH = 64
 def is_action(value: str) -> bool:
     """Tell whether `value` is an action name: lower_snake, 1..64 characters, nothing else."""
     return len(value) <= MAX_ACTION_LENGTH and ACTION_PATTERN.fullmatch(value) is not None
+
+
+def new_request_id() -> str:
+    """A fresh request id: one request, one id, never derived from what is asked."""
+    return f"req_{uuid.uuid4().hex}"
 
 
 def build_verify_request(
@@ -66,7 +73,7 @@ def build_verify_request(
         resource=resource or "",
         min_revision=int(min_revision or 0),
         approval_id=approval_id or "",
-        request_id=request_id or f"req_{uuid.uuid4().hex}",
+        request_id=request_id or new_request_id(),
         test_mode=test_mode,
     )
     if amount is not None:
@@ -94,12 +101,21 @@ def decision_or_raise(
     """The decision if it is an explicit ALLOW for request `request_id` and not a test; the
     matching exception otherwise (`TestModeDecision` for any test-mode decision, even an
     ALLOW)."""
-    decision = _decision_for(reply, request_id)
+    return allowed_or_raise(_decision_for(reply, request_id), waiter=waiter)
+
+
+def allowed_or_raise(
+    decision: Decision,
+    *,
+    waiter: Callable[[str, float, float], Awaitable[Approval]] | None = None,
+) -> Decision:
+    """The decision if it is an explicit ALLOW and not a test; the matching exception
+    otherwise. The one rule of what authorizes, for a reply and for a guard's verifier."""
     if decision.test_mode:
         raise TestModeDecision(decision)
-    if reply.decision.outcome == common_pb2.OUTCOME_ALLOW:
+    if decision.outcome == "ALLOW":
         return decision
-    if reply.decision.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL:
+    if decision.outcome == "REQUIRE_APPROVAL":
         raise ApprovalRequired(decision, waiter=waiter)
     raise ActionDenied(decision)  # DENY, and UNSPECIFIED or unknown outcomes too
 

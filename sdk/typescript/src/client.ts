@@ -8,6 +8,7 @@ import {
   ActionDenied,
   ApprovalRejected,
   ApprovalRequired,
+  ArgumentRejected,
   AuthenticationError,
   BehalfError,
   ConfigurationError,
@@ -566,8 +567,13 @@ export class Behalf implements Verifier {
 
 /**
  * Runs `fn` only after `behalf.verify(params)` resolved, i.e. only on an explicit ALLOW that is
- * not a test, and returns its result. On any other outcome the error propagates and `fn` never
- * runs.
+ * not a test and answers the request the guard sent, and returns its result. On any other
+ * outcome the error propagates and `fn` never runs.
+ *
+ * Every call sends a fresh request id: `params.requestId` is refused ({@link InvalidRequest} on
+ * `request_id`), since an id derived from the agent's arguments, or a fixed one, would let
+ * identical calls share one decision and one budget reservation. Put correlation ids in
+ * `context`. (`verify` and `check` still take a `requestId`, for a caller retrying one call.)
  *
  * ```ts
  * await guard(behalf, { agentId, action: "purchase", resource: "coachella.com",
@@ -580,32 +586,118 @@ export async function guard<T>(
   params: VerifyParams,
   fn: (decision: Decision) => T | Promise<T>,
 ): Promise<T> {
-  const decision = await behalf.verify(params);
+  if (params?.requestId !== undefined) {
+    throw new InvalidRequest(
+      "request_id",
+      "a guard sends a fresh request id with every call; put correlation ids in context",
+    );
+  }
+  const requestId = randomUUID();
+  const decision = await behalf.verify({ ...params, requestId });
+  // The Behalf client throws on all of these first; a defence against a lax Verifier.
   if (decision?.testMode === true) {
-    // Unreachable with the Behalf client (it throws first); a defence against a lax Verifier.
     throw new TestModeDecision(decision);
   }
   if (decision?.outcome !== "ALLOW") {
-    // Unreachable with the Behalf client (it throws first); a defence against a lax Verifier.
     throw new VerificationUnavailable("verify resolved without an ALLOW decision");
+  }
+  if (decision.requestId !== requestId) {
+    throw new VerificationUnavailable("the verifier answered another request than the one asked", {
+      requestId,
+    });
   }
   return await fn(decision);
 }
 
 /**
- * Wraps a function so that every call first verifies the parameters derived from its
+ * What {@link guarded} knows of the tool call's arguments, named as the MCP gateway's mapping
+ * names them.
+ */
+export interface GuardedOptions {
+  /**
+   * The arguments `params` reads to build the question (resource, amount, currency, ...): the
+   * ones Verify checks. Name only what `params` really maps.
+   */
+  checkedArguments: readonly string[];
+  /** Arguments passed to `fn` without any check (a note, a subject); nothing else is. */
+  uncheckedArguments?: readonly string[];
+  /**
+   * A count argument (a non-negative integer, e.g. a quantity) that multiplies the amount
+   * `params` gives, so Verify is asked about the whole charge. Checked.
+   */
+  times?: string;
+}
+
+/**
+ * Wraps a tool function so that every call first verifies the parameters derived from its
  * arguments; the function never runs unless allowed.
  *
+ * The first argument is the tool call's arguments, an object (what the model sent). A call
+ * carrying an argument that is neither in `options.checkedArguments` (nor `times`) nor in
+ * `options.uncheckedArguments` is refused with {@link ArgumentRejected} before any Verify, as
+ * the MCP gateway refuses it: the agent must not change what the call does (a quantity, a
+ * currency, a recipient) beside what Verify was asked about. Further arguments (a framework's
+ * run context) go to `fn` unchecked, so never let the model's input reach `fn` through them.
+ *
  * ```ts
- * const buy = guarded(behalf, (order: Order) => ({ agentId, action: "purchase",
- *   resource: order.vendor, amountMinor: order.totalMinor, currency: order.currency }),
- *   async (order: Order) => charge(order));
+ * const buy = guarded(behalf,
+ *   (args: { vendor: string; price: string; quantity: number }) => ({ agentId,
+ *     action: "purchase", resource: args.vendor, amount: args.price, currency: "USD" }),
+ *   async (args) => charge(args),
+ *   { checkedArguments: ["vendor", "price"], times: "quantity" });
  * ```
  */
-export function guarded<A extends unknown[], T>(
+export function guarded<A extends [object, ...unknown[]], T>(
   behalf: Verifier,
   params: (...args: A) => VerifyParams,
   fn: (...args: A) => T | Promise<T>,
+  options: GuardedOptions,
 ): (...args: A) => Promise<T> {
-  return (...args: A) => guard(behalf, params(...args), () => fn(...args));
+  const allowed = allowedArguments(options);
+  const times = options.times;
+  return async (...args: A) => {
+    const [call] = args;
+    if (typeof call !== "object" || call === null || Array.isArray(call)) {
+      throw new ArgumentRejected("arguments", "must be an object of named arguments");
+    }
+    for (const name of Reflect.ownKeys(call)) {
+      if (typeof name !== "string" || !allowed.has(name)) {
+        throw new ArgumentRejected(String(name), "is not one this guard checks or lets through");
+      }
+    }
+    const question = params(...args);
+    const asked = times === undefined ? question : multiplied(question, call, times);
+    return guard(behalf, asked, () => fn(...args));
+  };
+}
+
+function allowedArguments(options: GuardedOptions): ReadonlySet<string> {
+  const names = (value: unknown, what: string): string[] => {
+    if (!Array.isArray(value) || !value.every((name) => typeof name === "string")) {
+      throw new ConfigurationError(`guarded needs ${what} as an array of argument names`);
+    }
+    return value;
+  };
+  if (options?.times !== undefined && typeof options.times !== "string") {
+    throw new ConfigurationError("guarded's times must name the count argument");
+  }
+  return new Set([
+    ...names(options?.checkedArguments, "options.checkedArguments"),
+    ...names(options.uncheckedArguments ?? [], "options.uncheckedArguments"),
+    ...(options.times === undefined ? [] : [options.times]),
+  ]);
+}
+
+/** `params` asked about `count` times its amount, in exact minor units. */
+function multiplied(params: VerifyParams, call: object, name: string): VerifyParams {
+  const count: unknown = (call as Record<string, unknown>)[name];
+  if (!(typeof count === "number" && Number.isSafeInteger(count) && count >= 0)) {
+    throw new ArgumentRejected(name, "must be a non-negative integer count");
+  }
+  const each = buildVerifyRequest(params, "").amount;
+  if (each === undefined) {
+    throw new ArgumentRejected(name, "counts an amount, and the call has none");
+  }
+  const { amount: _major, ...rest } = params;
+  return { ...rest, amountMinor: BigInt(each.amountMinor) * BigInt(count) };
 }

@@ -141,6 +141,21 @@ export class InvalidRequest extends BehalfError {
 }
 
 /**
+ * A {@link guarded} function's call carried an argument it cannot let through: one its mapping
+ * neither checks nor lists as unchecked, or a count that is not a non-negative integer. Thrown
+ * before any Verify; `argument` (also `field`) names it. The MCP gateway refuses the same calls
+ * with `ARGUMENT_REJECTED`.
+ */
+export class ArgumentRejected extends InvalidRequest {
+  readonly argument: string;
+
+  constructor(argument: string, problem: string) {
+    super(argument, problem);
+    this.argument = argument;
+  }
+}
+
+/**
  * The API key is missing, unknown or revoked (`grpcCode` `"UNAUTHENTICATED"`), or its role may
  * not call this RPC (`"PERMISSION_DENIED"`).
  */

@@ -13,6 +13,7 @@ export {
   isLoopbackTarget,
   type BehalfOptions,
   type CallOptions,
+  type GuardedOptions,
   type Verifier,
 } from "./client";
 export {
@@ -28,6 +29,7 @@ export {
   ActionDenied,
   ApprovalRejected,
   ApprovalRequired,
+  ArgumentRejected,
   AuthenticationError,
   BehalfError,
   ConfigurationError,

@@ -43,7 +43,7 @@ def guard_options(agent_id: str, revision: int) -> dict[str, Any]:
         "agent_id": agent_id,
         "action": "purchase",
         "resource": lambda vendor, **_: vendor,
-        "amount": lambda **arguments: arguments.get("amount"),
+        "amount": lambda amount=None, **_: amount,
         "currency": "USD",
         "min_revision": revision,
     }

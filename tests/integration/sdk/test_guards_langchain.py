@@ -143,7 +143,7 @@ async def test_crafted_arguments_never_reach_the_body(stack: Stack, tenant: Tena
     purchases = Purchases()
     no_currency = {
         **guard_options(agent_id, revision),
-        "currency": lambda **a: "USD" if a.get("amount") else None,
+        "currency": lambda amount=None, **_: "USD" if amount else None,
     }
     async with async_client(stack, tenant) as client:
         guarded = guarded_tool(

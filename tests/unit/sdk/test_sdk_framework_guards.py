@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import subprocess
 import sys
+from typing import Any
 
 import grpc
 import pytest
@@ -144,7 +145,7 @@ async def test_a_failing_mapping_sends_nothing_and_runs_nothing(fake: Fake) -> N
         return "bought"
 
     client = _client(fake)
-    options = {**OPTIONS, "amount": lambda **a: a["price"]}  # a field the tool lacks
+    options = {**OPTIONS, "amount": lambda amount, **a: a["price"]}  # a field the tool lacks
     guarded = lc_guards.guarded_tool(client, buy, **options)
     call = {"name": "buy", "args": {"vendor": "x.com"}, "id": "c1", "type": "tool_call"}
     message = await guarded.ainvoke(call)
@@ -245,3 +246,72 @@ async def test_no_decision_is_an_error_refusal(fake: Fake, status, code) -> None
         code,
     )
     assert ran == []
+
+
+@pytest.mark.parametrize("module", [oa_guards, lc_guards])
+def test_request_id_is_not_a_tool_guard_option(module) -> None:
+    """The agent writes the arguments, so a request id derived from them (or a fixed one) would
+    let identical calls share one decision and budget reservation: `request_id` is refused."""
+    client = AsyncBehalf("k", target="127.0.0.1:1")
+
+    @function_tool
+    def buy_oa(vendor: str, amount: str, order_ref: str) -> str:
+        """Buy."""
+        return "bought"
+
+    @tool
+    def buy_lc(vendor: str, amount: str, order_ref: str) -> str:
+        """Buy."""
+        return "bought"
+
+    buy = buy_oa if module is oa_guards else buy_lc
+    with pytest.raises(TypeError, match="context"):
+        module.guarded_tool(client, buy, **OPTIONS, request_id=lambda order_ref, **_: order_ref)
+
+
+async def test_identical_tool_calls_send_fresh_request_ids(fake: Fake) -> None:
+    """Three identical calls are three Verify requests, each with its own new request id."""
+    fake.script(decision("ALLOW"), decision("ALLOW"), decision("ALLOW"))
+
+    @tool
+    async def buy(vendor: str, amount: str) -> str:
+        """Buy."""
+        return "bought"
+
+    client = _client(fake)
+    guarded = lc_guards.guarded_tool(client, buy, **OPTIONS)
+    for _ in range(3):
+        await guarded.ainvoke(CALL)
+    await client.close()
+    ids = [r.request_id for r in fake.requests]
+    assert len(set(ids)) == 3 and all(i.startswith("req_") for i in ids)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "test_mode", "expected"),
+    [
+        ("DENY", False, "DENY"),
+        ("REQUIRE_APPROVAL", False, "REQUIRE_APPROVAL"),
+        ("ALLOW", True, "TEST_MODE"),
+    ],
+)
+async def test_a_lax_verifier_never_runs_the_tool(outcome, test_mode, expected) -> None:
+    """A verifier object that returns a non-ALLOW (or test-mode) decision instead of raising
+    still refuses the call: the tool guard checks the decision itself."""
+    from behalf import Decision
+
+    class Lax:
+        async def verify(self, agent_id: str, action: str, *args: Any, **options: Any) -> Decision:
+            return Decision(options.get("request_id", ""), outcome, "", "", "", test_mode=test_mode)
+
+    ran: list[str] = []
+
+    @tool
+    async def buy(vendor: str, amount: str) -> str:
+        """Buy."""
+        ran.append(vendor)
+        return "bought"
+
+    guarded = lc_guards.guarded_tool(Lax(), buy, **OPTIONS)
+    message = await guarded.ainvoke({"name": "buy", "args": CALL, "id": "c1", "type": "tool_call"})
+    assert _fields(message.content)["outcome"] == expected and ran == []

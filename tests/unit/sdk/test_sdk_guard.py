@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ from behalf import (
     AsyncBehalf,
     Behalf,
     BehalfError,
+    Decision,
     TestModeDecision,
     VerificationUnavailable,
     guard,
@@ -174,3 +176,119 @@ def test_unknown_options_and_clients_are_refused() -> None:
     with pytest.raises(TypeError):
         guard(object(), agent_id="a", action="b")  # type: ignore[arg-type]
     assert issubclass(VerificationUnavailable, BehalfError)
+
+
+class LaxVerifier:
+    """A verifier that returns whatever was decided instead of raising (a wrapper around
+    `check()`, a caching proxy): it satisfies `AsyncVerifier`, and authorizes nothing by that."""
+
+    def __init__(self, outcome: str, *, test_mode: bool = False, answers: str = "") -> None:
+        self.outcome, self.test_mode, self.answers = outcome, test_mode, answers
+        self.request_ids: list[str] = []
+
+    async def verify(self, agent_id: str, action: str, *args: Any, **options: Any) -> Decision:
+        self.request_ids.append(options.get("request_id") or "")
+        return Decision(
+            request_id=self.answers or options.get("request_id") or "",
+            outcome=self.outcome,
+            reason_code="",
+            reason="",
+            risk="",
+            test_mode=self.test_mode,
+        )
+
+
+class LaxBlockingVerifier(LaxVerifier):
+    """The blocking shape of `LaxVerifier` (`verify` and `averify`)."""
+
+    def verify(self, agent_id: str, action: str, *args: Any, **options: Any) -> Decision:  # type: ignore[override]
+        return asyncio.run(LaxVerifier.verify(self, agent_id, action, *args, **options))
+
+    async def averify(self, agent_id: str, action: str, *args: Any, **options: Any) -> Decision:
+        return await LaxVerifier.verify(self, agent_id, action, *args, **options)
+
+
+LAX = [
+    (LaxVerifier("DENY"), ActionDenied),
+    (LaxVerifier("REQUIRE_APPROVAL"), ApprovalRequired),
+    (LaxVerifier("UNSPECIFIED"), ActionDenied),
+    (LaxVerifier("ALLOW", test_mode=True), TestModeDecision),
+    (LaxVerifier("ALLOW", answers="req_someone_else"), VerificationUnavailable),
+]
+
+
+@pytest.mark.parametrize(("verifier", "error"), LAX)
+async def test_a_lax_verifier_never_runs_the_guarded_code(verifier: LaxVerifier, error) -> None:
+    """Whatever verifier object it was given, the guard checks the decision itself: anything
+    but an explicit, non-test ALLOW for the request it sent raises, and neither the decorated
+    function nor the `async with` block runs."""
+    ran: list[str] = []
+
+    @guard(verifier, agent_id="agt_1", action="purchase", amount="10.00", currency="USD")
+    async def charge() -> None:
+        ran.append("decorated")
+
+    with pytest.raises(error):
+        await charge()
+    with pytest.raises(error):
+        async with guard(verifier, agent_id="agt_1", action="purchase"):
+            ran.append("block")
+    assert ran == []
+
+
+@pytest.mark.parametrize(
+    ("outcome", "test_mode", "error"),
+    [("DENY", False, ActionDenied), ("ALLOW", True, TestModeDecision)],
+)
+def test_a_lax_blocking_verifier_never_runs_the_guarded_code(outcome, test_mode, error) -> None:
+    """The same for sync code and a blocking verifier: the decorator and `with`."""
+    verifier = LaxBlockingVerifier(outcome, test_mode=test_mode)
+    ran: list[str] = []
+
+    @guard(verifier, agent_id="agt_1", action="purchase")
+    def charge() -> None:
+        ran.append("decorated")
+
+    with pytest.raises(error):
+        charge()
+    with pytest.raises(error):
+        with guard(verifier, agent_id="agt_1", action="purchase"):
+            ran.append("block")
+    assert ran == []
+
+
+async def test_a_lax_verifier_answering_allow_runs_the_code() -> None:
+    """An explicit ALLOW for the very request sent does run it (the check is not a blanket
+    refusal of protocol-conforming verifiers)."""
+    verifier = LaxVerifier("ALLOW")
+
+    @guard(verifier, agent_id="agt_1", action="purchase")
+    async def charge() -> str:
+        return "charged"
+
+    assert await charge() == "charged"
+
+
+async def test_every_guarded_call_sends_a_fresh_request_id() -> None:
+    """Two identical calls are two requests: each Verify carries its own new request id."""
+    verifier = LaxVerifier("ALLOW")
+
+    @guard(verifier, agent_id="agt_1", action="purchase", amount="10.00", currency="USD")
+    async def charge(order_ref: str) -> None: ...
+
+    await charge("a1")
+    await charge("a1")
+    first, second = verifier.request_ids
+    assert first.startswith("req_") and second.startswith("req_") and first != second
+
+
+def test_request_id_is_not_a_guard_option() -> None:
+    """A guard has no `request_id` option (an id derived from the arguments, or a fixed one,
+    would let identical calls share one decision): `guard(...)` and `client.guard(...)` raise
+    TypeError naming `context` for correlation ids."""
+    client = AsyncBehalf("k", target="127.0.0.1:1")
+    for request_id in ("req_fixed", lambda order_ref: f"req_{order_ref}"):
+        with pytest.raises(TypeError, match="context"):
+            guard(client, agent_id="a", action="purchase", request_id=request_id)
+        with pytest.raises(TypeError, match="context"):
+            client.guard(agent_id="a", action="purchase", request_id=request_id)

@@ -1,12 +1,14 @@
-"""The framework-neutral core of the tool guards: one tool call verified through `behalf.guard`,
-and anything but ALLOW turned into a `Refusal` whose text the model reads.
+"""The framework-neutral core of the tool guards: one tool call verified as `behalf.guard`
+verifies (a fresh request id, the decision checked), and anything but ALLOW turned into a
+`Refusal` whose text the model reads.
 
-A `ToolGuard` builds a `behalf.guard` from the options (each a value or a callable of the tool's
-arguments, the one mapping rule of the SDK) and runs the tool's body as the guarded function,
-so the body runs only after an explicit allow. Whatever stops it first (a deny, a
-REQUIRE_APPROVAL, a test-mode decision, an unavailable verifier, an invalid request, a mapping
-callable that fails) becomes a `Refusal`; an exception from the body itself propagates
-unchanged, for the framework to handle as it handles any tool error.
+A `ToolGuard` reads the call's named arguments as `behalf.guards._mapping` says: an argument the
+mapping neither checks nor lists as unchecked refuses the call (ARGUMENT_REJECTED) before
+anything else; the rest become the Verify question. The tool's body runs only after an
+explicit allow. Whatever stops it first (a rejected argument, a deny, a REQUIRE_APPROVAL, a
+test-mode decision, an unavailable verifier, an invalid request, a mapping callable that fails)
+becomes a `Refusal`; an exception from the body itself propagates unchanged, for the framework
+to handle as it handles any tool error.
 
 Approvals, as the MCP gateway does them: after REQUIRE_APPROVAL the guard remembers the
 approval id for exactly those arguments (in memory, for up to 1,024 calls). The next identical
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -34,8 +36,10 @@ from behalf._exceptions import (
     TestModeDecision,
     VerificationUnavailable,
 )
-from behalf._guard import AsyncVerifier, BlockingVerifier, guard
+from behalf._guard import AsyncVerifier, BlockingVerifier, averified, verified
 from behalf._models import Decision
+from behalf._money import Units
+from behalf.guards._mapping import ArgumentRejected, ToolMapping
 
 __all__ = ["Refusal", "ToolGuard"]
 
@@ -45,6 +49,7 @@ T = TypeVar("T")
 UNAVAILABLE = "VERIFICATION_UNAVAILABLE"
 INVALID_REQUEST = "INVALID_REQUEST"
 UNMAPPED = "ARGUMENTS_UNMAPPED"
+ARGUMENT_REJECTED = "ARGUMENT_REJECTED"  # the MCP gateway's code for the same refusal
 AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
 CLIENT_ERROR = "BEHALF_ERROR"
 PENDING = "APPROVAL_PENDING"
@@ -58,8 +63,9 @@ _MAX_DETAIL = 200
 @dataclass(frozen=True)
 class Refusal:
     """Why a guarded tool did not run. `outcome` is "DENY", "REQUIRE_APPROVAL", "TEST_MODE"
-    (a test-mode decision, which authorizes nothing) or "ERROR" (no decision: the verifier was
-    unavailable, the request invalid, or the arguments could not be mapped)."""
+    (a test-mode decision, which authorizes nothing) or "ERROR" (no decision: an argument was
+    rejected (`argument` names it), the verifier was unavailable, the request invalid, or the
+    arguments could not be mapped)."""
 
     outcome: str
     reason_code: str
@@ -67,6 +73,7 @@ class Refusal:
     request_id: str = ""
     approval_id: str = ""
     note: str = ""
+    argument: str = ""  # the argument an ARGUMENT_REJECTED refusal names
 
     @property
     def message(self) -> str:
@@ -81,6 +88,8 @@ class Refusal:
             lines.append(f"request_id: {self.request_id}")
         if self.approval_id:
             lines.append(f"approval_id: {self.approval_id}")
+        if self.argument:
+            lines.append(f"argument: {self.argument}")
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
@@ -99,8 +108,10 @@ class Refusal:
 
 
 class ToolGuard:
-    """Verifies one tool's calls; see the module docstring. `options` are `behalf.guard`'s:
-    resource, amount, currency, context, min_revision, approval_id, request_id, timeout."""
+    """Verifies one tool's calls; see the module docstring. `options` are the question's fields
+    (resource, amount, currency, context, min_revision, approval_id: each a value or a callable
+    that receives the tool's arguments as keywords) and `timeout`; `unchecked_arguments`,
+    `times` and `units` are read as `behalf.guards._mapping` says."""
 
     def __init__(
         self,
@@ -108,66 +119,73 @@ class ToolGuard:
         *,
         agent_id: str | Callable[..., str],
         action: str | Callable[..., str],
+        unchecked_arguments: Iterable[str] = (),
+        times: str | None = None,
+        units: Units = "major",
+        timeout: float | None = None,
         **options: Any,
     ) -> None:
+        if not isinstance(client, AsyncVerifier | BlockingVerifier):
+            raise TypeError(f"a tool guard needs an AsyncBehalf or Behalf client, not {client!r}")
         self._client = client
         self._remember = "approval_id" not in options
         self._pending: dict[str, str] = {}
-        if self._remember:
-            options["approval_id"] = self._remembered
-        self._guard = guard(client, agent_id=agent_id, action=action, **options)
-
-    def _remembered(self, *args: Any, **kwargs: Any) -> str:
-        return self._pending.get(_call_key(args, kwargs), "")
+        self._mapping = ToolMapping(
+            {"agent_id": agent_id, "action": action, **options},
+            unchecked_arguments=unchecked_arguments,
+            times=times,
+            units=units,
+        )
+        self._timeout = timeout
 
     async def arun(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], body: Callable[[], Awaitable[T]]
+        self, arguments: Mapping[str, Any], body: Callable[[], Awaitable[T]]
     ) -> T | Refusal:
         """`await body()` if Verify allows the call with these arguments; the refusal if not."""
-        key, started = _call_key(args, kwargs), False
-
-        async def run_body(*_args: Any, **_kwargs: Any) -> T:
-            nonlocal started
-            started = True
-            self._pending.pop(key, None)
-            return await body()
-
-        guarded = self._guard(run_body)
+        key = _call_key(arguments)
+        try:
+            self._mapping.check(arguments)
+        except ArgumentRejected as exc:
+            return _refusal(exc)
         if key in self._pending:
             waiting = self._settle(key, await self._astate(self._pending[key]))
             if waiting is not None:
                 return waiting
         try:
-            return await guarded(*args, **kwargs)
+            await averified(self._client, **self._question(key, arguments))
         except Exception as exc:
-            if started:
-                raise
             return self._record(key, _refusal(exc))
+        self._pending.pop(key, None)
+        return await body()
 
-    def run(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], body: Callable[[], T]
-    ) -> T | Refusal:
+    def run(self, arguments: Mapping[str, Any], body: Callable[[], T]) -> T | Refusal:
         """`body()` if Verify allows the call with these arguments; the refusal if not. Needs
         the blocking `Behalf` client (a `TypeError` before anything runs otherwise)."""
-        key, started = _call_key(args, kwargs), False
-
-        def run_body(*_args: Any, **_kwargs: Any) -> T:
-            nonlocal started
-            started = True
-            self._pending.pop(key, None)
-            return body()
-
-        guarded = self._guard(run_body)
+        client = self._client
+        if not isinstance(client, BlockingVerifier):
+            raise TypeError("a sync tool call needs the blocking Behalf client, not AsyncBehalf")
+        key = _call_key(arguments)
+        try:
+            self._mapping.check(arguments)
+        except ArgumentRejected as exc:
+            return _refusal(exc)
         if key in self._pending:
             waiting = self._settle(key, self._state(self._pending[key]))
             if waiting is not None:
                 return waiting
         try:
-            return guarded(*args, **kwargs)
+            verified(client, **self._question(key, arguments))
         except Exception as exc:
-            if started:
-                raise
             return self._record(key, _refusal(exc))
+        self._pending.pop(key, None)
+        return body()
+
+    def _question(self, key: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        question = self._mapping.question(arguments)
+        if self._remember:
+            question["approval_id"] = self._pending.get(key, "")
+        question["timeout"] = self._timeout
+        return question
 
     def _record(self, key: str, refusal: Refusal) -> Refusal:
         if self._remember and refusal.outcome == "REQUIRE_APPROVAL" and refusal.approval_id:
@@ -227,13 +245,15 @@ class _ReadsApprovals(Protocol):
     def get_approval(self, approval_id: str) -> Any: ...
 
 
-def _call_key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+def _call_key(arguments: Mapping[str, Any]) -> str:
     """What makes two calls of one tool "the same call": their arguments."""
-    return json.dumps([args, kwargs], sort_keys=True, default=repr)
+    return json.dumps(arguments, sort_keys=True, default=repr)
 
 
 def _refusal(exc: Exception) -> Refusal:
     """The refusal for what stopped the call before its body ran."""
+    if isinstance(exc, ArgumentRejected):
+        return Refusal("ERROR", ARGUMENT_REJECTED, _detail(exc), argument=exc.argument)
     if isinstance(exc, TestModeDecision):
         return Refusal.from_decision(exc.decision, "TEST_MODE")
     if isinstance(exc, ActionDenied | ApprovalRequired):

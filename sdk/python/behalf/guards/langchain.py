@@ -12,9 +12,11 @@
                        amount=lambda amount, **_: amount, currency="USD")
 
 The wrapper has the tool's name, description and argument schema. LangChain validates the
-model's arguments against that schema as before; the validated arguments go through
-`behalf.guard` (each option a value or a callable that receives them as the tool's `_run`
-does) and, only on ALLOW, to the wrapped tool's `_run`/`_arun`. On anything else the wrapper
+model's arguments against that schema as before; the validated arguments, by name (a string
+input of a one-argument tool named as that argument), are checked as `behalf.guards._mapping`
+says (an argument the mapping neither checks nor lists in `unchecked_arguments` refuses the
+call), verified (each option a value or a callable that receives them as keywords) and, only on
+ALLOW, passed to the wrapped tool's `_run`/`_arun` as they came. On anything else the wrapper
 raises `ToolRefused` (a `ToolException`), which it always handles: the model gets the refusal's
 text as a ToolMessage with status "error" (see `behalf.guards._core.Refusal`). Errors of the
 body are handled as the wrapped tool's `handle_tool_error` says.
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from behalf._guard import AsyncVerifier, BlockingVerifier
-from behalf.guards._core import Refusal, ToolGuard
+from behalf.guards._core import ARGUMENT_REJECTED, Refusal, ToolGuard
 from behalf.guards._extra import missing_extra
 
 try:
@@ -47,6 +49,7 @@ except ImportError as exc:  # pragma: no cover - exercised by a test in a clean 
 __all__ = ["GuardedTool", "ToolRefused", "guarded_tool"]
 
 ErrorHandler = bool | str | Callable[[ToolException], Any] | None
+_POSITIONAL = Refusal("ERROR", ARGUMENT_REJECTED, "more positional arguments than the tool has")
 
 
 class ToolRefused(ToolException):
@@ -73,7 +76,7 @@ class GuardedTool(BaseTool):
     ) -> Any:
         extras = _extras(self._inner._run, run_manager, config)
         result = self._tool_guard.run(
-            args, kwargs, lambda: self._inner._run(*args, **kwargs, **extras)
+            self._named(args, kwargs), lambda: self._inner._run(*args, **kwargs, **extras)
         )
         if isinstance(result, Refusal):
             raise ToolRefused(result)
@@ -88,11 +91,19 @@ class GuardedTool(BaseTool):
     ) -> Any:
         extras = _extras(self._inner._arun, run_manager, config)
         result = await self._tool_guard.arun(
-            args, kwargs, lambda: self._inner._arun(*args, **kwargs, **extras)
+            self._named(args, kwargs), lambda: self._inner._arun(*args, **kwargs, **extras)
         )
         if isinstance(result, Refusal):
             raise ToolRefused(result)
         return result
+
+    def _named(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments by name: LangChain passes a string input positionally, as the
+        schema's first argument."""
+        names = list(self._inner.args)
+        if len(args) > len(names):
+            raise ToolRefused(_POSITIONAL)
+        return {**dict(zip(names, args, strict=False)), **kwargs}
 
 
 def guarded_tool(
@@ -103,9 +114,9 @@ def guarded_tool(
     action: str | Callable[..., str],
     **options: Any,
 ) -> GuardedTool:
-    """A tool that verifies every call of `tool` first; see the module docstring. `options`
-    are `behalf.guard`'s: resource, amount, currency, context, min_revision, approval_id,
-    request_id, timeout."""
+    """A tool that verifies every call of `tool` first; see the module docstring. `options`:
+    resource, amount, currency, context, min_revision, approval_id, timeout, and
+    unchecked_arguments, times, units (see `behalf.guards._core.ToolGuard`)."""
     if not isinstance(tool, BaseTool):
         raise TypeError(f"guarded_tool needs a langchain BaseTool, not {tool!r}")
     tool_guard = ToolGuard(client, agent_id=agent_id, action=action, **options)

@@ -11,12 +11,14 @@
                        amount=lambda amount, **_: amount, currency="USD")
     agent = Agent(name="buyer", tools=[buy])
 
-The copy's invoker parses the model's JSON arguments (numbers as `Decimal`, exact), verifies
-them through `behalf.guard` (each option a value or a callable that receives the arguments as
-keywords), and only on ALLOW hands the unchanged JSON to the tool's own invoker, which validates
-and runs it as before. On anything else the model gets the refusal's text as the tool's output
-(see `behalf.guards._core.Refusal`) and the run goes on; an error of the body itself is handled
-by the tool's own failure policy, as without the guard.
+The copy's invoker parses the model's JSON arguments (fractions as `Decimal`, exact; whole
+numbers as `int`), refuses a call carrying an argument the mapping neither checks nor lists in
+`unchecked_arguments` (ARGUMENT_REJECTED), verifies the rest (each option a value or a callable
+that receives the arguments as keywords; see `behalf.guards._mapping`), and only on ALLOW hands
+the unchanged JSON to the tool's own invoker, which validates and runs it as before. On
+anything else the model gets the refusal's text as the tool's output (see
+`behalf.guards._core.Refusal`) and the run goes on; an error of the body itself is handled by
+the tool's own failure policy, as without the guard.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ def guarded_tool(
     action: str | Callable[..., str],
     **options: Any,
 ) -> FunctionTool:
-    """A copy of `tool` that verifies every call first; see the module docstring. `options`
-    are `behalf.guard`'s: resource, amount, currency, context, min_revision, approval_id,
-    request_id, timeout."""
+    """A copy of `tool` that verifies every call first; see the module docstring. `options`:
+    resource, amount, currency, context, min_revision, approval_id, timeout, and
+    unchecked_arguments, times, units (see `behalf.guards._core.ToolGuard`)."""
     if not isinstance(tool, FunctionTool):
         raise TypeError(f"guarded_tool needs an agents FunctionTool, not {tool!r}")
     tool_guard = ToolGuard(client, agent_id=agent_id, action=action, **options)
@@ -61,7 +63,7 @@ def guarded_tool(
         if arguments is None:
             reason = "the tool's arguments are not a JSON object"
             return Refusal("ERROR", UNMAPPED, reason).message
-        result = await tool_guard.arun((), arguments, lambda: invoke(context, input_json))
+        result = await tool_guard.arun(arguments, lambda: invoke(context, input_json))
         return result.message if isinstance(result, Refusal) else result
 
     guarded = copy.copy(tool)
@@ -72,9 +74,8 @@ def guarded_tool(
 def _arguments(input_json: str) -> dict[str, Any] | None:
     """The model's arguments as the mapping callables see them, or None if not an object."""
     try:
-        # Whole numbers too: an int would be minor units to the SDK, while the tool reads
-        # {"amount": 500} as 500.00, exactly as it reads 500.0.
-        arguments = json.loads(input_json or "{}", parse_float=Decimal, parse_int=Decimal)
+        # A whole number stays an int: a count, and an amount the tool guard reads as major units.
+        arguments = json.loads(input_json or "{}", parse_float=Decimal)
     except ValueError:
         return None
     return arguments if isinstance(arguments, dict) else None

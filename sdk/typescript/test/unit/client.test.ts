@@ -7,6 +7,7 @@ import {
   ActionDenied,
   ApprovalRejected,
   ApprovalRequired,
+  ArgumentRejected,
   AuthenticationError,
   Behalf,
   BehalfError,
@@ -420,16 +421,127 @@ describe("guard", () => {
       const charged: number[] = [];
       const buy = guarded(
         behalf,
-        (total: number) => ({ ...purchase, amountMinor: total }),
-        async (total: number) => {
-          charged.push(total);
-          return total;
+        (args: { total: number }) => ({ ...purchase, amountMinor: args.total }),
+        async (args: { total: number }) => {
+          charged.push(args.total);
+          return args.total;
         },
+        { checkedArguments: ["total"] },
       );
-      assert.equal(await buy(79_999), 79_999);
-      await assert.rejects(buy(80_001), ActionDenied);
+      assert.equal(await buy({ total: 79_999 }), 79_999);
+      await assert.rejects(buy({ total: 80_001 }), ActionDenied);
       assert.deepEqual(charged, [79_999]);
     });
+  });
+
+  type Buy = { vendor: string; amount: string; quantity?: number; currency?: string; note?: string };
+  const buyParams = (args: Buy): VerifyParams => ({
+    agentId: "agt_1",
+    action: "purchase",
+    resource: args.vendor,
+    amount: args.amount,
+    currency: "USD",
+  });
+
+  it("guarded() refuses an argument params does not check, before any Verify", async () => {
+    await withFake({ verify: decide() }, async (behalf, fake) => {
+      const ran: Buy[] = [];
+      const buy = guarded(behalf, buyParams, async (args: Buy) => ran.push(args), {
+        checkedArguments: ["vendor", "amount"],
+      });
+      for (const [extra, value] of [["quantity", 100], ["currency", "KWD"]] as const) {
+        await assert.rejects(buy({ vendor: "coachella.com", amount: "10.00", [extra]: value }), (error) => {
+          assert.ok(error instanceof ArgumentRejected && error instanceof InvalidRequest);
+          assert.equal(error.argument, extra);
+          assert.equal(error.field, extra);
+          return true;
+        });
+      }
+      assert.deepEqual(ran, []);
+      assert.equal(fake.verifies.length, 0);
+    });
+  });
+
+  it("guarded() lets through the arguments listed as unchecked, and no others", async () => {
+    await withFake({ verify: decide() }, async (behalf, fake) => {
+      const ran: Buy[] = [];
+      const buy = guarded(behalf, buyParams, async (args: Buy) => ran.push(args), {
+        checkedArguments: ["vendor", "amount"],
+        uncheckedArguments: ["note"],
+      });
+      await buy({ vendor: "coachella.com", amount: "10.00", note: "for Ana" });
+      await assert.rejects(
+        buy({ vendor: "coachella.com", amount: "10.00", note: "x", quantity: 100 }),
+        ArgumentRejected,
+      );
+      assert.equal(ran.length, 1);
+      assert.equal(fake.verifies.length, 1);
+    });
+  });
+
+  it("guarded() multiplies the amount by the count named in times", async () => {
+    await withFake({ verify: decide() }, async (behalf, fake) => {
+      const buy = guarded(behalf, buyParams, async () => "bought", {
+        checkedArguments: ["vendor", "amount"],
+        times: "quantity",
+      });
+      assert.equal(await buy({ vendor: "coachella.com", amount: "10.00", quantity: 3 }), "bought");
+      assert.deepEqual(fake.verifies[0]?.request.amount, { amountMinor: "3000", currency: "USD" });
+      for (const quantity of [-1, 2.5, "3", true, undefined]) {
+        const args = { vendor: "coachella.com", amount: "10.00", quantity } as unknown as Buy;
+        await assert.rejects(buy(args), ArgumentRejected);
+      }
+      assert.equal(fake.verifies.length, 1);
+    });
+  });
+
+  it("guarded() needs to be told which arguments params checks", () => {
+    const wrap = guarded as unknown as (...args: unknown[]) => unknown;
+    assert.throws(() => wrap({}, buyParams, () => 1), ConfigurationError);
+    assert.throws(() => wrap({}, buyParams, () => 1, { checkedArguments: "vendor" }), ConfigurationError);
+  });
+
+  it("guard and guarded refuse a request id and send a fresh one with every call", async () => {
+    await withFake({ verify: decide() }, async (behalf, fake) => {
+      let ran = 0;
+      await assert.rejects(
+        guard(behalf, { ...purchase, requestId: "req_fixed" }, () => ran++),
+        (error) => error instanceof InvalidRequest && error.field === "request_id",
+      );
+      const buy = guarded(
+        behalf,
+        (args: Buy & { orderRef: string }) => ({ ...buyParams(args), requestId: args.orderRef }),
+        () => ran++,
+        { checkedArguments: ["vendor", "amount"], uncheckedArguments: ["orderRef"] },
+      );
+      await assert.rejects(
+        buy({ vendor: "coachella.com", amount: "10.00", orderRef: "o1" }),
+        (error) => error instanceof InvalidRequest && error.field === "request_id",
+      );
+      assert.equal(ran, 0);
+      assert.equal(fake.verifies.length, 0);
+      await guard(behalf, purchase, () => ran++);
+      await guard(behalf, purchase, () => ran++);
+      const [first, second] = fake.verifies.map((seen) => seen.request.requestId);
+      assert.match(first ?? "", UUID);
+      assert.match(second ?? "", UUID);
+      assert.notEqual(first, second);
+      assert.equal(ran, 2);
+    });
+  });
+
+  it("refuses a lax verifier whose ALLOW answers another request", async () => {
+    let ran = false;
+    const lax = {
+      verify: async () => ({ outcome: "ALLOW", testMode: false, requestId: "req_someone_else" }) as never,
+    };
+    await assert.rejects(
+      guard(lax, purchase, () => {
+        ran = true;
+      }),
+      VerificationUnavailable,
+    );
+    assert.equal(ran, false);
   });
 });
 
