@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from behalf.registry.store import approvals as store_approvals
+from behalf.registry.store import budgets as store_budgets
 from behalf.v1 import common_pb2 as common
 from behalf.v1 import internal_pb2 as ipb
 from behalf.v1 import registry_pb2 as pb
@@ -550,6 +551,44 @@ async def test_the_verifier_credential_alone_cannot_refund_an_allowed_spend(
     assert (await internal.ReleaseBudget(release("r-other", other.claim))).released
     assert (await internal.ReleaseBudget(release("r-spent", spent.claim))).released
     assert (await internal.ReserveBudget(reserve("r-last", 10000))).reserved
+
+
+async def test_replays_past_the_claim_cap_get_the_outcome_without_a_claim(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent replaying one request id cannot grow its reservation without bound: past the
+    cap a replay is still reserved (the original outcome) but holds no claim, so it has nothing
+    to give back; the claims handed out still return the amount with the last."""
+    monkeypatch.setattr(store_budgets, "MAX_CLAIMS_HELD", 3)
+    tenant, _, permission = await _setup(registry, budget=usd(1000))
+    internal = registry.as_verifier()
+    reserve = ipb.ReserveBudgetRequest(
+        tenant_id=tenant.tenant_id,
+        permission_id=permission.permission_id,
+        amount=usd(1000),
+        request_id="r-many",
+        agent_id=permission.agent_id,
+        **_ASKED,
+    )
+    replies = [await internal.ReserveBudget(reserve) for _ in range(5)]
+    assert all(r.reserved for r in replies)
+    claims = [r.claim for r in replies]
+    assert all(claims[:3]) and claims[3:] == ["", ""]
+    digests = await registry.pool.fetchval(
+        "SELECT cardinality(claim_digests) FROM budget_reservations WHERE request_id = 'r-many'"
+    )
+    assert digests == 3
+
+    def release(claim: str) -> ipb.ReleaseBudgetRequest:
+        return ipb.ReleaseBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission.permission_id,
+            request_id="r-many",
+            claim=claim,
+        )
+
+    released = [(await internal.ReleaseBudget(release(c))).released for c in claims[:3]]
+    assert released == [False, False, True]
 
 
 async def test_a_request_id_names_one_request_in_every_stateful_step(registry: Registry) -> None:

@@ -18,7 +18,8 @@ from behalf.registry.store.values import MoneyValue
 
 @dataclass(frozen=True)
 class ClaimedReservation:
-    """A reserve call's outcome and, when it reserved, the claim it was handed ("" otherwise)."""
+    """A reserve call's outcome and the claim it was handed: "" when it reserved nothing, or
+    holds no claim (a replay past the cap: it has nothing to give back)."""
 
     reservation: Reservation
     claim: str
@@ -63,7 +64,7 @@ async def reserve(db: Db, facts: RequestFacts, amount: MoneyValue) -> ClaimedRes
             currency=amount.currency,
             claim_digest=claim_digest(handed),
         )
-    return ClaimedReservation(reservation, handed if reservation.reserved else "")
+    return ClaimedReservation(reservation, handed if reservation.claimed else "")
 
 
 async def check(db: Db, tenant_id: str, permission_id: str, amount: MoneyValue) -> Fit:

@@ -6,14 +6,20 @@ from dataclasses import dataclass
 
 from behalf.registry.store._rows import Connection
 
+# Claims one reservation holds at most. Replays of an allowed request id each get the original
+# outcome; past this many live claims a replay gets it without a claim of its own (nothing it
+# could give back), so an agent replaying one id cannot grow the row without bound.
+MAX_CLAIMS_HELD = 64
+
 
 @dataclass(frozen=True)
 class Reservation:
-    """The outcome of one reserve call."""
+    """The outcome of one reserve call; `claimed` when this call holds a claim on it."""
 
     reserved: bool
     remaining_minor: int
     currency: str
+    claimed: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ async def reserve(
             )
             if remaining is None:
                 raise _NoRoom
-            return Reservation(True, remaining, currency)
+            return Reservation(True, remaining, currency, claimed=True)
     except _NoRoom:
         now = await state(conn, tenant_id, permission_id)
         left = (now.budget_minor or 0) - now.spent_minor if now else 0
@@ -106,24 +112,33 @@ async def _existing(
     currency: str,
     claim_digest: bytes,
 ) -> Reservation:
-    """A retry: the reservation this request id already made, counted as reserved (and claimed
-    once more, by `claim_digest`) only if it is live and for this very amount (the request-id
-    check upstream already vouches for the rest of the request)."""
-    claimed = await conn.fetchval(
-        """UPDATE budget_reservations
-           SET claims = claims + 1, claim_digests = claim_digests || $5::bytea
+    """A retry: the reservation this request id already made, counted as reserved only if it is
+    live and for this very amount (the request-id check upstream already vouches for the rest
+    of the request), and claimed once more, by `claim_digest`, below MAX_CLAIMS_HELD."""
+    held = await conn.fetchval(
+        """SELECT cardinality(claim_digests) FROM budget_reservations
            WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3
              AND released_at IS NULL AND amount_minor = $4
-           RETURNING true""",
+           FOR UPDATE""",
         permission_id,
         request_id,
         tenant_id,
         amount_minor,
-        claim_digest,
     )
+    claimed = held is not None and held < MAX_CLAIMS_HELD
+    if claimed:
+        await conn.execute(
+            """UPDATE budget_reservations
+               SET claims = claims + 1, claim_digests = claim_digests || $4::bytea
+               WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3""",
+            permission_id,
+            request_id,
+            tenant_id,
+            claim_digest,
+        )
     now = await state(conn, tenant_id, permission_id)
     left = (now.budget_minor or 0) - now.spent_minor if now else 0
-    return Reservation(bool(claimed), left, currency)
+    return Reservation(held is not None, left, currency, claimed=claimed)
 
 
 async def release(
