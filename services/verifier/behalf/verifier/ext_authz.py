@@ -110,13 +110,29 @@ def _requested_host(headers: Mapping[str, str], authority: str) -> str:
     """The host Envoy routes this request to (`[::1]:8443` -> `[::1]`), which a declared
     `x-behalf-resource` may only repeat: were it another, the agent would be checked against
     one host's grant while the request went to another."""
-    host = _normalized(f"http://{authority}", "host") if authority else ""
+    host = _host_without_port(authority) if authority else ""
     declared = headers.get("x-behalf-resource", "")
     if not declared:
         return host
     if host and _normalized(declared, "x-behalf-resource") != host:
         raise InvalidArgument("x-behalf-resource", f"must name the request's host, {host}")
     return declared
+
+
+def _host_without_port(authority: str) -> str:
+    """`[::1]:8443` -> `[::1]`, `shop.example:443` -> `shop.example`, normalized; anything else
+    after the host is refused, never cut off. (Split here, so a plain host takes the parser's
+    fast path: a whole URL costs it ~35 µs.)"""
+    if authority.startswith("["):
+        host, bracket, rest = authority.partition("]")
+        host += bracket
+    else:
+        host, colon, port = authority.partition(":")
+        rest = colon + port
+    port = rest[1:]
+    if rest and not (rest[0] == ":" and port.isascii() and port.isdigit() and len(port) <= 5):
+        raise InvalidArgument("host", "must be a host name and an optional port")
+    return _normalized(host, "host")
 
 
 def _normalized(resource: str, field: str) -> str:
