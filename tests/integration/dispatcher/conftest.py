@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import asyncpg
 import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -18,6 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from behalf.common.config import Env
 from behalf.common.host import ServiceHost
 from behalf.common.kafka import EVENT_TYPE_HEADER
+from behalf.common.pg import connect_pool, migrate
 from behalf.dispatcher.app import DispatcherService
 from behalf.dispatcher.settings import DispatcherSettings
 from behalf.v1 import common_pb2, events_pb2, internal_pb2, internal_pb2_grpc, resources_pb2
@@ -228,3 +230,12 @@ async def publish(producer: AIOKafkaProducer, topic: str, event, event_type: str
         key=event.tenant_id.encode(),
         headers=[(EVENT_TYPE_HEADER, event_type.encode())],
     )
+
+
+@pytest.fixture
+async def pool(dispatcher_db: str) -> AsyncIterator[asyncpg.Pool]:
+    """The dispatcher's tables, migrated, in a database of this test's own."""
+    pool = await connect_pool(dispatcher_db, schema="dispatcher", timeout_seconds=10)
+    await migrate(pool, "behalf.dispatcher")
+    yield pool
+    await pool.close()

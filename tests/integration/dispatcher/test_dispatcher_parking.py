@@ -3,8 +3,6 @@ rows with the same ids once the endpoint is no longer failing (real PostgreSQL).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 
@@ -18,14 +16,6 @@ pytestmark = pytest.mark.integration
 
 TENANT, OTHER_TENANT = "ten_parking", "ten_elsewhere"
 UP, DOWN, ALSO_DOWN = "whe_up", "whe_down", "whe_alsodown"
-
-
-@pytest.fixture
-async def pool(dispatcher_db: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(dispatcher_db, schema="dispatcher", timeout_seconds=10)
-    await migrate(pool, "behalf.dispatcher")
-    yield pool
-    await pool.close()
 
 
 def message(n: int) -> WebhookMessage:

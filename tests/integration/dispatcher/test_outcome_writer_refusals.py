@@ -5,13 +5,12 @@ refused, not at all) and goes on (real PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
-from behalf.common.pg import connect_pool, migrate
 from behalf.dispatcher import metrics
 from behalf.dispatcher.attempts import AttemptOutcome
 from behalf.dispatcher.batch_store import AttemptWrite, BatchStore, ParkWrite
@@ -24,14 +23,6 @@ from behalf.v1 import events_pb2
 pytestmark = pytest.mark.integration
 
 TENANT, ENDPOINT = "ten_refusals", "whe_refusals"
-
-
-@pytest.fixture
-async def pool(dispatcher_db: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(dispatcher_db, schema="dispatcher", timeout_seconds=10)
-    await migrate(pool, "behalf.dispatcher")
-    yield pool
-    await pool.close()
 
 
 class NoTasks:

@@ -27,6 +27,32 @@ def usd(amount: int) -> common.Money:
     return common.Money(amount_minor=amount, currency="USD")
 
 
+def _reserve(
+    tenant: Tenant, permission: res.Permission, request_id: str, amount: int
+) -> ipb.ReserveBudgetRequest:
+    """What a verifier sends to reserve `amount` (USD minor units) for `request_id`."""
+    return ipb.ReserveBudgetRequest(
+        tenant_id=tenant.tenant_id,
+        permission_id=permission.permission_id,
+        amount=usd(amount),
+        request_id=request_id,
+        agent_id=permission.agent_id,
+        **_ASKED,
+    )
+
+
+def _release(
+    tenant: Tenant, permission: res.Permission, request_id: str, claim: str
+) -> ipb.ReleaseBudgetRequest:
+    """What a verifier sends to give back `claim` on `request_id`'s reservation."""
+    return ipb.ReleaseBudgetRequest(
+        tenant_id=tenant.tenant_id,
+        permission_id=permission.permission_id,
+        request_id=request_id,
+        claim=claim,
+    )
+
+
 async def _setup(registry: Registry, **grant: object) -> tuple[Tenant, res.Agent, res.Permission]:
     tenant = await registry.tenant()
     agent, permission = await _agent_with_grant(tenant, **grant)
@@ -392,14 +418,7 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
     internal = registry.as_verifier()
 
     def reserve(request_id: str, amount: int = 300) -> ipb.ReserveBudgetRequest:
-        return ipb.ReserveBudgetRequest(
-            tenant_id=tenant.tenant_id,
-            permission_id=permission.permission_id,
-            amount=usd(amount),
-            request_id=request_id,
-            agent_id=permission.agent_id,
-            **_ASKED,
-        )
+        return _reserve(tenant, permission, request_id, amount)
 
     first = await internal.ReserveBudget(reserve("a"))
     second = await internal.ReserveBudget(reserve("a"))
@@ -411,12 +430,7 @@ async def test_budget_reservation_is_idempotent_and_release_gives_back_once(
     assert not too_much.claim
 
     def release(claim: str) -> ipb.ReleaseBudgetRequest:
-        return ipb.ReleaseBudgetRequest(
-            tenant_id=tenant.tenant_id,
-            permission_id=permission.permission_id,
-            request_id="a",
-            claim=claim,
-        )
+        return _release(tenant, permission, "a", claim)
 
     # Both calls answered `reserved` for "a"; each gives its own claim back once, the last the
     # amount.
@@ -475,22 +489,10 @@ async def test_a_retry_that_cannot_stand_never_refunds_what_an_allowed_call_spen
     internal = registry.as_verifier()
 
     def reserve(request_id: str) -> ipb.ReserveBudgetRequest:
-        return ipb.ReserveBudgetRequest(
-            tenant_id=tenant.tenant_id,
-            permission_id=permission.permission_id,
-            amount=usd(10000),
-            request_id=request_id,
-            agent_id=permission.agent_id,
-            **_ASKED,
-        )
+        return _reserve(tenant, permission, request_id, 10000)
 
     def release(claim: str) -> ipb.ReleaseBudgetRequest:
-        return ipb.ReleaseBudgetRequest(
-            tenant_id=tenant.tenant_id,
-            permission_id=permission.permission_id,
-            request_id="r-1",
-            claim=claim,
-        )
+        return _release(tenant, permission, "r-1", claim)
 
     assert (await internal.ReserveBudget(reserve("r-1"))).reserved  # allowed and audited
 
@@ -516,22 +518,10 @@ async def test_the_verifier_credential_alone_cannot_refund_an_allowed_spend(
     internal = registry.as_verifier()
 
     def reserve(request_id: str, amount: int) -> ipb.ReserveBudgetRequest:
-        return ipb.ReserveBudgetRequest(
-            tenant_id=tenant.tenant_id,
-            permission_id=permission.permission_id,
-            amount=usd(amount),
-            request_id=request_id,
-            agent_id=permission.agent_id,
-            **_ASKED,
-        )
+        return _reserve(tenant, permission, request_id, amount)
 
     def release(request_id: str, claim: str) -> ipb.ReleaseBudgetRequest:
-        return ipb.ReleaseBudgetRequest(
-            tenant_id=tenant.tenant_id,
-            permission_id=permission.permission_id,
-            request_id=request_id,
-            claim=claim,
-        )
+        return _release(tenant, permission, request_id, claim)
 
     spent = await internal.ReserveBudget(reserve("r-spent", 9000))  # allowed and audited
     assert spent.reserved and spent.remaining.amount_minor == 1000
@@ -562,14 +552,7 @@ async def test_replays_past_the_claim_cap_get_the_outcome_without_a_claim(
     monkeypatch.setattr(store_budgets, "MAX_CLAIMS_HELD", 3)
     tenant, _, permission = await _setup(registry, budget=usd(1000))
     internal = registry.as_verifier()
-    reserve = ipb.ReserveBudgetRequest(
-        tenant_id=tenant.tenant_id,
-        permission_id=permission.permission_id,
-        amount=usd(1000),
-        request_id="r-many",
-        agent_id=permission.agent_id,
-        **_ASKED,
-    )
+    reserve = _reserve(tenant, permission, "r-many", 1000)
     replies = [await internal.ReserveBudget(reserve) for _ in range(5)]
     assert all(r.reserved for r in replies)
     claims = [r.claim for r in replies]
@@ -579,15 +562,8 @@ async def test_replays_past_the_claim_cap_get_the_outcome_without_a_claim(
     )
     assert digests == 3
 
-    def release(claim: str) -> ipb.ReleaseBudgetRequest:
-        return ipb.ReleaseBudgetRequest(
-            tenant_id=tenant.tenant_id,
-            permission_id=permission.permission_id,
-            request_id="r-many",
-            claim=claim,
-        )
-
-    released = [(await internal.ReleaseBudget(release(c))).released for c in claims[:3]]
+    releases = [_release(tenant, permission, "r-many", claim) for claim in claims[:3]]
+    released = [(await internal.ReleaseBudget(r)).released for r in releases]
     assert released == [False, False, True]
 
 
