@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from behalf import InvalidRequest, Money
+from behalf._money import AmountLike, tool_amount
 from behalf.mcp_gateway.config import (
     AmountMapping,
     CurrencyMapping,
@@ -96,23 +97,15 @@ def _amount(
         raise ArgumentRejected(f"argument {blamed!r}: {exc}") from None
 
 
-def _exact(value: object, units: Units) -> int | str:
-    """The amount as the SDK takes it: int minor units, or a major-unit decimal string."""
-    if isinstance(value, bool):
-        raise TypeError("an amount must be a number, not a boolean")
-    if units is Units.MINOR:
-        if not isinstance(value, int):
-            raise TypeError("an amount in minor units must be an integer")
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
+def _exact(value: object, units: Units) -> AmountLike:
+    """The amount as the SDK takes it, read by the SDK's rule for a tool's amount
+    (`behalf._money.tool_amount`: a whole number is major units), and a JSON number with a
+    fraction as the shortest decimal that reads back as it (MCP arguments are plain JSON)."""
+    if isinstance(value, float) and units is Units.MAJOR:
         if not math.isfinite(value):
             raise TypeError("an amount must be finite")
-        return str(Decimal(repr(value)))  # the shortest decimal that reads back as this float
-    if isinstance(value, str):
-        return value
-    raise TypeError(f"an amount must be a number or a decimal string, not {type(value).__name__}")
+        return str(Decimal(repr(value)))
+    return tool_amount(value, units.value)
 
 
 def _count(arguments: Mapping[str, Any], name: str) -> int:
