@@ -585,7 +585,8 @@ def check_envoy_config(text: str, subject: str) -> None:
 
 def _agent_cannot_choose_the_check(listener: str, hcm: Any) -> list[str]:
     """Routes match the path the app will see, and every route checked by ext_authz fixes the
-    action, so no caller picks which grant its request is checked against."""
+    action and takes the agent from its own key (or fixes it), so no caller picks which grant
+    its request is checked against, nor whose."""
     problems = []
     if not (hcm.normalize_path.value and hcm.merge_slashes):
         problems.append(
@@ -608,10 +609,16 @@ def _agent_cannot_choose_the_check(listener: str, hcm: Any) -> list[str]:
                         " only an exact path may disable ext_authz"
                     )
                 continue
-            if not per_route.check_settings.context_extensions.get("action"):
+            extensions = per_route.check_settings.context_extensions
+            if not extensions.get("action"):
                 problems.append(
                     f"listener {listener}: route {path!r} reaches the app without a fixed action"
                     " (context_extensions.action): the caller would choose it"
+                )
+            if not extensions.get("agent_id") and extensions.get("agent_key") != "required":
+                problems.append(
+                    f"listener {listener}: route {path!r} takes the agent the caller names;"
+                    " set context_extensions agent_key: required (or a fixed agent_id)"
                 )
     return problems
 

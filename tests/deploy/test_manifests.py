@@ -550,6 +550,12 @@ def _envoy(tmp_path: Path, old: str, new: str) -> str:
             "route '/' reaches the app unchecked",
         ),
         ("action: issue_refund", "resource_hint: refunds", "route '/refunds' reaches the app"),
+        (
+            "resource: orders.example.com\n                                  agent_key: required",
+            "resource: orders.example.com",
+            "route '/invoices' takes the agent the caller names",
+        ),
+        ("agent_key: required", "agent_key: optional", "takes the agent the caller names"),
     ],
     ids=[
         "fails-open",
@@ -562,6 +568,8 @@ def _envoy(tmp_path: Path, old: str, new: str) -> str:
         "escaped-slashes",
         "caller-chooses-the-action",
         "route-without-action",
+        "caller-names-the-agent",
+        "agent-key-not-required",
     ],
 )
 def test_envoy_check_rejects_a_broken_config(

@@ -273,8 +273,15 @@ async def test_cli_end_to_end(stack: Stack, tenant: Tenant):
     assert listed[0]["template_name"] == "transactions.purchase"
     assert "expires_at" in listed[0]
 
+    bound = cli_json(stack, admin, "keys", "create", "own", "--role", "verify", "--agent", agent_id)
+    assert bound["api_key"]["agent_id"] == agent_id
+    revision = max(revision, int(bound["revision"]))
     base = ("verify", agent_id, "purchase", "--resource", "coachella.com", "--currency", "USD")
     base = (*base, "--min-revision", str(revision))
+    own = behalf_cli(stack, bound["secret"], *base, "--amount", "1")
+    assert own.returncode == 0, own.stdout + own.stderr
+    other = ("verify", "agt_" + "0" * 20, *base[2:])
+    assert behalf_cli(stack, bound["secret"], *other, "--amount", "1").returncode == 3
     ok = behalf_cli(stack, verify_key, *base, "--amount", "799.99", "--request-id", "req_cli_ok")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     denied = behalf_cli(stack, verify_key, "--json", *base, "--amount", "800.01")

@@ -7,14 +7,15 @@ from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from behalf.common.errors import InvalidArgument
+from behalf.common.errors import InvalidArgument, Unauthenticated
 from behalf.verifier import ext_authz
+from behalf.verifier.ext_authz_agent_key import agent_key_of
 
 REQUEST_ID = "req_minted"
 
 
 def verify_request_from_check(check: external_auth_pb2.CheckRequest):
-    return ext_authz.verify_request_from_check(check, REQUEST_ID)
+    return ext_authz.verify_request_from_check(check, REQUEST_ID, ext_authz.http_headers(check))
 
 
 def _check(headers: dict[str, str], extensions: dict[str, str] | None = None, host: str = ""):
@@ -173,3 +174,38 @@ def test_the_largest_int64_is_read() -> None:
         _check({**headers, "x-behalf-min-revision": str(2**63 - 1)}, host="h.example")
     )
     assert request.min_revision == 2**63 - 1
+
+
+def test_a_bound_agent_is_the_agent_when_none_is_named() -> None:
+    """The agent a key is bound to fills agent_id; a named one is kept, for the verifier to
+    refuse when it is not the key's."""
+    unnamed = _check({"x-behalf-action": "p"}, host="h.example")
+    bound = ext_authz.verify_request_from_check(
+        unnamed, REQUEST_ID, ext_authz.http_headers(unnamed), "agt_bound"
+    )
+    assert bound.agent_id == "agt_bound"
+    named = _check({"x-behalf-agent-id": "agt_other", "x-behalf-action": "p"}, host="h.example")
+    claim = ext_authz.verify_request_from_check(
+        named, REQUEST_ID, ext_authz.http_headers(named), "agt_bound"
+    )
+    assert claim.agent_id == "agt_other"
+
+
+def _agent_key(headers: dict[str, str], extensions: dict[str, str]) -> str | None:
+    check = _check(headers, extensions)
+    return agent_key_of(check, ext_authz.http_headers(check))
+
+
+def test_a_route_that_requires_the_agents_key_refuses_a_request_without_it() -> None:
+    claim = {"x-behalf-agent-id": "agt_someone_else"}
+    assert _agent_key(claim, {}) is None
+    assert _agent_key({"X-Behalf-Agent-Key": "bhk_k"}, {"agent_key": "required"}) == "bhk_k"
+    with pytest.raises(Unauthenticated, match="x-behalf-agent-key"):
+        _agent_key(claim, {"agent_key": "required"})
+
+
+@pytest.mark.parametrize("requirement", ["yes", "Required", "optional", " required"])
+def test_an_unknown_requirement_fails_closed(requirement: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        _agent_key({"x-behalf-agent-key": "bhk_k"}, {"agent_key": requirement})
+    assert caught.value.field == "context_extensions.agent_key"

@@ -52,11 +52,19 @@ def keys_create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Label")],
     role: Annotated[str, typer.Option(help="admin, verify or audit-read")] = "verify",
+    agent: Annotated[
+        str, typer.Option(help="Bind the key to this agent: it may only ask about that agent")
+    ] = "",
 ) -> None:
-    """Create an API key; its secret is printed once."""
+    """Create an API key; its secret is printed once. An agent's own key is a verify key bound
+    to it (`--agent`): what it holds to be checked through Envoy, or to call Verify itself."""
     s = settings(ctx)
     value = enum_value(resources_pb2.Role, "ROLE_", role, "role")
-    request = registry_pb2.CreateApiKeyRequest(name=name, role=value)  # type: ignore[arg-type]
+    request = registry_pb2.CreateApiKeyRequest(
+        name=name,
+        role=value,  # type: ignore[arg-type]
+        agent_id=agent,
+    )
     emit(s, s.call(s.registry_stub().CreateApiKey, request))
 
 

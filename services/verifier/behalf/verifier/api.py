@@ -132,6 +132,19 @@ class Verifier:
             raise Unavailable("the verifier has no policy snapshot yet")
         return state.credentials.authenticate(token)
 
+    async def known_caller_at(self, token: str, min_revision: int) -> Caller:
+        """`known_caller`, having first waited (as Verify does: briefly, few calls at once) for
+        a `min_revision` this verifier has not reached, so a key created at N is known at N."""
+        try:
+            return self.known_caller(token)
+        except Unauthenticated:
+            state = self._watcher.state
+            if state is None or min_revision <= state.snapshot.revision:
+                raise
+        with self._unknown_keys.admitted(_UNKNOWN_KEYS, _UNKNOWN_KEYS_REFUSAL):
+            await self._watcher.wait_for_revision(min_revision, self._min_revision_wait)
+        return self.known_caller(token)
+
     def in_flight(self, tenant_id: str) -> AbstractContextManager[None]:
         """Hold one of the tenant's in-flight slots, or raise ResourceExhausted."""
         return self._tenants.admitted(tenant_id, _TENANT_REFUSAL)

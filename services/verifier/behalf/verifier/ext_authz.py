@@ -5,7 +5,7 @@ operator sets, win over request headers, which the calling application sets):
 
 | Verify field  | context_extensions | request header             | fallback          |
 |---------------|--------------------|----------------------------|-------------------|
-| agent_id      | `agent_id`         | `x-behalf-agent-id`        | none: deny        |
+| agent_id      | `agent_id`         | `x-behalf-agent-id` (**)   | the agent key's   |
 | action        | `action`           | `x-behalf-action`          | none: deny        |
 | resource      | `resource`         | `x-behalf-resource` (*)    | the request host  |
 | amount        | -                  | `x-behalf-amount-minor` + `x-behalf-currency` | none |
@@ -15,6 +15,9 @@ operator sets, win over request headers, which the calling application sets):
 | context       | -                  | `x-request-id` as context `x-request-id` | none |
 
 (*) only naming the request's host, which Envoy forwards by.
+(**) a claim, unless the request carries the agent's own key (`x-behalf-agent-key`, which a
+route requires with `agent_key: required`): then the Check decides as that key, for the agent
+it is bound to (see `ext_authz_agent_key`). Without an agent id from any of them: deny.
 
 Every Check gets a request id of its own. Each allowed Check is a request Envoy forwards, so
 one the caller names would let a replay of it (the same id, the same content: the original
@@ -26,7 +29,8 @@ The API key comes from the Check call's own gRPC metadata (`authorization: Beare
 Envoy's `grpc_service.initial_metadata`), never from the proxied request. Anything that cannot
 be mapped or verified is denied: 401 for a bad key, 400 for a malformed request, 403 for every
 other non-allow, each with a JSON body {"reason_code", "reason", "request_id"}. An allow adds
-`x-behalf-request-id`, `x-behalf-risk` and `x-behalf-permission-id` to the upstream request.
+`x-behalf-request-id`, `x-behalf-risk` and `x-behalf-permission-id` to the upstream request
+and removes `x-behalf-agent-key` from it.
 """
 
 from __future__ import annotations
@@ -52,25 +56,33 @@ from behalf.common.ids import new_id
 from behalf.common.resource_names import InvalidResourceName, normalize_resource
 from behalf.v1 import common_pb2, verifier_pb2
 from behalf.verifier.api import Verifier
+from behalf.verifier.ext_authz_agent_key import AGENT_KEY_HEADER, agent_bound_to, agent_key_of
 from behalf.verifier.validation import INT64_MAX, non_negative_int64
 
 _CALLERS_REQUEST_ID = "x-request-id"
 
 
+def http_headers(check: external_auth_pb2.CheckRequest) -> Mapping[str, str]:
+    """The proxied request's headers by lowercase name."""
+    return {k.lower(): v for k, v in check.attributes.request.http.headers.items()}
+
+
 def verify_request_from_check(
-    check: external_auth_pb2.CheckRequest, request_id: str
+    check: external_auth_pb2.CheckRequest,
+    request_id: str,
+    headers: Mapping[str, str],
+    bound_agent_id: str = "",
 ) -> verifier_pb2.VerifyRequest:
-    """Map a Check to a VerifyRequest with `request_id`, or raise InvalidArgument naming what is
-    missing."""
+    """Map a Check to a VerifyRequest with `request_id` (for the agent its key is bound to, if
+    no agent is named), or raise InvalidArgument naming what is missing."""
     http = check.attributes.request.http
-    headers: Mapping[str, str] = {k.lower(): v for k, v in http.headers.items()}
     extensions = check.attributes.context_extensions
 
     def pick(extension: str, header: str) -> str:
         return extensions.get(extension) or headers.get(header, "")
 
     request = verifier_pb2.VerifyRequest(
-        agent_id=pick("agent_id", "x-behalf-agent-id"),
+        agent_id=pick("agent_id", "x-behalf-agent-id") or bound_agent_id,
         action=pick("action", "x-behalf-action"),
         resource=extensions.get("resource") or _requested_host(headers, http.host),
         approval_id=headers.get("x-behalf-approval-id", ""),
@@ -89,10 +101,13 @@ def verify_request_from_check(
             raise InvalidArgument("x-behalf-amount-minor", "is required with x-behalf-currency")
         request.amount.amount_minor = amount
         request.amount.currency = currency or ""
-    revision = _header_int64(headers, "x-behalf-min-revision")
-    if revision is not None:
-        request.min_revision = revision
+    request.min_revision = min_revision_of(headers)
     return request
+
+
+def min_revision_of(headers: Mapping[str, str]) -> int:
+    """`x-behalf-min-revision`, 0 when absent."""
+    return _header_int64(headers, "x-behalf-min-revision") or 0
 
 
 def _header_int64(headers: Mapping[str, str], name: str) -> int | None:
@@ -156,7 +171,14 @@ class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore
         request_id = new_id("req")
         try:
             token = bearer_token(context.invocation_metadata())
-            verify_request = verify_request_from_check(request, request_id)
+            headers = http_headers(request)
+            bound_agent_id = ""
+            if (agent_key := agent_key_of(request, headers)) is not None:
+                bound_agent_id = await agent_bound_to(
+                    self._verifier, token, agent_key, min_revision_of(headers)
+                )
+                token = agent_key
+            verify_request = verify_request_from_check(request, request_id, headers, bound_agent_id)
             decision = await self._verifier.verify(token, verify_request)
         except Unauthenticated as exc:
             return _denied(http_status_pb2.Unauthorized, "UNAUTHENTICATED", str(exc), request_id)
@@ -189,7 +211,8 @@ class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore
                     _header("x-behalf-request-id", decision.request_id),
                     _header("x-behalf-risk", common_pb2.Risk.Name(decision.risk)),
                     _header("x-behalf-permission-id", decision.permission_id),
-                ]
+                ],
+                headers_to_remove=[AGENT_KEY_HEADER],
             ),
         )
 
