@@ -124,7 +124,8 @@ def test_only_a_bound_key_of_envoys_own_tenant_names_the_agent(
 ) -> None:
     """Keys that could name any agent, or an agent of another tenant whose passport would let
     it into this tenant's application, are refused: unbound, admin, another tenant's, revoked,
-    made up; and Envoy's own key must be a good verify key of the tenant."""
+    made up; Envoy's own key must be a good verify key of the tenant, and an agent's key never
+    widens it."""
     registry = stack.registry_stub()
     agent, grant = stack.agent_with_grant(tenant, "mesh agent")
     key = _bound_key(stack, tenant, agent).secret
@@ -137,6 +138,16 @@ def test_only_a_bound_key_of_envoys_own_tenant_names_the_agent(
         metadata=tenant.admin,
         timeout=10,
     )
+    # Envoy keys scoped to test mode, or to another agent, stay as narrow with an agent's key.
+    test_only = registry.CreateApiKey(
+        registry_pb2.CreateApiKeyRequest(
+            name="test link", role=resources_pb2.ROLE_VERIFY, test_mode_only=True
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    other_agent, _ = stack.agent_with_grant(tenant, "another agent")
+    bound_elsewhere = _bound_key(stack, tenant, other_agent)
     # Every change above is committed at or before the revocation's revision.
     revision = registry.RevokeApiKey(
         registry_pb2.RevokeApiKeyRequest(key_id=revoked.api_key.key_id),
@@ -156,5 +167,7 @@ def test_only_a_bound_key_of_envoys_own_tenant_names_the_agent(
     assert status("bhk_made_up", key) == 401
     # Envoy's key must be allowed to ask for decisions: an audit reader's is not.
     assert status(audit_reader.secret, key) == 403
+    assert status(test_only.secret, key) == 403
+    assert status(bound_elsewhere.secret, key) == 403
     # A route that misspells the requirement fails closed.
     assert status(tenant.verify_key, key, {"action": "purchase", "agent_key": "yes"}) == 400

@@ -19,7 +19,7 @@ from envoy.service.auth.v3 import external_auth_pb2  # type: ignore[import-untyp
 from behalf.common.callers import Caller
 from behalf.common.errors import InvalidArgument, Unauthenticated
 from behalf.verifier.api import Verifier
-from behalf.verifier.credentials import require_verify_role
+from behalf.verifier.credentials import require_key_scope, require_verify_role
 
 AGENT_KEY_HEADER = "x-behalf-agent-key"
 _REQUIREMENT = "agent_key"
@@ -49,6 +49,8 @@ async def agent_bound_to(
         raise Unauthenticated(
             f"{AGENT_KEY_HEADER}: must be a verify key bound to one of this tenant's agents"
         )
+    # The agent's key narrows what Envoy's may ask, never widens it (Checks are never tests).
+    require_key_scope(proxy, agent_id=agent.scope.agent_id, test_mode=False)
     return agent.scope.agent_id
 
 
