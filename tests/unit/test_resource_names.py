@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from behalf.common.resource_names import (
     InvalidResourceName,
     is_wildcard,
+    normalize_grant_pattern,
     normalize_pattern,
     normalize_resource,
     resource_matches,
@@ -284,3 +285,49 @@ def test_wildcard_never_matches_its_own_apex(host: str) -> None:
     """`*.x` never matches x itself."""
     apex = normalize_resource(host + ".example.com")
     assert not resource_matches("*." + apex, apex)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://Shop.Example.COM", "shop.example.com"),
+        ("https://shop.example.com/", "shop.example.com"),
+        ("shop.example.com/", "shop.example.com"),
+        ("*.Vendor.io", "*.vendor.io"),
+        ("*", "*"),
+        ("[2001:DB8::1]", "[2001:db8::1]"),
+    ],
+)
+def test_a_grant_may_spell_a_host_as_a_url(raw: str, expected: str) -> None:
+    assert normalize_grant_pattern(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "https://shop.example.com/cart",
+        "shop.example.com/cart",
+        "https://shop.example.com?only=tickets",
+        "https://shop.example.com/#tickets",
+        "https://shop.example.com:8443",
+        "https://[2001:db8::1]:8443/",
+        "http://shop.example.com//",
+    ],
+)
+def test_a_grant_that_would_cover_more_than_it_says_is_refused(raw: str) -> None:
+    """A resource being checked drops its path and port; a grant that named one would widen to
+    the whole host, so it is refused instead, naming the host it would have covered."""
+    assert normalize_pattern(raw)  # what it used to be granted as
+    with pytest.raises(InvalidResourceName, match="would cover all of"):
+        normalize_grant_pattern(raw)
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_a_grant_pattern_is_a_pattern_or_refused(raw: str) -> None:
+    """Whatever a grant accepts, it accepts as the same pattern it would be read as."""
+    try:
+        granted = normalize_grant_pattern(raw)
+    except InvalidResourceName:
+        return
+    assert granted == normalize_pattern(raw)
+    assert "?" not in raw and "#" not in raw

@@ -40,7 +40,7 @@ async def test_grant_explicit_permission(registry: Registry) -> None:
             agent_id=agent.agent_id,
             allowed_actions=["purchase", "purchase"],
             blocked_actions=["issue_refund"],
-            resources=["https://Shop.Example.COM/cart", "*.Vendor.io"],
+            resources=["https://Shop.Example.COM/", "*.Vendor.io"],
             max_amount=usd(5000),
             budget=usd(20000),
             expires_in=Duration(seconds=3600),
@@ -112,6 +112,9 @@ def _grant(**fields: object) -> pb.GrantPermissionRequest:
         (_grant(resources=["exa mple.com"]), "resources[0]"),
         (_grant(resources=["foo.*.com"]), "resources[0]"),
         (_grant(resources=["*.com"]), "resources[0]"),
+        # A path or port would be dropped, widening the grant to the whole host.
+        (_grant(resources=["coachella.com", "https://shop.example/cart"]), "resources[1]"),
+        (_grant(resources=["https://shop.example:8443"]), "resources[0]"),
         (_grant(max_amount=common.Money(amount_minor=5)), "max_amount.currency"),
         (_grant(max_amount=common.Money(amount_minor=5, currency="usd")), "max_amount.currency"),
         (_grant(max_amount=common.Money(amount_minor=5, currency="ZZZ")), "max_amount.currency"),

@@ -114,6 +114,26 @@ def normalize_pattern(raw: str) -> str:
     return normalize_resource(raw)
 
 
+def normalize_grant_pattern(raw: str) -> str:
+    """`normalize_pattern` for a pattern being granted. A grant names hosts, so a port, path,
+    query or fragment written into one is refused: dropping it, as a resource being checked
+    drops it, would silently widen `https://shop.example/cart` to all of `shop.example`."""
+    pattern = normalize_pattern(raw)
+    scheme = _SCHEME.match(raw)
+    rest = raw[scheme.end() + 2 :] if scheme is not None else raw
+    authority = _AUTHORITY_END.split(rest, maxsplit=1)[0]
+    if rest[len(authority) :] not in ("", "/"):
+        raise InvalidResourceName(
+            f"{raw!r}: a grant names hosts, not paths or queries; this one would cover all of"
+            f" {pattern}"
+        )
+    if _split_port(authority, raw)[1] is not None:
+        raise InvalidResourceName(
+            f"{raw!r}: a grant names hosts, not ports; this one would cover all of {pattern}"
+        )
+    return pattern
+
+
 def is_wildcard(pattern: str) -> bool:
     """Tell whether a normalized pattern is a `*.suffix` wildcard rather than an exact name."""
     return pattern.startswith(WILDCARD_PREFIX)

@@ -20,7 +20,11 @@ from behalf import InvalidRequest, to_minor_units
 from behalf.common.actions import is_action
 from behalf.common.currencies import is_currency
 from behalf.common.ids import is_id
-from behalf.common.resource_names import InvalidResourceName, normalize_pattern, normalize_resource
+from behalf.common.resource_names import (
+    InvalidResourceName,
+    normalize_grant_pattern,
+    normalize_resource,
+)
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
 
 MAX_NAME = 200
@@ -152,7 +156,7 @@ def grant_form(
         errors["resources"] = f"at most {MAX_LIST} resources"
     for raw in resources:
         try:
-            request.resources.append(normalize_pattern(raw))
+            request.resources.append(normalize_grant_pattern(raw))
         except InvalidResourceName as exc:
             errors["resources"] = str(exc)
             break

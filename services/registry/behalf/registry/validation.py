@@ -18,7 +18,11 @@ from behalf.common.actions import MAX_ACTION_LENGTH, is_action
 from behalf.common.currencies import is_currency
 from behalf.common.errors import InvalidArgument
 from behalf.common.ids import is_id
-from behalf.common.resource_names import ANY_RESOURCE, InvalidResourceName, normalize_pattern
+from behalf.common.resource_names import (
+    ANY_RESOURCE,
+    InvalidResourceName,
+    normalize_grant_pattern,
+)
 from behalf.registry.store.values import GrantSpec, MoneyValue
 from behalf.registry.templates import Catalogue, ScopeTemplate
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
@@ -147,7 +151,7 @@ def resources(values: Iterable[str], field: str = "resources") -> tuple[str, ...
     seen: dict[str, None] = {}
     for index, raw in enumerate(values):
         try:
-            seen[normalize_pattern(raw)] = None
+            seen[normalize_grant_pattern(raw)] = None
         except InvalidResourceName as exc:
             raise InvalidArgument(f"{field}[{index}]", str(exc)) from None
     if not seen:

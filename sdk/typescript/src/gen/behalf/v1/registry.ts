@@ -343,7 +343,11 @@ export interface GrantPermissionRequest {
   allowedActions: string[];
   /** Blocked actions (added to the template's). */
   blockedActions: string[];
-  /** Resources: host or vendor names, or "*.example.com". */
+  /**
+   * Resources: host or vendor names, or "*.example.com". A host may be written as an http(s)
+   * URL without a port, path or query: a grant names hosts, and one naming a path or port is
+   * refused (INVALID_ARGUMENT on resources[i]) rather than widened to the whole host.
+   */
   resources: string[];
   /** Per-action limit. */
   maxAmount?:
