@@ -89,7 +89,7 @@ async def insert_if_new(
                      WHERE tenant_id = $2 AND state = 'pending' AND agent_id = $3
                        AND expires_at > now()
                      LIMIT $11) AS pending) < $11
-           ON CONFLICT (tenant_id, request_id) DO NOTHING RETURNING *, now() AS now""",
+           ON CONFLICT (tenant_id, agent_id, request_id) DO NOTHING RETURNING *, now() AS now""",
         approval_id,
         request.tenant_id,
         request.agent_id,
@@ -105,8 +105,10 @@ async def insert_if_new(
     if row is not None:
         return to_approval(row, row["now"]), True
     row = await conn.fetchrow(
-        "SELECT *, now() AS now FROM approvals WHERE tenant_id = $1 AND request_id = $2",
+        """SELECT *, now() AS now FROM approvals
+           WHERE tenant_id = $1 AND agent_id = $2 AND request_id = $3""",
         request.tenant_id,
+        request.agent_id,
         request.request_id,
     )
     if row is None:

@@ -1,6 +1,7 @@
-"""Request ids: each names exactly one request, by a digest of what that request asked.
+"""Request ids: each names exactly one request of one agent, by a digest of what it asked.
 
-Budget reservations and approvals deduplicate on the Verify request id. An agent chooses that
+Budget reservations and approvals deduplicate on the Verify request id, per agent (another
+agent's ids are neither taken nor seen). An agent chooses that
 id, so the id alone proves nothing: the registry keeps a digest of the request's content with
 it, and the same id with other content is refused instead of answered with the first outcome.
 """
@@ -52,10 +53,15 @@ async def claim(conn: Executor, facts: RequestFacts) -> None:
     leaves the id bound to this content, so the id cannot be reused after a denial either.
     """
     digest = facts.digest()
+    # An id claimed before ids were kept per agent (agent_id '') stays taken for every agent.
     inserted = await conn.fetchval(
-        """INSERT INTO request_ids (tenant_id, request_id, digest) VALUES ($1, $2, $3)
+        """INSERT INTO request_ids (tenant_id, agent_id, request_id, digest)
+           SELECT $1, $2, $3, $4
+           WHERE NOT EXISTS (SELECT 1 FROM request_ids
+                             WHERE tenant_id = $1 AND agent_id = '' AND request_id = $3)
            ON CONFLICT DO NOTHING RETURNING true""",
         facts.tenant_id,
+        facts.agent_id,
         facts.request_id,
         digest,
     )
@@ -63,8 +69,11 @@ async def claim(conn: Executor, facts: RequestFacts) -> None:
         return
     # A separate statement: under READ COMMITTED it sees a claim committed while we waited.
     stored: bytes | None = await conn.fetchval(
-        "SELECT digest FROM request_ids WHERE tenant_id = $1 AND request_id = $2",
+        """SELECT digest FROM request_ids
+           WHERE tenant_id = $1 AND agent_id IN ($2, '') AND request_id = $3
+           ORDER BY agent_id LIMIT 1""",
         facts.tenant_id,
+        facts.agent_id,
         facts.request_id,
     )
     if stored is None or bytes(stored) != digest:

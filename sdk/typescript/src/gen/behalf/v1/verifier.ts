@@ -48,7 +48,11 @@ export interface VerifyRequest {
   minRevision: string;
   /** An approved approval for exactly this request; consumed by an allow. */
   approvalId: string;
-  /** Caller-chosen idempotency and correlation id, up to 128 characters; generated when empty. */
+  /**
+   * Caller-chosen idempotency and correlation id, up to 128 characters; generated when empty.
+   * It names one request of this agent: the same id with the same content gets the original
+   * outcome, with other content REQUEST_ID_REUSED; other agents' ids are independent of it.
+   */
   requestId: string;
   /**
    * A dry run from a manual test link: decided and audited as usual but marked as a test, and
