@@ -6,6 +6,7 @@ import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
 
+from behalf.v1 import internal_pb2 as ipb
 from behalf.v1 import registry_pb2 as pb
 from behalf.v1 import resources_pb2 as res
 from tests.integration.registry.support import Registry, fails, new_agent
@@ -218,6 +219,71 @@ async def test_delete_agent_revokes_its_permissions_in_one_revision(registry: Re
     await fails(
         tenant.admin.DeleteAgent(pb.DeleteAgentRequest(agent_id=agent.agent_id)), C.NOT_FOUND
     )
+
+
+async def test_delete_agent_revokes_its_keys_and_ends_its_approvals(registry: Registry) -> None:
+    """Nothing the agent held outlives it: the keys bound to it are revoked and its pending and
+    approved approvals expire, at the deletion's revision; another agent's are untouched."""
+    tenant = await registry.tenant()
+    agent, other = await new_agent(tenant), await new_agent(tenant, "other")
+
+    async def bound_key(agent_id: str) -> str:
+        created = await tenant.admin.CreateApiKey(
+            pb.CreateApiKeyRequest(name="own", role=res.ROLE_VERIFY, agent_id=agent_id)
+        )
+        return str(created.api_key.key_id)
+
+    async def approval(agent_id: str, request_id: str) -> str:
+        permission = (
+            await tenant.admin.GrantPermission(
+                pb.GrantPermissionRequest(
+                    agent_id=agent_id,
+                    allowed_actions=["purchase"],
+                    resources=["*"],
+                    requires_approval=True,
+                )
+            )
+        ).permission
+        created = await registry.as_verifier().CreateApproval(
+            ipb.CreateApprovalRequest(
+                tenant_id=tenant.tenant_id,
+                agent_id=agent_id,
+                action="purchase",
+                resource="shop.example.com",
+                permission_id=permission.permission_id,
+                request_id=request_id,
+            )
+        )
+        return str(created.approval.approval_id)
+
+    keys = {await bound_key(agent.agent_id), await bound_key(other.agent_id)}
+    pending = await approval(agent.agent_id, "r1")
+    approved = await approval(agent.agent_id, "r2")
+    await tenant.admin.ResolveApproval(
+        pb.ResolveApprovalRequest(approval_id=approved, approve=True, resolved_by="ops")
+    )
+    others = await approval(other.agent_id, "r1")
+
+    deleted = await tenant.admin.DeleteAgent(pb.DeleteAgentRequest(agent_id=agent.agent_id))
+    at_revision = [e for e, r, _ in await registry.outbox() if r == deleted.revision]
+    assert sorted(at_revision) == sorted(
+        ["permission.revoked"] * 2
+        + ["api_key.revoked"]
+        + ["approval.expired"] * 2
+        + ["agent.deleted"]
+    )
+    listed = (await tenant.admin.ListApiKeys(pb.ListApiKeysRequest())).api_keys
+    revoked = {k.key_id: k.HasField("revoke_time") for k in listed if k.key_id in keys}
+    assert revoked == {k.key_id: k.agent_id == agent.agent_id for k in listed if k.key_id in keys}
+    states = {
+        a: (await tenant.admin.GetApproval(pb.GetApprovalRequest(approval_id=a))).approval.state
+        for a in (pending, approved, others)
+    }
+    assert states == {
+        pending: res.APPROVAL_STATE_EXPIRED,
+        approved: res.APPROVAL_STATE_EXPIRED,
+        others: res.APPROVAL_STATE_PENDING,
+    }
 
 
 async def test_another_tenants_agent_looks_missing(registry: Registry) -> None:

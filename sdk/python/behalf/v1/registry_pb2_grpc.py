@@ -298,7 +298,8 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteAgent(self, request, context):
-        """Deletes an agent and revokes its permissions.
+        """Deletes an agent, revokes its permissions and the API keys bound to it, and expires its
+        pending and approved approvals, all at one revision.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -11,9 +11,9 @@ from behalf.registry.commands.errors import not_found
 from behalf.registry.commands.idempotency import Once, create_once
 from behalf.registry.commands.transaction import Db, Outcome, change, unchanged
 from behalf.registry.pages import PageRequest
-from behalf.registry.store import agents, permissions
+from behalf.registry.store import agents, approvals, permissions, tenants
 from behalf.registry.store._rows import Connection
-from behalf.registry.store.outbox import write_event
+from behalf.registry.store.outbox import Subject, write_event
 from behalf.v1 import registry_pb2 as pb
 from behalf.v1 import resources_pb2
 
@@ -161,21 +161,30 @@ def effective_mode(agent: resources_pb2.Agent) -> int:
 
 
 async def delete_agent(db: Db, tenant_id: str, agent_id: str) -> int:
-    """Delete an agent and revoke its permissions, at one revision (returned)."""
+    """Delete an agent, and revoke its permissions and the keys bound to it and end its live
+    approvals, at one revision (returned): nothing it held outlives it."""
 
     async def delete(conn: Connection, revision: int) -> Outcome[int]:
         agent = await agents.mark_deleted(conn, tenant_id, agent_id, revision=revision)
         if agent is None:
             raise not_found("agent", agent_id)
-        for permission in await permissions.revoke_all_for_agent(
-            conn, tenant_id, agent_id, revision=revision
-        ):
+        ended: list[tuple[str, Subject]] = [
+            ("permission.revoked", p)
+            for p in await permissions.revoke_all_for_agent(
+                conn, tenant_id, agent_id, revision=revision
+            )
+        ]
+        ended += [
+            ("api_key.revoked", k)
+            for k in await tenants.revoke_keys_bound_to(conn, tenant_id, agent_id)
+        ]
+        ended += [
+            ("approval.expired", a)
+            for a in await approvals.expire_live_for_agent(conn, tenant_id, agent_id)
+        ]
+        for event_type, subject in ended:
             await write_event(
-                conn,
-                tenant_id=tenant_id,
-                event_type="permission.revoked",
-                revision=revision,
-                subject=permission,
+                conn, tenant_id=tenant_id, event_type=event_type, revision=revision, subject=subject
             )
         await write_event(
             conn, tenant_id=tenant_id, event_type="agent.deleted", revision=revision, subject=agent

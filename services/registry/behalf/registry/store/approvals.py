@@ -116,6 +116,20 @@ async def insert_if_new(
     return to_approval(row, row["now"]), False
 
 
+async def expire_live_for_agent(conn: Executor, tenant_id: str, agent_id: str) -> list[R.Approval]:
+    """End the agent's pending and approved approvals now (the agent is gone); those already
+    past their time are left to the sweeper, which reports each expiry once."""
+    rows = await conn.fetch(
+        """UPDATE approvals SET state = 'expired', expires_at = now()
+           WHERE tenant_id = $1 AND agent_id = $2 AND state IN ('pending', 'approved')
+             AND expires_at > now()
+           RETURNING *, now() AS now""",
+        tenant_id,
+        agent_id,
+    )
+    return [to_approval(row, row["now"]) for row in rows]
+
+
 async def get(conn: Executor, tenant_id: str, approval_id: str) -> R.Approval | None:
     row = await conn.fetchrow(
         "SELECT *, now() AS now FROM approvals WHERE tenant_id = $1 AND approval_id = $2",

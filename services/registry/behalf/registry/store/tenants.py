@@ -129,6 +129,19 @@ async def revoke_key(conn: Executor, tenant_id: str, key_id: str) -> resources_p
     return to_api_key(row) if row else None
 
 
+async def revoke_keys_bound_to(
+    conn: Executor, tenant_id: str, agent_id: str
+) -> list[resources_pb2.ApiKey]:
+    """Revoke every unrevoked key bound to the agent."""
+    rows = await conn.fetch(
+        """UPDATE api_keys SET revoked_at = now()
+           WHERE tenant_id = $1 AND agent_id = $2 AND revoked_at IS NULL RETURNING *""",
+        tenant_id,
+        agent_id,
+    )
+    return [to_api_key(row) for row in rows]
+
+
 async def get_key(conn: Executor, tenant_id: str, key_id: str) -> resources_pb2.ApiKey | None:
     row = await conn.fetchrow(
         "SELECT * FROM api_keys WHERE tenant_id = $1 AND key_id = $2", tenant_id, key_id

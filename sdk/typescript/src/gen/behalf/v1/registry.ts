@@ -8535,7 +8535,10 @@ export const RegistryServiceService = {
     responseSerialize: (value: UpdateAgentResponse): Buffer => Buffer.from(UpdateAgentResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): UpdateAgentResponse => UpdateAgentResponse.decode(value),
   },
-  /** Deletes an agent and revokes its permissions. */
+  /**
+   * Deletes an agent, revokes its permissions and the API keys bound to it, and expires its
+   * pending and approved approvals, all at one revision.
+   */
   deleteAgent: {
     path: "/behalf.v1.RegistryService/DeleteAgent" as const,
     requestStream: false as const,
@@ -8842,7 +8845,10 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   enableAgent: handleUnaryCall<EnableAgentRequest, EnableAgentResponse>;
   /** Changes an agent's mode (test to enforced and back), description or labels. */
   updateAgent: handleUnaryCall<UpdateAgentRequest, UpdateAgentResponse>;
-  /** Deletes an agent and revokes its permissions. */
+  /**
+   * Deletes an agent, revokes its permissions and the API keys bound to it, and expires its
+   * pending and approved approvals, all at one revision.
+   */
   deleteAgent: handleUnaryCall<DeleteAgentRequest, DeleteAgentResponse>;
   /** Grants a permission, from explicit fields or a scope template plus overrides. */
   grantPermission: handleUnaryCall<GrantPermissionRequest, GrantPermissionResponse>;
@@ -9072,7 +9078,10 @@ export interface RegistryServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateAgentResponse) => void,
   ): ClientUnaryCall;
-  /** Deletes an agent and revokes its permissions. */
+  /**
+   * Deletes an agent, revokes its permissions and the API keys bound to it, and expires its
+   * pending and approved approvals, all at one revision.
+   */
   deleteAgent(
     request: DeleteAgentRequest,
     callback: (error: ServiceError | null, response: DeleteAgentResponse) => void,
