@@ -218,8 +218,8 @@ def test_a_bound_key_reads_its_own_agents_approvals_and_nothing_else(
     """The agent learns approval ids of another agent of its tenant and of another tenant, and
     makes one up: over gRPC and over the verifier's HTTP `GET /v1/approvals/{id}` (which asks
     the registry with the caller's key) each reads exactly like an id that does not exist;
-    its own approval it reads (a test-mode-only key bound to it is only checked for the
-    others: whether it should read real approvals at all is left open)."""
+    its own approval it reads. A test-mode-only key bound to it reads none: its decisions
+    create no approvals, so no real one is its to read."""
     mine, theirs = _agent(stack, tenant, "mine"), _agent(stack, tenant, "theirs")
     revision = max(
         _grant(stack, tenant, mine, requires_approval=True),
@@ -264,7 +264,7 @@ def test_a_bound_key_reads_its_own_agents_approvals_and_nothing_else(
     assert grpc_read(bound, own) == (C.OK, mine)
     assert http_read(bound, own) == 200
     for key in (bound, bound_test):
-        for approval_id in (other_agents, foreign, made_up):
+        for approval_id in (other_agents, foreign, made_up, *([own] if key == bound_test else [])):
             assert grpc_read(key, approval_id) == (C.NOT_FOUND, f"approval {approval_id} not found")
             assert http_read(key, approval_id) == 404
     # An unbound key of this tenant reads its tenant's approvals, never another tenant's.

@@ -370,7 +370,8 @@ class RegistryServiceServicer:
 
     def GetApproval(self, request, context):
         """Gets one approval (verify keys may poll their own; a key bound to an agent sees only that
-        agent's approvals, and another's is NOT_FOUND).
+        agent's approvals, and another's is NOT_FOUND; a test-mode-only key, whose decisions
+        create none, sees none).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -38,7 +38,11 @@ class ApprovalHandlers(Handlers):
         caller = await self._auth(context, Role.ADMIN, Role.AUDIT_READ, Role.VERIFY)
         approval_id = v.require_id(request.approval_id, "apr", "approval_id")
         approval = await approvals.get_approval(
-            self._db, caller.tenant_id, approval_id, agent_id=caller.scope.agent_id
+            self._db,
+            caller.tenant_id,
+            approval_id,
+            agent_id=caller.scope.agent_id,
+            test_mode_only=caller.scope.test_mode_only,
         )
         return pb.GetApprovalResponse(approval=approval)
 

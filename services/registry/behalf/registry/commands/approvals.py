@@ -45,10 +45,18 @@ async def list_approvals(
 
 
 async def get_approval(
-    db: Db, tenant_id: str, approval_id: str, *, agent_id: str | None = None
+    db: Db,
+    tenant_id: str,
+    approval_id: str,
+    *,
+    agent_id: str | None = None,
+    test_mode_only: bool = False,
 ) -> resources_pb2.Approval:
     """The tenant's approval; with `agent_id` (a key bound to one agent), only that agent's,
-    and another agent's reads as missing, as another tenant's does."""
+    and another agent's reads as missing, as another tenant's does. A test-mode-only key reads
+    none: test decisions create no approvals."""
+    if test_mode_only:
+        raise not_found("approval", approval_id)
     approval = await approvals.get(db.pool, tenant_id, approval_id)
     if approval is None or (agent_id is not None and approval.agent_id != agent_id):
         raise not_found("approval", approval_id)

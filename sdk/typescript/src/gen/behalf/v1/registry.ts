@@ -8656,7 +8656,8 @@ export const RegistryServiceService = {
   },
   /**
    * Gets one approval (verify keys may poll their own; a key bound to an agent sees only that
-   * agent's approvals, and another's is NOT_FOUND).
+   * agent's approvals, and another's is NOT_FOUND; a test-mode-only key, whose decisions
+   * create none, sees none).
    */
   getApproval: {
     path: "/behalf.v1.RegistryService/GetApproval" as const,
@@ -8870,7 +8871,8 @@ export interface RegistryServiceServer extends UntypedServiceImplementation {
   listApprovals: handleUnaryCall<ListApprovalsRequest, ListApprovalsResponse>;
   /**
    * Gets one approval (verify keys may poll their own; a key bound to an agent sees only that
-   * agent's approvals, and another's is NOT_FOUND).
+   * agent's approvals, and another's is NOT_FOUND; a test-mode-only key, whose decisions
+   * create none, sees none).
    */
   getApproval: handleUnaryCall<GetApprovalRequest, GetApprovalResponse>;
   /** Approves or denies a pending approval. */
@@ -9243,7 +9245,8 @@ export interface RegistryServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Gets one approval (verify keys may poll their own; a key bound to an agent sees only that
-   * agent's approvals, and another's is NOT_FOUND).
+   * agent's approvals, and another's is NOT_FOUND; a test-mode-only key, whose decisions
+   * create none, sees none).
    */
   getApproval(
     request: GetApprovalRequest,
