@@ -124,6 +124,26 @@ class Stack:
         )
         return Tenant(created.tenant.tenant_id, created.admin_key_secret, verify.secret)
 
+    def create_api_key(
+        self,
+        tenant: Tenant,
+        *,
+        role: resources_pb2.Role = resources_pb2.ROLE_VERIFY,
+        agent_id: str = "",
+        test_mode_only: bool = False,
+        name: str = "key",
+    ) -> registry_pb2.CreateApiKeyResponse:
+        """A new key of the tenant (by default a verify key), bound to `agent_id` if given: its
+        secret, description and the revision it was created at."""
+        created: registry_pb2.CreateApiKeyResponse = self.registry_stub().CreateApiKey(
+            registry_pb2.CreateApiKeyRequest(
+                name=name, role=role, agent_id=agent_id, test_mode_only=test_mode_only
+            ),
+            metadata=tenant.admin,
+            timeout=10,
+        )
+        return created
+
     def agent_with_grant(
         self, tenant: Tenant, name: str = "buyer", **grant_fields: object
     ) -> tuple[str, registry_pb2.GrantPermissionResponse]:

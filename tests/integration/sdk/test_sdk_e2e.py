@@ -21,7 +21,6 @@ from behalf import (
     PassportError,
     SignedPassport,
 )
-from behalf.v1 import registry_pb2, resources_pb2
 from tests.harness.stack import Stack, Tenant
 from tests.integration.sdk.sdk_support import (
     PURCHASE,
@@ -172,15 +171,8 @@ async def test_check_answers_in_test_mode_and_a_test_link_key_cannot_verify(
     )
     assert under.outcome == "ALLOW" and under.test_mode and not under.allowed
 
-    created = stack.registry_stub().CreateApiKey(
-        registry_pb2.CreateApiKeyRequest(
-            name="sdk test link",
-            role=resources_pb2.ROLE_VERIFY,
-            test_mode_only=True,
-            agent_id=agent_id,
-        ),
-        metadata=tenant.admin,
-        timeout=10,
+    created = stack.create_api_key(
+        tenant, agent_id=agent_id, test_mode_only=True, name="sdk test link"
     )
     request["min_revision"] = max(revision, created.revision)
     charged: list[str] = []

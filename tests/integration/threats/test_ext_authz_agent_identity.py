@@ -38,13 +38,7 @@ def tenant(stack: Stack) -> Tenant:
 
 def _bound_key(stack: Stack, tenant: Tenant, agent_id: str) -> registry_pb2.CreateApiKeyResponse:
     """A new verify key bound to `agent_id` (its secret, key id and revision)."""
-    return stack.registry_stub().CreateApiKey(
-        registry_pb2.CreateApiKeyRequest(
-            name="agent's own", role=resources_pb2.ROLE_VERIFY, agent_id=agent_id
-        ),
-        metadata=tenant.admin,
-        timeout=10,
-    )
+    return stack.create_api_key(tenant, agent_id=agent_id, name="agent's own")
 
 
 def _check(
@@ -133,19 +127,9 @@ def test_only_a_bound_key_of_envoys_own_tenant_names_the_agent(
     foreign_agent, _ = stack.agent_with_grant(other, "foreign")
     foreign_key = _bound_key(stack, other, foreign_agent).secret
     revoked = _bound_key(stack, tenant, agent)
-    audit_reader = registry.CreateApiKey(
-        registry_pb2.CreateApiKeyRequest(name="audit", role=resources_pb2.ROLE_AUDIT_READ),
-        metadata=tenant.admin,
-        timeout=10,
-    )
+    audit_reader = stack.create_api_key(tenant, role=resources_pb2.ROLE_AUDIT_READ)
     # Envoy keys scoped to test mode, or to another agent, stay as narrow with an agent's key.
-    test_only = registry.CreateApiKey(
-        registry_pb2.CreateApiKeyRequest(
-            name="test link", role=resources_pb2.ROLE_VERIFY, test_mode_only=True
-        ),
-        metadata=tenant.admin,
-        timeout=10,
-    )
+    test_only = stack.create_api_key(tenant, test_mode_only=True)
     other_agent, _ = stack.agent_with_grant(tenant, "another agent")
     bound_elsewhere = _bound_key(stack, tenant, other_agent)
     # Every change above is committed at or before the revocation's revision.

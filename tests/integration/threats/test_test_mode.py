@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from standardwebhooks.webhooks import Webhook
 
 from behalf.common.kafka import EVENT_TYPE_HEADER
-from behalf.v1 import common_pb2, events_pb2, registry_pb2, resources_pb2, verifier_pb2
+from behalf.v1 import common_pb2, events_pb2, registry_pb2, verifier_pb2
 from tests.harness.receiver import Receiver
 from tests.harness.stack import Stack, Tenant, bearer, start_stack, stop_stack
 
@@ -87,16 +87,7 @@ def _refusal(call) -> grpc.StatusCode:
 
 def _test_link_key(stack: Stack, tenant: Tenant, agent_id: str) -> tuple[str, int]:
     """A verify key that is test_mode_only and bound to `agent_id`: its secret and revision."""
-    created = stack.registry_stub().CreateApiKey(
-        registry_pb2.CreateApiKeyRequest(
-            name="test link",
-            role=resources_pb2.ROLE_VERIFY,
-            test_mode_only=True,
-            agent_id=agent_id,
-        ),
-        metadata=tenant.admin,
-        timeout=10,
-    )
+    created = stack.create_api_key(tenant, agent_id=agent_id, test_mode_only=True, name="test link")
     assert created.api_key.test_mode_only and created.api_key.agent_id == agent_id
     return created.secret, created.revision
 

@@ -63,17 +63,9 @@ def _grant(stack: Stack, tenant: Tenant, agent_id: str, **fields: object) -> int
 def _key(
     stack: Stack, tenant: Tenant, *, agent_id: str = "", test_mode_only: bool = False
 ) -> registry_pb2.CreateApiKeyResponse:
-    created: registry_pb2.CreateApiKeyResponse = stack.registry_stub().CreateApiKey(
-        registry_pb2.CreateApiKeyRequest(
-            name="agent key",
-            role=resources_pb2.ROLE_VERIFY,
-            agent_id=agent_id,
-            test_mode_only=test_mode_only,
-        ),
-        metadata=tenant.admin,
-        timeout=10,
+    return stack.create_api_key(
+        tenant, agent_id=agent_id, test_mode_only=test_mode_only, name="agent key"
     )
-    return created
 
 
 def _verify(stack: Stack, key: str, **fields: Any) -> common_pb2.Decision:
