@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -200,53 +201,109 @@ def _held_verifies(stub, request, metadata, count: int) -> list[grpc.Future]:
 def test_one_tenant_flooding_cannot_take_another_tenants_slots(
     stack: Stack, tenant: Tenant, agent: tuple[str, int]
 ) -> None:
-    """A tenant may hold 3 calls in flight on a verifier set to 3: its fourth is
-    RESOURCE_EXHAUSTED (over gRPC, HTTP and ext_authz alike) while another tenant is answered, and
-    once its calls end the tenant is served again."""
+    """A tenant may hold 3 calls in flight on a verifier set to 3 (here, budgeted purchases
+    held while the registry does not answer): its fourth is RESOURCE_EXHAUSTED (over gRPC, HTTP
+    and ext_authz alike) while another tenant is answered, and once its calls end the tenant is
+    served again."""
     other = stack.create_tenant("limits-other")
     other_agent = stack.agent_with_grant(other)
+    budgeted, grant = stack.agent_with_grant(
+        tenant, "budgeted", budget=common_pb2.Money(amount_minor=10**9, currency="USD")
+    )
+    verifier = stack.start_verifier(BEHALF_VERIFIER_TENANT_IN_FLIGHT="3")
+    try:
+        stub = stack.verifier_stub(len(stack.verifiers) - 1)
+        held_request = _verify_request(budgeted, grant.revision)
+        first = stub.Verify(held_request, metadata=tenant.verify, timeout=10)
+        assert first.decision.outcome == common_pb2.OUTCOME_ALLOW, first.decision
+        registry = stack.registry.process
+        registry.send_signal(signal.SIGSTOP)  # each budgeted call now waits on ReserveBudget
+        try:
+            held = _held_verifies(stub, held_request, tenant.verify, count=3)
+            time.sleep(0.3)  # all three are in the verifier, waiting for the registry
+            assert not any(call.done() for call in held)
+            assert (
+                _status(
+                    lambda: stub.Verify(_verify_request(*agent), metadata=tenant.verify, timeout=10)
+                )
+                == grpc.StatusCode.RESOURCE_EXHAUSTED
+            )
+            # Nor in test mode, nor under a request id it used before: the slots are the tenant's.
+            for fields in (
+                {"test_mode": True},
+                {"request_id": "flood-1"},
+                {"request_id": "flood-1"},
+            ):
+                request = _verify_request(*agent, **fields)
+                assert (
+                    _status(
+                        lambda request=request: stub.Verify(
+                            request, metadata=tenant.verify, timeout=10
+                        )
+                    )
+                    == grpc.StatusCode.RESOURCE_EXHAUSTED
+                )
+            status, body = _http_verify(verifier.http_url, tenant.verify_key, agent)
+            assert (status, body["allowed"], body["error"]["code"]) == (
+                429,
+                False,
+                "resource_exhausted",
+            )
+            check = _check(verifier.target, tenant.verify, agent[0])
+            assert check.denied_response.status.code == 429, check
+            reply = stub.Verify(
+                _verify_request(other_agent[0], other_agent[1].revision),
+                metadata=other.verify,
+                timeout=10,
+            )
+            assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
+            assert not any(call.done() for call in held)
+        finally:
+            registry.send_signal(signal.SIGCONT)
+        for call in held:  # decided once the registry answers, or denied when it did not in time
+            assert call.result().decision.outcome in (
+                common_pb2.OUTCOME_ALLOW,
+                common_pb2.OUTCOME_DENY,
+            )
+        reply = stub.Verify(_verify_request(*agent), metadata=tenant.verify, timeout=10)
+        assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
+    finally:
+        verifier.kill()
+        stack.verifiers.remove(verifier)
+
+
+def test_waiting_for_a_revision_takes_no_decision_slot(
+    stack: Stack, tenant: Tenant, agent: tuple[str, int]
+) -> None:
+    """The agent sends a min_revision no verifier reaches (2^63-1 costs it nothing), so each call
+    waits out the wait. Waits have slots of their own, as many as the tenant's calls (3 here):
+    the fourth wait is RESOURCE_EXHAUSTED, while the tenant's ordinary calls are decided
+    meanwhile, over gRPC, HTTP and ext_authz; each wait ends as a stale-policy deny."""
     verifier = stack.start_verifier(
         BEHALF_VERIFIER_TENANT_IN_FLIGHT="3", BEHALF_MIN_REVISION_WAIT_SECONDS="4"
     )
     try:
         stub = stack.verifier_stub(len(stack.verifiers) - 1)
-        held = _held_verifies(stub, _verify_request(agent[0], AHEAD), tenant.verify, count=3)
+        ahead = _verify_request(agent[0], 2**63 - 1)
+        held = _held_verifies(stub, ahead, tenant.verify, count=3)
         time.sleep(0.5)  # all three are waiting in the verifier
         assert not any(call.done() for call in held)
         assert (
-            _status(
-                lambda: stub.Verify(_verify_request(*agent), metadata=tenant.verify, timeout=10)
-            )
+            _status(lambda: stub.Verify(ahead, metadata=tenant.verify, timeout=10))
             == grpc.StatusCode.RESOURCE_EXHAUSTED
         )
-        # Nor in test mode, nor under a request id it used before: the slots are the tenant's.
-        for fields in ({"test_mode": True}, {"request_id": "flood-1"}, {"request_id": "flood-1"}):
-            request = _verify_request(*agent, **fields)
-            assert (
-                _status(
-                    lambda request=request: stub.Verify(request, metadata=tenant.verify, timeout=10)
-                )
-                == grpc.StatusCode.RESOURCE_EXHAUSTED
-            )
+        for _ in range(4):  # more calls than the tenant's 3 slots, one after another
+            reply = stub.Verify(_verify_request(*agent), metadata=tenant.verify, timeout=10)
+            assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
         status, body = _http_verify(verifier.http_url, tenant.verify_key, agent)
-        assert (status, body["allowed"], body["error"]["code"]) == (
-            429,
-            False,
-            "resource_exhausted",
-        )
-        check = _check(verifier.target, tenant.verify, agent[0])
-        assert check.denied_response.status.code == 429, check
-        reply = stub.Verify(
-            _verify_request(other_agent[0], other_agent[1].revision),
-            metadata=other.verify,
-            timeout=10,
-        )
-        assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
+        assert (status, body["allowed"]) == (200, True), body
+        check = _check(verifier.target, tenant.verify, agent[0])  # decided: it names no amount
+        assert check.denied_response.status.code == 403, check
+        assert "AMOUNT_REQUIRED" in check.denied_response.body, check
+        assert not any(call.done() for call in held)
         for call in held:
             decision = call.result().decision
             assert decision.reason_code == common_pb2.REASON_CODE_STALE_POLICY, decision
-        reply = stub.Verify(_verify_request(*agent), metadata=tenant.verify, timeout=10)
-        assert reply.decision.outcome == common_pb2.OUTCOME_ALLOW, reply.decision
     finally:
         verifier.kill()
         stack.verifiers.remove(verifier)

@@ -73,3 +73,30 @@ def test_valid_request_is_normalized_and_gets_a_request_id() -> None:
 def test_caller_request_id_is_kept() -> None:
     """A caller-supplied request id is used as is."""
     assert validate_verify(_request(request_id="order-42:1"), "t").request_id == "order-42:1"
+
+
+@pytest.mark.parametrize(
+    ("context", "field", "named"),
+    [
+        ({"note": "refund \u202eDSU 00.21"}, "context[note]", "RIGHT-TO-LEFT OVERRIDE"),
+        ({"note": "line one\nline two"}, "context[note]", "U+000A"),
+        ({"note": "\x1b[8mhidden"}, "context[note]", "U+001B"),
+        ({"note": "zero\u200bwidth"}, "context[note]", "ZERO WIDTH SPACE"),
+        ({"no\u200bte": "x"}, "context", "ZERO WIDTH SPACE"),
+        ({"my key": "x"}, "context", "SPACE"),
+    ],
+)
+def test_context_that_would_hide_or_reorder_text_is_refused(
+    context: dict[str, str], field: str, named: str
+) -> None:
+    """People read the context in the console and the CLI: a character that hides, reorders or
+    drives the display is refused, naming the field and the character."""
+    with pytest.raises(InvalidArgument) as caught:
+        validate_verify(_request(context=context), "ten_x")
+    assert caught.value.field == field
+    assert named in caught.value.problem
+
+
+def test_context_may_be_any_visible_text() -> None:
+    context = {"note": "Café order 12 for 東京, 3 × 10.00 €", "x-request-id": "r-1"}
+    assert validate_verify(_request(context=context), "ten_x").request_id

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 
 import ada_url
 import idna
+
+from behalf.common.visible_text import first_hidden
 
 MAX_NAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
@@ -38,9 +39,6 @@ _LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 _CANONICAL_LDH = re.compile(
     r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 )
-# Unicode categories never allowed anywhere: controls, format (zero-width, bidi), surrogates,
-# private use, unassigned, and every kind of space or line separator.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 
 
 class InvalidResourceName(ValueError):
@@ -160,7 +158,7 @@ def _split(raw: str) -> tuple[str, str]:
         raise InvalidResourceName("resource name is empty")
     if len(raw) > MAX_INPUT_LENGTH:
         raise InvalidResourceName(f"resource name is longer than {MAX_INPUT_LENGTH} characters")
-    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in raw):
+    if first_hidden(raw, spaces=False) is not None:
         raise InvalidResourceName(
             f"{raw!r}: contains whitespace, a control character or an invisible character"
         )

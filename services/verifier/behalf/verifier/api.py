@@ -60,6 +60,9 @@ _RISKS: dict[Risk, common_pb2.Risk] = {r: getattr(common_pb2, f"RISK_{r.name}") 
 _UNKNOWN_KEYS = ""
 _TENANT_REFUSAL = "too many calls in flight for this tenant; retry after a backoff"
 _UNKNOWN_KEYS_REFUSAL = "too many calls wait for a key this verifier does not know yet"
+_REVISION_WAITS_REFUSAL = (
+    "too many calls of this tenant wait for a min_revision this verifier has not reached"
+)
 
 
 @functools.cache
@@ -99,6 +102,7 @@ class Verifier:
         self._verifier_id = verifier_id
         self._min_revision_wait = min_revision_wait_seconds
         self._tenants = InFlightLimit("tenant", tenant_in_flight)
+        self._revision_waits = InFlightLimit("tenant_revision_waits", tenant_in_flight)
         self._unknown_keys = InFlightLimit("unknown_keys", UNKNOWN_KEYS_IN_FLIGHT)
         self._background: set[asyncio.Task[None]] = set()
 
@@ -118,7 +122,9 @@ class Verifier:
                 caught_up = await self._catch_up(request)
             return await self._verify_caught_up(token, request, caught_up, state)
         if request.min_revision > state.snapshot.revision:
-            with self.in_flight(caller.tenant_id):
+            # Waiting costs nothing but a slot: its own, so a flood of min_revisions no verifier
+            # will reach (an agent can send 2^63-1) holds none of the slots decisions need.
+            with self._revision_waits.admitted(caller.tenant_id, _REVISION_WAITS_REFUSAL):
                 caught_up = await self._catch_up(request)
             return await self._verify_caught_up(token, request, caught_up, state)
         with self.in_flight(caller.tenant_id):

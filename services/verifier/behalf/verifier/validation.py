@@ -7,6 +7,7 @@ from behalf.common.currencies import is_currency
 from behalf.common.errors import InvalidArgument
 from behalf.common.ids import REQUEST_ID_RULE, is_id, is_request_id, new_id
 from behalf.common.resource_names import InvalidResourceName, normalize_resource
+from behalf.common.visible_text import describe, first_hidden
 from behalf.v1 import verifier_pb2
 from behalf.verifier.engine import VerifyInput
 from behalf.verifier.snapshot import Money
@@ -85,5 +86,10 @@ def _check_context(context: object) -> None:
     for key, value in items.items():
         if not key or len(key) > MAX_CONTEXT_KEY:
             raise InvalidArgument("context", f"keys must be 1 to {MAX_CONTEXT_KEY} characters")
+        if (hidden := first_hidden(key, spaces=False)) is not None:
+            raise InvalidArgument("context", f"a key contains {describe(hidden)}")
         if len(value) > MAX_CONTEXT_VALUE:
             raise InvalidArgument(f"context[{key}]", f"is longer than {MAX_CONTEXT_VALUE}")
+        # People read context in the console and the CLI: nothing that hides or reorders text.
+        if (hidden := first_hidden(value, spaces=True)) is not None:
+            raise InvalidArgument(f"context[{key}]", f"contains {describe(hidden)}")

@@ -10,9 +10,10 @@ from datetime import datetime
 
 import asyncpg
 
-from behalf.registry.store._rows import Executor, set_money, set_time
+from behalf.registry.store._rows import Connection, Executor, set_money, set_time
 from behalf.registry.store.locks import lock_until_commit
 from behalf.registry.store.paging import Cursor
+from behalf.registry.store.permissions import grant_in_force
 from behalf.registry.store.request_ids import RequestFacts
 from behalf.v1 import resources_pb2
 
@@ -200,25 +201,36 @@ _SAME_REQUEST = """tenant_id = $1 AND approval_id = $2 AND agent_id = $3 AND act
 
 # The grant it was asked under ($8, of agent $3) is still in force, and its agent still acts:
 # a verifier deciding from a snapshot older than a revocation spends no approval on it.
-_GRANT_IN_FORCE = """EXISTS (SELECT 1 FROM permissions p JOIN agents a USING (agent_id)
-    WHERE p.tenant_id = $1 AND p.permission_id = $8 AND p.agent_id = $3
-      AND p.revoked_at IS NULL AND (p.expires_at IS NULL OR p.expires_at > now())
-      AND (p.not_before IS NULL OR p.not_before <= now())
-      AND NOT a.disabled AND a.deleted_at IS NULL)"""
+_GRANT_IN_FORCE = grant_in_force("$1", "$8", agent_id="$3")
+# No other approval of the agent has been consumed by this request id: one request, one
+# approval (a replay carrying a second approval must not spend it).
+_NO_OTHER_CONSUMED = """NOT EXISTS (SELECT 1 FROM approvals o
+    WHERE o.tenant_id = $1 AND o.agent_id = $3 AND o.consumed_by_request_id = $9
+      AND o.approval_id <> $2)"""
 
 
 async def consume(
-    conn: Executor,
+    conn: Connection,
     *,
     approval_id: str,
     request: RequestFacts,
 ) -> bool:
     """Move an approved, unexpired approval for exactly this request, under a grant still in
-    force, to consumed; at most once.
+    force, to consumed; at most once, and at most one approval per request id.
 
     A retry by the request id that consumed it, with the same content, is answered True again;
-    anything else (another request id, or the same id asking for something else) loses.
+    anything else (another request id, the same id asking for something else, or the same id
+    carrying a second approval) loses. Consumptions by one request id take turns, so two
+    approvals sent at once under one id cannot both be spent.
     """
+    async with conn.transaction():
+        await lock_until_commit(
+            conn, "approval_consumer", request.tenant_id, request.agent_id, request.request_id
+        )
+        return await _consume(conn, approval_id, request)
+
+
+async def _consume(conn: Connection, approval_id: str, request: RequestFacts) -> bool:
     arguments = (
         request.tenant_id,
         approval_id,
@@ -234,7 +246,7 @@ async def consume(
         f"""UPDATE approvals SET state = 'consumed', consumed_at = now(),
                consumed_by_request_id = $9
            WHERE {_SAME_REQUEST} AND state = 'approved' AND expires_at > now()
-             AND {_GRANT_IN_FORCE}
+             AND {_GRANT_IN_FORCE} AND {_NO_OTHER_CONSUMED}
            RETURNING true""",
         *arguments,
     )

@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from behalf.registry.store._rows import Connection
+from behalf.registry.store.permissions import grant_in_force
 
 # Claims one reservation holds at most. Replays of an allowed request id each get the original
 # outcome; past this many live claims a replay gets it without a claim of its own (nothing it
 # could give back), so an agent replaying one id cannot grow the row without bound.
 MAX_CLAIMS_HELD = 64
+
+# Spent only while the grant applies by the database's clock, whatever the verifier's snapshot
+# showed: not revoked, inside its window, its agent enabled and not deleted.
+_IN_FORCE = grant_in_force("$1", "$2")
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,8 @@ async def reserve(
                     conn, tenant_id, permission_id, request_id, amount_minor, currency, claim_digest
                 )
             remaining = await conn.fetchval(
-                """UPDATE permissions SET budget_spent_minor = budget_spent_minor + $3
-                   WHERE tenant_id = $1 AND permission_id = $2 AND revoked_at IS NULL
+                f"""UPDATE permissions SET budget_spent_minor = budget_spent_minor + $3
+                   WHERE tenant_id = $1 AND permission_id = $2 AND {_IN_FORCE}
                      AND budget_currency = $4 AND budget_minor - budget_spent_minor >= $3
                    RETURNING budget_minor - budget_spent_minor""",
                 tenant_id,

@@ -1,0 +1,291 @@
+"""The stateful steps hold where they take effect: a budget spent and an approval consumed only
+under a grant still in force, by the registry's clock, and one approval per request.
+
+Each test is one attack by an agent holding a verify key (and, where a test models a Verify in
+flight between decide and reserve, the registry's internal RPC as a verifier calls it).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from behalf.v1 import (
+    common_pb2,
+    internal_pb2,
+    internal_pb2_grpc,
+    registry_pb2,
+    resources_pb2,
+    verifier_pb2,
+)
+from tests.harness.processes import VERIFIER_TOKEN
+from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
+
+pytestmark = pytest.mark.integration
+USD = "USD"
+
+
+def usd(minor: int) -> common_pb2.Money:
+    return common_pb2.Money(amount_minor=minor, currency=USD)
+
+
+@pytest.fixture(scope="module")
+async def stack(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> AsyncIterator[Stack]:
+    stack = await start_stack(database_url, kafka_bootstrap, tmp_path_factory.mktemp("review"))
+    yield stack
+    await stop_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def tenant(stack: Stack) -> Tenant:
+    return stack.create_tenant("reviewed")
+
+
+def _rid() -> str:
+    return f"req-{uuid.uuid4().hex}"
+
+
+def _agent(stack: Stack, tenant: Tenant) -> str:
+    reply = stack.registry_stub().CreateAgent(
+        registry_pb2.CreateAgentRequest(name="agent", kind=resources_pb2.AGENT_KIND_NATIVE),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    return str(reply.agent.agent_id)
+
+
+def _grant(stack: Stack, tenant: Tenant, agent_id: str, **fields: object):
+    return stack.registry_stub().GrantPermission(
+        coachella_grant(agent_id, **fields), metadata=tenant.admin, timeout=10
+    )
+
+
+def _verify(stack: Stack, key: str, **fields: object) -> common_pb2.Decision:
+    reply = stack.verifier_stub().Verify(
+        verifier_pb2.VerifyRequest(**fields),  # type: ignore[arg-type]
+        metadata=bearer(key),
+        timeout=10,
+    )
+    return reply.decision
+
+
+def _code(decision: common_pb2.Decision) -> str:
+    return common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_")
+
+
+def _spent(stack: Stack, tenant: Tenant, permission_id: str) -> int:
+    reply = stack.registry_stub().GetPermission(
+        registry_pb2.GetPermissionRequest(permission_id=permission_id),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    return int(reply.permission.budget_spent_minor)
+
+
+def _approve(stack: Stack, tenant: Tenant, approval_id: str) -> None:
+    stack.registry_stub().ResolveApproval(
+        registry_pb2.ResolveApprovalRequest(
+            approval_id=approval_id, approve=True, resolved_by="ops@example.com"
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+
+
+def _approval_state(stack: Stack, tenant: Tenant, approval_id: str) -> str:
+    reply = stack.registry_stub().GetApproval(
+        registry_pb2.GetApprovalRequest(approval_id=approval_id), metadata=tenant.admin, timeout=10
+    )
+    return resources_pb2.ApprovalState.Name(reply.approval.state).removeprefix("APPROVAL_STATE_")
+
+
+def _internal(stack: Stack) -> internal_pb2_grpc.RegistryInternalServiceStub:
+    """The registry's internal API, as a verifier calls it."""
+    return internal_pb2_grpc.RegistryInternalServiceStub(
+        stack.channel(stack.registry.internal_target)
+    )
+
+
+def _reserve_in_flight(
+    stack: Stack, tenant: Tenant, agent_id: str, permission_id: str, amount: int
+) -> bool:
+    """A verifier's ReserveBudget for a Verify it decided from a snapshot a moment older than
+    the registry's state (the request is in flight between decide and reserve). Whether it
+    reserved; a refusal (FAILED_PRECONDITION, NOT_FOUND) counts as not reserved."""
+    try:
+        reply = _internal(stack).ReserveBudget(
+            internal_pb2.ReserveBudgetRequest(
+                tenant_id=tenant.tenant_id,
+                permission_id=permission_id,
+                amount=usd(amount),
+                request_id=_rid(),
+                agent_id=agent_id,
+                action="purchase",
+                resource="coachella.com",
+            ),
+            metadata=bearer(VERIFIER_TOKEN),
+            timeout=10,
+        )
+    except grpc.RpcError as exc:
+        assert exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
+        return False
+    return bool(reply.reserved)
+
+
+def test_a_budget_reserved_in_flight_after_disable_takes_nothing(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """Attack: race DisableAgent. The agent's Verify is decided from a snapshot that still shows
+    it enabled, and its ReserveBudget reaches the registry after the disable committed. The
+    registry re-checks revocation on reserve (and, for approvals, the whole grant and agent,
+    `_GRANT_IN_FORCE`), so it must refuse here too: a disabled agent spends nothing."""
+    agent_id = _agent(stack, tenant)
+    granted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(10_000))
+    permission_id = granted.permission.permission_id
+    stack.registry_stub().DisableAgent(
+        registry_pb2.DisableAgentRequest(agent_id=agent_id), metadata=tenant.admin, timeout=10
+    )
+    assert not _reserve_in_flight(stack, tenant, agent_id, permission_id, 5_000)
+    assert _spent(stack, tenant, permission_id) == 0
+
+
+def test_a_budget_reserved_outside_the_validity_window_takes_nothing(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """Attack: the time edges. A Verify decided while the grant was valid by the verifier's
+    clock (skewed, or just before expires_at) reserves after the grant expired, or before its
+    not_before by the registry's clock. Like ConsumeApproval, ReserveBudget must check
+    not_before <= now() < expires_at, or a grant's budget is spent outside its life."""
+    agent_id = _agent(stack, tenant)
+    later = timestamp_pb2.Timestamp()
+    later.FromDatetime(datetime.now(UTC) + timedelta(hours=1))
+    future = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(10_000), not_before=later)
+    assert not _reserve_in_flight(stack, tenant, agent_id, future.permission.permission_id, 100)
+    assert _spent(stack, tenant, future.permission.permission_id) == 0
+
+    short = _grant(
+        stack,
+        tenant,
+        agent_id,
+        max_amount=None,
+        budget=usd(10_000),
+        expires_in=duration_pb2.Duration(seconds=1),
+    )
+    time.sleep(1.5)
+    assert not _reserve_in_flight(stack, tenant, agent_id, short.permission.permission_id, 100)
+    assert _spent(stack, tenant, short.permission.permission_id) == 0
+
+
+def test_a_replay_carrying_a_second_approval_does_not_spend_it(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """Attack: approval_id is not in the request-id digest. Request R is allowed with approval
+    A; R is replayed (same content) carrying approval B, which a human approved for another
+    request of the same content. The replay must not consume B (it is already allowed by A and
+    buys nothing new), and B must still allow the request it was approved for."""
+    agent_id = _agent(stack, tenant)
+    granted = _grant(stack, tenant, agent_id, requires_approval=True)
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "amount": usd(100),
+        "min_revision": granted.revision,
+    }
+    first = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    second = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    assert first.outcome == second.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
+    approval_a, approval_b = first.approval_id, second.approval_id
+    assert approval_a != approval_b
+    _approve(stack, tenant, approval_a)
+    _approve(stack, tenant, approval_b)
+
+    request_id = _rid()
+    used = _verify(stack, tenant.verify_key, request_id=request_id, approval_id=approval_a, **asked)
+    assert (used.outcome, _code(used)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+    replay = _verify(
+        stack, tenant.verify_key, request_id=request_id, approval_id=approval_b, **asked
+    )
+    assert _approval_state(stack, tenant, approval_b) == "APPROVED", (
+        f"the replay of an allowed request id consumed a second approval ({_code(replay)})"
+    )
+    fresh = _verify(stack, tenant.verify_key, request_id=_rid(), approval_id=approval_b, **asked)
+    assert (fresh.outcome, _code(fresh)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+
+
+def test_racing_fresh_request_ids_spend_one_approval_once(stack: Stack, tenant: Tenant) -> None:
+    """Attack: race one approved approval with 12 concurrent Verifies, each a fresh request id
+    of exactly the approved content. Exactly one is allowed; the others are APPROVAL_INVALID."""
+    agent_id = _agent(stack, tenant)
+    granted = _grant(stack, tenant, agent_id, requires_approval=True, budget=usd(1_000_000))
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "amount": usd(500),
+        "min_revision": granted.revision,
+    }
+    pending = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    _approve(stack, tenant, pending.approval_id)
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        decisions = list(
+            pool.map(
+                lambda _: _verify(
+                    stack,
+                    tenant.verify_key,
+                    request_id=_rid(),
+                    approval_id=pending.approval_id,
+                    **asked,
+                ),
+                range(12),
+            )
+        )
+    allowed = [d for d in decisions if d.outcome == common_pb2.OUTCOME_ALLOW]
+    assert len(allowed) == 1
+    assert {_code(d) for d in decisions if d.outcome != common_pb2.OUTCOME_ALLOW} == {
+        "APPROVAL_INVALID"
+    }
+    assert _spent(stack, tenant, granted.permission.permission_id) == 500
+
+
+def test_test_mode_leaves_an_approved_approval_and_the_budget_unspent(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """Attack: spend a human's approval (or budget) with a test-mode request. A test-mode
+    Verify carrying an approved approval authorizes nothing, consumes nothing and reserves
+    nothing; the approval then allows the real request once."""
+    agent_id = _agent(stack, tenant)
+    granted = _grant(stack, tenant, agent_id, requires_approval=True, budget=usd(1_000))
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "amount": usd(700),
+        "min_revision": granted.revision,
+    }
+    pending = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    _approve(stack, tenant, pending.approval_id)
+    request_id = _rid()
+    tested = _verify(
+        stack,
+        tenant.verify_key,
+        request_id=request_id,
+        approval_id=pending.approval_id,
+        test_mode=True,
+        **asked,
+    )
+    assert tested.test_mode and tested.outcome != common_pb2.OUTCOME_ALLOW
+    assert _approval_state(stack, tenant, pending.approval_id) == "APPROVED"
+    assert _spent(stack, tenant, granted.permission.permission_id) == 0
+    real = _verify(
+        stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **asked
+    )
+    assert (real.outcome, _code(real)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+    assert _spent(stack, tenant, granted.permission.permission_id) == 700
