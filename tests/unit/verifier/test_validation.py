@@ -98,5 +98,5 @@ def test_context_that_would_hide_or_reorder_text_is_refused(
 
 
 def test_context_may_be_any_visible_text() -> None:
-    context = {"note": "Café order 12 for 東京, 3 × 10.00 €", "x-request-id": "r-1"}
+    context = {"note": "Café order 12 for 東京, 3 \u00d7 10.00 €", "x-request-id": "r-1"}
     assert validate_verify(_request(context=context), "ten_x").request_id
