@@ -127,3 +127,18 @@ def test_webhook_list_columns_show_health() -> None:
     )
     quiet = as_dict(resources_pb2.WebhookEndpoint(endpoint_id="whe_2"))
     assert (columns["success"](quiet), columns["breaker"](quiet)) == ("", "")
+
+
+def test_server_text_is_shown_as_it_is_never_as_markup_or_terminal_control() -> None:
+    """A host like `[fe80::1]` is a rich style tag, and ESC, bidi overrides and newlines drive
+    the terminal: what an agent chose is printed literally, controls spelled out."""
+    from rich.console import Console
+
+    from behalf.cli._context import shown
+
+    console = Console(width=200, record=True, color_system=None)
+    console.print(shown("[fe80::1]"))
+    console.print(shown("\x1b]8;;https://evil.example\x07refund\u202eDSU 00.21\nnext"))
+    assert console.export_text() == (
+        "[fe80::1]\n\\u001b]8;;https://evil.example\\u0007refund\\u202eDSU 00.21\\u000anext\n"
+    )

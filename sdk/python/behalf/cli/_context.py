@@ -19,6 +19,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from behalf import AuthenticationError, BehalfError, Money
 from behalf._client import DEFAULT_REGISTRY, DEFAULT_VERIFIER
@@ -190,14 +191,25 @@ def emit(
         for key, value in payload.items():
             if isinstance(value, dict | list):
                 value = json.dumps(value, default=str)
-            stdout.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+            stdout.print(Text.assemble((key, "bold"), ": ", shown(value)))
         return
     table = Table(title=title, show_lines=False)
     for name, _ in columns:
-        table.add_column(name)
+        table.add_column(name, overflow="fold")  # cut cells hide the end of a look-alike host
     for row in rows:
-        table.add_row(*(_cell(get(row)) for _, get in columns))
+        table.add_row(*(shown(_cell(get(row))) for _, get in columns))
     stdout.print(table)
+
+
+def shown(value: Any) -> Text:
+    """Text from the server (much of it chosen by an agent) as it is: never read as rich markup
+    (`[fe80::1]` is a style tag to rich), and a control or format character spelled out as
+    `\\u202e` rather than sent to the terminal, where it could move the cursor or reorder what
+    the human reads."""
+    text = str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in text)
+    return Text(text)
 
 
 def _cell(value: Any) -> str:
@@ -217,4 +229,4 @@ def enum_name(value: str | None, prefix: str) -> str:
 
 def fail(message: str) -> None:
     """Print a one-line error to stderr."""
-    print(f"behalf: error: {message}", file=sys.stderr)
+    print(f"behalf: error: {shown(message).plain}", file=sys.stderr)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from behalf import (
     ActionDenied,
@@ -30,6 +31,7 @@ from behalf.cli._context import (
     parse_pairs,
     parse_time,
     settings,
+    shown,
     stderr,
     stdout,
 )
@@ -105,13 +107,18 @@ def _print_decision(s: Settings, decision: Decision) -> None:
     if decision.test_mode:  # authorizes nothing, whatever the outcome says
         color, outcome = "yellow", f"TEST {outcome} (authorizes nothing)"
     stdout.print(
-        f"[bold {color}]{outcome}[/] {decision.reason_code}: {decision.reason}",
-        highlight=False,
+        Text.assemble(
+            (outcome, f"bold {color}"),
+            " ",
+            shown(decision.reason_code),
+            ": ",
+            shown(decision.reason),
+        )
     )
     extras = ("risk", "request_id", "permission_id", "approval_id", "policy_revision")
     for key in extras:
         if data.get(key):
-            stdout.print(f"  {key}: {data[key]}", highlight=False)
+            stdout.print(Text.assemble(f"  {key}: ", shown(data[key])))
 
 
 def _decisions_request(
@@ -199,8 +206,8 @@ def _print_event(s: Settings, row: dict[str, Any]) -> None:
     if s.json:
         print(json.dumps(row), flush=True)
         return
-    cells = [str(get(row) or "") for _, get in _DECISION_COLUMNS]
-    stdout.print("  ".join(cells), highlight=False)
+    cells = [shown(get(row) or "") for _, get in _DECISION_COLUMNS]
+    stdout.print(Text("  ").join(cells))
 
 
 def register(app: typer.Typer) -> None:

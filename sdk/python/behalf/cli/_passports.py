@@ -19,6 +19,7 @@ from behalf.cli._context import (
     emit,
     parse_duration,
     settings,
+    shown,
     stderr,
 )
 from behalf.v1 import registry_pb2
@@ -47,9 +48,8 @@ def passport_export(
         return
     out.write_text(signed.to_json() + "\n")
     expires = json.loads(reply.document).get("expires_at")
-    stderr.print(
-        f"wrote {out} (key {signed.key_id}, public key {signed.public_key}, expires {expires})"
-    )
+    wrote = f"wrote {out} (key {signed.key_id}, public key {signed.public_key}, expires {expires})"
+    stderr.print(shown(wrote))
 
 
 @passport.command("verify")
