@@ -318,7 +318,7 @@ async def test_decisions_table_updates_live_and_filters(page, console: Console) 
     assert await page.locator(f"tr[data-request-id='{decision.request_id}']").count() == 0
     await page.goto(console.url + f"/decisions?agent_id={agent_id}&reason_code=NO_PERMISSION")
     await row.locator("a").first.click()
-    await page.wait_for_url(f"**/decisions/{decision.request_id}")
+    await page.wait_for_url("**/decisions/event/evt_*")
     assert await page.inner_text("#reason-code") == "NO_PERMISSION"
     assert decision.reason in await page.inner_text("#reason")
     await shot(page, "12-decision-detail")

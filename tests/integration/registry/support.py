@@ -72,10 +72,19 @@ class FakeAudit:
         return registry_pb2.ListDecisionsResponse()
 
     async def get_decision(self, tenant_id: str, request_id: str) -> Any:
+        return self._missing(tenant_id)
+
+    async def get_event(self, tenant_id: str, event_id: str) -> Any:
+        return self._missing(tenant_id)
+
+    async def get_asking(self, tenant_id: str, approval_id: str) -> Any:
+        return self._missing(tenant_id)
+
+    def _missing(self, tenant_id: str) -> Any:
         from behalf.common.errors import NotFound
 
         self.tenants.append(tenant_id)
-        raise NotFound(f"decision {request_id} not found")
+        raise NotFound("decision not found")
 
 
 @dataclass

@@ -223,6 +223,17 @@ async def test_list_verifiers_and_audit_queries_are_tenant_scoped(registry: Regi
     await fails(
         tenant.audit.GetDecision(registry_pb2.GetDecisionRequest(request_id="req-1")), C.NOT_FOUND
     )
+    for asked in (
+        registry_pb2.GetDecisionRequest(event_id="evt_" + "a" * 20),
+        registry_pb2.GetDecisionRequest(approval_id="apr_" + "a" * 20),
+    ):
+        await fails(tenant.audit.GetDecision(asked), C.NOT_FOUND)
+    for asked, field in (
+        (registry_pb2.GetDecisionRequest(), "request_id"),
+        (registry_pb2.GetDecisionRequest(request_id="r", event_id="evt_" + "a" * 20), "event_id"),
+        (registry_pb2.GetDecisionRequest(event_id="e", approval_id="a"), "approval_id"),
+    ):
+        await fails(tenant.audit.GetDecision(asked), C.INVALID_ARGUMENT, field)
     await fails(
         tenant.audit.ListDecisions(registry_pb2.ListDecisionsRequest(page_size=501)),
         C.INVALID_ARGUMENT,
@@ -231,4 +242,4 @@ async def test_list_verifiers_and_audit_queries_are_tenant_scoped(registry: Regi
     await fails(
         tenant.verify.ListDecisions(registry_pb2.ListDecisionsRequest()), C.PERMISSION_DENIED
     )
-    assert registry.audit.tenants == [tenant.tenant_id, tenant.tenant_id]
+    assert registry.audit.tenants == [tenant.tenant_id] * 4

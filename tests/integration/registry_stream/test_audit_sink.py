@@ -301,6 +301,10 @@ async def test_get_decision_is_scoped_to_the_tenant(
         with pytest.raises(NotFound) as raised:
             await queries.get_decision(tenant_id, request_id)
         assert str(raised.value) == "decision not found"
+    # By its event id: exactly that decision, and only in its tenant.
+    assert await queries.get_event(tenant, event.event_id) == event
+    with pytest.raises(NotFound):
+        await queries.get_event(other, event.event_id)
     for no_request_id in ("", "\x00", "req 1", "r" * 129):
         with pytest.raises(InvalidArgument) as invalid:
             await queries.get_decision(tenant, no_request_id)

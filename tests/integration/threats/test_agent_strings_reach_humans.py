@@ -4,7 +4,7 @@ The agent picks every field of its Verify requests; the verifier stores them in 
 trail and approvals, and people read them in the console, in the CLI and in signed webhooks.
 Each test is one attack, driven only through the tenant's verify key (and the admin key a human
 holds), against the real registry, verifier, PostgreSQL and Kafka. Each asserts the safe
-behaviour, so a failing test is a live hole.
+behaviour.
 """
 
 from __future__ import annotations
@@ -184,12 +184,12 @@ async def _signed_in(client: TestClient, key: str) -> None:
 async def test_console_approval_links_to_the_decision_that_asked(
     stack: Stack, tenant: Tenant
 ) -> None:
-    """Attack: the approval queue links each approval to `/decisions/<request_id>`, which shows
+    """Attack: the approval queue linked each approval to `/decisions/<request_id>`, which shows
     the tenant's NEWEST decision with that id. After asking for approval of a 2,500.00 USD
     purchase, the agent sends one more Verify with the same request id (another action, no
-    amount, a soothing context); it is denied and audited, and the human who clicks through from
-    the Approve button now reads that decision instead. Safe: the page the approval links to
-    shows the request the approval is for (its amount), whatever else reused the id."""
+    amount, a soothing context); it is denied and audited, and the human who clicked through
+    from the Approve button read that decision instead. Now the approval links to the decision
+    that asked for it (its amount), whatever else reused the id."""
     agent_id, revision = _agent_with_approval_grant(stack, tenant, ["shop.example"])
     request_id = _rid()
     pending = _verify(
@@ -222,9 +222,13 @@ async def test_console_approval_links_to_the_decision_that_asked(
     try:
         await _signed_in(client, tenant.admin_key)
         queue = await (await client.get("/approvals")).text()
-        assert pending.approval_id in queue
-        assert f'href="/decisions/{request_id}"' in queue
-        page = await (await client.get(f"/decisions/{request_id}")).text()
+        row = re.search(
+            rf'data-approval-id="{pending.approval_id}".*?<a href="([^"]+)">{request_id}</a>',
+            queue,
+            re.S,
+        )
+        assert row is not None, queue
+        page = await (await client.get(row[1])).text()
     finally:
         await client.close()
     assert "2500.00 USD" in page, "the approval's link shows another decision"

@@ -623,10 +623,14 @@ class ListDecisionsResponse(_message.Message):
     def __init__(self, decisions: _Optional[_Iterable[_Union[_events_pb2.DecisionEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetDecisionRequest(_message.Message):
-    __slots__ = ("request_id",)
+    __slots__ = ("request_id", "event_id", "approval_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
-    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+    event_id: str
+    approval_id: str
+    def __init__(self, request_id: _Optional[str] = ..., event_id: _Optional[str] = ..., approval_id: _Optional[str] = ...) -> None: ...
 
 class GetDecisionResponse(_message.Message):
     __slots__ = ("decision",)

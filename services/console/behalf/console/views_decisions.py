@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from behalf.common.ids import is_request_id
+from behalf.common.ids import is_id, is_request_id
 from behalf.console import forms
 from behalf.console.chart import build_chart, counted_buckets
 from behalf.console.present import outcome
@@ -92,14 +92,36 @@ async def live(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/decisions/{request_id}")
 async def decision(request: web.Request) -> web.StreamResponse:
-    session = require_session(request)
+    """The newest decision under a request id (an agent chooses those: pages link to one
+    decision by its event id or its approval instead)."""
     request_id = request.match_info["request_id"]
     if not is_request_id(request_id):
         raise web.HTTPNotFound()
+    return await _decision_page(request, registry_pb2.GetDecisionRequest(request_id=request_id))
+
+
+@routes.get("/decisions/event/{event_id}")
+async def decision_event(request: web.Request) -> web.StreamResponse:
+    event_id = request.match_info["event_id"]
+    if not is_id(event_id, "evt"):
+        raise web.HTTPNotFound()
+    return await _decision_page(request, registry_pb2.GetDecisionRequest(event_id=event_id))
+
+
+@routes.get("/approvals/{approval_id}/decision")
+async def approval_decision(request: web.Request) -> web.StreamResponse:
+    """The decision that asked for the approval: what the human is approving, never another
+    decision the agent made under the same request id."""
+    approval_id = request.match_info["approval_id"]
+    if not is_id(approval_id, "apr"):
+        raise web.HTTPNotFound()
+    return await _decision_page(request, registry_pb2.GetDecisionRequest(approval_id=approval_id))
+
+
+async def _decision_page(
+    request: web.Request, asked: registry_pb2.GetDecisionRequest
+) -> web.StreamResponse:
+    session = require_session(request)
     backend = request.app[BACKEND]
-    found = await backend.call(
-        backend.registry.GetDecision,
-        registry_pb2.GetDecisionRequest(request_id=request_id),
-        session.api_key,
-    )
+    found = await backend.call(backend.registry.GetDecision, asked, session.api_key)
     return render(request, "decision.html", event=found.decision)

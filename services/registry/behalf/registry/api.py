@@ -129,11 +129,19 @@ class RegistryApi(
         context: grpc.aio.ServicerContext[pb.GetDecisionRequest, pb.GetDecisionResponse],
     ) -> pb.GetDecisionResponse:
         caller = await self._auth(context, *READ_ROLES)
-        if not request.request_id:
-            raise InvalidArgument("request_id", "is required")
-        if len(request.request_id) > 128:
-            raise InvalidArgument("request_id", "must be at most 128 characters")
-        decision = await self._deps.audit.get_decision(caller.tenant_id, request.request_id)
+        asked = [f for f in ("request_id", "event_id", "approval_id") if getattr(request, f)]
+        if len(asked) != 1:
+            raise InvalidArgument(
+                asked[-1] if asked else "request_id",
+                "name exactly one of request_id, event_id and approval_id",
+            )
+        audit, tenant_id = self._deps.audit, caller.tenant_id
+        if request.event_id:
+            decision = await audit.get_event(tenant_id, request.event_id)
+        elif request.approval_id:
+            decision = await audit.get_asking(tenant_id, request.approval_id)
+        else:
+            decision = await audit.get_decision(tenant_id, request.request_id)
         return pb.GetDecisionResponse(decision=decision)
 
     async def ListVerifiers(

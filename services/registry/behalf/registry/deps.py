@@ -48,6 +48,10 @@ class AuditReader(Protocol):
 
     async def get_decision(self, tenant_id: str, request_id: str) -> events_pb2.DecisionEvent: ...
 
+    async def get_event(self, tenant_id: str, event_id: str) -> events_pb2.DecisionEvent: ...
+
+    async def get_asking(self, tenant_id: str, approval_id: str) -> events_pb2.DecisionEvent: ...
+
 
 @dataclass(frozen=True)
 class RegistryDeps:

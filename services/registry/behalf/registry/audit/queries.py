@@ -89,9 +89,30 @@ class AuditQueries:
         if not is_request_id(request_id):
             raise InvalidArgument("request_id", REQUEST_ID_RULE)
         payload = await decisions.payload_for_request(self._pool, tenant_id, request_id)
-        if payload is None:
-            raise NotFound("decision not found")
-        return events_pb2.DecisionEvent.FromString(payload)
+        return _found(payload)
+
+    async def get_event(self, tenant_id: str, event_id: str) -> events_pb2.DecisionEvent:
+        """The tenant's decision event `event_id`."""
+        if not is_id(event_id, "evt"):
+            raise InvalidArgument("event_id", "is not a decision event id")
+        return _found(await decisions.payload_of_event(self._pool, tenant_id, event_id))
+
+    async def get_asking(self, tenant_id: str, approval_id: str) -> events_pb2.DecisionEvent:
+        """The tenant's decision that asked for approval `approval_id`: its REQUIRE_APPROVAL,
+        never another decision that happens to share its request id."""
+        if not is_id(approval_id, "apr"):
+            raise InvalidArgument("approval_id", "is not an approval id")
+        for payload in await decisions.payloads_asking_approval(self._pool, tenant_id, approval_id):
+            event = events_pb2.DecisionEvent.FromString(payload)
+            if event.decision.approval_id == approval_id:
+                return event
+        raise NotFound("decision not found")
+
+
+def _found(payload: bytes | None) -> events_pb2.DecisionEvent:
+    if payload is None:
+        raise NotFound("decision not found")
+    return events_pb2.DecisionEvent.FromString(payload)
 
 
 def _filters(request: registry_pb2.ListDecisionsRequest) -> DecisionFilters:

@@ -121,6 +121,34 @@ async def payload_for_request(executor: Executor, tenant_id: str, request_id: st
     return payload
 
 
+async def payload_of_event(executor: Executor, tenant_id: str, event_id: str) -> bytes | None:
+    """The stored payload of the tenant's decision event, or None."""
+    payload: bytes | None = await executor.fetchval(
+        "SELECT payload FROM decisions WHERE tenant_id = $1 AND event_id = $2",
+        tenant_id,
+        event_id,
+    )
+    return payload
+
+
+async def payloads_asking_approval(
+    executor: Executor, tenant_id: str, approval_id: str
+) -> list[bytes]:
+    """Payloads of the REQUIRE_APPROVAL decisions of the approval's agent under its request id,
+    oldest first: the one that asked for it is among them (its payload names the approval)."""
+    rows = await executor.fetch(
+        """SELECT d.payload FROM decisions d JOIN approvals a
+               ON a.tenant_id = d.tenant_id AND a.agent_id = d.agent_id
+              AND a.request_id = d.request_id
+           WHERE a.tenant_id = $1 AND a.approval_id = $2
+             AND d.outcome = 'OUTCOME_REQUIRE_APPROVAL'
+           ORDER BY d.decided_at, d.event_id LIMIT 100""",
+        tenant_id,
+        approval_id,
+    )
+    return [row["payload"] for row in rows]
+
+
 async def count_by_bucket(
     executor: Executor,
     tenant_id: str,

@@ -734,8 +734,16 @@ export interface ListDecisionsResponse {
 
 /** GetDecisionRequest names a decision by its request id. */
 export interface GetDecisionRequest {
-  /** The Verify request id. */
+  /**
+   * Exactly one of the three. A Verify request id: the newest decision under it (the agent
+   * chooses request ids, so an id may name requests of several agents, or a refused reuse
+   * beside the original; to show one decision, ask by event_id or approval_id).
+   */
   requestId: string;
+  /** A decision event's id: exactly that decision. */
+  eventId: string;
+  /** An approval's id: the decision that asked for it (REQUIRE_APPROVAL, the first). */
+  approvalId: string;
 }
 
 /** GetDecisionResponse holds it. */
@@ -7674,13 +7682,19 @@ export const ListDecisionsResponse: MessageFns<ListDecisionsResponse> = {
 };
 
 function createBaseGetDecisionRequest(): GetDecisionRequest {
-  return { requestId: "" };
+  return { requestId: "", eventId: "", approvalId: "" };
 }
 
 export const GetDecisionRequest: MessageFns<GetDecisionRequest> = {
   encode(message: GetDecisionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.requestId !== "") {
       writer.uint32(10).string(message.requestId);
+    }
+    if (message.eventId !== "") {
+      writer.uint32(18).string(message.eventId);
+    }
+    if (message.approvalId !== "") {
+      writer.uint32(26).string(message.approvalId);
     }
     return writer;
   },
@@ -7706,6 +7720,22 @@ export const GetDecisionRequest: MessageFns<GetDecisionRequest> = {
             message.requestId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.approvalId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7725,6 +7755,16 @@ export const GetDecisionRequest: MessageFns<GetDecisionRequest> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      approvalId: isSet(object.approvalId)
+        ? globalThis.String(object.approvalId)
+        : isSet(object.approval_id)
+        ? globalThis.String(object.approval_id)
+        : "",
     };
   },
 
@@ -7732,6 +7772,12 @@ export const GetDecisionRequest: MessageFns<GetDecisionRequest> = {
     const obj: any = {};
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
+    }
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.approvalId !== "") {
+      obj.approvalId = message.approvalId;
     }
     return obj;
   },
@@ -7742,6 +7788,8 @@ export const GetDecisionRequest: MessageFns<GetDecisionRequest> = {
   fromPartial<I extends Exact<DeepPartial<GetDecisionRequest>, I>>(object: I): GetDecisionRequest {
     const message = createBaseGetDecisionRequest();
     message.requestId = object.requestId ?? "";
+    message.eventId = object.eventId ?? "";
+    message.approvalId = object.approvalId ?? "";
     return message;
   },
 };
