@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from behalf.v1 import common_pb2, events_pb2, registry_pb2, resources_pb2, verifier_pb2
+from tests.harness.decisions import reason_code
 from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -79,10 +80,6 @@ def _verify(stack: Stack, tenant: Tenant, **fields) -> common_pb2.Decision:
         verifier_pb2.VerifyRequest(**fields), metadata=tenant.verify, timeout=10
     )
     return reply.decision
-
-
-def _code(decision: common_pb2.Decision) -> str:
-    return common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_")
 
 
 async def _consume_decisions(
@@ -166,10 +163,10 @@ async def test_seed_example_is_decided_and_audited(stack: Stack, tenant: Tenant)
     )
 
     assert allowed.outcome == common_pb2.OUTCOME_ALLOW, allowed
-    assert _code(over) == "AMOUNT_EXCEEDS_LIMIT"
-    assert _code(elsewhere) == "RESOURCE_NOT_ALLOWED"
-    assert _code(expired) == "PERMISSION_EXPIRED"
-    assert _code(disabled) == "AGENT_DISABLED"
+    assert reason_code(over) == "AMOUNT_EXCEEDS_LIMIT"
+    assert reason_code(elsewhere) == "RESOURCE_NOT_ALLOWED"
+    assert reason_code(expired) == "PERMISSION_EXPIRED"
+    assert reason_code(disabled) == "AGENT_DISABLED"
     assert disabled.policy_revision >= disabled_reply.revision
     decisions = [allowed, over, elsewhere, expired, disabled]
     request_ids = {d.request_id for d in decisions}
@@ -222,10 +219,10 @@ def test_approval_flow_allows_once(stack: Stack, tenant: Tenant) -> None:
     )
     retried = _verify(stack, tenant, approval_id=first.approval_id, **ask)
     assert retried.outcome == common_pb2.OUTCOME_ALLOW, retried
-    assert _code(retried) == "APPROVAL_CONSUMED"
+    assert reason_code(retried) == "APPROVAL_CONSUMED"
     again = _verify(stack, tenant, approval_id=first.approval_id, **ask)
     assert again.outcome == common_pb2.OUTCOME_DENY
-    assert _code(again) == "APPROVAL_INVALID"
+    assert reason_code(again) == "APPROVAL_INVALID"
 
 
 def test_an_action_on_no_resource_goes_through_budget_and_approval(
@@ -236,8 +233,8 @@ def test_an_action_on_no_resource_goes_through_budget_and_approval(
     agent_id = _agent(stack, tenant, "tipper")
     _grant(stack, tenant, agent_id, allowed_actions=["tip"], resources=["*"], budget=usd(500))
     tip = {"agent_id": agent_id, "action": "tip", "resource": "", "amount": usd(300)}
-    assert _code(_verify(stack, tenant, **tip)) == "ALLOWED"
-    assert _code(_verify(stack, tenant, **tip)) == "BUDGET_EXHAUSTED"
+    assert reason_code(_verify(stack, tenant, **tip)) == "ALLOWED"
+    assert reason_code(_verify(stack, tenant, **tip)) == "BUDGET_EXHAUSTED"
 
     asker = _agent(stack, tenant, "asker")
     _grant(stack, tenant, asker, allowed_actions=["tip"], resources=["*"], requires_approval=True)
@@ -251,7 +248,7 @@ def test_an_action_on_no_resource_goes_through_budget_and_approval(
         timeout=10,
     )
     approved = _verify(stack, tenant, **{**tip, "agent_id": asker}, approval_id=first.approval_id)
-    assert _code(approved) == "APPROVAL_CONSUMED"
+    assert reason_code(approved) == "APPROVAL_CONSUMED"
 
 
 @pytest.mark.parametrize(
@@ -306,7 +303,7 @@ def test_another_tenants_agent_is_not_found(stack: Stack, tenant: Tenant) -> Non
         resource="coachella.com",
         amount=usd(1),
     )
-    assert _code(decision) == _code(missing) == "AGENT_NOT_FOUND"
+    assert reason_code(decision) == reason_code(missing) == "AGENT_NOT_FOUND"
     assert decision.reason == missing.reason
     assert foreign not in decision.reason
 

@@ -16,8 +16,9 @@ import grpc
 import pytest
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 
-from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
-from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
+from behalf.v1 import common_pb2, registry_pb2, resources_pb2
+from tests.harness.decisions import reason_code, spent, verify_as
+from tests.harness.stack import Stack, Tenant, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
 USD = "USD"
@@ -52,28 +53,6 @@ def _grant(stack: Stack, tenant: Tenant, request: registry_pb2.GrantPermissionRe
     """Grant and return the revision it committed at."""
     reply = stack.registry_stub().GrantPermission(request, metadata=tenant.admin, timeout=10)
     return int(reply.revision)
-
-
-def _verify(stack: Stack, key: str, **fields: object) -> common_pb2.Decision:
-    reply = stack.verifier_stub().Verify(
-        verifier_pb2.VerifyRequest(**fields),  # type: ignore[arg-type]
-        metadata=bearer(key),
-        timeout=10,
-    )
-    return reply.decision
-
-
-def _code(decision: common_pb2.Decision) -> str:
-    return common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_")
-
-
-def _spent(stack: Stack, tenant: Tenant, permission_id: str) -> int:
-    reply = stack.registry_stub().GetPermission(
-        registry_pb2.GetPermissionRequest(permission_id=permission_id),
-        metadata=tenant.admin,
-        timeout=10,
-    )
-    return int(reply.permission.budget_spent_minor)
 
 
 def _approval_of(stack: Stack, tenant: Tenant, agent_id: str) -> str:
@@ -116,7 +95,7 @@ def test_a_replayed_approval_cannot_buy_something_else(stack: Stack, tenant: Ten
         "amount": usd(100),
         "min_revision": revision,
     }
-    pending = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    pending = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
     assert pending.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
     stack.registry_stub().ResolveApproval(
         registry_pb2.ResolveApprovalRequest(
@@ -126,25 +105,31 @@ def test_a_replayed_approval_cannot_buy_something_else(stack: Stack, tenant: Ten
         timeout=10,
     )
     request_id = _rid()
-    used = _verify(
+    used = verify_as(
         stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **asked
     )
-    assert (used.outcome, _code(used)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+    assert (used.outcome, reason_code(used)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
 
-    retried = _verify(
+    retried = verify_as(
         stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **asked
     )
-    assert (retried.outcome, _code(retried)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+    assert (retried.outcome, reason_code(retried)) == (
+        common_pb2.OUTCOME_ALLOW,
+        "APPROVAL_CONSUMED",
+    )
 
     bigger = {**asked, "resource": "y.example", "amount": usd(999_999)}
-    replayed = _verify(
+    replayed = verify_as(
         stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **bigger
     )
-    assert (replayed.outcome, _code(replayed)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
-    fresh = _verify(
+    assert (replayed.outcome, reason_code(replayed)) == (
+        common_pb2.OUTCOME_DENY,
+        "REQUEST_ID_REUSED",
+    )
+    fresh = verify_as(
         stack, tenant.verify_key, request_id=_rid(), approval_id=pending.approval_id, **bigger
     )
-    assert (fresh.outcome, _code(fresh)) == (common_pb2.OUTCOME_DENY, "APPROVAL_INVALID")
+    assert (fresh.outcome, reason_code(fresh)) == (common_pb2.OUTCOME_DENY, "APPROVAL_INVALID")
 
 
 def test_a_replayed_budget_reservation_cannot_spend_more(stack: Stack, tenant: Tenant) -> None:
@@ -164,13 +149,13 @@ def test_a_replayed_budget_reservation_cannot_spend_more(stack: Stack, tenant: T
         "min_revision": granted.revision,
     }
     request_id = _rid()
-    first = _verify(stack, tenant.verify_key, request_id=request_id, amount=usd(1), **asked)
+    first = verify_as(stack, tenant.verify_key, request_id=request_id, amount=usd(1), **asked)
     assert first.outcome == common_pb2.OUTCOME_ALLOW
-    huge = _verify(
+    huge = verify_as(
         stack, tenant.verify_key, request_id=request_id, amount=usd(1_000_000_000_000), **asked
     )
-    assert (huge.outcome, _code(huge)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
-    elsewhere = _verify(
+    assert (huge.outcome, reason_code(huge)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
+    elsewhere = verify_as(
         stack,
         tenant.verify_key,
         request_id=request_id,
@@ -178,9 +163,9 @@ def test_a_replayed_budget_reservation_cannot_spend_more(stack: Stack, tenant: T
         **{**asked, "resource": "www.coachella.com"},
     )
     assert elsewhere.outcome == common_pb2.OUTCOME_DENY
-    same = _verify(stack, tenant.verify_key, request_id=request_id, amount=usd(1), **asked)
-    assert (same.outcome, _code(same)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED")
-    assert _spent(stack, tenant, permission_id) == 1
+    same = verify_as(stack, tenant.verify_key, request_id=request_id, amount=usd(1), **asked)
+    assert (same.outcome, reason_code(same)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED")
+    assert spent(stack, tenant, permission_id) == 1
 
 
 def test_a_request_id_cannot_be_reused_after_a_denial(stack: Stack, tenant: Tenant) -> None:
@@ -199,10 +184,10 @@ def test_a_request_id_cannot_be_reused_after_a_denial(stack: Stack, tenant: Tena
         "min_revision": granted.revision,
     }
     request_id = _rid()
-    over = _verify(stack, tenant.verify_key, request_id=request_id, amount=usd(501), **asked)
-    assert _code(over) == "BUDGET_EXHAUSTED"
-    reused = _verify(stack, tenant.verify_key, request_id=request_id, amount=usd(5), **asked)
-    assert (reused.outcome, _code(reused)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
+    over = verify_as(stack, tenant.verify_key, request_id=request_id, amount=usd(501), **asked)
+    assert reason_code(over) == "BUDGET_EXHAUSTED"
+    reused = verify_as(stack, tenant.verify_key, request_id=request_id, amount=usd(5), **asked)
+    assert (reused.outcome, reason_code(reused)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
 
 
 async def test_a_replayed_envoy_x_request_id_is_a_new_request(stack: Stack, tenant: Tenant) -> None:
@@ -256,7 +241,7 @@ async def test_a_replayed_envoy_x_request_id_is_a_new_request(stack: Stack, tena
     assert [r.HasField("ok_response") for r in spends] == [True, True, False]
     assert spends[2].denied_response.status.code == 403
     assert "BUDGET_EXHAUSTED" in spends[2].denied_response.body
-    assert _spent(stack, tenant, granted.permission.permission_id) == 8_000
+    assert spent(stack, tenant, granted.permission.permission_id) == 8_000
 
     pending = json.loads(check("issue_refund", "refunds.example", 100).denied_response.body)
     assert pending["reason_code"] == "APPROVAL_REQUIRED"
@@ -299,7 +284,7 @@ def test_a_new_key_works_at_the_revision_it_was_created(stack: Stack, tenant: Te
         timeout=10,
     )
     assert created.revision > 0
-    decision = _verify(
+    decision = verify_as(
         stack,
         created.secret,
         agent_id=agent_id,
@@ -307,7 +292,7 @@ def test_a_new_key_works_at_the_revision_it_was_created(stack: Stack, tenant: Te
         resource="coachella.com",
         min_revision=created.revision,
     )
-    assert _code(decision) == "NO_PERMISSION"
+    assert reason_code(decision) == "NO_PERMISSION"
     revoked = registry.RevokeApiKey(
         registry_pb2.RevokeApiKeyRequest(key_id=created.api_key.key_id),
         metadata=tenant.admin,
@@ -315,7 +300,7 @@ def test_a_new_key_works_at_the_revision_it_was_created(stack: Stack, tenant: Te
     )
     assert revoked.revision > created.revision
     with pytest.raises(grpc.RpcError) as caught:
-        _verify(
+        verify_as(
             stack,
             created.secret,
             agent_id=agent_id,
@@ -335,7 +320,7 @@ def test_approvals_flood_takes_no_revision_from_other_tenants(stack: Stack, tena
         registry_pb2.GetTenantRequest(), metadata=tenant.admin, timeout=10
     )
     for _ in range(100):
-        decision = _verify(
+        decision = verify_as(
             stack,
             tenant.verify_key,
             request_id=_rid(),
@@ -364,7 +349,7 @@ def test_another_tenants_request_id_is_not_taken(stack: Stack, tenant: Tenant) -
             metadata=owner.admin,
             timeout=10,
         )
-        decision = _verify(
+        decision = verify_as(
             stack,
             owner.verify_key,
             request_id=request_id,
@@ -374,4 +359,4 @@ def test_another_tenants_request_id_is_not_taken(stack: Stack, tenant: Tenant) -
             amount=usd(10 if owner is tenant else 20),
             min_revision=granted.revision,
         )
-        assert (decision.outcome, _code(decision)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED")
+        assert (decision.outcome, reason_code(decision)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED")

@@ -23,8 +23,8 @@ from behalf.v1 import (
     internal_pb2_grpc,
     registry_pb2,
     resources_pb2,
-    verifier_pb2,
 )
+from tests.harness.decisions import reason_code, spent, verify_as
 from tests.harness.processes import VERIFIER_TOKEN
 from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
 
@@ -65,28 +65,6 @@ def _grant(stack: Stack, tenant: Tenant, agent_id: str, **fields: object):
     return stack.registry_stub().GrantPermission(
         coachella_grant(agent_id, **fields), metadata=tenant.admin, timeout=10
     )
-
-
-def _verify(stack: Stack, key: str, **fields: object) -> common_pb2.Decision:
-    reply = stack.verifier_stub().Verify(
-        verifier_pb2.VerifyRequest(**fields),  # type: ignore[arg-type]
-        metadata=bearer(key),
-        timeout=10,
-    )
-    return reply.decision
-
-
-def _code(decision: common_pb2.Decision) -> str:
-    return common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_")
-
-
-def _spent(stack: Stack, tenant: Tenant, permission_id: str) -> int:
-    reply = stack.registry_stub().GetPermission(
-        registry_pb2.GetPermissionRequest(permission_id=permission_id),
-        metadata=tenant.admin,
-        timeout=10,
-    )
-    return int(reply.permission.budget_spent_minor)
 
 
 def _approve(stack: Stack, tenant: Tenant, approval_id: str) -> None:
@@ -153,7 +131,7 @@ def test_a_budget_reserved_in_flight_after_disable_takes_nothing(
         registry_pb2.DisableAgentRequest(agent_id=agent_id), metadata=tenant.admin, timeout=10
     )
     assert not _reserve_in_flight(stack, tenant, agent_id, permission_id, 5_000)
-    assert _spent(stack, tenant, permission_id) == 0
+    assert spent(stack, tenant, permission_id) == 0
 
 
 def test_a_budget_reserved_outside_the_validity_window_takes_nothing(
@@ -168,7 +146,7 @@ def test_a_budget_reserved_outside_the_validity_window_takes_nothing(
     later.FromDatetime(datetime.now(UTC) + timedelta(hours=1))
     future = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(10_000), not_before=later)
     assert not _reserve_in_flight(stack, tenant, agent_id, future.permission.permission_id, 100)
-    assert _spent(stack, tenant, future.permission.permission_id) == 0
+    assert spent(stack, tenant, future.permission.permission_id) == 0
 
     short = _grant(
         stack,
@@ -180,7 +158,7 @@ def test_a_budget_reserved_outside_the_validity_window_takes_nothing(
     )
     time.sleep(1.5)
     assert not _reserve_in_flight(stack, tenant, agent_id, short.permission.permission_id, 100)
-    assert _spent(stack, tenant, short.permission.permission_id) == 0
+    assert spent(stack, tenant, short.permission.permission_id) == 0
 
 
 def test_a_replay_carrying_a_second_approval_does_not_spend_it(
@@ -199,8 +177,8 @@ def test_a_replay_carrying_a_second_approval_does_not_spend_it(
         "amount": usd(100),
         "min_revision": granted.revision,
     }
-    first = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
-    second = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    first = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
+    second = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
     assert first.outcome == second.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
     approval_a, approval_b = first.approval_id, second.approval_id
     assert approval_a != approval_b
@@ -208,16 +186,18 @@ def test_a_replay_carrying_a_second_approval_does_not_spend_it(
     _approve(stack, tenant, approval_b)
 
     request_id = _rid()
-    used = _verify(stack, tenant.verify_key, request_id=request_id, approval_id=approval_a, **asked)
-    assert (used.outcome, _code(used)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
-    replay = _verify(
+    used = verify_as(
+        stack, tenant.verify_key, request_id=request_id, approval_id=approval_a, **asked
+    )
+    assert (used.outcome, reason_code(used)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+    replay = verify_as(
         stack, tenant.verify_key, request_id=request_id, approval_id=approval_b, **asked
     )
     assert _approval_state(stack, tenant, approval_b) == "APPROVED", (
-        f"the replay of an allowed request id consumed a second approval ({_code(replay)})"
+        f"the replay of an allowed request id consumed a second approval ({reason_code(replay)})"
     )
-    fresh = _verify(stack, tenant.verify_key, request_id=_rid(), approval_id=approval_b, **asked)
-    assert (fresh.outcome, _code(fresh)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+    fresh = verify_as(stack, tenant.verify_key, request_id=_rid(), approval_id=approval_b, **asked)
+    assert (fresh.outcome, reason_code(fresh)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
 
 
 def test_racing_fresh_request_ids_spend_one_approval_once(stack: Stack, tenant: Tenant) -> None:
@@ -232,12 +212,12 @@ def test_racing_fresh_request_ids_spend_one_approval_once(stack: Stack, tenant: 
         "amount": usd(500),
         "min_revision": granted.revision,
     }
-    pending = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    pending = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
     _approve(stack, tenant, pending.approval_id)
     with ThreadPoolExecutor(max_workers=12) as pool:
         decisions = list(
             pool.map(
-                lambda _: _verify(
+                lambda _: verify_as(
                     stack,
                     tenant.verify_key,
                     request_id=_rid(),
@@ -249,10 +229,10 @@ def test_racing_fresh_request_ids_spend_one_approval_once(stack: Stack, tenant: 
         )
     allowed = [d for d in decisions if d.outcome == common_pb2.OUTCOME_ALLOW]
     assert len(allowed) == 1
-    assert {_code(d) for d in decisions if d.outcome != common_pb2.OUTCOME_ALLOW} == {
+    assert {reason_code(d) for d in decisions if d.outcome != common_pb2.OUTCOME_ALLOW} == {
         "APPROVAL_INVALID"
     }
-    assert _spent(stack, tenant, granted.permission.permission_id) == 500
+    assert spent(stack, tenant, granted.permission.permission_id) == 500
 
 
 def test_test_mode_leaves_an_approved_approval_and_the_budget_unspent(
@@ -270,10 +250,10 @@ def test_test_mode_leaves_an_approved_approval_and_the_budget_unspent(
         "amount": usd(700),
         "min_revision": granted.revision,
     }
-    pending = _verify(stack, tenant.verify_key, request_id=_rid(), **asked)
+    pending = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
     _approve(stack, tenant, pending.approval_id)
     request_id = _rid()
-    tested = _verify(
+    tested = verify_as(
         stack,
         tenant.verify_key,
         request_id=request_id,
@@ -283,9 +263,9 @@ def test_test_mode_leaves_an_approved_approval_and_the_budget_unspent(
     )
     assert tested.test_mode and tested.outcome != common_pb2.OUTCOME_ALLOW
     assert _approval_state(stack, tenant, pending.approval_id) == "APPROVED"
-    assert _spent(stack, tenant, granted.permission.permission_id) == 0
-    real = _verify(
+    assert spent(stack, tenant, granted.permission.permission_id) == 0
+    real = verify_as(
         stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **asked
     )
-    assert (real.outcome, _code(real)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
-    assert _spent(stack, tenant, granted.permission.permission_id) == 700
+    assert (real.outcome, reason_code(real)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+    assert spent(stack, tenant, granted.permission.permission_id) == 700

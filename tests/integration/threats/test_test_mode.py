@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from behalf.common.kafka import EVENT_TYPE_HEADER
 from behalf.v1 import common_pb2, events_pb2, registry_pb2, verifier_pb2
+from tests.harness.decisions import reason_code
 from tests.harness.receiver import Receiver
 from tests.harness.stack import Stack, Tenant, bearer, start_stack, stop_stack
 
@@ -75,10 +76,6 @@ def _verify(
     return stack.verifier_stub().Verify(request, metadata=metadata, timeout=10).decision
 
 
-def _code(decision: common_pb2.Decision) -> str:
-    return common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_")
-
-
 def _refusal(call) -> grpc.StatusCode:
     with pytest.raises(grpc.RpcError) as caught:
         call()
@@ -102,16 +99,16 @@ async def test_test_mode_reads_the_budget_and_never_spends_it(stack: Stack, tena
 
     over = _verify(stack, tenant.verify, agent_id, left + 1, grant.revision, test_mode=True)
     assert over.outcome == common_pb2.OUTCOME_DENY
-    assert _code(over) == "BUDGET_EXHAUSTED"
+    assert reason_code(over) == "BUDGET_EXHAUSTED"
     assert over.test_mode
     for _ in range(3):
         fits = _verify(stack, tenant.verify, agent_id, left, grant.revision, test_mode=True)
-        assert fits.outcome == common_pb2.OUTCOME_ALLOW and fits.test_mode, _code(fits)
+        assert fits.outcome == common_pb2.OUTCOME_ALLOW and fits.test_mode, reason_code(fits)
 
     real = _verify(stack, tenant.verify, agent_id, left, grant.revision)
-    assert real.outcome == common_pb2.OUTCOME_ALLOW and not real.test_mode, _code(real)
+    assert real.outcome == common_pb2.OUTCOME_ALLOW and not real.test_mode, reason_code(real)
     after = _verify(stack, tenant.verify, agent_id, 1, grant.revision)
-    assert _code(after) == "BUDGET_EXHAUSTED"
+    assert reason_code(after) == "BUDGET_EXHAUSTED"
 
 
 async def test_a_test_mode_only_key_is_refused_outside_test_mode(

@@ -19,6 +19,7 @@ import grpc
 import pytest
 
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
+from tests.harness.decisions import reason_code
 from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -76,10 +77,6 @@ def _verify(stack: Stack, key: str, **fields: Any) -> common_pb2.Decision:
     )
     decision: common_pb2.Decision = reply.decision
     return decision
-
-
-def _code(decision: common_pb2.Decision) -> str:
-    return common_pb2.ReasonCode.Name(decision.reason_code).removeprefix("REASON_CODE_")
 
 
 def _pending_approval(stack: Stack, key: str, agent_id: str, revision: int) -> str:
@@ -296,7 +293,9 @@ def test_a_bound_key_cannot_squat_another_agents_request_id(stack: Stack, tenant
         request_id=order_request_id,
         min_revision=revision,
     )
-    assert (honest.outcome, _code(honest)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED"), _code(honest)
+    assert (honest.outcome, reason_code(honest)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED"), (
+        reason_code(honest)
+    )
 
 
 def test_a_bound_key_learns_nothing_from_another_agents_request_id(
@@ -321,11 +320,11 @@ def test_a_bound_key_learns_nothing_from_another_agents_request_id(
         request_id=used,
         min_revision=revision,
     )
-    assert spent.outcome == common_pb2.OUTCOME_ALLOW, _code(spent)
+    assert spent.outcome == common_pb2.OUTCOME_ALLOW, reason_code(spent)
     created = _key(stack, tenant, agent_id=prober)
     bound, revision = created.secret, max(revision, created.revision)
     probe = {"agent_id": prober, "amount": usd(100), "min_revision": revision}
     fresh = _verify(stack, bound, request_id=f"order-{uuid.uuid4().hex[:8]}", **probe)
-    assert fresh.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL, _code(fresh)
+    assert fresh.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL, reason_code(fresh)
     probed = _verify(stack, bound, request_id=used, **probe)
-    assert (probed.outcome, _code(probed)) == (fresh.outcome, _code(fresh))
+    assert (probed.outcome, reason_code(probed)) == (fresh.outcome, reason_code(fresh))
