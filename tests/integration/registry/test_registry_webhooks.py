@@ -219,7 +219,8 @@ async def test_an_endpoint_rate_limit_is_set_bounded_and_reaches_the_dispatcher(
     types = [e for e, _, _ in await registry.outbox() if e.startswith("webhook.")]
     assert types == ["webhook.endpoint_created", "webhook.endpoint_updated"]
 
-    for rate in (-1.0, 10_001.0, float("nan"), float("inf")):
+    # Near zero, a lane would hold its deliveries for days: at least one a minute.
+    for rate in (-1.0, 1e-9, 0.01, 10_001.0, float("nan"), float("inf")):
         await fails(
             tenant.admin.SetWebhookRateLimit(
                 pb.SetWebhookRateLimitRequest(endpoint_id=endpoint_id, rate_limit_per_second=rate)

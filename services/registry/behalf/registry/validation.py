@@ -108,12 +108,19 @@ def agent_kind(value: int) -> int:
 
 
 MAX_RATE_LIMIT = 10_000.0
+MIN_RATE_LIMIT = 1 / 60
 
 
 def rate_limit(value: float, field: str = "rate_limit_per_second") -> float:
-    """Deliveries per second, 0 (the dispatcher's default) to 10,000."""
-    if not math.isfinite(value) or not 0 <= value <= MAX_RATE_LIMIT:
-        raise InvalidArgument(field, f"must be between 0 and {MAX_RATE_LIMIT:g} (0: the default)")
+    """Deliveries per second: 0 (the dispatcher's default), or one a minute to 10,000. A rate
+    nearer zero would hold its deliveries (and a lane worker) for days, cycling them through
+    the shared retry topics meanwhile."""
+    if not math.isfinite(value) or not (value == 0 or MIN_RATE_LIMIT <= value <= MAX_RATE_LIMIT):
+        raise InvalidArgument(
+            field,
+            f"must be 0 (the default) or between {MIN_RATE_LIMIT:.4g} (one a minute)"
+            f" and {MAX_RATE_LIMIT:g}",
+        )
     return value
 
 

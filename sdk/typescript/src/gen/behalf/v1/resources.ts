@@ -511,8 +511,8 @@ export interface WebhookEndpoint {
     | Date
     | undefined;
   /**
-   * Deliveries per second at most to this endpoint; 0 means the dispatcher's default
-   * (BEHALF_WEBHOOK_ENDPOINT_RATE).
+   * Deliveries per second at most to this endpoint, from 1/60 (one a minute) to 10,000; 0
+   * means the dispatcher's default (BEHALF_WEBHOOK_ENDPOINT_RATE).
    */
   rateLimitPerSecond: number;
   /**
