@@ -12,6 +12,7 @@ units (the model's `{"amount": 500}` is 500.00 to the tool), as the MCP gateway 
 from __future__ import annotations
 
 import decimal
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, get_args
@@ -153,11 +154,12 @@ def to_minor_units(amount: AmountLike, currency: str) -> int:
     return _checked(-minor if sign else minor)
 
 
-def tool_amount(value: object, units: Units = "major") -> AmountLike:
+def tool_amount(value: object, units: Units = "major", currency: str | None = None) -> AmountLike:
     """An amount as a tool call carries it, in the form `to_minor_units` reads exactly: in
     "major" units a whole number is a major-unit amount (500 is 500.00, as the model and the
     tool read it; never 500 cents); in "minor" units it must be an integer. A `Money` is taken
-    as it is. A boolean is a `TypeError`, and so is anything `to_minor_units` refuses."""
+    as it is. A string must be a plain decimal (`tool_decimal`). A boolean is a `TypeError`,
+    and so is anything `to_minor_units` refuses."""
     if isinstance(value, bool):
         raise TypeError("an amount must be a number, not a boolean")
     if isinstance(value, Money):
@@ -168,12 +170,37 @@ def tool_amount(value: object, units: Units = "major") -> AmountLike:
         return value
     if isinstance(value, int):
         return Decimal(value)
-    if isinstance(value, Decimal | str):
+    if isinstance(value, str):
+        return tool_decimal(value, currency)
+    if isinstance(value, Decimal):
         return value
     raise TypeError(
         f"an amount must be a whole number, a Decimal or a decimal string, "
         f"not {type(value).__name__}"
     )
+
+
+# A tool's amount as text: ASCII digits and at most one point, nothing else. Every parser
+# reads these alike; "1.500" is 1500 where "." groups thousands, and "1e3", "1_000",
+# Arabic-Indic digits or padding read otherwise elsewhere (TypeScript's parseMajorUnits agrees).
+_PLAIN_DECIMAL = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]+)?")
+
+
+def tool_decimal(text: str, currency: str | None = None) -> str:
+    """`text` when it is a plain decimal with no more decimals than `currency` has (when
+    given), else `InvalidRequest` on `amount`."""
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise InvalidRequest(
+            f"amount {text!r} must be a plain decimal such as 12.50", field="amount"
+        )
+    decimals = len(text.partition(".")[2])
+    if currency is not None and decimals > minor_unit_exponent(currency):
+        raise InvalidRequest(
+            f"amount {text!r} has more decimals than {currency} has, which some tools read"
+            " as a thousands separator",
+            field="amount",
+        )
+    return text
 
 
 def _checked(minor: int) -> int:

@@ -16,7 +16,8 @@ from tests.harness.stack import Stack, Tenant
 # the money rules refuse), and the reason code each one gets.
 CRAFTED = [
     ({"vendor": "coachella.com", "amount": "800.01"}, "AMOUNT_EXCEEDS_LIMIT"),
-    ({"vendor": "coachella.com", "amount": "1e9"}, "AMOUNT_EXCEEDS_LIMIT"),
+    ({"vendor": "coachella.com", "amount": "1e9"}, "INVALID_REQUEST"),  # not a plain decimal
+    ({"vendor": "coachella.com", "amount": "1.500"}, "INVALID_REQUEST"),  # 1500 in de-DE
     ({"vendor": "coachella.com.evil.com", "amount": "10.00"}, "RESOURCE_NOT_ALLOWED"),
     ({"vendor": "https://coachella.com@evil.com/", "amount": "10.00"}, "INVALID_REQUEST"),
     ({"vendor": "https://user:pw@coachella.com/", "amount": "10.00"}, "INVALID_REQUEST"),

@@ -36,9 +36,8 @@ URL = "https://coachella.com/t"
         (799.99, 79999),
         ("799.99", 79999),
         (800, 80000),
-        ("800.000", 80000),
+        ("800.0", 80000),
         (0.1, 10),
-        ("1e2", 10000),
     ],
 )
 def test_major_unit_amounts_convert_exactly(price: object, minor: int):
@@ -50,7 +49,11 @@ def test_major_unit_amounts_convert_exactly(price: object, minor: int):
 
 @pytest.mark.parametrize(
     "price",
-    [None, True, "cheap", "799.999", -1, "-0.01", float("nan"), float("inf"), [799], {"v": 1}],
+    [
+        *(None, True, "cheap", "799.999", -1, "-0.01", float("nan"), float("inf"), [799], {"v": 1}),
+        # Strings another parser reads otherwise: "1.500" is 1500 where "." groups thousands.
+        *("1.500", "800.000", "1e2", "1_000", " 5", "5 ", "+5", "05", ".5", "5.", "\u0665"),
+    ],
 )
 def test_an_amount_that_cannot_be_read_exactly_refuses_the_call(price: object):
     """A missing, boolean, non-numeric, over-precise, negative or non-finite amount is refused,
@@ -77,16 +80,18 @@ def test_minor_units_take_integers_only():
 
 
 def test_a_currency_argument_is_checked_and_blamed():
-    """A currency taken from an argument is normalized; an unknown one names that argument."""
+    """A currency taken from an argument must be its code as written (the tool receives it as
+    it is); anything else names that argument."""
     policy = ToolPolicy(
         "t",
         "purchase",
         amount=AmountMapping("price"),
         currency=CurrencyMapping(argument="currency"),
     )
-    assert question_for(policy, {"price": "5", "currency": "jpy"}).amount == Money(5, "JPY")
-    with pytest.raises(ArgumentRejected, match="'currency'"):
-        question_for(policy, {"price": "5", "currency": "DOGE"})
+    assert question_for(policy, {"price": "5", "currency": "JPY"}).amount == Money(5, "JPY")
+    for spelt_otherwise in ("jpy", " JPY", "JPY\n", "DOGE"):
+        with pytest.raises(ArgumentRejected, match="'currency'"):
+            question_for(policy, {"price": "5", "currency": spelt_otherwise})
     with pytest.raises(ArgumentRejected, match="'currency'"):
         question_for(policy, {"price": "5", "currency": 840})
     with pytest.raises(ArgumentRejected, match="'price'"):

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from behalf._exceptions import (
@@ -246,8 +248,26 @@ class _ReadsApprovals(Protocol):
 
 
 def _call_key(arguments: Mapping[str, Any]) -> str:
-    """What makes two calls of one tool "the same call": their arguments."""
-    return json.dumps(arguments, sort_keys=True, default=repr)
+    """What makes two calls of one tool "the same call": their arguments, every value tagged
+    with its type, so no two different calls share a key (a Decimal 1.5 is neither the string
+    "Decimal('1.5')" nor the float 1.5); a value with no exact form makes the call unique."""
+    return json.dumps(_typed(dict(arguments)))
+
+
+def _typed(value: object) -> object:
+    if value is None or isinstance(value, bool | int | str):
+        return [type(value).__name__, value]
+    if isinstance(value, float):
+        return ["float", repr(value)]
+    if isinstance(value, Decimal):
+        return ["Decimal", str(value)]
+    if isinstance(value, Mapping):
+        return ["dict", sorted([str(k), _typed(v)] for k, v in value.items())]
+    if isinstance(value, list | tuple):
+        return [type(value).__name__, [_typed(v) for v in value]]
+    if hasattr(value, "model_dump"):  # a pydantic model (LangChain tool inputs)
+        return [type(value).__qualname__, _typed(value.model_dump(mode="python"))]
+    return ["unique", secrets.token_hex(16)]  # never equal to another call's
 
 
 def _refusal(exc: Exception) -> Refusal:

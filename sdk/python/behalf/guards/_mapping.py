@@ -19,7 +19,7 @@ from typing import Any
 
 from behalf._errors import InvalidRequest
 from behalf._guard import NO_REQUEST_ID
-from behalf._money import UNITS, Money, Units, tool_amount
+from behalf._money import UNITS, Money, Units, is_currency, tool_amount
 
 __all__ = ["ArgumentRejected", "ToolMapping"]
 
@@ -84,6 +84,10 @@ class ToolMapping:
             name: value(**arguments) if callable(value) else value
             for name, value in self._options.items()
         }
+        currency = question.get("currency")
+        if isinstance(currency, str) and not is_currency(currency):
+            # The tool receives the argument as it is: it must be the code Verify is asked about.
+            raise ArgumentRejected("currency", "must be an ISO-4217 code as written, e.g. USD")
         amount = question.get("amount")
         if amount is not None:
             question["amount"] = self._amount(amount, question.get("currency"), arguments)
@@ -92,7 +96,7 @@ class ToolMapping:
         return question
 
     def _amount(self, value: object, currency: object, arguments: Mapping[str, Any]) -> object:
-        exact = tool_amount(value, self._units)
+        exact = tool_amount(value, self._units, currency if isinstance(currency, str) else None)
         if self._times is None:
             return exact
         count = _count(arguments, self._times)

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from behalf import InvalidRequest, Money
-from behalf._money import AmountLike, tool_amount
+from behalf._money import AmountLike, is_currency, tool_amount
 from behalf.mcp_gateway.config import (
     AmountMapping,
     CurrencyMapping,
@@ -82,13 +82,16 @@ def _amount(
     if code is None:
         assert currency.argument is not None
         given = _argument(arguments, currency.argument)
-        if not isinstance(given, str):
-            raise ArgumentRejected(f"argument {currency.argument!r}: must be a currency code")
+        # The tool receives the argument as it is: it must be the code Verify is asked about.
+        if not isinstance(given, str) or not is_currency(given):
+            raise ArgumentRejected(
+                f"argument {currency.argument!r}: must be an ISO-4217 code as written, e.g. USD"
+            )
         code = given
     value = _argument(arguments, amount.argument)
     count = 1 if amount.times is None else _count(arguments, amount.times)
     try:
-        each = Money.of(_exact(value, amount.units), code)
+        each = Money.of(_exact(value, amount.units, code), code)
         return each if count == 1 else Money.of(each.amount_minor * count, each.currency)
     except (InvalidRequest, TypeError) as exc:
         blamed = amount.argument
@@ -97,7 +100,7 @@ def _amount(
         raise ArgumentRejected(f"argument {blamed!r}: {exc}") from None
 
 
-def _exact(value: object, units: Units) -> AmountLike:
+def _exact(value: object, units: Units, currency: str) -> AmountLike:
     """The amount as the SDK takes it, read by the SDK's rule for a tool's amount
     (`behalf._money.tool_amount`: a whole number is major units), and a JSON number with a
     fraction as the shortest decimal that reads back as it (MCP arguments are plain JSON)."""
@@ -105,7 +108,7 @@ def _exact(value: object, units: Units) -> AmountLike:
         if not math.isfinite(value):
             raise TypeError("an amount must be finite")
         return str(Decimal(repr(value)))
-    return tool_amount(value, units.value)
+    return tool_amount(value, units.value, currency)
 
 
 def _count(arguments: Mapping[str, Any], name: str) -> int:
