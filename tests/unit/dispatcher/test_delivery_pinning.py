@@ -43,7 +43,7 @@ class Answers:
         self._answers = list(answers)
         self.asked: list[tuple[str, int]] = []
 
-    async def __call__(self, host: str, port: int) -> Sequence[str]:
+    async def __call__(self, host: str, port: int, tenant_id: str) -> Sequence[str]:
         self.asked.append((host, port))
         answer = self._answers.pop(0)
         if isinstance(answer, OSError):

@@ -122,3 +122,30 @@ def test_deferral_stays_in_its_tier():
     assert POLICY.deferral(0).tier == "5s"
     assert POLICY.deferral(2).tier == "1m"
     assert POLICY.deferral(9).tier == "10m"
+
+
+def test_a_delivery_deferred_again_moves_to_the_next_tier():
+    """An endpoint kept busy (by its tenant's own low rate limit and a flood of events) must
+    not make its deliveries cycle the first tier forever, each pass a record on a topic every
+    tenant shares: deferred again from a tier, a delivery goes to the next one."""
+    tier, seen = "", []
+    for _ in range(6):
+        step = POLICY.deferral(0, after_tier=tier)
+        seen.append(step.tier)
+        tier = step.tier
+    assert seen == ["5s", "1m", "10m", "10m", "10m", "10m"]
+    assert POLICY.deferral(3, after_tier="5s").tier == "10m"  # its attempts' tier, if later
+    assert POLICY.deferral(0, after_tier="2h").tier == "5s"  # a tier no longer configured
+
+
+@given(
+    attempt=st.integers(0, 20),
+    after=st.sampled_from(["", "5s", "1m", "10m", "7s"]),
+)
+def test_a_deferral_never_goes_back_nor_ends_a_delivery(attempt: int, after: str):
+    step = POLICY.deferral(attempt, after_tier=after)
+    assert step.next is Next.RETRY
+    assert step.delay_seconds == tier_seconds(step.tier)
+    if after in POLICY.tiers:
+        order = POLICY.tiers.index
+        assert order(step.tier) >= min(order(after) + 1, len(POLICY.tiers) - 1)

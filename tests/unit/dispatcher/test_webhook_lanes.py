@@ -217,3 +217,27 @@ async def test_a_delivery_offered_twice_is_attempted_once():
     assert await waiting is Refusal.NONE
     await lanes.stop(2.0)
     assert sorted(attempts) == ["dlv_0", "dlv_1", "dlv_2"]
+
+
+async def test_offer_never_waits_and_put_waits_only_until_the_callers_deadline():
+    """`offer` queues what has room and answers None for a full lane that drains (the caller
+    decides whether to wait); `put` waits for room no later than the deadline it is given, so
+    a caller queueing many deliveries can spend one budget on all of them."""
+    release = asyncio.Event()
+
+    async def work(row: DeliveryRow, _t: Target, _b: Breaker) -> None:
+        await release.wait()
+
+    lanes = EndpointLanes(LaneSettings(concurrency=1, queue_limit=1, stall_seconds=5.0), work)
+    assert lanes.offer(_row(0, "ep"), _target("ep")) is Refusal.NONE
+    await asyncio.sleep(0.01)  # the worker takes it: in flight
+    assert lanes.offer(_row(1, "ep"), _target("ep")) is Refusal.NONE  # queued: full now
+    assert lanes.offer(_row(2, "ep"), _target("ep")) is None  # full, draining: not queued
+    assert not lanes.holds("dlv_2")
+    started = asyncio.get_running_loop().time()
+    until = lanes.room_deadline() - 4.9  # 0.1 s of the 5 s stall period
+    assert await lanes.put(_row(2, "ep"), _target("ep"), until) is Refusal.BUSY
+    assert asyncio.get_running_loop().time() - started < 1.0
+    release.set()
+    assert await lanes.put(_row(3, "ep"), _target("ep")) is Refusal.NONE  # room again
+    await lanes.stop(1.0)

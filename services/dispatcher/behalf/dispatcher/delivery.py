@@ -74,8 +74,9 @@ class DeliverySettings:
     reclaim_after_seconds: float = 30.0
 
 
-Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
-"""Answers the addresses of (host, port), as strings; raises OSError when it cannot."""
+Resolver = Callable[[str, int, str], Awaitable[Sequence[str]]]
+"""Answers the addresses of (host, port), as strings, for a tenant (whose lookups it may bound);
+raises OSError when it cannot."""
 
 Dial = Callable[[str, int], tuple[str, int]]
 """Where a checked (address, port) is dialled: itself, except in tests, which map addresses
@@ -223,14 +224,17 @@ class HttpDeliverer:
             await session.close()
         self._lookups.close()
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> AttemptOutcome:
-        """One attempt; never raises for network trouble, which becomes `error`."""
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, tenant_id: str = ""
+    ) -> AttemptOutcome:
+        """One attempt for `tenant_id`'s endpoint; never raises for network trouble, which
+        becomes `error`."""
         started_at = datetime.now(UTC)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._settings.total_timeout_seconds):
                 endpoint = self._endpoint(url)
-                pinned = _PINNED.set(await self._pin(endpoint.url))
+                pinned = _PINNED.set(await self._pin(endpoint.url, tenant_id))
                 try:
                     async with self._client().post(
                         endpoint.request_url,
@@ -262,7 +266,7 @@ class HttpDeliverer:
         error = "" if 200 <= status < 300 else f"HTTP {status}"
         return AttemptOutcome(started_at, status, latency, error, snippet, retry_after)
 
-    async def _pin(self, target: httpx.URL) -> _Pin:
+    async def _pin(self, target: httpx.URL, tenant_id: str) -> _Pin:
         """Resolve the host once and check every address; raise unless the attempt may go."""
         host = target.raw_host.decode("ascii")
         port = target.port or _DEFAULT_PORTS[target.scheme]
@@ -271,7 +275,7 @@ class HttpDeliverer:
             addresses: Sequence[str] = (host,)  # an IP literal is its own answer
         except ValueError:
             try:
-                addresses = await self._resolver(host, port)
+                addresses = await self._resolver(host, port, tenant_id)
             except OSError:
                 raise _Unresolvable("could not resolve the endpoint host") from None
         if not addresses:

@@ -50,7 +50,9 @@ def traced_attempts(work: Work) -> Work:
 class TracedDeliverer(HttpDeliverer):
     """An HttpDeliverer whose every POST is a CLIENT span, its context in `traceparent`."""
 
-    async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> AttemptOutcome:
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, tenant_id: str = ""
+    ) -> AttemptOutcome:
         parts = urlsplit(url)
         attributes: dict[str, str | int] = {
             "http.request.method": "POST",
@@ -62,7 +64,7 @@ class TracedDeliverer(HttpDeliverer):
         with span("POST", SpanKind.CLIENT, attributes) as current:
             traced = dict(headers)
             inject_http(traced)
-            outcome = await super().post(url, traced, body)
+            outcome = await super().post(url, traced, body, tenant_id=tenant_id)
             if current is not None:
                 if outcome.status_code:
                     current.set_attribute("http.response.status_code", outcome.status_code)

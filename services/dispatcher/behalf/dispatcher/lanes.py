@@ -3,9 +3,10 @@
     event batch ──put──▶ [lane A: queue ≤ limit] ──≤ concurrency workers──▶ POST to A
                 └─put──▶ [lane B: queue ≤ limit] ──≤ concurrency workers──▶ POST to B
 
-`put` queues a delivery in its endpoint's lane and returns at once; the caller's work for that
-delivery ends there (its row is already durable). A full lane that is draining makes `put`
-wait a little (back-pressure, so a burst to a healthy endpoint is delivered, not parked); a lane
+`offer` queues a delivery in its endpoint's lane and returns at once; the caller's work for that
+delivery ends there (its row is already durable). A full lane that is draining is worth waiting
+for a little (`put`: back-pressure, so a burst to a healthy endpoint is delivered, not parked;
+the caller gives the deadline, so one slowly draining lane cannot hold up its other work); a lane
 whose breaker is open, whose latest attempt failed, or whose requests have stopped finishing for
 `stall_seconds` (a hanging endpoint) refuses at once and the caller sets the delivery aside. So
 no endpoint ever waits on another endpoint's POST: a hanging endpoint's timeouts finish
@@ -155,9 +156,9 @@ class EndpointLanes:
         ]
 
     def _refusal(self, lane: _Lane, now: float) -> Refusal | None:
-        """Why `put` refuses at once, if it does: the breaker lets no attempt go, or the lane
-        is full and not worth waiting for. Intake waits for one lane at a time with every
-        tenant's deliveries behind it, so a full lane held back by its own rate limit (which
+        """Why `offer` refuses at once, if it does: the breaker lets no attempt go, or the lane
+        is full and not worth waiting for. Intake's waits for room share one budget with every
+        tenant's deliveries behind them, so a full lane held back by its own rate limit (which
         its tenant sets, as low as it likes) is busy at once, not waited for."""
         if lane.breaker.blocked(now):
             return Refusal.OPEN
@@ -178,32 +179,43 @@ class EndpointLanes:
             lane.bucket = TokenBucket(rate, self._settings.burst) if rate > 0 else None
         return lane
 
-    async def put(self, row: DeliveryRow, target: Target) -> Refusal:
-        """Queue `row` in its endpoint's lane (NONE), or why the lane refuses (park it). A
+    def room_deadline(self) -> float:
+        """When a caller that starts waiting for lane room now stops waiting (`put`): one
+        stall period from now."""
+        return time.monotonic() + self._settings.stall_seconds
+
+    def offer(self, row: DeliveryRow, target: Target) -> Refusal | None:
+        """Queue `row` in its endpoint's lane if it has room (NONE), or why the lane refuses at
+        once (park it); None when the lane is full but draining, worth waiting for (`put`). A
         delivery already queued or being attempted here is not queued twice (NONE): a late
         retry task and reclaim may both offer it, and each copy would POST."""
+        if row.delivery_id in self._held:
+            return Refusal.NONE
         lane = self._lane(target)
-        deadline: float | None = None
-        while True:
-            if row.delivery_id in self._held:
-                return Refusal.NONE
+        refusal = self._refusal(lane, time.monotonic())
+        if refusal is not None:
+            return refusal
+        if len(lane.queue) >= self._settings.queue_limit:
+            return None
+        lane.queue.append((row, target, current()))
+        self._held.add(row.delivery_id)
+        if lane.workers < self._settings.concurrency:
+            self._spawn(lane)
+        return Refusal.NONE
+
+    async def put(self, row: DeliveryRow, target: Target, until: float | None = None) -> Refusal:
+        """`offer`, waiting for room in a full lane that is draining until `until` (a
+        `time.monotonic()` instant; one stall period from now by default), then BUSY."""
+        deadline = self.room_deadline() if until is None else until
+        while (verdict := self.offer(row, target)) is None:
             now = time.monotonic()
-            refusal = self._refusal(lane, now)
-            if refusal is not None:
-                return refusal
-            if len(lane.queue) < self._settings.queue_limit:
-                lane.queue.append((row, target, current()))
-                self._held.add(row.delivery_id)
-                if lane.workers < self._settings.concurrency:
-                    self._spawn(lane)
-                return Refusal.NONE
-            if deadline is None:
-                deadline = now + self._settings.stall_seconds
             if now >= deadline:
                 return Refusal.BUSY
+            lane = self._lanes[target.endpoint_id]
             lane.room.clear()
             with contextlib.suppress(TimeoutError):  # then stalled, busy or room: look again
                 await asyncio.wait_for(lane.room.wait(), deadline - now)
+        return verdict
 
     def _spawn(self, lane: _Lane) -> None:
         lane.workers += 1

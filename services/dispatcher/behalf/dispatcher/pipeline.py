@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -167,19 +167,19 @@ class Pipeline:
                 sum(e in blocked for _m, endpoints in fanout for e in endpoints)
             )
         rows = await self._batches.create_for_events(fanout, parked=blocked)
-        parked = []
         # Batches write concurrently but queue one at a time, so they never compete for a
         # full lane's room (each waits for the lane to drain, then parks what still waits).
         async with self._queueing:
-            for row in rows:
-                if row.state == PENDING and not self.lanes.holds(row.delivery_id):
-                    with resumed(contexts.get(row.event_id)):
-                        parked.append(
-                            await self._dispatch(row, wanted[(row.tenant_id, row.endpoint_id)])
-                        )
-        await _durable(parked)
+            await self._queue(
+                [
+                    (row, wanted[(row.tenant_id, row.endpoint_id)])
+                    for row in rows
+                    if row.state == PENDING
+                ],
+                contexts,
+            )
         if probing := blocked.intersection(self.lanes.probing(time.monotonic())):
-            await self._queue(await self._batches.unpark_probes(probing))
+            await self._queue(await self._targeted(await self._batches.unpark_probes(probing)))
 
     async def handle_task(self, tier: str, value: bytes, headers: Headers | None = None) -> None:
         """A retry task that is due: queue it unless it is stale (in the trace context of the
@@ -217,7 +217,7 @@ class Pipeline:
             row = replace(row, state=PENDING)
         with resumed(extract(headers)):
             target = await self._targets.target(row.tenant_id, row.endpoint_id)
-            await _durable([await self._dispatch(row, target)])
+            await self._queue([(row, target)], arrived_on=tier)
 
     async def reclaim(self, older_than_seconds: float, limit: int = 1000) -> int:
         """Queue parked deliveries whose endpoint is not failing here, one parked delivery as
@@ -228,27 +228,61 @@ class Pipeline:
         unparked = await self._batches.unpark(older_than_seconds, self.lanes.failing(now), limit)
         if unparked:
             _log.info("deliveries_unparked", count=unparked)
-        await self._queue(await self._batches.unpark_probes(self.lanes.probing(now)))
+        probes = await self._batches.unpark_probes(self.lanes.probing(now))
+        await self._queue(await self._targeted(probes))
         rows = await self._batches.reclaim(
             older_than_seconds,
             self.lanes.held(),
             limit,
             retry_lost_after_seconds=self._ahead_patience + older_than_seconds,
         )
-        await self._queue(rows)
+        await self._queue(await self._targeted(rows))
         if rows:
             _log.info("deliveries_reclaimed", count=len(rows))
         return len(rows)
 
-    async def _queue(self, rows: Sequence[DeliveryRow]) -> None:
-        """Queue open deliveries not queued here yet, each in its endpoint's lane (or
-        parked)."""
-        parked = []
-        for row in rows:
-            if not self.lanes.holds(row.delivery_id):
-                target = await self._targets.target(row.tenant_id, row.endpoint_id)
-                parked.append(await self._dispatch(row, target))
-        await _durable(parked)
+    async def _targeted(
+        self, rows: Sequence[DeliveryRow]
+    ) -> list[tuple[DeliveryRow, Target | None]]:
+        return [(row, await self._targets.target(row.tenant_id, row.endpoint_id)) for row in rows]
+
+    async def _queue(
+        self,
+        deliveries: Sequence[tuple[DeliveryRow, Target | None]],
+        contexts: Mapping[str, Context] | None = None,
+        *,
+        arrived_on: str = "",
+    ) -> None:
+        """Queue each open delivery not queued here yet in its endpoint's lane, or set it
+        aside (durably, before this returns), in the trace context of its event.
+
+        Deliveries whose lane has room go first; then those whose lane is full but draining
+        wait for room in turn, one stall period in all. So a lane that drains slowly (an
+        endpoint that answers, but late) holds up neither the other deliveries given here nor,
+        under intake's lock, any tenant's next batch for longer than that; what still finds
+        its lane full is deferred as busy. `arrived_on` is the retry tier a task came on."""
+        contexts = contexts or {}
+        settled: list[asyncio.Future[bool] | None] = []
+        waiting: list[tuple[DeliveryRow, Target]] = []
+        for row, target in deliveries:
+            if self.lanes.holds(row.delivery_id):
+                continue
+            if target is None or target.disabled or not target.secrets:
+                reason = "endpoint removed" if target is None else "endpoint disabled"
+                settled.append(self._finish_without_attempt(row, reason))
+                continue
+            with resumed(contexts.get(row.event_id)):
+                verdict = self.lanes.offer(row, target)
+            if verdict is None:
+                waiting.append((row, target))
+            else:
+                settled.append(self._set_aside(row, verdict, arrived_on))
+        until = self.lanes.room_deadline()
+        for row, target in waiting:
+            with resumed(contexts.get(row.event_id)):
+                verdict = await self.lanes.put(row, target, until)
+            settled.append(self._set_aside(row, verdict, arrived_on))
+        await _durable(settled)
 
     def _decode_source(self, topic: str, value: bytes) -> tuple[WebhookMessage, str]:
         if topic == self._topics.decisions:
@@ -259,20 +293,15 @@ class Pipeline:
             return from_lifecycle(event), endpoint_id
         raise UnsupportedEvent(f"no events expected on {topic}")
 
-    async def _dispatch(
-        self, row: DeliveryRow, target: Target | None
+    def _set_aside(
+        self, row: DeliveryRow, verdict: Refusal, arrived_on: str
     ) -> asyncio.Future[bool] | None:
-        """Queue one open delivery in its lane; else the future of its durable parking."""
-        if target is None or target.disabled or not target.secrets:
-            return self._finish_without_attempt(
-                row, "endpoint removed" if target is None else "endpoint disabled"
-            )
-        verdict = await self.lanes.put(row, target)
+        """Nothing for a queued delivery; else the future of its durable parking."""
         if verdict is Refusal.NONE:
             return None
-        breaker = self.lanes.breaker(row.endpoint_id)
-        wait = breaker.remaining(time.monotonic()) if breaker is not None else 0.0
-        return self._park(row, wait, failing=verdict is not Refusal.BUSY)
+        if verdict is Refusal.BUSY:
+            return self._defer(row, arrived_on)
+        return self._park(row)
 
     # -- a lane's worker ---------------------------------------------------------------------
 
@@ -280,7 +309,7 @@ class Pipeline:
         """Attempt one delivery (or park it while the breaker is open); outcomes are written
         by the writer, in a batch."""
         if not breaker.allow(time.monotonic()):
-            self._park(row, breaker.remaining(time.monotonic()), failing=True)
+            self._park(row)
             return
         try:
             headers = signed_headers(row.webhook_id, int(time.time()), row.payload, target.secrets)
@@ -288,7 +317,9 @@ class Pipeline:
             breaker.record(True, time.monotonic())  # not the endpoint's fault
             self._finish_without_attempt(row, str(exc))
             return
-        outcome = await self._deliverer.post(target.url, headers, row.payload)
+        outcome = await self._deliverer.post(
+            target.url, headers, row.payload, tenant_id=row.tenant_id
+        )
         metrics.ATTEMPT_SECONDS.observe(outcome.latency_seconds)
         succeeded = outcome.succeeded
         breaker.record(succeeded, time.monotonic())
@@ -318,26 +349,27 @@ class Pipeline:
 
     # -- parking -----------------------------------------------------------------------------
 
-    def _park(
-        self, row: DeliveryRow, wait_seconds: float, *, failing: bool
-    ) -> asyncio.Future[bool] | None:
-        """Set a delivery aside without an attempt.
+    def _park(self, row: DeliveryRow) -> asyncio.Future[bool] | None:
+        """Set aside a delivery to a failing endpoint (breaker open, requests hanging): it stays
+        `pending` in PostgreSQL, which costs nothing for a new delivery (its row is pending
+        already) and one row in a batched UPDATE for a retried one; `reclaim` offers it again
+        once it is `reclaim_after` old, so a broken endpoint's backlog costs neither Kafka
+        records nor a write per delivery per cycle."""
+        metrics.DELIVERIES.labels("parked").inc()
+        if row.state == PENDING:
+            return None
+        return self._writer.submit(
+            ParkWrite(row, PENDING, None, "endpoint failing (circuit open or hanging)"),
+            None,
+            "parked",
+        )
 
-        A busy endpoint's overflow goes to the retry tier its next failure would use. A failing
-        endpoint's (breaker open, requests hanging) stays `pending` in PostgreSQL, which costs
-        nothing for a new delivery (its row is pending already) and one row in a batched UPDATE
-        for a retried one; `reclaim` offers it again once it is `reclaim_after` old, so a broken
-        endpoint's backlog costs neither Kafka records nor a write per delivery per cycle."""
-        if failing:
-            metrics.DELIVERIES.labels("parked").inc()
-            if row.state == PENDING:
-                return None
-            return self._writer.submit(
-                ParkWrite(row, PENDING, None, "endpoint failing (circuit open or hanging)"),
-                None,
-                "parked",
-            )
-        step = self._policy.deferral(row.attempts_in_cycle)
+    def _defer(self, row: DeliveryRow, arrived_on: str) -> asyncio.Future[bool]:
+        """Set aside a busy endpoint's overflow, without an attempt, on a retry tier: the one
+        its next failure would use, and for a task that came on a tier (`arrived_on`) a later
+        one, so a delivery that keeps finding its endpoint busy backs off instead of cycling
+        the first tier forever (each pass a record on a topic every tenant shares)."""
+        step = self._policy.deferral(row.attempts_in_cycle, after_tier=arrived_on)
         due = datetime.now(UTC) + timedelta(seconds=step.delay_seconds)
         return self._writer.submit(
             ParkWrite(row, RETRYING, due, "endpoint busy"),

@@ -116,8 +116,13 @@ class RetryPolicy:
                 index += 1
         return Step(Next.RETRY, tier=self.tiers[index], delay_seconds=delays[index])
 
-    def deferral(self, attempt_in_cycle: int) -> Step:
+    def deferral(self, attempt_in_cycle: int, after_tier: str = "") -> Step:
         """Where a delivery goes without an attempt (its endpoint is saturated): the tier its
-        next failure would use, or the first."""
-        index = min(max(attempt_in_cycle - 1, 0), len(self.tiers) - 1)
+        next failure would use, or the first; and when it comes from a tier (`after_tier`),
+        the next one. A delivery is never dead for being deferred, however often: at the last
+        tier it waits that tier's delay each time."""
+        index = max(attempt_in_cycle - 1, 0)
+        if after_tier in self.tiers:
+            index = max(index, self.tiers.index(after_tier) + 1)
+        index = min(index, len(self.tiers) - 1)
         return Step(Next.RETRY, tier=self.tiers[index], delay_seconds=self.delays()[index])

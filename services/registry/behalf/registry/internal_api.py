@@ -1,7 +1,7 @@
 """RegistryInternalService: what verifiers and dispatchers ask the registry, each with its own
 service credential and only the RPCs its identity allows (`identities.py`). Budgets and
 approvals are the rare stateful steps of a Verify, taken in each tenant's turn
-(`tenant_turns.py`); the policy watch stream is delegated to the watch hub after
+(`behalf.common.tenant_turns`); the policy watch stream is delegated to the watch hub after
 authentication. Every other call is one command, as in the public API.
 """
 
@@ -13,6 +13,7 @@ import grpc
 import structlog
 
 from behalf.common.errors import InvalidArgument, Unavailable
+from behalf.common.tenant_turns import TenantTurns
 from behalf.registry import internal_validation as iv
 from behalf.registry import validation as v
 from behalf.registry.commands import approvals, budgets, webhooks
@@ -20,7 +21,6 @@ from behalf.registry.commands.transaction import Db
 from behalf.registry.deps import InternalDeps
 from behalf.registry.handlers import Req, Resp, metadata
 from behalf.registry.identities import INTERNAL_SERVICE, method
-from behalf.registry.tenant_turns import TenantTurns
 from behalf.v1 import common_pb2, internal_pb2_grpc
 from behalf.v1 import internal_pb2 as pb
 

@@ -1,9 +1,10 @@
-"""Turns at the database for one tenant's stateful Verify steps.
+"""Turns at a shared resource for one tenant: a few at once, the rest of its calls waiting
+behind its own.
 
-Budgets and approvals share one pool of connections, and asyncpg queues for it first come,
-first served: a flood of one tenant's reservations would queue every other tenant's behind it,
-past their verifiers' deadlines. Here each tenant's calls beyond a few wait behind that tenant's
-own, so another tenant waits for at most that few.
+A pool shared first come, first served (the registry's database connections for budgets and
+approvals, the dispatcher's DNS lookup threads) lets one tenant's flood queue every other
+tenant's calls behind it. Here each tenant's calls beyond a few wait behind that tenant's own,
+so another tenant waits for at most that few.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-# Of the internal pool's 10 connections, what one tenant's stateful steps may hold (or wait for)
-# at once.
+# Of the registry's internal pool's 10 connections, what one tenant's stateful steps may hold
+# at once (the default).
 TURNS_PER_TENANT = 4
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from behalf.registry.tenant_turns import TenantTurns
+from behalf.common.tenant_turns import TenantTurns
 
 
 async def test_a_flooding_tenant_holds_only_its_turns_and_others_go_at_once() -> None:
