@@ -40,9 +40,10 @@ async def test_an_endpoint_that_answers_late_does_not_hold_up_other_tenants_deli
     it would count as hanging, one request at a time, and its agents flood events. Its lane
     is full and draining slowly; intake used to wait for room in it for each of the
     attacker's deliveries while every tenant's deliveries queued behind (FLOOD x 0.4 s here).
-    Now intake queues what has room first and waits one stall period in all per batch, so the
-    victim's delivery goes at once, and the attacker's overflow waits its turn on the retry
-    tiers: every one of its deliveries still arrives."""
+    Now intake queues what has room first, and a tenant's deliveries wait for full lanes two
+    stall periods per poll in all, so the victim's delivery goes at once (or after the
+    attacker's wait in the poll before), and the attacker's overflow waits its turn on the
+    retry tiers: every one of its deliveries still arrives."""
     env = dispatcher_env(
         dispatcher_db,
         kafka_bootstrap,

@@ -179,11 +179,6 @@ class EndpointLanes:
             lane.bucket = TokenBucket(rate, self._settings.burst) if rate > 0 else None
         return lane
 
-    def room_deadline(self) -> float:
-        """When a caller that starts waiting for lane room now stops waiting (`put`): one
-        stall period from now."""
-        return time.monotonic() + self._settings.stall_seconds
-
     def offer(self, row: DeliveryRow, target: Target) -> Refusal | None:
         """Queue `row` in its endpoint's lane if it has room (NONE), or why the lane refuses at
         once (park it); None when the lane is full but draining, worth waiting for (`put`). A
@@ -206,7 +201,7 @@ class EndpointLanes:
     async def put(self, row: DeliveryRow, target: Target, until: float | None = None) -> Refusal:
         """`offer`, waiting for room in a full lane that is draining until `until` (a
         `time.monotonic()` instant; one stall period from now by default), then BUSY."""
-        deadline = self.room_deadline() if until is None else until
+        deadline = time.monotonic() + self._settings.stall_seconds if until is None else until
         while (verdict := self.offer(row, target)) is None:
             now = time.monotonic()
             if now >= deadline:

@@ -113,6 +113,11 @@ class Pipeline:
         self._targets = targets
         self._deliverer = deliverer
         self.lanes = EndpointLanes(lanes, traced_attempts(self.attempt))
+        # How long one call's deliveries of one tenant may wait for room in full lanes, in all:
+        # long enough for a healthy burst to drain into its lanes rather than go to a retry
+        # tier, short enough that one tenant's slow endpoints hold up a poll of every tenant's
+        # events for no longer.
+        self._wait_per_tenant = 2 * lanes.stall_seconds
         self._policy = policy
         self._topics = topics
         self._ahead_patience = ahead_patience_seconds
@@ -257,10 +262,11 @@ class Pipeline:
         aside (durably, before this returns), in the trace context of its event.
 
         Deliveries whose lane has room go first; then those whose lane is full but draining
-        wait for room in turn, one stall period in all. So a lane that drains slowly (an
-        endpoint that answers, but late) holds up neither the other deliveries given here nor,
-        under intake's lock, any tenant's next batch for longer than that; what still finds
-        its lane full is deferred as busy. `arrived_on` is the retry tier a task came on."""
+        wait for room in turn, each tenant's for `wait_per_tenant` in all. So a tenant whose
+        endpoint drains slowly (it answers, but late) holds up neither other tenants'
+        deliveries given here nor, under intake's lock, the next poll for longer than that;
+        what still finds its lane full is deferred as busy. `arrived_on` is the retry tier a
+        task came on."""
         contexts = contexts or {}
         settled: list[asyncio.Future[bool] | None] = []
         waiting: list[tuple[DeliveryRow, Target]] = []
@@ -277,10 +283,13 @@ class Pipeline:
                 waiting.append((row, target))
             else:
                 settled.append(self._set_aside(row, verdict, arrived_on))
-        until = self.lanes.room_deadline()
+        waited: dict[str, float] = {}
         for row, target in waiting:
+            started = time.monotonic()
+            until = started + self._wait_per_tenant - waited.get(row.tenant_id, 0.0)
             with resumed(contexts.get(row.event_id)):
                 verdict = await self.lanes.put(row, target, until)
+            waited[row.tenant_id] = waited.get(row.tenant_id, 0.0) + time.monotonic() - started
             settled.append(self._set_aside(row, verdict, arrived_on))
         await _durable(settled)
 
