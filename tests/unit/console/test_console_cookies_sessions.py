@@ -93,16 +93,21 @@ def test_a_malformed_override_names_the_variable() -> None:
 )
 async def test_the_cookie_header_follows_the_bind_host(host: str, secure: bool) -> None:
     """The Set-Cookie header has `Secure` exactly when the console is not bound to loopback,
-    and always HttpOnly and SameSite=Strict."""
+    and always HttpOnly and SameSite=Strict. A Secure one is named `__Host-…`: otherwise a
+    sibling subdomain (or a plain-http page of the host) could set a cookie of the same name
+    for the parent domain, which the console would read as the session (cookie tossing: the
+    victim works signed in as the attacker, pasting webhook secrets or approving there);
+    browsers take a `__Host-` cookie only from this host, Secure, with Path=/ and no Domain."""
     client = TestClient(TestServer(create_app(_settings(host), FakeBackend())))  # type: ignore[arg-type]
     await client.start_server()
     try:
         cookie = (await client.get("/sign-in")).headers["Set-Cookie"]
     finally:
         await client.close()
-    morsel = SimpleCookie(cookie)["behalf_console"]
-    assert morsel["httponly"] and morsel["samesite"] == "Strict"
-    assert bool(morsel["secure"]) is secure
+    name = "__Host-behalf_console" if secure else "behalf_console"
+    morsel = SimpleCookie(cookie)[name]
+    assert morsel["httponly"] and morsel["samesite"] == "Strict" and morsel["path"] == "/"
+    assert bool(morsel["secure"]) is secure and not morsel["domain"]
 
 
 # --- where sessions live ------------------------------------------------------------------

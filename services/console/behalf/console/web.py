@@ -30,6 +30,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _log = structlog.get_logger("console.http")
 
 SESSION_COOKIE = "behalf_console"
+# A Secure session cookie carries the `__Host-` prefix: browsers take such a cookie only from
+# this host, over https, without Domain, so a sibling subdomain or a plain-http page cannot plant
+# one (cookie tossing) that the console would read as the session, signed in as someone else.
+SECURE_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
+
+
+def session_cookie(secure: bool) -> str:
+    """The session cookie's name, for cookies that are Secure or not."""
+    return SECURE_SESSION_COOKIE if secure else SESSION_COOKIE
+
+
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -222,12 +233,13 @@ def _set_cookie(request: web.Request, response: web.StreamResponse) -> None:
     sid = request.get(SET_SID)
     if sid is None:
         return
+    secure = request.app[SETTINGS].cookie_secure
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(secure),
         sid,
         httponly=True,
         samesite="Strict",
-        secure=request.app[SETTINGS].cookie_secure,
+        secure=secure,
         path="/",
     )
 
@@ -241,7 +253,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     """
     if request.path == HEALTH_PATH:
         return await handler(request)
-    sid = request.cookies.get(SESSION_COOKIE, "")
+    sid = request.cookies.get(session_cookie(request.app[SETTINGS].cookie_secure), "")
     if not looks_like_session_id(sid):
         sid = new_session_id()
         request[SET_SID] = sid

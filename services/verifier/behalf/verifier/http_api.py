@@ -82,9 +82,12 @@ def _refused(exc: BehalfError) -> web.Response:
     return _error(status, code, str(exc))
 
 
-def _bearer(header: str | None) -> str:
-    """The key of an `Authorization: Bearer <key>` header, by the gRPC metadata rule."""
-    return bearer_token((("authorization", header),) if header else ())
+def _bearer(request: web.Request) -> str:
+    """The key of the request's `Authorization: Bearer <key>` header, by the gRPC metadata rule
+    (one header; several are refused)."""
+    return bearer_token(
+        ("authorization", value) for value in request.headers.getall("Authorization", [])
+    )
 
 
 class HttpVerifyApi:
@@ -105,7 +108,7 @@ class HttpVerifyApi:
         if request.content_type != "application/json":
             return _error(415, "unsupported_media_type", "send Content-Type: application/json")
         try:
-            token = _bearer(request.headers.get("Authorization"))
+            token = _bearer(request)
             raw = await request.read()
             decision = await self._verifier.verify(token, parse_verify_body(raw))
         except web.HTTPRequestEntityTooLarge:
@@ -117,7 +120,7 @@ class HttpVerifyApi:
     async def approval(self, request: web.Request) -> web.Response:
         """One approval, so an HTTP client can wait for a human's answer."""
         try:
-            token = _bearer(request.headers.get("Authorization"))
+            token = _bearer(request)
             caller = self._verifier.known_caller(token)
             with self._verifier.in_flight(caller.tenant_id):
                 approval = await self._approvals.get(token, request.match_info["approval_id"])

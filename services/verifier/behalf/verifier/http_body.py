@@ -3,23 +3,27 @@
 Pure functions, no I/O: the same VerifyRequest then goes through the same pipeline as gRPC
 (`api.Verifier.verify`), so HTTP adds a spelling, never a rule. Amounts in major units
 (`"amount": 799.99` or `"799.99"`) are converted exactly with the currency's exponent, never
-through a float; a field the schema does not know is refused rather than ignored, so a typo
-(`"ammount"`) cannot turn a limited request into an unlimited one.
+through a float, and with no more decimals than the currency has as written (`"1.000"` JPY is
+an error, not 1 yen: other readers take it for 1,000); a field the schema does not know is
+refused rather than ignored, so a typo (`"ammount"`) cannot turn a limited request into an
+unlimited one.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from behalf.common.currencies import is_currency, major_to_minor
+from behalf.common.currencies import is_currency, major_to_minor, minor_unit_exponent, plain_decimal
 from behalf.common.errors import InvalidArgument
 from behalf.v1 import common_pb2, resources_pb2, verifier_pb2
 from behalf.verifier.validation import non_negative_int64
 
 MAX_BODY_BYTES = 64 * 1024
+# More digits than any int64 (or any amount) has: kept as text and refused by the field's check.
+_MAX_INTEGER_DIGITS = 32
 
 # The JSON name of each VerifyRequest field; errors name the JSON field the client sent.
 _STRING_FIELDS = {
@@ -51,7 +55,8 @@ def parse_verify_body(raw: bytes) -> verifier_pb2.VerifyRequest:
     try:
         body = json.loads(
             raw,
-            parse_float=Decimal,
+            parse_float=_json_decimal,
+            parse_int=_json_integer,
             parse_constant=_refuse_constant,
             object_pairs_hook=_refuse_repeated_names,
         )
@@ -126,6 +131,22 @@ def _refuse_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return body
 
 
+class _OutOfRange(str):
+    """A JSON number no field takes (an exponent beyond Decimal's range, an integer of more
+    than 32 digits), kept as its text so the field it was sent in can be named."""
+
+
+def _json_decimal(text: str) -> Decimal | _OutOfRange:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return _OutOfRange(text)
+
+
+def _json_integer(text: str) -> int | _OutOfRange:
+    return int(text) if len(text) <= _MAX_INTEGER_DIGITS else _OutOfRange(text)
+
+
 def _string(body: Mapping[str, Any], name: str) -> str:
     value = body[name]
     if not isinstance(value, str):
@@ -144,6 +165,8 @@ def _unicode(value: str, field: str) -> str:
 
 def _integer(body: Mapping[str, Any], name: str) -> int:
     value = body[name]
+    if isinstance(value, _OutOfRange):
+        raise InvalidArgument(name, "is out of range")
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(name, "must be an integer")
     return non_negative_int64(value, name)
@@ -167,13 +190,26 @@ def _amount(body: Mapping[str, Any]) -> common_pb2.Money | None:
 
 
 def _minor_units(value: object, currency: str) -> int:
-    """Major units (a JSON number, read as a Decimal, or a decimal string) to minor units."""
+    """Major units (a JSON number, read as a Decimal, or a plain decimal string) to minor units,
+    with no more decimals than the currency has, as written."""
+    if isinstance(value, _OutOfRange):
+        raise InvalidArgument("amount", "is out of range")
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise InvalidArgument("amount", "must be a number or a decimal string")
     try:
+        if isinstance(value, str):
+            value = plain_decimal(value, currency)
+        elif isinstance(value, Decimal) and _decimals(value) > minor_unit_exponent(currency):
+            raise InvalidArgument("amount", f"has more decimals than {currency} has")
         return major_to_minor(value, currency)
     except ValueError as exc:  # the SDK's InvalidRequest is one
         raise InvalidArgument("amount", str(exc)) from None
+
+
+def _decimals(number: Decimal) -> int:
+    """How many decimals a JSON number was written with (`799.990`: 3; `7.9999e2`: 2)."""
+    exponent = number.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _context(value: object) -> dict[str, str]:

@@ -162,10 +162,15 @@ OPENAPI: dict[str, Any] = {
                     },
                     "vendor": {**_STRING, "description": "An alias of `resource`."},
                     "amount": {
-                        "oneOf": [{"type": "number", "minimum": 0}, _STRING],
+                        "oneOf": [
+                            {"type": "number", "minimum": 0},
+                            {**_STRING, "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"},
+                        ],
                         "description": (
-                            "In major units (799.99 USD), converted exactly with the currency's "
-                            "decimals; more decimals than the currency has is an error."
+                            "In major units (799.99 USD, or the plain decimal string "
+                            '"799.99"), converted exactly to minor units; more '
+                            "decimals than the currency has, as written, is an error "
+                            '("1.000" JPY, which other readers take for 1,000).'
                         ),
                     },
                     "amountMinor": {

@@ -97,22 +97,30 @@ def _wrap(deltas: dict[str, internal_pb2.PolicyDelta]) -> list[internal_pb2.Watc
     return [internal_pb2.WatchPolicyResponse(delta=d) for d in deltas.values()]
 
 
+# What one snapshot chunk holds at most, in bytes of its items: a quarter of the 64 MiB that the
+# registry sends and a verifier receives in one message. The item count alone does not bound it,
+# since a tenant admin chooses how large each agent and permission is (up to ~40 kB).
+CHUNK_MAX_BYTES = 16 * 1024 * 1024
+
+
 async def snapshot_chunks(
-    revision: int, items: AsyncIterable[PolicyItem], size: int
+    revision: int, items: AsyncIterable[PolicyItem], size: int, max_bytes: int = CHUNK_MAX_BYTES
 ) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
-    """The policy at `revision` in chunks of `size` items; the last chunk (possibly empty, never
-    an empty one after a full one) says `last`. Each chunk is filled inside its response, so
-    no chunk is copied on the way out (a million permissions are 200 chunks of 5,000)."""
+    """The policy at `revision` in chunks of `size` items or `max_bytes` of them, whichever
+    comes first; the last chunk (possibly empty, never an empty one after a full one) says
+    `last`. Each chunk is filled inside its response, so no chunk is copied on the way out (a
+    million permissions are 200 chunks of 5,000)."""
     ready: internal_pb2.WatchPolicyResponse | None = None
     response = _chunk_response(revision)
-    count = 0
+    count = taken = 0
     async for item in items:
         _add(response.snapshot_chunk, item)
         count += 1
-        if count == size:
+        taken += item.ByteSize()
+        if count == size or taken >= max_bytes:
             if ready is not None:
                 yield ready
-            ready, count = response, 0
+            ready, count, taken = response, 0, 0
             response = _chunk_response(revision)
     if ready is not None and count:
         yield ready
