@@ -8,13 +8,10 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from behalf.console.app import create_app
-from behalf.console.settings import ConsoleSettings
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
+from tests.harness.console import console_client, csrf_of, signed_in
 from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
-from tests.unit.console.test_console_app import csrf_of
 
 pytestmark = pytest.mark.integration
 
@@ -26,30 +23,6 @@ async def stack(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> As
     )
     yield stack
     await stop_stack(stack)
-
-
-async def _console(stack: Stack) -> TestClient:
-    settings = ConsoleSettings(
-        host="127.0.0.1",
-        port=0,
-        registry_target=stack.registry.target,
-        dispatcher_target=stack.registry.target,  # never called here
-        verifier_target=stack.verifiers[0].target,
-        secret=b"s" * 40,
-        log_level="INFO",
-    )
-    client = TestClient(TestServer(create_app(settings)))
-    await client.start_server()
-    return client
-
-
-async def _signed_in(client: TestClient, key: str) -> str:
-    page = await (await client.get("/sign-in")).text()
-    signed = await client.post(
-        "/sign-in", data={"csrf_token": csrf_of(page), "api_key": key, "next": "/approvals"}
-    )
-    assert signed.status == 200 and signed.url.path == "/approvals", await signed.text()
-    return await signed.text()
 
 
 def _pending_approval(stack: Stack, tenant: Tenant) -> str:
@@ -99,9 +72,9 @@ async def test_tenant_a_cannot_approve_or_read_tenant_b_by_id(stack: Stack) -> N
     b = stack.create_tenant("console-b")
     theirs = _pending_approval(stack, b)
     _audited(stack, b, "cross-tenant-1")
-    client = await _console(stack)
+    client = await console_client(stack)
     try:
-        html = await _signed_in(client, a.admin_key)
+        html = await signed_in(client, a.admin_key)
         token = csrf_of(html)
         cross = await client.post(
             f"/approvals/{theirs}/resolve",

@@ -16,9 +16,10 @@ from behalf.console.app import create_app
 from behalf.console.sessions_pg import PostgresSessionStore
 from behalf.console.settings import ConsoleSettings
 from behalf.console.web import SESSION_COOKIE, SESSIONS
+from tests.harness.console import csrf_of
 from tests.harness.infra import database_url as with_database
 from tests.harness.infra import drop_database
-from tests.unit.console.test_console_app import ADMIN_KEY, FakeBackend, csrf_of
+from tests.unit.console.test_console_app import ADMIN_KEY, FakeBackend
 
 SECRET = b"console-session-test-secret-0123456789"
 IDLE = 60.0

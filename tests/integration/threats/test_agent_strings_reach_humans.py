@@ -17,13 +17,11 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from typer.testing import CliRunner
 
 from behalf.cli import app as cli_app
-from behalf.console.app import create_app
-from behalf.console.settings import ConsoleSettings
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
+from tests.harness.console import console_client, signed_in
 from tests.harness.stack import Stack, Tenant, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -156,31 +154,6 @@ def test_cli_approvals_list_shows_the_whole_resource(
     assert _column(result.output, "resource") == [resource], result.output
 
 
-async def _console(stack: Stack) -> TestClient:
-    settings = ConsoleSettings(
-        host="127.0.0.1",
-        port=0,
-        registry_target=stack.registry.target,
-        dispatcher_target=stack.registry.target,  # never called here
-        verifier_target=stack.verifiers[0].target,
-        secret=b"s" * 40,
-        log_level="INFO",
-    )
-    client = TestClient(TestServer(create_app(settings)))
-    await client.start_server()
-    return client
-
-
-async def _signed_in(client: TestClient, key: str) -> None:
-    page = await (await client.get("/sign-in")).text()
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)
-    assert token is not None
-    signed = await client.post(
-        "/sign-in", data={"csrf_token": token[1], "api_key": key, "next": "/approvals"}
-    )
-    assert signed.status == 200 and signed.url.path == "/approvals", await signed.text()
-
-
 async def test_console_approval_links_to_the_decision_that_asked(
     stack: Stack, tenant: Tenant
 ) -> None:
@@ -218,9 +191,9 @@ async def test_console_approval_links_to_the_decision_that_asked(
     assert decoy.outcome == common_pb2.OUTCOME_DENY
     _audited(stack, tenant, request_id, 2)
 
-    client = await _console(stack)
+    client = await console_client(stack)
     try:
-        await _signed_in(client, tenant.admin_key)
+        await signed_in(client, tenant.admin_key)
         queue = await (await client.get("/approvals")).text()
         row = re.search(
             rf'data-approval-id="{pending.approval_id}".*?<a href="([^"]+)">{request_id}</a>',
@@ -272,9 +245,9 @@ async def test_context_bidi_and_control_characters_never_reach_the_console_raw(
         assert "context" in (exc.details() or "")
         return
     _audited(stack, tenant, request_id, 1)
-    client = await _console(stack)
+    client = await console_client(stack)
     try:
-        await _signed_in(client, tenant.admin_key)
+        await signed_in(client, tenant.admin_key)
         page = await (await client.get(f"/decisions/{request_id}")).text()
     finally:
         await client.close()

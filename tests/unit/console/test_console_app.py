@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from behalf.console.app import create_app
 from behalf.console.backend import BackendError
 from behalf.console.settings import ConsoleSettings
 from behalf.v1 import common_pb2, dispatcher_pb2, events_pb2, registry_pb2, resources_pb2
+from tests.harness.console import csrf_of
 
 ADMIN_KEY = "bhk_admin_" + "A" * 43
 AGENT_ID = "agt_" + "a" * 20
@@ -125,12 +125,6 @@ async def client() -> AsyncIterator[tuple[TestClient, FakeBackend]]:
     await test_client.start_server()
     yield test_client, backend
     await test_client.close()
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
-    assert match is not None
-    return match[1]
 
 
 async def signed_in(test_client: TestClient) -> str:
