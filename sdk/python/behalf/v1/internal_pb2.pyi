@@ -20,10 +20,12 @@ class WatchPolicyRequest(_message.Message):
     def __init__(self, hello: _Optional[_Union[WatchHello, _Mapping]] = ..., ack: _Optional[_Union[WatchAck, _Mapping]] = ...) -> None: ...
 
 class WatchHello(_message.Message):
-    __slots__ = ("verifier_id",)
+    __slots__ = ("verifier_id", "accepts_delta_parts")
     VERIFIER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTS_DELTA_PARTS_FIELD_NUMBER: _ClassVar[int]
     verifier_id: str
-    def __init__(self, verifier_id: _Optional[str] = ...) -> None: ...
+    accepts_delta_parts: bool
+    def __init__(self, verifier_id: _Optional[str] = ..., accepts_delta_parts: _Optional[bool] = ...) -> None: ...
 
 class WatchAck(_message.Message):
     __slots__ = ("revision",)
@@ -74,14 +76,16 @@ class ApiKeyCredential(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[_Union[_resources_pb2.Role, str]] = ..., secret_sha256: _Optional[bytes] = ..., revoked: _Optional[bool] = ..., test_mode_only: _Optional[bool] = ..., agent_id: _Optional[str] = ...) -> None: ...
 
 class PolicyDelta(_message.Message):
-    __slots__ = ("revision", "tenant_id", "changes")
+    __slots__ = ("revision", "tenant_id", "changes", "continued")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
+    CONTINUED_FIELD_NUMBER: _ClassVar[int]
     revision: int
     tenant_id: str
     changes: _containers.RepeatedCompositeFieldContainer[PolicyChange]
-    def __init__(self, revision: _Optional[int] = ..., tenant_id: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[PolicyChange, _Mapping]]] = ...) -> None: ...
+    continued: bool
+    def __init__(self, revision: _Optional[int] = ..., tenant_id: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[PolicyChange, _Mapping]]] = ..., continued: _Optional[bool] = ...) -> None: ...
 
 class PolicyChange(_message.Message):
     __slots__ = ("agent_upserted", "agent_deleted", "permission_upserted", "permission_deleted", "api_key_upserted")

@@ -142,7 +142,9 @@ class PolicyWatcher:
 
         async def requests() -> AsyncIterator[internal_pb2.WatchPolicyRequest]:
             yield internal_pb2.WatchPolicyRequest(
-                hello=internal_pb2.WatchHello(verifier_id=self._verifier_id)
+                hello=internal_pb2.WatchHello(
+                    verifier_id=self._verifier_id, accepts_delta_parts=True
+                )
             )
             while True:
                 revision = await acks.get()
@@ -152,6 +154,7 @@ class PolicyWatcher:
         builder: SnapshotBuilder | None = None
         credentials: list[internal_pb2.ApiKeyCredential] = []
         installed = False  # this stream's snapshot is the state Verify answers from
+        parts = DeltaParts()
         async for message in call:
             kind = message.WhichOneof("message")
             if kind == "snapshot_chunk":
@@ -183,8 +186,10 @@ class PolicyWatcher:
                         api_keys=len(state.credentials),
                     )
             elif kind == "delta" and installed and self.state is not None:
-                await self._swap(_applied(self.state, message.delta))
-                acks.put_nowait(message.delta.revision)
+                delta = parts.whole(message.delta)
+                if delta is not None:
+                    await self._swap(_applied(self.state, delta))
+                    acks.put_nowait(delta.revision)
             # Heartbeats only vouch: every revision, even one without policy changes (an
             # approval, an endpoint), arrives as a delta of its own.
             if installed:
@@ -238,6 +243,33 @@ async def _cooperatively(steps: Iterator[None]) -> None:
         gc.freeze()
         await asyncio.sleep(0)
     gc.freeze()
+
+
+class DeltaParts:
+    """A tenant's changes at one revision, which the registry may send in several deltas (each
+    but the last `continued`): applied and acknowledged together, never a part on its own."""
+
+    def __init__(self) -> None:
+        self._parts: list[internal_pb2.PolicyDelta] = []
+
+    def whole(self, delta: internal_pb2.PolicyDelta) -> internal_pb2.PolicyDelta | None:
+        """The whole delta once its last part is in; None while parts are still coming. A part
+        of another revision or tenant before the last one is a broken stream (reconnect)."""
+        if self._parts and (delta.revision, delta.tenant_id) != (
+            self._parts[0].revision,
+            self._parts[0].tenant_id,
+        ):
+            raise ConnectionError("the registry interleaved the parts of two deltas")
+        if delta.continued:
+            self._parts.append(delta)
+            return None
+        if not self._parts:
+            return delta
+        whole = internal_pb2.PolicyDelta(revision=delta.revision, tenant_id=delta.tenant_id)
+        for part in [*self._parts, delta]:
+            whole.changes.extend(part.changes)
+        self._parts = []
+        return whole
 
 
 def _applied(state: PolicyState, delta: internal_pb2.PolicyDelta) -> PolicyState:

@@ -97,10 +97,36 @@ def _wrap(deltas: dict[str, internal_pb2.PolicyDelta]) -> list[internal_pb2.Watc
     return [internal_pb2.WatchPolicyResponse(delta=d) for d in deltas.values()]
 
 
-# What one snapshot chunk holds at most, in bytes of its items: a quarter of the 64 MiB that the
-# registry sends and a verifier receives in one message. The item count alone does not bound it,
-# since a tenant admin chooses how large each agent and permission is (up to ~40 kB).
+# What one snapshot chunk or delta part holds at most, in bytes of its items: a quarter of the
+# 64 MiB that the registry sends and a verifier receives in one message. Item counts alone do not
+# bound it, since a tenant admin chooses how large each agent and permission is (up to ~40 kB),
+# and how many change at one revision (deleting an agent revokes every permission it holds).
 CHUNK_MAX_BYTES = 16 * 1024 * 1024
+
+
+def delta_parts(
+    response: internal_pb2.WatchPolicyResponse, max_bytes: int = CHUNK_MAX_BYTES
+) -> list[internal_pb2.WatchPolicyResponse]:
+    """A delta as parts of at most `max_bytes` of changes each, every part but the last marked
+    `continued` (a verifier applies them together); any other message, or a delta that fits,
+    as it is."""
+    if response.WhichOneof("message") != "delta" or response.ByteSize() <= max_bytes:
+        return [response]
+    whole = response.delta
+    parts: list[internal_pb2.WatchPolicyResponse] = []
+    part = internal_pb2.PolicyDelta(revision=whole.revision, tenant_id=whole.tenant_id)
+    taken = 0
+    for change in whole.changes:
+        size = change.ByteSize()
+        if part.changes and taken + size > max_bytes:
+            part.continued = True
+            parts.append(internal_pb2.WatchPolicyResponse(delta=part))
+            part = internal_pb2.PolicyDelta(revision=whole.revision, tenant_id=whole.tenant_id)
+            taken = 0
+        part.changes.append(change)
+        taken += size
+    parts.append(internal_pb2.WatchPolicyResponse(delta=part))
+    return parts
 
 
 async def snapshot_chunks(

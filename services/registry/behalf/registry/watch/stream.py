@@ -26,7 +26,7 @@ import structlog
 
 from behalf.common.errors import InvalidArgument, Unavailable
 from behalf.registry.store import policy_reads
-from behalf.registry.watch.deltas import snapshot_chunks
+from behalf.registry.watch.deltas import delta_parts, snapshot_chunks
 from behalf.registry.watch.tail import OutboxTail, Subscription
 from behalf.v1 import internal_pb2, registry_pb2
 
@@ -142,7 +142,8 @@ class WatchHub:
     ) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
         """One WatchPolicy stream: hello in; snapshot, deltas and heartbeats out; acks in."""
         requests = aiter(request_iterator)
-        verifier_id = await _read_hello(requests)
+        hello = await _read_hello(requests)
+        verifier_id = hello.verifier_id
         # Subscribe before the snapshot: deltas committed meanwhile wait in the queue, and those
         # already in the snapshot (revision <= R) are skipped below.
         subscription = self._tail.subscribe(verifier_id)
@@ -173,7 +174,11 @@ class WatchHub:
                 if revision <= sent:
                     continue
                 for message in messages:
-                    yield message
+                    if hello.accepts_delta_parts:
+                        for part in delta_parts(message):
+                            yield part
+                    else:
+                        yield message
                 sent = revision
         finally:
             reader.cancel()
@@ -209,7 +214,9 @@ def _heartbeat(revision: int) -> internal_pb2.WatchPolicyResponse:
     return internal_pb2.WatchPolicyResponse(heartbeat=heartbeat)
 
 
-async def _read_hello(requests: AsyncIterator[internal_pb2.WatchPolicyRequest]) -> str:
+async def _read_hello(
+    requests: AsyncIterator[internal_pb2.WatchPolicyRequest],
+) -> internal_pb2.WatchHello:
     try:
         first = await anext(requests)
     except StopAsyncIteration:
@@ -219,4 +226,4 @@ async def _read_hello(requests: AsyncIterator[internal_pb2.WatchPolicyRequest]) 
     verifier_id = first.hello.verifier_id
     if not verifier_id.strip() or len(verifier_id) > _MAX_VERIFIER_ID:
         raise InvalidArgument("hello.verifier_id", f"must be 1..{_MAX_VERIFIER_ID} characters")
-    return verifier_id
+    return first.hello
