@@ -142,3 +142,35 @@ def test_a_decision_in_json():
     assert allowed["allowed"] is True and allowed["approvalId"] is None
     test = decision_body(common_pb2.Decision(outcome=common_pb2.OUTCOME_ALLOW, test_mode=True))
     assert test["allowed"] is False and test["testMode"] is True  # a test authorizes nothing
+
+
+HUGE = "1e1000000000000000000"  # beyond Decimal's exponent range
+
+
+@pytest.mark.parametrize(
+    ("field", "body", "problem"),
+    [
+        ("agentId", f'{{"agentId": {HUGE}, "action": "x"}}', "must be a string"),
+        ("requestId", f'{{"agentId": "agt_x", "action": "x", "requestId": {HUGE}}}', "string"),
+        (
+            "context[k]",
+            f'{{"agentId": "agt_x", "action": "x", "context": {{"k": {HUGE}}}}}',
+            "string",
+        ),
+        ("amount", f'{{"agentId": "agt_x", "amount": {HUGE}, "currency": "USD"}}', "out of range"),
+        ("minRevision", f'{{"agentId": "agt_x", "minRevision": {HUGE}}}', "out of range"),
+        (
+            "amountMinor",
+            f'{{"agentId": "a", "amountMinor": {"9" * 40}, "currency": "USD"}}',
+            "range",
+        ),
+    ],
+)
+def test_a_number_no_field_takes_is_refused_naming_its_field(
+    field: str, body: str, problem: str
+) -> None:
+    """A number out of Decimal's range, or an integer of 40 digits, is neither a crash (500)
+    nor "not valid JSON", and never passes as a string field."""
+    with pytest.raises(InvalidArgument) as refused:
+        parse_verify_body(body.encode())
+    assert refused.value.field == field and problem in refused.value.problem

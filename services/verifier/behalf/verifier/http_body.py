@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -131,9 +132,13 @@ def _refuse_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return body
 
 
-class _OutOfRange(str):
+@dataclass(frozen=True)
+class _OutOfRange:
     """A JSON number no field takes (an exponent beyond Decimal's range, an integer of more
-    than 32 digits), kept as its text so the field it was sent in can be named."""
+    than 32 digits), kept apart from every type a field takes, so the field it was sent in can
+    be named."""
+
+    text: str
 
 
 def _json_decimal(text: str) -> Decimal | _OutOfRange:
