@@ -231,12 +231,15 @@ class Snapshot:
 class WatchClient:
     """A verifier's side of WatchPolicy: sends hello and acks, reads what the registry sends."""
 
-    def __init__(self, target: str, verifier_id: str = "verifier-test") -> None:
+    def __init__(
+        self, target: str, verifier_id: str = "verifier-test", *, accepts_delta_parts: bool = False
+    ) -> None:
         self._channel = grpc.aio.insecure_channel(target)
         self._outgoing: asyncio.Queue[internal_pb2.WatchPolicyRequest | None] = asyncio.Queue()
-        self._outgoing.put_nowait(
-            internal_pb2.WatchPolicyRequest(hello=internal_pb2.WatchHello(verifier_id=verifier_id))
+        hello = internal_pb2.WatchHello(
+            verifier_id=verifier_id, accepts_delta_parts=accepts_delta_parts
         )
+        self._outgoing.put_nowait(internal_pb2.WatchPolicyRequest(hello=hello))
         stub = internal_pb2_grpc.RegistryInternalServiceStub(self._channel)
         self.call = stub.WatchPolicy(self._requests())
 
@@ -324,3 +327,24 @@ async def wait_until(predicate, seconds: float = 30.0, interval: float = 0.05) -
 
 def ago(seconds: float) -> timedelta:
     return timedelta(seconds=-seconds)
+
+
+async def revoke_all(pool: asyncpg.Pool, agent_id: str) -> int:
+    """Revoke every live permission of an agent at one revision (as deleting the agent does)."""
+    async with pool.acquire() as conn, conn.transaction():
+        revision = await revisions.next_revision(conn)
+        rows = await conn.fetch(
+            """UPDATE permissions SET revoked_at = now(), revision = $2
+               WHERE agent_id = $1 AND revoked_at IS NULL RETURNING *""",
+            agent_id,
+            revision,
+        )
+        for row in rows:
+            await outbox.write_event(
+                conn,
+                tenant_id=row["tenant_id"],
+                event_type="permission.revoked",
+                revision=revision,
+                subject=to_permission(row),
+            )
+    return revision

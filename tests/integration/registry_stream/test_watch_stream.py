@@ -14,6 +14,7 @@ import pytest
 from behalf.common.errors import Unavailable
 from behalf.registry.watch import WatchHub
 from behalf.v1 import internal_pb2
+from behalf.verifier.policy_watch import DeltaParts
 from tests.integration.registry_stream.stream_support import (
     Database,
     WatchClient,
@@ -23,6 +24,7 @@ from tests.integration.registry_stream.stream_support import (
     delete_agent,
     grant,
     resolve_approval,
+    revoke_all,
     set_disabled,
     wait_until,
     watch_server,
@@ -368,3 +370,39 @@ def _count_above(items: list[float], count: int) -> Callable[[], Awaitable[bool]
         return len(items) > count
 
     return predicate
+
+
+async def test_a_revision_too_large_for_one_message_comes_in_parts_to_who_accepts_them(
+    db: Database,
+) -> None:
+    """Ten revocations at one revision, with parts of at most 600 bytes: a verifier that accepts
+    parts gets several deltas at that revision, all but the last `continued`, which the
+    verifier's DeltaParts joins into exactly the revision's changes; a verifier that does not
+    gets the one delta it always did."""
+    hub = WatchHub(db.pool, database_url=db.url, heartbeat_seconds=0.2, delta_part_bytes=600)
+    await hub.start()
+    tenant = await create_tenant(db.pool)
+    agent, _ = await create_agent(db.pool, tenant)
+    granted = {(await grant(db.pool, tenant, agent))[0] for _ in range(10)}
+    try:
+        async with watch_server(hub) as target:
+            parts_client = WatchClient(target, "verifier-parts", accepts_delta_parts=True)
+            whole_client = WatchClient(target, "verifier-whole")
+            try:
+                for client in (parts_client, whole_client):
+                    await client.read_snapshot()
+                revision = await revoke_all(db.pool, agent)
+                whole = await whole_client.next_delta()
+                assert (whole.revision, whole.continued) == (revision, False)
+                assert {c.permission_upserted.permission_id for c in whole.changes} == granted
+                joined, parts = DeltaParts(), []
+                while (delta := joined.whole(part := await parts_client.next_delta())) is None:
+                    parts.append(part)
+                assert len(parts) >= 2 and all(p.continued for p in parts)
+                assert all(p.revision == revision and p.ByteSize() < 1200 for p in parts)
+                assert delta == whole
+            finally:
+                await parts_client.close()
+                await whole_client.close()
+    finally:
+        await hub.stop()

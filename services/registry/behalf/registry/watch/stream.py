@@ -26,7 +26,7 @@ import structlog
 
 from behalf.common.errors import InvalidArgument, Unavailable
 from behalf.registry.store import policy_reads
-from behalf.registry.watch.deltas import delta_parts, snapshot_chunks
+from behalf.registry.watch.deltas import CHUNK_MAX_BYTES, delta_parts, snapshot_chunks
 from behalf.registry.watch.tail import OutboxTail, Subscription
 from behalf.v1 import internal_pb2, registry_pb2
 
@@ -56,12 +56,14 @@ class WatchHub:
         tail_pool: asyncpg.Pool | None = None,
         heartbeat_seconds: float = 1.0,
         snapshot_chunk_size: int = 5000,
+        delta_part_bytes: int = CHUNK_MAX_BYTES,
         poll_seconds: float = 0.1,
         max_queued_revisions: int = 10_000,
     ) -> None:
         self._pool = pool
         self._heartbeat_seconds = heartbeat_seconds
         self._chunk_size = max(1, snapshot_chunk_size)
+        self._delta_part_bytes = delta_part_bytes
         # Heartbeats vouch that the tail is reading the outbox: once it has failed for this
         # long they stop, so a verifier's staleness bound trips instead of trusting old policy.
         # The tail reads on `tail_pool` when given, so no snapshot being sent can hold up the
@@ -175,7 +177,7 @@ class WatchHub:
                     continue
                 for message in messages:
                     if hello.accepts_delta_parts:
-                        for part in delta_parts(message):
+                        for part in delta_parts(message, self._delta_part_bytes):
                             yield part
                     else:
                         yield message
