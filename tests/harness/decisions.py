@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from behalf.v1 import common_pb2, registry_pb2, verifier_pb2
 from tests.harness.stack import Stack, Tenant, bearer
+
+
+def usd(minor: int) -> common_pb2.Money:
+    """An amount in US dollars, in cents."""
+    return common_pb2.Money(amount_minor=minor, currency="USD")
 
 
 def verify_as(stack: Stack, key: str, **fields: object) -> common_pb2.Decision:
@@ -30,3 +37,18 @@ def spent(stack: Stack, tenant: Tenant, permission_id: str) -> int:
         timeout=10,
     )
     return int(reply.permission.budget_spent_minor)
+
+
+def wait_audited(stack: Stack, tenant: Tenant, request_id: str, count: int = 1) -> None:
+    """Wait until the tenant's audit trail holds `count` decisions with this request id."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = stack.registry_stub().ListDecisions(
+            registry_pb2.ListDecisionsRequest(request_id=request_id, page_size=10),
+            metadata=tenant.admin,
+            timeout=10,
+        )
+        if len(listed.decisions) >= count:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{count} decisions for {request_id} never reached the audit trail")

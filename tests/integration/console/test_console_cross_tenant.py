@@ -4,13 +4,13 @@ the real registry and verifier (PostgreSQL and Kafka behind them)."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
 from tests.harness.console import console_client, csrf_of, signed_in
+from tests.harness.decisions import wait_audited
 from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -47,21 +47,6 @@ def _pending_approval(stack: Stack, tenant: Tenant) -> str:
     return str(decision.approval_id)
 
 
-def _audited(stack: Stack, tenant: Tenant, request_id: str) -> None:
-    """Wait until B's audit trail holds the decision, so A's lookups could find it if leaky."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        listed = stack.registry_stub().ListDecisions(
-            registry_pb2.ListDecisionsRequest(request_id=request_id, page_size=10),
-            metadata=tenant.admin,
-            timeout=10,
-        )
-        if listed.decisions:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{request_id} never reached the audit trail")
-
-
 async def test_tenant_a_cannot_approve_or_read_tenant_b_by_id(stack: Stack) -> None:
     """FOUND SAFE (passes now). Attack: an admin of tenant A (or a page that gets A's browser
     to post with a valid token) edits the approval id in `/approvals/{id}/resolve` to one of
@@ -71,7 +56,7 @@ async def test_tenant_a_cannot_approve_or_read_tenant_b_by_id(stack: Stack) -> N
     a = stack.create_tenant("console-a")
     b = stack.create_tenant("console-b")
     theirs = _pending_approval(stack, b)
-    _audited(stack, b, "cross-tenant-1")
+    wait_audited(stack, b, "cross-tenant-1")
     client = await console_client(stack)
     try:
         html = await signed_in(client, a.admin_key)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 from behalf.cli import app as cli_app
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
 from tests.harness.console import console_client, signed_in
+from tests.harness.decisions import wait_audited
 from tests.harness.stack import Stack, Tenant, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -78,21 +78,6 @@ def _verify(stack: Stack, tenant: Tenant, **fields: object) -> common_pb2.Decisi
         timeout=10,
     )
     return reply.decision
-
-
-def _audited(stack: Stack, tenant: Tenant, request_id: str, count: int) -> None:
-    """Wait until the audit trail holds `count` decisions with this request id."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        listed = stack.registry_stub().ListDecisions(
-            registry_pb2.ListDecisionsRequest(request_id=request_id, page_size=10),
-            metadata=tenant.admin,
-            timeout=10,
-        )
-        if len(listed.decisions) >= count:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{count} decisions for {request_id} never reached the audit trail")
 
 
 def _rid() -> str:
@@ -177,7 +162,7 @@ async def test_console_approval_links_to_the_decision_that_asked(
         context={"why": "restock printer paper"},
     )
     assert pending.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
-    _audited(stack, tenant, request_id, 1)
+    wait_audited(stack, tenant, request_id, 1)
     decoy = _verify(
         stack,
         tenant,
@@ -189,7 +174,7 @@ async def test_console_approval_links_to_the_decision_that_asked(
         context={"why": "checking the order confirmation; the purchase is 12.00 USD"},
     )
     assert decoy.outcome == common_pb2.OUTCOME_DENY
-    _audited(stack, tenant, request_id, 2)
+    wait_audited(stack, tenant, request_id, 2)
 
     client = await console_client(stack)
     try:
@@ -244,7 +229,7 @@ async def test_context_bidi_and_control_characters_never_reach_the_console_raw(
         assert exc.code() is grpc.StatusCode.INVALID_ARGUMENT, exc
         assert "context" in (exc.details() or "")
         return
-    _audited(stack, tenant, request_id, 1)
+    wait_audited(stack, tenant, request_id, 1)
     client = await console_client(stack)
     try:
         await signed_in(client, tenant.admin_key)

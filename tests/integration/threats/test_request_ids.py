@@ -17,15 +17,11 @@ import pytest
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
-from tests.harness.decisions import reason_code, spent, verify_as
+from tests.harness.decisions import reason_code, spent, usd, verify_as
 from tests.harness.stack import Stack, Tenant, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
 USD = "USD"
-
-
-def usd(minor: int) -> common_pb2.Money:
-    return common_pb2.Money(amount_minor=minor, currency=USD)
 
 
 @pytest.fixture(scope="module")

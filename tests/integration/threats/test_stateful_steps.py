@@ -24,16 +24,12 @@ from behalf.v1 import (
     registry_pb2,
     resources_pb2,
 )
-from tests.harness.decisions import reason_code, spent, verify_as
+from tests.harness.decisions import reason_code, spent, usd, verify_as
 from tests.harness.processes import VERIFIER_TOKEN
 from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
 USD = "USD"
-
-
-def usd(minor: int) -> common_pb2.Money:
-    return common_pb2.Money(amount_minor=minor, currency=USD)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from behalf.common.kafka import EVENT_TYPE_HEADER
 from behalf.v1 import common_pb2, events_pb2, registry_pb2, verifier_pb2
-from tests.harness.decisions import reason_code
+from tests.harness.decisions import reason_code, usd
 from tests.harness.receiver import Receiver
 from tests.harness.stack import Stack, Tenant, bearer, start_stack, stop_stack
 
@@ -51,10 +51,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     recv.port = server.sockets[0].getsockname()[1]
     yield recv
     server.close()
-
-
-def usd(minor: int) -> common_pb2.Money:
-    return common_pb2.Money(amount_minor=minor, currency="USD")
 
 
 def _verify(

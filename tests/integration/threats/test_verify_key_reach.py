@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
-from tests.harness.decisions import reason_code
+from tests.harness.decisions import reason_code, usd
 from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -39,10 +39,6 @@ async def stack(
 @pytest.fixture(scope="module")
 def tenant(stack: Stack) -> Tenant:
     return stack.create_tenant("reach")
-
-
-def usd(minor: int) -> common_pb2.Money:
-    return common_pb2.Money(amount_minor=minor, currency="USD")
 
 
 def _agent(stack: Stack, tenant: Tenant, name: str = "agent") -> str:
