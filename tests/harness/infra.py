@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -223,6 +224,17 @@ class KafkaServer:
     def kill(self) -> None:
         """Kill the broker with SIGKILL, as a crash would; ``restart()`` brings it back."""
         _run_script(KAFKA_SCRIPT, "kill", self._local_env("kill"))
+
+    def freeze(self) -> None:
+        """Stop the broker's process (SIGSTOP), as a stalled disk or a long pause would: its
+        connections stay open and nothing answers; ``thaw()`` lets it go on."""
+        os.kill(self._pid(), signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self._pid(), signal.SIGCONT)
+
+    def _pid(self) -> int:
+        return int(Path(self._local_env("freeze")["BEHALF_KAFKA_DIR"], "kafka.pid").read_text())
 
     def restart(self, *, clean: bool = True) -> None:
         """Stop (cleanly, or by SIGKILL when ``clean`` is false) and start on the same data."""

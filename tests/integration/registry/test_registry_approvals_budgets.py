@@ -548,7 +548,8 @@ async def test_replays_past_the_claim_cap_get_the_outcome_without_a_claim(
 ) -> None:
     """An agent replaying one request id cannot grow its reservation without bound: past the
     cap a replay is still reserved (the original outcome) but holds no claim, so it has nothing
-    to give back; the claims handed out still return the amount with the last."""
+    to give back; and since its caller may have been allowed, the claims handed out no longer
+    return the amount, even the last."""
     monkeypatch.setattr(store_budgets, "MAX_CLAIMS_HELD", 3)
     tenant, _, permission = await _setup(registry, budget=usd(1000))
     internal = registry.as_verifier()
@@ -564,7 +565,12 @@ async def test_replays_past_the_claim_cap_get_the_outcome_without_a_claim(
 
     releases = [_release(tenant, permission, "r-many", claim) for claim in claims[:3]]
     released = [(await internal.ReleaseBudget(r)).released for r in releases]
-    assert released == [False, False, True]
+    assert released == [False, False, False]
+    spent = await registry.pool.fetchval(
+        "SELECT budget_spent_minor FROM permissions WHERE permission_id = $1",
+        permission.permission_id,
+    )
+    assert spent == 1000
 
 
 async def test_a_request_id_names_one_request_in_every_stateful_step(registry: Registry) -> None:

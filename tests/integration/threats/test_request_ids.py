@@ -16,6 +16,7 @@ import grpc
 import pytest
 from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, external_auth_pb2_grpc
 
+from behalf.common.ids import new_id
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
 from tests.harness.decisions import reason_code, spent, usd, verify_as
 from tests.harness.stack import Stack, Tenant, coachella_grant, start_stack, stop_stack
@@ -183,6 +184,34 @@ def test_a_request_id_cannot_be_reused_after_a_denial(stack: Stack, tenant: Tena
     over = verify_as(stack, tenant.verify_key, request_id=request_id, amount=usd(501), **asked)
     assert reason_code(over) == "BUDGET_EXHAUSTED"
     reused = verify_as(stack, tenant.verify_key, request_id=request_id, amount=usd(5), **asked)
+    assert (reused.outcome, reason_code(reused)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
+
+
+def test_a_request_id_denied_for_an_approval_that_does_not_exist_stays_bound(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """A request id first sent with a well-formed approval id that names no approval
+    (APPROVAL_INVALID) stays bound to that request: reusing it for another amount is
+    REQUEST_ID_REUSED, like any denial."""
+    agent_id = _agent(stack, tenant)
+    revision = _grant(stack, tenant, coachella_grant(agent_id, requires_approval=True))
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "min_revision": revision,
+    }
+    request_id = _rid()
+    first = verify_as(
+        stack,
+        tenant.verify_key,
+        request_id=request_id,
+        approval_id=new_id("apr"),
+        amount=usd(100),
+        **asked,
+    )
+    assert (first.outcome, reason_code(first)) == (common_pb2.OUTCOME_DENY, "APPROVAL_INVALID")
+    reused = verify_as(stack, tenant.verify_key, request_id=request_id, amount=usd(79_000), **asked)
     assert (reused.outcome, reason_code(reused)) == (common_pb2.OUTCOME_DENY, "REQUEST_ID_REUSED")
 
 

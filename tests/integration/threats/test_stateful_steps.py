@@ -17,6 +17,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from behalf.registry.store.budgets import MAX_CLAIMS_HELD
 from behalf.v1 import (
     common_pb2,
     internal_pb2,
@@ -87,26 +88,60 @@ def _internal(stack: Stack) -> internal_pb2_grpc.RegistryInternalServiceStub:
     )
 
 
+def _reserve(
+    stack: Stack,
+    tenant: Tenant,
+    agent_id: str,
+    permission_id: str,
+    amount: int,
+    request_id: str,
+) -> internal_pb2.ReserveBudgetResponse:
+    """ReserveBudget exactly as a verifier sends it for this request."""
+    return _internal(stack).ReserveBudget(
+        internal_pb2.ReserveBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission_id,
+            amount=usd(amount),
+            request_id=request_id,
+            agent_id=agent_id,
+            action="purchase",
+            resource="coachella.com",
+        ),
+        metadata=bearer(VERIFIER_TOKEN),
+        timeout=10,
+    )
+
+
+def _release(
+    stack: Stack, tenant: Tenant, permission_id: str, request_id: str, claim: bytes
+) -> None:
+    """ReleaseBudget as a verifier sends it when its caller did not get the allow."""
+    _internal(stack).ReleaseBudget(
+        internal_pb2.ReleaseBudgetRequest(
+            tenant_id=tenant.tenant_id,
+            permission_id=permission_id,
+            request_id=request_id,
+            claim=claim,
+        ),
+        metadata=bearer(VERIFIER_TOKEN),
+        timeout=10,
+    )
+
+
 def _reserve_in_flight(
-    stack: Stack, tenant: Tenant, agent_id: str, permission_id: str, amount: int
+    stack: Stack,
+    tenant: Tenant,
+    agent_id: str,
+    permission_id: str,
+    amount: int,
+    request_id: str | None = None,
 ) -> bool:
     """A verifier's ReserveBudget for a Verify it decided from a snapshot a moment older than
-    the registry's state (the request is in flight between decide and reserve). Whether it
-    reserved; a refusal (FAILED_PRECONDITION, NOT_FOUND) counts as not reserved."""
+    the registry's state (the request is in flight between decide and reserve); a fresh
+    request id unless one is given (a replay). Whether it reserved; a refusal
+    (FAILED_PRECONDITION, NOT_FOUND) counts as not reserved."""
     try:
-        reply = _internal(stack).ReserveBudget(
-            internal_pb2.ReserveBudgetRequest(
-                tenant_id=tenant.tenant_id,
-                permission_id=permission_id,
-                amount=usd(amount),
-                request_id=_rid(),
-                agent_id=agent_id,
-                action="purchase",
-                resource="coachella.com",
-            ),
-            metadata=bearer(VERIFIER_TOKEN),
-            timeout=10,
-        )
+        reply = _reserve(stack, tenant, agent_id, permission_id, amount, request_id or _rid())
     except grpc.RpcError as exc:
         assert exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
         return False
@@ -265,3 +300,205 @@ def test_test_mode_leaves_an_approved_approval_and_the_budget_unspent(
     )
     assert (real.outcome, reason_code(real)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
     assert spent(stack, tenant, granted.permission.permission_id) == 700
+
+
+def _allowed_purchase(stack: Stack, tenant: Tenant, **grant: object) -> tuple[str, str, str]:
+    """A budgeted grant and one allowed 10.00 USD purchase under a request id: (agent, grant,
+    request id)."""
+    agent_id = _agent(stack, tenant)
+    granted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(100_000), **grant)
+    request_id = _rid()
+    first = verify_as(
+        stack,
+        tenant.verify_key,
+        agent_id=agent_id,
+        action="purchase",
+        resource="coachella.com",
+        amount=usd(1_000),
+        request_id=request_id,
+        min_revision=granted.revision,
+    )
+    assert (first.outcome, reason_code(first)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED")
+    return agent_id, granted.permission.permission_id, request_id
+
+
+@pytest.mark.parametrize("change", ["disable", "revoke", "expire"])
+def test_a_replay_reserved_after_the_grant_stopped_applying_takes_nothing(
+    stack: Stack, tenant: Tenant, change: str
+) -> None:
+    """Attack: replay an allowed request id while DisableAgent or RevokePermission lands, or
+    as the grant expires, to a verifier still deciding from the older snapshot. Its
+    ReserveBudget for the same request id must be refused as a fresh one is, or that verifier
+    answers ALLOW to a disabled agent or under a revoked or expired grant."""
+    grant = {"expires_in": duration_pb2.Duration(seconds=2)} if change == "expire" else {}
+    agent_id, permission_id, request_id = _allowed_purchase(stack, tenant, **grant)
+    registry = stack.registry_stub()
+    if change == "disable":
+        registry.DisableAgent(
+            registry_pb2.DisableAgentRequest(agent_id=agent_id), metadata=tenant.admin, timeout=10
+        )
+    elif change == "revoke":
+        registry.RevokePermission(
+            registry_pb2.RevokePermissionRequest(permission_id=permission_id),
+            metadata=tenant.admin,
+            timeout=10,
+        )
+    else:
+        time.sleep(2.5)
+    assert not _reserve_in_flight(stack, tenant, agent_id, permission_id, 1_000, request_id)
+    assert spent(stack, tenant, permission_id) == 1_000
+
+
+def test_a_budget_or_approval_taken_in_flight_after_the_agent_moved_to_test_mode_is_not(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """Attack: race UpdateAgent(mode=TEST). An agent in test mode authorizes nothing; a Verify
+    decided as live on a verifier that has not applied the change yet must neither spend the
+    budget nor a human's approval where those take effect."""
+    agent_id = _agent(stack, tenant)
+    budgeted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(10_000))
+    approved = _grant(stack, tenant, agent_id, requires_approval=True, resources=["example.org"])
+    pending = verify_as(
+        stack,
+        tenant.verify_key,
+        request_id=_rid(),
+        agent_id=agent_id,
+        action="purchase",
+        resource="example.org",
+        amount=usd(100),
+        min_revision=approved.revision,
+    )
+    assert pending.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
+    _approve(stack, tenant, pending.approval_id)
+    stack.registry_stub().UpdateAgent(
+        registry_pb2.UpdateAgentRequest(agent_id=agent_id, mode=resources_pb2.AGENT_MODE_TEST),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    budget_id = budgeted.permission.permission_id
+    assert not _reserve_in_flight(stack, tenant, agent_id, budget_id, 5_000)
+    assert spent(stack, tenant, budget_id) == 0
+    consumed = (
+        _internal(stack)
+        .ConsumeApproval(
+            internal_pb2.ConsumeApprovalRequest(
+                tenant_id=tenant.tenant_id,
+                approval_id=pending.approval_id,
+                agent_id=agent_id,
+                action="purchase",
+                resource="example.org",
+                amount=usd(100),
+                request_id=_rid(),
+                permission_id=approved.permission.permission_id,
+            ),
+            metadata=bearer(VERIFIER_TOKEN),
+            timeout=10,
+        )
+        .consumed
+    )
+    assert not consumed
+    assert _approval_state(stack, tenant, pending.approval_id) == "APPROVED"
+
+
+def test_claims_given_back_after_a_claimless_replay_was_allowed_refund_nothing(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """Attack: spend the budget twice. The agent replays request R (the whole budget) 64 times
+    at once, so 64 calls in flight each hold a claim on R's reservation, and once more: past
+    the claim cap the 65th is allowed with no claim of its own. The 64 are then denied (their
+    audit failed) and give their claims back. The 65th's ALLOW was delivered, so the budget
+    must stay spent: a fresh purchase of the whole budget is BUDGET_EXHAUSTED."""
+    budget = 1_000
+    agent_id = _agent(stack, tenant)
+    granted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(budget))
+    permission_id = granted.permission.permission_id
+    request_id = _rid()
+    claims = []
+    for _ in range(MAX_CLAIMS_HELD):
+        reply = _reserve(stack, tenant, agent_id, permission_id, budget, request_id)
+        assert reply.reserved and reply.claim
+        claims.append(reply.claim)
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "amount": usd(budget),
+        "min_revision": granted.revision,
+    }
+    allowed = verify_as(stack, tenant.verify_key, request_id=request_id, **asked)
+    assert allowed.outcome == common_pb2.OUTCOME_ALLOW
+    for claim in claims:
+        _release(stack, tenant, permission_id, request_id, claim)
+    assert spent(stack, tenant, permission_id) == budget
+    again = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
+    assert (again.outcome, reason_code(again)) == (common_pb2.OUTCOME_DENY, "BUDGET_EXHAUSTED")
+
+
+def test_a_request_whose_claim_was_given_back_can_pass_under_its_id_later(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """A Verify of R reserves, its audit fails (AUDIT_UNAVAILABLE, transient) and its claim is
+    given back; the SDK retries with the same request id. The retry takes the budget again and
+    is allowed, once: the amount is spent once, not twice and not never."""
+    agent_id = _agent(stack, tenant)
+    granted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(100_000))
+    permission_id = granted.permission.permission_id
+    request_id = _rid()
+    reserved = _reserve(stack, tenant, agent_id, permission_id, 1_000, request_id)
+    assert reserved.reserved and reserved.claim
+    _release(stack, tenant, permission_id, request_id, reserved.claim)
+    assert spent(stack, tenant, permission_id) == 0
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "amount": usd(1_000),
+        "min_revision": granted.revision,
+    }
+    retried = verify_as(stack, tenant.verify_key, request_id=request_id, **asked)
+    assert (retried.outcome, reason_code(retried)) == (common_pb2.OUTCOME_ALLOW, "ALLOWED")
+    replayed = verify_as(stack, tenant.verify_key, request_id=request_id, **asked)
+    assert replayed.outcome == common_pb2.OUTCOME_ALLOW
+    assert spent(stack, tenant, permission_id) == 1_000
+
+
+def test_a_replayed_approval_consumption_after_disable_is_refused(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """The approvals counterpart: request R consumed an approval and was allowed; after
+    DisableAgent, R's ConsumeApproval replayed by a verifier deciding from an older snapshot is
+    refused (`_GRANT_IN_FORCE` in its `again` query)."""
+    agent_id = _agent(stack, tenant)
+    granted = _grant(stack, tenant, agent_id, requires_approval=True)
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "amount": usd(100),
+        "min_revision": granted.revision,
+    }
+    pending = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
+    _approve(stack, tenant, pending.approval_id)
+    request_id = _rid()
+    used = verify_as(
+        stack, tenant.verify_key, request_id=request_id, approval_id=pending.approval_id, **asked
+    )
+    assert used.outcome == common_pb2.OUTCOME_ALLOW
+    stack.registry_stub().DisableAgent(
+        registry_pb2.DisableAgentRequest(agent_id=agent_id), metadata=tenant.admin, timeout=10
+    )
+    replay = _internal(stack).ConsumeApproval(
+        internal_pb2.ConsumeApprovalRequest(
+            tenant_id=tenant.tenant_id,
+            approval_id=pending.approval_id,
+            agent_id=agent_id,
+            action="purchase",
+            resource="coachella.com",
+            amount=usd(100),
+            request_id=request_id,
+            permission_id=granted.permission.permission_id,
+        ),
+        metadata=bearer(VERIFIER_TOKEN),
+        timeout=10,
+    )
+    assert not replay.consumed

@@ -141,10 +141,10 @@ async def consume_approval(
     """Consume an approved approval for exactly this request, at most once; returns whether
     it was consumed and the approval as it stands."""
     async with db.pool.acquire() as conn:
+        await claim(conn, facts)  # first: a request naming no approval binds its id too
         approval = await approvals.get(conn, facts.tenant_id, approval_id)
         if approval is None:
             raise not_found("approval", approval_id)
-        await claim(conn, facts)
         consumed = await approvals.consume(conn, approval_id=approval_id, request=facts)
         if consumed:
             approval = await approvals.get(conn, facts.tenant_id, approval_id) or approval

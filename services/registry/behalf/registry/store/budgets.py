@@ -9,7 +9,8 @@ from behalf.registry.store.permissions import grant_in_force
 
 # Claims one reservation holds at most. Replays of an allowed request id each get the original
 # outcome; past this many live claims a replay gets it without a claim of its own (nothing it
-# could give back), so an agent replaying one id cannot grow the row without bound.
+# could give back, and the reservation is then never given back), so an agent replaying one id
+# cannot grow the row without bound.
 MAX_CLAIMS_HELD = 64
 
 # Spent only while the grant applies by the database's clock, whatever the verifier's snapshot
@@ -89,23 +90,35 @@ async def reserve(
                 return await _existing(
                     conn, tenant_id, permission_id, request_id, amount_minor, currency, claim_digest
                 )
-            remaining = await conn.fetchval(
-                f"""UPDATE permissions SET budget_spent_minor = budget_spent_minor + $3
-                   WHERE tenant_id = $1 AND permission_id = $2 AND {_IN_FORCE}
-                     AND budget_currency = $4 AND budget_minor - budget_spent_minor >= $3
-                   RETURNING budget_minor - budget_spent_minor""",
-                tenant_id,
-                permission_id,
-                amount_minor,
-                currency,
-            )
+            remaining = await _take(conn, tenant_id, permission_id, amount_minor, currency)
             if remaining is None:
                 raise _NoRoom
             return Reservation(True, remaining, currency, claimed=True)
     except _NoRoom:
-        now = await state(conn, tenant_id, permission_id)
-        left = (now.budget_minor or 0) - now.spent_minor if now else 0
-        return Reservation(False, left, currency)
+        return Reservation(False, await _left(conn, tenant_id, permission_id), currency)
+
+
+async def _take(
+    conn: Connection, tenant_id: str, permission_id: str, amount_minor: int, currency: str
+) -> int | None:
+    """Spend `amount_minor` of the budget if it has room and the grant is in force; what is
+    left then, or None."""
+    remaining: int | None = await conn.fetchval(
+        f"""UPDATE permissions SET budget_spent_minor = budget_spent_minor + $3
+           WHERE tenant_id = $1 AND permission_id = $2 AND {_IN_FORCE}
+             AND budget_currency = $4 AND budget_minor - budget_spent_minor >= $3
+           RETURNING budget_minor - budget_spent_minor""",
+        tenant_id,
+        permission_id,
+        amount_minor,
+        currency,
+    )
+    return remaining
+
+
+async def _left(conn: Connection, tenant_id: str, permission_id: str) -> int:
+    now = await state(conn, tenant_id, permission_id)
+    return (now.budget_minor or 0) - now.spent_minor if now else 0
 
 
 async def _existing(
@@ -117,20 +130,41 @@ async def _existing(
     currency: str,
     claim_digest: bytes,
 ) -> Reservation:
-    """A retry: the reservation this request id already made, counted as reserved only if it is
-    live and for this very amount (the request-id check upstream already vouches for the rest
-    of the request), and claimed once more, by `claim_digest`, below MAX_CLAIMS_HELD."""
-    held = await conn.fetchval(
-        """SELECT cardinality(claim_digests) FROM budget_reservations
+    """A retry: the reservation this request id already made, for this very amount (the
+    request-id check upstream already vouches for the rest of the request). Reserved again only
+    while the grant is in force, as a fresh reservation would be. One whose calls were all
+    denied (released) takes the budget again. A live one is claimed once more, by
+    `claim_digest`, below MAX_CLAIMS_HELD; past that it is pinned, holding a claim that no
+    release names, so the others' releases can never refund the allow this retry gets."""
+    row = await conn.fetchrow(
+        """SELECT cardinality(claim_digests) AS held, released_at IS NOT NULL AS released
+           FROM budget_reservations
            WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3
-             AND released_at IS NULL AND amount_minor = $4
+             AND amount_minor = $4
            FOR UPDATE""",
         permission_id,
         request_id,
         tenant_id,
         amount_minor,
     )
-    claimed = held is not None and held < MAX_CLAIMS_HELD
+    in_force = await conn.fetchval(f"SELECT {_IN_FORCE}", tenant_id, permission_id)
+    if row is None or not in_force:
+        return Reservation(False, await _left(conn, tenant_id, permission_id), currency)
+    if row["released"]:
+        remaining = await _take(conn, tenant_id, permission_id, amount_minor, currency)
+        if remaining is None:
+            return Reservation(False, await _left(conn, tenant_id, permission_id), currency)
+        await conn.execute(
+            """UPDATE budget_reservations
+               SET released_at = NULL, claims = 1, claim_digests = ARRAY[$4::bytea]
+               WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3""",
+            permission_id,
+            request_id,
+            tenant_id,
+            claim_digest,
+        )
+        return Reservation(True, remaining, currency, claimed=True)
+    claimed = row["held"] < MAX_CLAIMS_HELD
     if claimed:
         await conn.execute(
             """UPDATE budget_reservations
@@ -141,9 +175,16 @@ async def _existing(
             tenant_id,
             claim_digest,
         )
-    now = await state(conn, tenant_id, permission_id)
-    left = (now.budget_minor or 0) - now.spent_minor if now else 0
-    return Reservation(held is not None, left, currency, claimed=claimed)
+    else:
+        await conn.execute(
+            """UPDATE budget_reservations
+               SET claims = GREATEST(claims, cardinality(claim_digests) + 1)
+               WHERE permission_id = $1 AND request_id = $2 AND tenant_id = $3""",
+            permission_id,
+            request_id,
+            tenant_id,
+        )
+    return Reservation(True, await _left(conn, tenant_id, permission_id), currency, claimed=claimed)
 
 
 async def release(

@@ -26,16 +26,17 @@ _ACTIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
 
 def grant_in_force(tenant_id: str, permission_id: str, agent_id: str | None = None) -> str:
     """SQL that is true while a permission applies, by the database's clock: not revoked,
-    inside its not_before/expires_at window, and its agent (`agent_id`, if given) enabled and
-    not deleted. The arguments are SQL expressions, such as placeholders. A verifier decides
-    from a snapshot that may be a moment behind, so the stateful steps (a budget spent, an
-    approval consumed) check this again where they take effect."""
+    inside its not_before/expires_at window, and its agent (`agent_id`, if given) enabled, not
+    deleted and enforced (an agent in test mode authorizes nothing). The arguments are SQL
+    expressions, such as placeholders. A verifier decides from a snapshot that may be a moment
+    behind, so the stateful steps (a budget spent, an approval consumed) check this again where
+    they take effect."""
     same_agent = f" AND p.agent_id = {agent_id}" if agent_id is not None else ""
     return f"""EXISTS (SELECT 1 FROM permissions p JOIN agents a USING (agent_id)
     WHERE p.tenant_id = {tenant_id} AND p.permission_id = {permission_id}{same_agent}
       AND p.revoked_at IS NULL AND (p.expires_at IS NULL OR p.expires_at > now())
       AND (p.not_before IS NULL OR p.not_before <= now())
-      AND NOT a.disabled AND a.deleted_at IS NULL)"""
+      AND NOT a.disabled AND a.deleted_at IS NULL AND a.mode = 'enforced')"""
 
 
 def to_permission(row: asyncpg.Record) -> resources_pb2.Permission:
