@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import time
 
-from behalf.v1 import common_pb2, registry_pb2, verifier_pb2
+from behalf.v1 import common_pb2, registry_pb2, resources_pb2, verifier_pb2
 from tests.harness.stack import Stack, Tenant, bearer
+
+
+def new_agent(stack: Stack, tenant: Tenant) -> str:
+    """A new native agent of the tenant; its id."""
+    reply = stack.registry_stub().CreateAgent(
+        registry_pb2.CreateAgentRequest(name="agent", kind=resources_pb2.AGENT_KIND_NATIVE),
+        metadata=tenant.admin,
+        timeout=10,
+    )
+    return str(reply.agent.agent_id)
 
 
 def usd(minor: int) -> common_pb2.Money:

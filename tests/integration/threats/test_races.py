@@ -21,7 +21,7 @@ from behalf.v1 import (
     verifier_pb2,
     verifier_pb2_grpc,
 )
-from tests.harness.decisions import spent, usd, verify_as
+from tests.harness.decisions import new_agent, spent, usd, verify_as
 from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -44,18 +44,6 @@ def tenant(stack: Stack) -> Tenant:
 
 def _rid() -> str:
     return f"req-{uuid.uuid4().hex}"
-
-
-def _agent(stack: Stack, tenant: Tenant) -> str:
-    return str(
-        stack.registry_stub()
-        .CreateAgent(
-            registry_pb2.CreateAgentRequest(name="agent", kind=resources_pb2.AGENT_KIND_NATIVE),
-            metadata=tenant.admin,
-            timeout=10,
-        )
-        .agent.agent_id
-    )
 
 
 class _Verifiers:
@@ -92,7 +80,7 @@ async def test_one_request_id_raced_with_two_amounts_spends_one_of_them(
     """40 concurrent Verifies under one request id on two verifiers, half for 1.00 USD and half
     for 500.00 USD: every ALLOW is for the amount that bound the id, the rest are
     REQUEST_ID_REUSED, and the budget is spent exactly once."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = stack.registry_stub().GrantPermission(
         coachella_grant(agent_id, max_amount=None, budget=usd(1_000_000)),
         metadata=tenant.admin,
@@ -132,7 +120,7 @@ async def test_min_revision_of_disable_is_never_allowed_on_either_verifier(
 ) -> None:
     """A flood of Verifies on two verifiers while DisableAgent runs; every one that carries the
     disable's revision as min_revision is not ALLOW (STALE_POLICY or AGENT_DISABLED)."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = stack.registry_stub().GrantPermission(
         coachella_grant(agent_id), metadata=tenant.admin, timeout=10
     )
@@ -179,7 +167,7 @@ async def test_one_request_id_raced_with_two_approvals_spends_one(
 ) -> None:
     """Two approved approvals for the same content; one request id sent at once on both
     verifiers, carrying one approval each (several times): at most one approval is consumed."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = stack.registry_stub().GrantPermission(
         coachella_grant(agent_id, requires_approval=True), metadata=tenant.admin, timeout=10
     )
@@ -231,7 +219,7 @@ async def test_client_deadlines_never_refund_a_delivered_allow(
     random client deadline of 0.2-3 times a concurrent Verify's latency here (many are cancelled
     mid-flight, some while their budget claim is held): what the ALLOWs delivered add up to is
     at most what the budget shows spent, and that is at most the budget."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     budget = 10_000
     granted = stack.registry_stub().GrantPermission(
         coachella_grant(agent_id, max_amount=None, budget=usd(budget)),

@@ -18,7 +18,7 @@ from envoy.service.auth.v3 import attribute_context_pb2, external_auth_pb2, exte
 
 from behalf.common.ids import new_id
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
-from tests.harness.decisions import reason_code, spent, usd, verify_as
+from tests.harness.decisions import new_agent, reason_code, spent, usd, verify_as
 from tests.harness.stack import Stack, Tenant, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
@@ -35,15 +35,6 @@ async def stack(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> As
 @pytest.fixture(scope="module")
 def tenant(stack: Stack) -> Tenant:
     return stack.create_tenant("replayers")
-
-
-def _agent(stack: Stack, tenant: Tenant) -> str:
-    reply = stack.registry_stub().CreateAgent(
-        registry_pb2.CreateAgentRequest(name="agent", kind=resources_pb2.AGENT_KIND_NATIVE),
-        metadata=tenant.admin,
-        timeout=10,
-    )
-    return str(reply.agent.agent_id)
 
 
 def _grant(stack: Stack, tenant: Tenant, request: registry_pb2.GrantPermissionRequest) -> int:
@@ -73,7 +64,7 @@ def test_a_replayed_approval_cannot_buy_something_else(stack: Stack, tenant: Ten
     """An approval consumed by request R allows R once; R replayed for another resource and a
     far larger amount is REQUEST_ID_REUSED, and a fresh id carrying the approval is
     APPROVAL_INVALID."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     revision = _grant(
         stack,
         tenant,
@@ -132,7 +123,7 @@ def test_a_replayed_approval_cannot_buy_something_else(stack: Stack, tenant: Ten
 def test_a_replayed_budget_reservation_cannot_spend_more(stack: Stack, tenant: Tenant) -> None:
     """0.01 USD reserved under R; R replayed for ten billion dollars is REQUEST_ID_REUSED and the
     budget does not move; R replayed as it was is the original ALLOW without spending again."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = stack.registry_stub().GrantPermission(
         coachella_grant(agent_id, max_amount=None, budget=usd(100_000)),
         metadata=tenant.admin,
@@ -168,7 +159,7 @@ def test_a_replayed_budget_reservation_cannot_spend_more(stack: Stack, tenant: T
 def test_a_request_id_cannot_be_reused_after_a_denial(stack: Stack, tenant: Tenant) -> None:
     """A request id first used for an over-budget spend stays bound to it: reusing it for a
     spend that would fit is REQUEST_ID_REUSED, not a second chance under the same id."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = stack.registry_stub().GrantPermission(
         coachella_grant(agent_id, max_amount=None, budget=usd(500)),
         metadata=tenant.admin,
@@ -193,7 +184,7 @@ def test_a_request_id_denied_for_an_approval_that_does_not_exist_stays_bound(
     """A request id first sent with a well-formed approval id that names no approval
     (APPROVAL_INVALID) stays bound to that request: reusing it for another amount is
     REQUEST_ID_REUSED, like any denial."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     revision = _grant(stack, tenant, coachella_grant(agent_id, requires_approval=True))
     asked = {
         "agent_id": agent_id,
@@ -220,7 +211,7 @@ async def test_a_replayed_envoy_x_request_id_is_a_new_request(stack: Stack, tena
     replay an allow: the agent sends one id again and again, each Check is charged on its own
     until the budget is spent, and one human approval lets one Check through. The caller's id
     follows each audited decision as its context."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = stack.registry_stub().GrantPermission(
         coachella_grant(agent_id, max_amount=None, budget=usd(10_000)),
         metadata=tenant.admin,
@@ -301,7 +292,7 @@ async def test_a_replayed_envoy_x_request_id_is_a_new_request(stack: Stack, tena
 def test_a_new_key_works_at_the_revision_it_was_created(stack: Stack, tenant: Tenant) -> None:
     """CreateApiKey returns its revision; a Verify carrying it as min_revision authenticates
     with the brand-new key, and one carrying RevokeApiKey's revision no longer does."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     registry = stack.registry_stub()
     created = registry.CreateApiKey(
         registry_pb2.CreateApiKeyRequest(name="fresh", role=resources_pb2.ROLE_VERIFY),
@@ -339,7 +330,7 @@ def test_a_new_key_works_at_the_revision_it_was_created(stack: Stack, tenant: Te
 def test_approvals_flood_takes_no_revision_from_other_tenants(stack: Stack, tenant: Tenant) -> None:
     """A hundred fresh request ids asking for approval leave the policy revision where it was:
     one tenant's approvals neither queue behind nor fan out to other tenants' policy."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     revision = _grant(stack, tenant, coachella_grant(agent_id, requires_approval=True))
     before = stack.registry_stub().GetTenant(
         registry_pb2.GetTenantRequest(), metadata=tenant.admin, timeout=10
@@ -368,7 +359,7 @@ def test_another_tenants_request_id_is_not_taken(stack: Stack, tenant: Tenant) -
     other = stack.create_tenant("bystanders")
     request_id = _rid()
     for owner in (tenant, other):
-        agent_id = _agent(stack, owner)
+        agent_id = new_agent(stack, owner)
         granted = stack.registry_stub().GrantPermission(
             coachella_grant(agent_id, max_amount=None, budget=usd(1_000)),
             metadata=owner.admin,

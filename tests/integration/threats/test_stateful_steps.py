@@ -25,7 +25,7 @@ from behalf.v1 import (
     registry_pb2,
     resources_pb2,
 )
-from tests.harness.decisions import reason_code, spent, usd, verify_as
+from tests.harness.decisions import new_agent, reason_code, spent, usd, verify_as
 from tests.harness.processes import VERIFIER_TOKEN
 from tests.harness.stack import Stack, Tenant, bearer, coachella_grant, start_stack, stop_stack
 
@@ -47,15 +47,6 @@ def tenant(stack: Stack) -> Tenant:
 
 def _rid() -> str:
     return f"req-{uuid.uuid4().hex}"
-
-
-def _agent(stack: Stack, tenant: Tenant) -> str:
-    reply = stack.registry_stub().CreateAgent(
-        registry_pb2.CreateAgentRequest(name="agent", kind=resources_pb2.AGENT_KIND_NATIVE),
-        metadata=tenant.admin,
-        timeout=10,
-    )
-    return str(reply.agent.agent_id)
 
 
 def _grant(stack: Stack, tenant: Tenant, agent_id: str, **fields: object):
@@ -128,6 +119,23 @@ def _release(
     )
 
 
+def _consume_in_flight(stack: Stack, tenant: Tenant, approval_id: str, **request: object) -> bool:
+    """A verifier's ConsumeApproval of a purchase (`request`: agent_id, resource, amount,
+    request_id, permission_id) for a Verify it decided from an older snapshot; whether the
+    approval was consumed."""
+    reply = _internal(stack).ConsumeApproval(
+        internal_pb2.ConsumeApprovalRequest(
+            tenant_id=tenant.tenant_id,
+            approval_id=approval_id,
+            action="purchase",
+            **request,  # type: ignore[arg-type]
+        ),
+        metadata=bearer(VERIFIER_TOKEN),
+        timeout=10,
+    )
+    return bool(reply.consumed)
+
+
 def _reserve_in_flight(
     stack: Stack,
     tenant: Tenant,
@@ -155,7 +163,7 @@ def test_a_budget_reserved_in_flight_after_disable_takes_nothing(
     it enabled, and its ReserveBudget reaches the registry after the disable committed. The
     registry re-checks revocation on reserve (and, for approvals, the whole grant and agent,
     `_GRANT_IN_FORCE`), so it must refuse here too: a disabled agent spends nothing."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(10_000))
     permission_id = granted.permission.permission_id
     stack.registry_stub().DisableAgent(
@@ -172,7 +180,7 @@ def test_a_budget_reserved_outside_the_validity_window_takes_nothing(
     clock (skewed, or just before expires_at) reserves after the grant expired, or before its
     not_before by the registry's clock. Like ConsumeApproval, ReserveBudget must check
     not_before <= now() < expires_at, or a grant's budget is spent outside its life."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     later = timestamp_pb2.Timestamp()
     later.FromDatetime(datetime.now(UTC) + timedelta(hours=1))
     future = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(10_000), not_before=later)
@@ -199,7 +207,7 @@ def test_a_replay_carrying_a_second_approval_does_not_spend_it(
     A; R is replayed (same content) carrying approval B, which a human approved for another
     request of the same content. The replay must not consume B (it is already allowed by A and
     buys nothing new), and B must still allow the request it was approved for."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = _grant(stack, tenant, agent_id, requires_approval=True)
     asked = {
         "agent_id": agent_id,
@@ -234,7 +242,7 @@ def test_a_replay_carrying_a_second_approval_does_not_spend_it(
 def test_racing_fresh_request_ids_spend_one_approval_once(stack: Stack, tenant: Tenant) -> None:
     """Attack: race one approved approval with 12 concurrent Verifies, each a fresh request id
     of exactly the approved content. Exactly one is allowed; the others are APPROVAL_INVALID."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = _grant(stack, tenant, agent_id, requires_approval=True, budget=usd(1_000_000))
     asked = {
         "agent_id": agent_id,
@@ -272,7 +280,7 @@ def test_test_mode_leaves_an_approved_approval_and_the_budget_unspent(
     """Attack: spend a human's approval (or budget) with a test-mode request. A test-mode
     Verify carrying an approved approval authorizes nothing, consumes nothing and reserves
     nothing; the approval then allows the real request once."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = _grant(stack, tenant, agent_id, requires_approval=True, budget=usd(1_000))
     asked = {
         "agent_id": agent_id,
@@ -305,7 +313,7 @@ def test_test_mode_leaves_an_approved_approval_and_the_budget_unspent(
 def _allowed_purchase(stack: Stack, tenant: Tenant, **grant: object) -> tuple[str, str, str]:
     """A budgeted grant and one allowed 10.00 USD purchase under a request id: (agent, grant,
     request id)."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(100_000), **grant)
     request_id = _rid()
     first = verify_as(
@@ -355,7 +363,7 @@ def test_a_budget_or_approval_taken_in_flight_after_the_agent_moved_to_test_mode
     """Attack: race UpdateAgent(mode=TEST). An agent in test mode authorizes nothing; a Verify
     decided as live on a verifier that has not applied the change yet must neither spend the
     budget nor a human's approval where those take effect."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     budgeted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(10_000))
     approved = _grant(stack, tenant, agent_id, requires_approval=True, resources=["example.org"])
     pending = verify_as(
@@ -378,25 +386,16 @@ def test_a_budget_or_approval_taken_in_flight_after_the_agent_moved_to_test_mode
     budget_id = budgeted.permission.permission_id
     assert not _reserve_in_flight(stack, tenant, agent_id, budget_id, 5_000)
     assert spent(stack, tenant, budget_id) == 0
-    consumed = (
-        _internal(stack)
-        .ConsumeApproval(
-            internal_pb2.ConsumeApprovalRequest(
-                tenant_id=tenant.tenant_id,
-                approval_id=pending.approval_id,
-                agent_id=agent_id,
-                action="purchase",
-                resource="example.org",
-                amount=usd(100),
-                request_id=_rid(),
-                permission_id=approved.permission.permission_id,
-            ),
-            metadata=bearer(VERIFIER_TOKEN),
-            timeout=10,
-        )
-        .consumed
+    assert not _consume_in_flight(
+        stack,
+        tenant,
+        pending.approval_id,
+        agent_id=agent_id,
+        resource="example.org",
+        amount=usd(100),
+        request_id=_rid(),
+        permission_id=approved.permission.permission_id,
     )
-    assert not consumed
     assert _approval_state(stack, tenant, pending.approval_id) == "APPROVED"
 
 
@@ -409,7 +408,7 @@ def test_claims_given_back_after_a_claimless_replay_was_allowed_refund_nothing(
     audit failed) and give their claims back. The 65th's ALLOW was delivered, so the budget
     must stay spent: a fresh purchase of the whole budget is BUDGET_EXHAUSTED."""
     budget = 1_000
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(budget))
     permission_id = granted.permission.permission_id
     request_id = _rid()
@@ -440,7 +439,7 @@ def test_a_request_whose_claim_was_given_back_can_pass_under_its_id_later(
     """A Verify of R reserves, its audit fails (AUDIT_UNAVAILABLE, transient) and its claim is
     given back; the SDK retries with the same request id. The retry takes the budget again and
     is allowed, once: the amount is spent once, not twice and not never."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = _grant(stack, tenant, agent_id, max_amount=None, budget=usd(100_000))
     permission_id = granted.permission.permission_id
     request_id = _rid()
@@ -468,7 +467,7 @@ def test_a_replayed_approval_consumption_after_disable_is_refused(
     """The approvals counterpart: request R consumed an approval and was allowed; after
     DisableAgent, R's ConsumeApproval replayed by a verifier deciding from an older snapshot is
     refused (`_GRANT_IN_FORCE` in its `again` query)."""
-    agent_id = _agent(stack, tenant)
+    agent_id = new_agent(stack, tenant)
     granted = _grant(stack, tenant, agent_id, requires_approval=True)
     asked = {
         "agent_id": agent_id,
@@ -487,18 +486,13 @@ def test_a_replayed_approval_consumption_after_disable_is_refused(
     stack.registry_stub().DisableAgent(
         registry_pb2.DisableAgentRequest(agent_id=agent_id), metadata=tenant.admin, timeout=10
     )
-    replay = _internal(stack).ConsumeApproval(
-        internal_pb2.ConsumeApprovalRequest(
-            tenant_id=tenant.tenant_id,
-            approval_id=pending.approval_id,
-            agent_id=agent_id,
-            action="purchase",
-            resource="coachella.com",
-            amount=usd(100),
-            request_id=request_id,
-            permission_id=granted.permission.permission_id,
-        ),
-        metadata=bearer(VERIFIER_TOKEN),
-        timeout=10,
+    assert not _consume_in_flight(
+        stack,
+        tenant,
+        pending.approval_id,
+        agent_id=agent_id,
+        resource="coachella.com",
+        amount=usd(100),
+        request_id=request_id,
+        permission_id=granted.permission.permission_id,
     )
-    assert not replay.consumed
