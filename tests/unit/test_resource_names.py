@@ -100,6 +100,19 @@ def test_normalize_resource_rejects_malformed_names(raw: str) -> None:
         normalize_resource(raw)
 
 
+@pytest.mark.parametrize(
+    "invisible",
+    ["\u3164", "\u115f", "\u034f", "\ufe0f"],
+    ids=["hangul-filler", "choseong-filler", "grapheme-joiner", "variation-selector"],
+)
+def test_a_host_with_an_invisible_letter_or_mark_is_refused(invisible: str) -> None:
+    """Letters and marks that show as nothing are not control or format characters, and UTS46
+    deletes them: `coachella<U+3164>.com` would be read as coachella.com here and as another
+    host by a parser that does not map it. Refused, naming the character."""
+    with pytest.raises(InvalidResourceName, match=f"U\\+{ord(invisible):04X}"):
+        normalize_resource(f"https://coachella{invisible}.com/checkout")
+
+
 def test_invalid_resource_name_is_a_value_error() -> None:
     """InvalidResourceName is a ValueError so generic validation code can catch it."""
     assert issubclass(InvalidResourceName, ValueError)

@@ -67,6 +67,10 @@ class Stream:
     def __aiter__(self) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
         return self._messages()
 
+    def cancel(self) -> bool:
+        """What the watcher does to a call it leaves."""
+        return True
+
     async def _messages(self) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
         for sent, message in enumerate(self.messages, start=1):
             yield message

@@ -18,7 +18,7 @@ import re
 import ada_url
 import idna
 
-from behalf.common.visible_text import first_hidden
+from behalf.common.visible_text import describe, first_hidden
 
 MAX_NAME_LENGTH = 253
 MAX_LABEL_LENGTH = 63
@@ -264,6 +264,12 @@ def _normalize_hostname(host: str, raw: str) -> str:
     try:
         for ch in dict.fromkeys(ch for ch in host if not ch.isascii()):  # each once, in order
             mapped = idna.uts46_remap(ch, std3_rules=True, transitional=False)
+            if not mapped:
+                # Letters and marks that show as nothing (U+3164, U+034F, variation selectors):
+                # mapping deletes them, where a parser that does not map reads another host.
+                raise InvalidResourceName(
+                    f"{raw!r}: {describe(ch)} is invisible and dropped from host names"
+                )
             if any(m.isascii() and m not in _LDH for m in mapped.lower()):
                 raise InvalidResourceName(
                     f"{raw!r}: {ch!r} maps to {mapped!r}; write ASCII punctuation as itself"

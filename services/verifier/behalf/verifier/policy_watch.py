@@ -57,11 +57,14 @@ class PolicyWatcher:
     """Holds the current `PolicyState`; a background task follows the registry's stream.
 
     Reconnects with backoff; each reconnect starts from a fresh snapshot. `_heard_at` is when
-    the registry last vouched for the state Verify answers from (monotonic): the swap of a
-    snapshot, then each delta or heartbeat on the stream that sent it. The chunks of a snapshot
-    still being received vouch for nothing: until it is swapped in, Verify answers from the old
-    state, which keeps ageing, so a reconnect that never completes a snapshot cannot keep an
-    outdated policy looking fresh.
+    the registry last vouched for the state Verify answers from (monotonic): for a snapshot,
+    when its first chunk arrived (the registry had just read it, however long the rest took);
+    then each heartbeat, which names the newest committed revision, once the deltas up to it
+    are applied (at the heartbeat's time: a verifier that applies deltas late is behind, and
+    ages). Deltas alone vouch for nothing: they say what changed, not that nothing else has. A
+    stream that sends nothing for a staleness bound is abandoned for a new one (which may reach
+    another registry replica). The chunks of a snapshot still being received vouch for
+    nothing: until it is swapped in, Verify answers from the old state, which keeps ageing.
     """
 
     def __init__(
@@ -133,6 +136,8 @@ class PolicyWatcher:
                 backoff.reset()
             except grpc.aio.AioRpcError as exc:
                 _log.warning("watch_disconnected", code=exc.code().name, retry_in=backoff.delay)
+            except ConnectionError as exc:
+                _log.warning("watch_abandoned", reason=str(exc), retry_in=backoff.delay)
             except Exception:
                 _log.exception("watch_failed", retry_in=backoff.delay)
             await backoff.sleep()
@@ -153,47 +158,54 @@ class PolicyWatcher:
         call = self._stub.WatchPolicy(requests(), metadata=self._metadata)
         builder: SnapshotBuilder | None = None
         credentials: list[internal_pb2.ApiKeyCredential] = []
+        read_at = 0.0  # when the snapshot being received began to arrive
         installed = False  # this stream's snapshot is the state Verify answers from
         parts = DeltaParts()
-        async for message in call:
-            kind = message.WhichOneof("message")
-            if kind == "snapshot_chunk":
-                chunk = message.snapshot_chunk
-                if builder is None:
-                    builder = SnapshotBuilder(chunk.revision)
-                    _log.info("snapshot_started", revision=chunk.revision)
-                # Converted as it arrives, a turn of the event loop every few milliseconds:
-                # Verify keeps answering from the current state meanwhile.
-                await _cooperatively(builder.add(chunk))
-                credentials.extend(chunk.api_keys)
-                if chunk.last:
-                    await _cooperatively(builder.finish())
-                    state = PolicyState(builder.result(), CredentialIndex(credentials))
-                    builder, credentials = None, []
-                    if self.state is not None:
-                        self._release(self.state.snapshot)
-                    await self._swap(state)
-                    installed = True
-                    # The snapshot lives until the next one: keep the cyclic GC from walking
-                    # its millions of objects on every full collection (refcounting still
-                    # frees them when a later snapshot replaces this one).
-                    gc.freeze()
-                    acks.put_nowait(state.snapshot.revision)
-                    _log.info(
-                        "snapshot_applied",
-                        revision=state.snapshot.revision,
-                        permissions=state.snapshot.permission_count,
-                        api_keys=len(state.credentials),
-                    )
-            elif kind == "delta" and installed and self.state is not None:
-                delta = parts.whole(message.delta)
-                if delta is not None:
-                    await self._swap(_applied(self.state, delta))
-                    acks.put_nowait(delta.revision)
-            # Heartbeats only vouch: every revision, even one without policy changes (an
-            # approval, an endpoint), arrives as a delta of its own.
-            if installed:
-                self._heard_at = time.monotonic()
+        heartbeat: tuple[int, float] | None = None  # the newest not yet caught up with
+        try:
+            async for message in _within(call, self._staleness_bound):
+                kind = message.WhichOneof("message")
+                if kind == "snapshot_chunk":
+                    chunk = message.snapshot_chunk
+                    if builder is None:
+                        builder, read_at = SnapshotBuilder(chunk.revision), time.monotonic()
+                        _log.info("snapshot_started", revision=chunk.revision)
+                    # Converted as it arrives, a turn of the event loop every few milliseconds:
+                    # Verify keeps answering from the current state meanwhile.
+                    await _cooperatively(builder.add(chunk))
+                    credentials.extend(chunk.api_keys)
+                    if chunk.last:
+                        await _cooperatively(builder.finish())
+                        state = PolicyState(builder.result(), CredentialIndex(credentials))
+                        builder, credentials = None, []
+                        if self.state is not None:
+                            self._release(self.state.snapshot)
+                        await self._swap(state)
+                        installed, self._heard_at = True, read_at
+                        # The snapshot lives until the next one: keep the cyclic GC from
+                        # walking its millions of objects on every full collection
+                        # (refcounting still frees them when a later snapshot replaces it).
+                        gc.freeze()
+                        acks.put_nowait(state.snapshot.revision)
+                        _log.info(
+                            "snapshot_applied",
+                            revision=state.snapshot.revision,
+                            permissions=state.snapshot.permission_count,
+                            api_keys=len(state.credentials),
+                        )
+                elif kind == "delta" and installed and self.state is not None:
+                    delta = parts.whole(message.delta)
+                    if delta is not None:
+                        await self._swap(_applied(self.state, delta))
+                        acks.put_nowait(delta.revision)
+                elif kind == "heartbeat" and installed:
+                    heartbeat = (message.heartbeat.revision, time.monotonic())
+                if heartbeat is not None and self.state is not None:
+                    head, said_at = heartbeat
+                    if self.state.snapshot.revision >= head:
+                        self._heard_at, heartbeat = said_at, None
+        finally:
+            call.cancel()
 
     def _release(self, snapshot: PolicySnapshot) -> None:
         """Free a replaced snapshot a slice at a time once nothing else holds it.
@@ -220,6 +232,23 @@ class PolicyWatcher:
         if self._heard_at is None:
             return timedelta.max
         return timedelta(seconds=time.monotonic() - self._heard_at)
+
+
+async def _within(
+    call: AsyncIterator[internal_pb2.WatchPolicyResponse], bound: timedelta
+) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
+    """The stream's messages, each within `bound` of the last: a registry that has sent
+    nothing for that long (not even a heartbeat) vouches for nothing, so leave it."""
+    messages = aiter(call)
+    while True:
+        try:
+            async with asyncio.timeout(bound.total_seconds()):
+                message = await anext(messages)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ConnectionError("the registry sent nothing for a staleness bound") from None
+        yield message
 
 
 async def _let_go(buckets: list[object], step: int = 64, grace_seconds: float = 1.0) -> None:

@@ -1,7 +1,7 @@
 """WatchPolicy streams: hello in; snapshot, deltas and heartbeats out; acks in.
 
     serve(): hello ─▶ subscribe to the tail ─▶ snapshot at R ─▶ deltas > R from the queue,
-             heartbeats when idle; acks read concurrently on the same stream
+             heartbeats every period; acks read concurrently on the same stream
 
 Every revision the tail reads becomes at least one PolicyDelta (per tenant, in outbox order);
 revisions with no agent or permission change (approval resolutions, webhook endpoints) are sent
@@ -161,14 +161,21 @@ class WatchHub:
                 async for chunk in snapshot_chunks(policy.revision, policy.items, self._chunk_size):
                     sent = chunk.snapshot_chunk.revision
                     yield chunk
+            loop = asyncio.get_running_loop()
+            beat_due = loop.time() + self._heartbeat_seconds
             while True:
                 if subscription.overflowed:
                     raise Unavailable("verifier fell too far behind; reconnect for a snapshot")
-                try:
-                    item = await asyncio.wait_for(subscription.queue.get(), self._heartbeat_seconds)
-                except TimeoutError:
+                # A heartbeat every period, busy or idle: it names the newest revision, so a
+                # verifier still working through its deltas knows that it is behind.
+                if loop.time() >= beat_due:
+                    beat_due = loop.time() + self._heartbeat_seconds
                     if self._tail.is_reading():
                         yield _heartbeat(max(sent, self._tail.revision))
+                try:
+                    async with asyncio.timeout_at(beat_due):
+                        item = await subscription.queue.get()
+                except TimeoutError:
                     continue
                 if subscription.closing or item is None:
                     raise Unavailable("registry is shutting down; reconnect")

@@ -239,9 +239,17 @@ export interface PropagationWait {
   timeout?: Duration | undefined;
 }
 
-/** Propagation reports how far a mutation has reached the verifiers. */
+/**
+ * Propagation reports how far a mutation has reached the verifiers connected to the registry
+ * replica that served the call (with several replicas, each counts its own verifiers only; a
+ * verifier on another replica, or between connections, is not counted). Only `min_revision`
+ * on Verify guarantees a decision that reflects the mutation.
+ */
 export interface Propagation {
-  /** Every connected verifier acked the revision within the wait. */
+  /**
+   * Every verifier connected to this replica acked the revision within the wait (true when
+   * none is connected).
+   */
   allAcked: boolean;
   /** Verifiers that acked. */
   ackedVerifiers: number;

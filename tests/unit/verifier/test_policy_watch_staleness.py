@@ -1,0 +1,212 @@
+"""What the verifier's staleness clock vouches for (policy_watch): a policy the registry's word
+no longer covers is STALE_POLICY, never ALLOW.
+
+The registry's stream is played by a scripted WatchPolicy call, as in test_policy_watch_stream;
+time is a fake monotonic clock in policy_watch, so "minutes" pass without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+
+from behalf.v1 import internal_pb2, resources_pb2
+from behalf.verifier import policy_watch
+from behalf.verifier.engine import VerifyInput, decide
+from behalf.verifier.outcomes import Outcome, ReasonCode
+from behalf.verifier.policy_watch import PolicyWatcher
+
+TENANT = "ten_" + "t" * 20
+OTHER = "ten_" + "o" * 20
+AGENT = "agt_" + "a" * 20
+PERMISSION = "prm_" + "p" * 20
+OTHER_PERMISSION = "prm_" + "q" * 20
+BOUND = timedelta(seconds=5)
+
+
+class NoSteps:
+    async def reserve_budget(self, *_args: object) -> str | None:
+        raise AssertionError("not expected")
+
+    async def create_approval(self, *_args: object) -> str:
+        raise AssertionError("not expected")
+
+    async def consume_approval(self, *_args: object) -> bool:
+        raise AssertionError("not expected")
+
+
+class Clock:
+    """policy_watch's monotonic clock, moved by hand (asyncio keeps the real one)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(policy_watch, "time", types.SimpleNamespace(monotonic=fake.monotonic))
+    return fake
+
+
+def _agent(tenant: str, *, disabled: bool, revision: int) -> resources_pb2.Agent:
+    return resources_pb2.Agent(
+        agent_id=AGENT, tenant_id=tenant, disabled=disabled, revision=revision
+    )
+
+
+def _permission(tenant: str, permission_id: str) -> resources_pb2.Permission:
+    return resources_pb2.Permission(
+        permission_id=permission_id,
+        agent_id=AGENT,
+        tenant_id=tenant,
+        allowed_actions=["browse_web"],
+        resources=["example.com"],
+        revision=1,
+    )
+
+
+def _chunk(
+    revision: int, *, last: bool, tenants: tuple[str, ...] = (TENANT,)
+) -> internal_pb2.WatchPolicyResponse:
+    chunk = internal_pb2.PolicySnapshotChunk(revision=revision, last=last)
+    for tenant in tenants:
+        chunk.agents.append(_agent(tenant, disabled=False, revision=1))
+        chunk.permissions.append(
+            _permission(tenant, PERMISSION if tenant == TENANT else OTHER_PERMISSION)
+        )
+    return internal_pb2.WatchPolicyResponse(snapshot_chunk=chunk)
+
+
+def _disable(
+    tenant: str, revision: int, *, continued: bool = False
+) -> internal_pb2.WatchPolicyResponse:
+    delta = internal_pb2.PolicyDelta(revision=revision, tenant_id=tenant, continued=continued)
+    delta.changes.add().agent_upserted.CopyFrom(_agent(tenant, disabled=True, revision=revision))
+    return internal_pb2.WatchPolicyResponse(delta=delta)
+
+
+class Stream:
+    """One WatchPolicy call; pauses after the message numbers in `holds` until released."""
+
+    def __init__(
+        self, messages: list[internal_pb2.WatchPolicyResponse], holds: tuple[int, ...] = ()
+    ):
+        self.messages = messages
+        self.holds = {n: asyncio.Event() for n in holds}
+        self.delivered = 0
+
+    def release(self, after: int) -> None:
+        self.holds[after].set()
+
+    def __aiter__(self) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
+        return self._messages()
+
+    def cancel(self) -> bool:
+        """What the watcher does to a call it leaves."""
+        return True
+
+    async def _messages(self) -> AsyncIterator[internal_pb2.WatchPolicyResponse]:
+        for sent, message in enumerate(self.messages, start=1):
+            yield message
+            self.delivered = sent
+            if sent in self.holds:
+                await self.holds[sent].wait()
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.streams: list[Stream] = []
+
+    def WatchPolicy(self, _requests: object, metadata: object) -> Stream:
+        return self.streams.pop(0)
+
+
+def _watcher(registry: Registry) -> PolicyWatcher:
+    watcher = PolicyWatcher(
+        grpc.aio.insecure_channel("127.0.0.1:9"),
+        service_token="t",
+        verifier_id="v",
+        staleness_bound=BOUND,
+    )
+    watcher._stub = registry  # type: ignore[assignment]
+    return watcher
+
+
+async def _decide(
+    watcher: PolicyWatcher, tenant: str = TENANT, min_revision: int = 0
+) -> tuple[Outcome, ReasonCode]:
+    assert watcher.state is not None
+    asked = VerifyInput(
+        tenant_id=tenant,
+        agent_id=AGENT,
+        action="browse_web",
+        resource="example.com",
+        min_revision=min_revision,
+    )
+    result = await decide(
+        asked, watcher.state.snapshot, datetime.now(UTC), watcher.freshness, NoSteps()
+    )
+    return result.outcome, result.reason_code
+
+
+async def _settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+async def test_a_snapshot_that_took_longer_than_the_bound_to_arrive_is_not_fresh(
+    clock: Clock,
+) -> None:
+    """The registry reads the policy at revision 10 and starts sending it (a big snapshot: the
+    docs measure ~90 s for 1M permissions). While it is in transit the agent is disabled at
+    revision 11. The last chunk arrives 60 s after the first (bound 5 s) and the stream then
+    drops (a registry rollout, or the stream overflowing its 10,000 queued revisions during the
+    transfer) before delta 11 is sent.
+
+    A snapshot vouches for the policy as of its first chunk's arrival (the registry had just
+    read it), so this state is past the bound when it is swapped in: STALE_POLICY."""
+    registry = Registry()
+    watcher = _watcher(registry)
+    stream = Stream([_chunk(10, last=False), _chunk(10, last=True)], holds=(1,))
+    registry.streams.append(stream)
+    following = asyncio.create_task(watcher._follow_once())
+    await _settle()
+    assert stream.delivered == 1
+    clock.now += 60  # the rest of the snapshot takes a minute; revision 11 commits meanwhile
+    stream.release(1)
+    await following  # the stream ends right after the last chunk
+    clock.now += 1
+    assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
+
+
+async def test_a_part_of_a_delta_that_never_completes_does_not_vouch_for_the_old_policy(
+    clock: Clock,
+) -> None:
+    """Revision 10 is installed and vouched for at t=0. Revision 11 (disabling the agent, with
+    enough other changes to go in parts) is committed; its first part (`continued`) arrives at
+    t=4 s, then the stream drops before the last part.
+
+    A part that is not applied vouches for nothing; at t=8 s the state was last known current
+    at t=0: STALE_POLICY."""
+    registry = Registry()
+    watcher = _watcher(registry)
+    stream = Stream([_chunk(10, last=True), _disable(TENANT, 11, continued=True)], holds=(1,))
+    registry.streams.append(stream)
+    following = asyncio.create_task(watcher._follow_once())
+    await _settle()
+    assert stream.delivered == 1 and watcher.state is not None
+    clock.now += 4
+    stream.release(1)
+    await following  # the part arrives, then the stream drops
+    assert watcher.state.snapshot.revision == 10  # the part was (rightly) not applied
+    clock.now += 4
+    assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
