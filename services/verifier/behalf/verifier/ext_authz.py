@@ -28,7 +28,9 @@ correlation.
 The API key comes from the Check call's own gRPC metadata (`authorization: Bearer …`, set by
 Envoy's `grpc_service.initial_metadata`), never from the proxied request. Anything that cannot
 be mapped or verified is denied: 401 for a bad key, 400 for a malformed request, 403 for every
-other non-allow, each with a JSON body {"reason_code", "reason", "request_id"}. An allow adds
+other non-allow, each with a JSON body {"reason_code", "reason", "request_id"}; a
+REQUIRE_APPROVAL also names the pending approval (`approval_id` in the body and the
+`x-behalf-approval-id` header), which the caller sends back once a human approved it. An allow adds
 `x-behalf-request-id`, `x-behalf-risk` and `x-behalf-permission-id` to the upstream request
 and removes `x-behalf-agent-key` from it.
 """
@@ -60,6 +62,8 @@ from behalf.verifier.ext_authz_agent_key import AGENT_KEY_HEADER, agent_bound_to
 from behalf.verifier.validation import INT64_MAX, non_negative_int64
 
 _CALLERS_REQUEST_ID = "x-request-id"
+# Read from the request, and named in a REQUIRE_APPROVAL answer for the caller to send back.
+APPROVAL_ID_HEADER = "x-behalf-approval-id"
 
 
 def http_headers(check: external_auth_pb2.CheckRequest) -> Mapping[str, str]:
@@ -85,7 +89,7 @@ def verify_request_from_check(
         agent_id=pick("agent_id", "x-behalf-agent-id") or bound_agent_id,
         action=pick("action", "x-behalf-action"),
         resource=extensions.get("resource") or _requested_host(headers, http.host),
-        approval_id=headers.get("x-behalf-approval-id", ""),
+        approval_id=headers.get(APPROVAL_ID_HEADER, ""),
         request_id=request_id,
     )
     if callers_id := headers.get("x-request-id"):
@@ -202,7 +206,11 @@ class ExtAuthzApi(external_auth_pb2_grpc.AuthorizationServicer):  # type: ignore
                 "REASON_CODE_"
             )
             return _denied(
-                http_status_pb2.Forbidden, reason_code, decision.reason, decision.request_id
+                http_status_pb2.Forbidden,
+                reason_code,
+                decision.reason,
+                decision.request_id,
+                approval_id=decision.approval_id,
             )
         return external_auth_pb2.CheckResponse(
             status=status_pb2.Status(code=code_pb2.OK),
@@ -222,17 +230,21 @@ def _header(key: str, value: str) -> base_pb2.HeaderValueOption:
 
 
 def _denied(
-    status: int, reason_code: str, reason: str, request_id: str
+    status: int, reason_code: str, reason: str, request_id: str, *, approval_id: str = ""
 ) -> external_auth_pb2.CheckResponse:
-    body = json.dumps({"reason_code": reason_code, "reason": reason, "request_id": request_id})
+    """The caller's 4xx; a REQUIRE_APPROVAL names the pending approval (body `approval_id`,
+    header `x-behalf-approval-id`), which the caller sends back once a human approved it."""
+    fields = {"reason_code": reason_code, "reason": reason, "request_id": request_id}
+    headers = [
+        _header("content-type", "application/json"),
+        _header("x-behalf-request-id", request_id),
+    ]
+    if approval_id:
+        fields["approval_id"] = approval_id
+        headers.append(_header(APPROVAL_ID_HEADER, approval_id))
     return external_auth_pb2.CheckResponse(
         status=status_pb2.Status(code=code_pb2.PERMISSION_DENIED, message=reason_code),
         denied_response=external_auth_pb2.DeniedHttpResponse(
-            status=http_status_pb2.HttpStatus(code=status),
-            headers=[
-                _header("content-type", "application/json"),
-                _header("x-behalf-request-id", request_id),
-            ],
-            body=body,
+            status=http_status_pb2.HttpStatus(code=status), headers=headers, body=json.dumps(fields)
         ),
     )
