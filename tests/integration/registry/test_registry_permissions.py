@@ -138,7 +138,13 @@ def _grant(**fields: object) -> pb.GrantPermissionRequest:
         (_grant(template_name="data_access.read", template_version=99), "template_version"),
         (_grant(template_version=1), "template_version"),
         (_grant(template_name="transactions.purchase", resources=[]), "resources"),
-        (_grant(template_name="data_access.read", max_amount=usd(5)), "max_amount"),
+        (
+            _grant(template_name="data_access.read", allowed_actions=[], max_amount=usd(5)),
+            "max_amount",
+        ),
+        # A grant narrows its template's actions, never adds to them: a purchase under
+        # data_access.read would be scored as a read.
+        (_grant(template_name="data_access.read"), "allowed_actions"),
     ],
 )
 async def test_grant_rejects_each_invalid_field(

@@ -292,6 +292,15 @@ def grant(
     allowed = actions(request.allowed_actions, "allowed_actions")
     blocked = actions(request.blocked_actions, "blocked_actions")
     if template is not None:
+        known = (*template.allowed_actions, *template.blocked_actions)  # blocked: refused below
+        beyond = [action for action in allowed if action not in known]
+        if beyond:
+            # A grant may narrow its template's actions, never add to them: the template's
+            # category (what risk is scored from) must describe every action it allows.
+            raise InvalidArgument(
+                "allowed_actions",
+                f"{beyond[0]!r} is not among template {template.name}'s actions",
+            )
         allowed = allowed or template.allowed_actions
         blocked = tuple(dict.fromkeys((*template.blocked_actions, *blocked)))
     if not allowed:
