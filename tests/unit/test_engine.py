@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from behalf.v1 import common_pb2, internal_pb2, resources_pb2
+from behalf.verifier.dry_run import DryRunSteps
 from behalf.verifier.engine import (
     DecisionResult,
     Freshness,
@@ -18,6 +19,7 @@ from behalf.verifier.engine import (
     ReasonCode,
     RegistryUnavailable,
     Risk,
+    StatefulSteps,
     VerifyInput,
     decide,
     deny_for_audit_failure,
@@ -56,6 +58,15 @@ class RecordingSteps:
         if self.reserve is None:
             raise RegistryUnavailable("down")
         return "claim-1" if self.reserve else None
+
+    async def check_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+        self.calls.append("check_budget")
+        if self.reserve is None:
+            raise RegistryUnavailable("down")
+        return bool(self.reserve)
+
+    async def release_budget(self, request: VerifyInput, permission_id: str, claim: str) -> None:
+        self.calls.append(f"release_budget {claim}")
 
     async def create_approval(self, request: VerifyInput, permission_id: str) -> str:
         self.calls.append("create_approval")
@@ -104,7 +115,7 @@ def request(amount: Money | None = None, **fields: object) -> VerifyInput:
 def run(
     req: VerifyInput,
     snapshot: PolicySnapshot | None,
-    steps: RecordingSteps | None = None,
+    steps: StatefulSteps | None = None,
     freshness: Freshness = FRESH,
 ) -> DecisionResult:
     # The recording steps never suspend, so the coroutine completes on its first step; this
@@ -137,41 +148,63 @@ def test_enums_mirror_the_proto(ours: type, proto_enum: object, prefix: str) -> 
     assert {member.name: member.value for member in ours} == proto
 
 
-def test_approval_required_holds_no_budget() -> None:
-    """A REQUIRE_APPROVAL creates an approval and reserves no budget."""
+def test_approval_required_checks_the_budget_and_holds_none() -> None:
+    """A REQUIRE_APPROVAL checks that the budget could cover the amount (§4: the amount before
+    the approval), creates an approval and reserves nothing."""
     steps = RecordingSteps()
     gated = permission(requires_approval=True, budget=Money(1000, USD))
     result = run(request(Money(10, USD)), snapshot_of(gated), steps)
     assert (result.outcome, result.approval_id) == (Outcome.REQUIRE_APPROVAL, steps.create)
-    assert steps.calls == ["create_approval"]
+    assert steps.calls == ["check_budget", "create_approval"]
 
 
-def test_invalid_approval_holds_no_budget() -> None:
-    """An unusable approval denies APPROVAL_INVALID without reserving budget."""
+def test_an_exhausted_budget_is_denied_before_a_human_is_asked() -> None:
+    """§4 step 7 before step 8: a spend the budget cannot cover is BUDGET_EXHAUSTED, and no
+    approval is created for a human to approve in vain."""
+    steps = RecordingSteps(reserve=False)
+    gated = permission(requires_approval=True, budget=Money(1000, USD))
+    result = run(request(Money(10, USD)), snapshot_of(gated), steps)
+    assert (result.outcome, result.reason_code) == (Outcome.DENY, ReasonCode.BUDGET_EXHAUSTED)
+    assert steps.calls == ["check_budget"]
+
+
+def test_an_invalid_approval_gives_back_the_budget_it_reserved() -> None:
+    """With an approval, the budget is reserved first; an unusable approval denies
+    APPROVAL_INVALID and the reservation is given back."""
     steps = RecordingSteps(consume=False)
     gated = permission(requires_approval=True, budget=Money(1000, USD))
     result = run(request(Money(10, USD), approval_id="apr_x"), snapshot_of(gated), steps)
-    assert result.reason_code is ReasonCode.APPROVAL_INVALID
-    assert steps.calls == ["consume_approval"]
+    assert result.reason_code is ReasonCode.APPROVAL_INVALID and result.budget_claim == ""
+    assert steps.calls == ["reserve_budget", "consume_approval", "release_budget claim-1"]
 
 
-def test_approval_is_consumed_before_budget_is_reserved() -> None:
-    """With both, the approval is consumed first and the allow carries the call's claim."""
+def test_budget_is_reserved_before_the_approval_is_consumed() -> None:
+    """With both, the budget is reserved first and the allow carries the call's claim."""
     steps = RecordingSteps()
     gated = permission(requires_approval=True, budget=Money(1000, USD))
     result = run(request(Money(10, USD), approval_id="apr_x"), snapshot_of(gated), steps)
-    assert steps.calls == ["consume_approval", "reserve_budget"]
+    assert steps.calls == ["reserve_budget", "consume_approval"]
     assert (result.reason_code, result.approval_id) == (ReasonCode.APPROVAL_CONSUMED, "apr_x")
     assert result.budget_claim == "claim-1"
 
 
-def test_budget_exhausted_after_consumed_approval_reports_the_approval() -> None:
-    """A budget deny after consuming an approval still names the consumed approval."""
+def test_test_mode_reports_an_exhausted_budget_rather_than_an_approval() -> None:
+    """Test mode answers "would this be allowed?" by the same order: the budget, read only,
+    before the approval."""
+    reader = RecordingSteps(reserve=False)
+    gated = permission(requires_approval=True, budget=Money(1000, USD))
+    result = run(request(Money(10, USD)), snapshot_of(gated), DryRunSteps(reader))
+    assert (result.outcome, result.reason_code) == (Outcome.DENY, ReasonCode.BUDGET_EXHAUSTED)
+    assert reader.calls == ["check_budget"]
+
+
+def test_an_approval_is_never_spent_on_a_request_the_budget_denies() -> None:
+    """An exhausted budget denies before the approval is touched: it stays usable."""
     steps = RecordingSteps(reserve=False)
     gated = permission(requires_approval=True, budget=Money(1000, USD))
     result = run(request(Money(10, USD), approval_id="apr_x"), snapshot_of(gated), steps)
-    assert (result.reason_code, result.approval_id) == (ReasonCode.BUDGET_EXHAUSTED, "apr_x")
-    assert result.budget_claim == ""
+    assert result.reason_code is ReasonCode.BUDGET_EXHAUSTED
+    assert steps.calls == ["reserve_budget"]
 
 
 @pytest.mark.parametrize(

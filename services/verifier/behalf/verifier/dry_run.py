@@ -32,7 +32,13 @@ class DryRunSteps:
         self, request: VerifyInput, permission_id: str, amount: Money
     ) -> str | None:
         """The empty claim when it fits (nothing is held), None when it does not."""
-        return "" if await self._budgets.check_budget(request, permission_id, amount) else None
+        return "" if await self.check_budget(request, permission_id, amount) else None
+
+    async def check_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+        return await self._budgets.check_budget(request, permission_id, amount)
+
+    async def release_budget(self, request: VerifyInput, permission_id: str, claim: str) -> None:
+        pass  # nothing was held
 
     async def create_approval(self, request: VerifyInput, permission_id: str) -> str:
         return ""

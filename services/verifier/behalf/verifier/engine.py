@@ -6,15 +6,17 @@
 Which permission decides among several candidates is `choice`'s (its docstring gives the
 order); what a decision concludes, and how each deny reads, is `outcomes`'.
 
-Order of the rules after a permission is chosen: the pure amount checks, then approval, then
-the budget reservation. The budget is reserved only once the request would otherwise be
-allowed, so a REQUIRE_APPROVAL or APPROVAL_INVALID never holds budget; the price is that a
-consumed approval is spent even when the budget then turns out to be exhausted.
+Order of the rules after a permission is chosen, as §4 has it: the amount (its pure checks,
+then the budget), then approval. A request that would go to a human (approval required, none
+given) only has its budget checked, so an exhausted budget is BUDGET_EXHAUSTED before anyone
+is asked, and a pending approval holds no budget. One that carries an approval reserves the
+budget first and then consumes the approval, so an approval is never spent on a request the
+budget denies; if the approval cannot be used, the reservation is given back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -92,6 +94,14 @@ class StatefulSteps(Protocol):
         fit."""
         ...
 
+    async def check_budget(self, request: VerifyInput, permission_id: str, amount: Money) -> bool:
+        """Whether `amount` fits the permission's budget now; nothing is reserved."""
+        ...
+
+    async def release_budget(self, request: VerifyInput, permission_id: str, claim: str) -> None:
+        """Give back the claim `reserve_budget` returned (the request was not allowed)."""
+        ...
+
     async def create_approval(self, request: VerifyInput, permission_id: str) -> str:
         """Create a pending approval for exactly this request; return its id."""
         ...
@@ -160,32 +170,59 @@ async def decide(
         code, reason = problem
         return deny(code, reason, revision, (pid, risk))
 
+    # 7b. Budget. A request on its way to a human is only checked: a pending approval holds
+    # no budget, and nobody is asked to approve a spend the budget cannot cover.
+    asks_a_human = permission.requires_approval and not request.approval_id
+    claim = ""
+    if permission.budget is not None and amount is not None:
+        try:
+            if asks_a_human:
+                fits = await steps.check_budget(request, pid, amount)
+                reserved = "" if fits else None
+            else:
+                reserved = await steps.reserve_budget(request, pid, amount)
+        except RegistryUnavailable:
+            return registry_unavailable("reserve budget", revision, pid, risk)
+        except RequestIdReused:
+            return request_id_reused(revision, pid, risk)
+        if reserved is None:
+            return deny(
+                ReasonCode.BUDGET_EXHAUSTED,
+                f"the budget of permission {pid} cannot cover this amount",
+                revision,
+                (pid, risk),
+            )
+        claim = reserved
+
     # 8. Approval.
     approval_id = ""
+    if asks_a_human:
+        try:
+            new_approval_id = await steps.create_approval(request, pid)
+        except RegistryUnavailable:
+            return registry_unavailable("create an approval", revision, pid, risk)
+        except RequestIdReused:
+            return request_id_reused(revision, pid, risk)
+        return DecisionResult(
+            Outcome.REQUIRE_APPROVAL,
+            ReasonCode.APPROVAL_REQUIRED,
+            f"permission {pid} requires a human approval; one is now pending",
+            risk,
+            revision,
+            permission_id=pid,
+            approval_id=new_approval_id,
+        )
     if permission.requires_approval:
-        if not request.approval_id:
-            try:
-                new_approval_id = await steps.create_approval(request, pid)
-            except RegistryUnavailable:
-                return registry_unavailable("create an approval", revision, pid, risk)
-            except RequestIdReused:
-                return request_id_reused(revision, pid, risk)
-            return DecisionResult(
-                Outcome.REQUIRE_APPROVAL,
-                ReasonCode.APPROVAL_REQUIRED,
-                f"permission {pid} requires a human approval; one is now pending",
-                risk,
-                revision,
-                permission_id=pid,
-                approval_id=new_approval_id,
-            )
         try:
             consumed = await steps.consume_approval(request, pid, request.approval_id)
         except RegistryUnavailable:
+            await _give_back(steps, request, pid, claim)
             return registry_unavailable("consume the approval", revision, pid, risk)
         except RequestIdReused:
+            await _give_back(steps, request, pid, claim)
             return request_id_reused(revision, pid, risk)
         if not consumed:
+            await _give_back(steps, request, pid, claim)
             return deny(
                 ReasonCode.APPROVAL_INVALID,
                 "the approval given is not approved, unused and unexpired for exactly this request",
@@ -193,26 +230,6 @@ async def decide(
                 (pid, risk),
             )
         approval_id = request.approval_id
-
-    # 7b. Budget, reserved only now that nothing else can deny.
-    claim = ""
-    if permission.budget is not None and amount is not None:
-        try:
-            reserved = await steps.reserve_budget(request, pid, amount)
-        except RegistryUnavailable:
-            result = registry_unavailable("reserve budget", revision, pid, risk)
-            return replace(result, approval_id=approval_id)
-        except RequestIdReused:
-            return replace(request_id_reused(revision, pid, risk), approval_id=approval_id)
-        if reserved is None:
-            result = deny(
-                ReasonCode.BUDGET_EXHAUSTED,
-                f"the budget of permission {pid} cannot cover this amount",
-                revision,
-                (pid, risk),
-            )
-            return replace(result, approval_id=approval_id)
-        claim = reserved
 
     # 9. Allow.
     code = ReasonCode.APPROVAL_CONSUMED if approval_id else ReasonCode.ALLOWED
@@ -227,3 +244,13 @@ async def decide(
         approval_id=approval_id,
         budget_claim=claim,
     )
+
+
+async def _give_back(steps: StatefulSteps, request: VerifyInput, pid: str, claim: str) -> None:
+    """Release a reservation this request will not be allowed to use. A registry that cannot
+    be reached keeps it spent: the budget errs on the side of less."""
+    if claim:
+        try:
+            await steps.release_budget(request, pid, claim)
+        except RegistryUnavailable:
+            pass
