@@ -496,3 +496,43 @@ def test_a_replayed_approval_consumption_after_disable_is_refused(
         request_id=request_id,
         permission_id=granted.permission.permission_id,
     )
+
+
+def test_an_exhausted_budget_neither_asks_a_human_nor_spends_an_approval(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """Attack: get a human to approve, or burn a human's approval on, a spend the budget can
+    no longer cover. Two 600.00 purchases are each approved while the 1,000.00 budget could
+    still cover either; the first is used. The second, presented with its approval, is
+    BUDGET_EXHAUSTED and its approval stays unspent; a third asked afresh is BUDGET_EXHAUSTED
+    and files no approval."""
+    agent_id = new_agent(stack, tenant)
+    granted = _grant(
+        stack, tenant, agent_id, requires_approval=True, max_amount=None, budget=usd(100_000)
+    )
+    asked = {
+        "agent_id": agent_id,
+        "action": "purchase",
+        "resource": "coachella.com",
+        "amount": usd(60_000),
+        "min_revision": granted.revision,
+    }
+    first = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
+    second = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
+    assert first.outcome == second.outcome == common_pb2.OUTCOME_REQUIRE_APPROVAL
+    _approve(stack, tenant, first.approval_id)
+    _approve(stack, tenant, second.approval_id)
+    used = verify_as(
+        stack, tenant.verify_key, request_id=_rid(), approval_id=first.approval_id, **asked
+    )
+    assert (used.outcome, reason_code(used)) == (common_pb2.OUTCOME_ALLOW, "APPROVAL_CONSUMED")
+
+    late = verify_as(
+        stack, tenant.verify_key, request_id=_rid(), approval_id=second.approval_id, **asked
+    )
+    assert (late.outcome, reason_code(late)) == (common_pb2.OUTCOME_DENY, "BUDGET_EXHAUSTED")
+    assert _approval_state(stack, tenant, second.approval_id) == "APPROVED"
+    third = verify_as(stack, tenant.verify_key, request_id=_rid(), **asked)
+    assert (third.outcome, reason_code(third)) == (common_pb2.OUTCOME_DENY, "BUDGET_EXHAUSTED")
+    assert not third.approval_id
+    assert spent(stack, tenant, granted.permission.permission_id) == 60_000
