@@ -65,9 +65,15 @@ async def test_an_endpoint_that_answers_late_does_not_hold_up_other_tenants_deli
         await publish(producer, f"{prefix}.decisions", victim, "verification.denied")
         published = time.monotonic()
         await receiver.wait_for(lambda: receiver.on("/victim"), within=30, what="the victim")
-        waited = receiver.on("/victim")[0].at - published
-        assert waited < 4 * STALL_SECONDS, (
-            f"the victim's delivery waited {waited:.1f} s behind the attacker's slow endpoint"
+        arrived = receiver.on("/victim")[0].at
+        # Counted rather than timed, so a loaded machine slows both sides alike: intake that
+        # waits for room for each of the attacker's deliveries in turn lets ~36 of them reach
+        # the slow endpoint before the victim's (7.2 s when it was measured); now only what
+        # fits the lane and one poll's waits does.
+        ahead = {r.headers["webhook-id"] for r in receiver.on("/attacker") if r.at < arrived}
+        assert len(ahead) < FLOOD // 2, (
+            f"the victim's delivery waited {arrived - published:.1f} s, behind {len(ahead)} of "
+            "the attacker's deliveries to its slow endpoint"
         )
         # Nothing is lost: the attacker's deliveries all arrive, deferred while its lane was full.
         await receiver.wait_for(

@@ -166,6 +166,8 @@ class WatchHub:
             while True:
                 if subscription.overflowed:
                     raise Unavailable("verifier fell too far behind; reconnect for a snapshot")
+                if subscription.rewound:
+                    raise Unavailable("the policy revision went back; reconnect for a snapshot")
                 # A heartbeat every period, busy or idle: it names the newest revision, so a
                 # verifier still working through its deltas knows that it is behind.
                 if loop.time() >= beat_due:

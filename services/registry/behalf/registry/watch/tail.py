@@ -38,6 +38,7 @@ class Subscription:
     queue: asyncio.Queue[Batch | None]
     overflowed: bool = False
     closing: bool = False
+    rewound: bool = False  # the committed revision went back: the stream must start over
 
 
 class OutboxTail:
@@ -129,10 +130,24 @@ class OutboxTail:
                 rows, more = await policy_reads.outbox_after(conn, self._revision, _TAIL_BATCH_ROWS)
                 credentials = await policy_reads.credentials(conn, mentioned_key_ids(rows))
             if not rows:
+                await self._check_not_rewound()
                 return
             self._fan_out(build_deltas(rows, credentials))
             if not more:
                 return
+
+    async def _check_not_rewound(self) -> None:
+        """A database restored to an earlier point (or a failover that lost the last commits)
+        puts the committed revision below what the tail has read, and the revisions it
+        commits next would never be read. Start over from it, and end every stream so its
+        verifier takes a snapshot of what the database now holds."""
+        committed = await current_revision(self._pool)
+        if committed >= self._revision:
+            return
+        _log.error("policy_revision_went_back", read=self._revision, committed=committed)
+        self._revision = committed
+        for subscription in self._subscriptions:
+            subscription.rewound = True
 
     def _fan_out(self, batches: list[Batch]) -> None:
         for batch in batches:
