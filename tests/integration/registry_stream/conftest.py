@@ -9,6 +9,7 @@ import pytest
 
 from behalf.common.kafka import Topics, ensure_topics
 from behalf.common.pg import connect_pool, migrate
+from behalf.registry.watch import WatchHub
 from tests.harness.infra import create_database_from_template, drop_database
 from tests.harness.infra import database_url as with_database
 from tests.integration.registry_stream.stream_support import Database
@@ -49,6 +50,15 @@ async def db(database_url: str, registry_template: str) -> AsyncIterator[Databas
     finally:
         await pool.close()
         await drop_database(database_url, name)
+
+
+@pytest.fixture
+async def hub(db: Database) -> AsyncIterator[WatchHub]:
+    """A started hub on the test's database."""
+    watch = WatchHub(db.pool, database_url=db.url, heartbeat_seconds=0.2)
+    await watch.start()
+    yield watch
+    await watch.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -21,14 +20,6 @@ from tests.integration.registry_stream.stream_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def hub(db: Database) -> AsyncIterator[WatchHub]:
-    watch = WatchHub(db.pool, database_url=db.url, heartbeat_seconds=0.2)
-    await watch.start()
-    yield watch
-    await watch.stop()
 
 
 async def _disable_slowly(

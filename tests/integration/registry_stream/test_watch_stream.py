@@ -33,15 +33,6 @@ from tests.integration.registry_stream.stream_support import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def hub(db: Database) -> AsyncIterator[WatchHub]:
-    """A started hub on the test's database."""
-    watch = WatchHub(db.pool, database_url=db.url, heartbeat_seconds=0.2)
-    await watch.start()
-    yield watch
-    await watch.stop()
-
-
 async def test_snapshot_then_disable_delta_then_all_acked(db: Database, hub: WatchHub) -> None:
     """A verifier gets every tenant's agents and active permissions, then a disable as a delta
     with a higher revision, and once it acks, wait_for_acks reports everyone acked."""
