@@ -32,6 +32,7 @@ from behalf.verifier.snapshot import (
     PermissionEntry,
     PolicySnapshot,
     apply_delta,
+    permission_from_proto,
     snapshot_from_entries,
 )
 
@@ -207,6 +208,32 @@ def test_an_approval_is_never_spent_on_a_request_the_budget_denies() -> None:
     assert steps.calls == ["reserve_budget"]
 
 
+def test_a_block_on_an_unreadable_name_blocks_the_action_everywhere() -> None:
+    """A stored block the parser now refuses still denies, over an allow on a readable name."""
+    allow = permission_from_proto(
+        resources_pb2.Permission(
+            permission_id="prm_a",
+            tenant_id=TENANT,
+            agent_id=AGENT,
+            allowed_actions=["purchase"],
+            resources=["shop.example.com"],
+        )
+    )
+    legacy_block = permission_from_proto(
+        resources_pb2.Permission(
+            permission_id="prm_b",
+            tenant_id=TENANT,
+            agent_id=AGENT,
+            blocked_actions=["purchase"],
+            resources=["shop\u3164.example.com"],
+        )
+    )
+    result = run(request(), snapshot_of(allow, legacy_block))
+    assert (result.outcome, result.reason_code) == (Outcome.DENY, ReasonCode.ACTION_BLOCKED)
+    assert "prm_b" in result.reason
+    assert run(request(), snapshot_of(allow)).outcome is Outcome.ALLOW
+
+
 @pytest.mark.parametrize(
     ("steps", "gated"),
     [
@@ -343,6 +370,7 @@ def permissions(draw: st.DrawFn, index: int, with_limit: bool | None = None) -> 
         expires_at=expires_at,
         requires_approval=draw(st.booleans()),
         category=draw(st.sampled_from(list(ActionCategory))),
+        unreadable_resources=draw(st.booleans()),
     )
 
 
@@ -375,13 +403,24 @@ def covers(entry: PermissionEntry, req: VerifyInput) -> bool:
     return entry.is_active(NOW) and entry.match(req.resource) is not None
 
 
+def blocks(entry: PermissionEntry, req: VerifyInput) -> bool:
+    return (
+        entry.is_active(NOW)
+        and req.action in entry.blocked_actions
+        and entry.block_match(req.resource) is not None
+    )
+
+
 @settings(max_examples=150)
 @given(policies(), STEPS)
 def test_blocked_action_is_never_allowed(policy: tuple, steps: RecordingSteps) -> None:
-    """If any active permission covering the resource blocks the action, it is ACTION_BLOCKED."""
+    """If any active permission blocking the action covers the resource, it is ACTION_BLOCKED.
+
+    A block with a resource name that no longer reads covers every resource.
+    """
     entries, req = policy
     result = run(req, snapshot_of(*entries), steps)
-    if any(covers(e, req) and req.action in e.blocked_actions for e in entries):
+    if any(blocks(e, req) for e in entries):
         assert (result.outcome, result.reason_code) == (Outcome.DENY, ReasonCode.ACTION_BLOCKED)
 
 

@@ -88,6 +88,32 @@ def test_unnormalizable_resources_never_widen_a_grant() -> None:
     assert entry.match("anything.example.com") is None
 
 
+def test_an_unreadable_name_allows_nowhere_and_blocks_everywhere() -> None:
+    """A stored name the parser now refuses drops out of the grant's allows, not its blocks.
+
+    U+3164 was deleted by an older parser, so the row may say `coachella<U+3164>.com` where the
+    grant meant coachella.com: blocking every resource is the only reading that blocks it.
+    """
+    entry = permission_from_proto(
+        perm(
+            "prm_1",
+            allowed_actions=["purchase"],
+            blocked_actions=["export"],
+            resources=["coachella\u3164.com", "shop.example.com"],
+        )
+    )
+    assert entry.unreadable_resources and not entry.any_resource
+    assert entry.match("shop.example.com") is MatchKind.EXACT
+    assert entry.match("coachella.com") is None
+    assert entry.block_match("coachella.com") is MatchKind.ANY_RESOURCE
+    assert entry.block_match("shop.example.com") is MatchKind.EXACT
+    alone = permission_from_proto(perm("prm_2", resources=["coachella\u3164.com"]))
+    assert alone.match("coachella.com") is None
+    assert alone.block_match("coachella.com") is MatchKind.ANY_RESOURCE
+    readable = permission_from_proto(perm("prm_3", resources=["coachella.com"]))
+    assert not readable.unreadable_resources and readable.block_match("other.com") is None
+
+
 def test_match_kinds() -> None:
     """match tells exact, wildcard and any-resource coverage apart."""
     scoped = permission_from_proto(perm("prm_1", resources=["a.example.com", "*.example.com"]))

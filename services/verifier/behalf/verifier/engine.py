@@ -32,7 +32,7 @@ from behalf.verifier.outcomes import (
     stale,
 )
 from behalf.verifier.risk import Risk, assess_risk
-from behalf.verifier.snapshot import Money, PolicySnapshot
+from behalf.verifier.snapshot import MatchKind, Money, PermissionEntry, PolicySnapshot
 
 __all__ = [
     "DecisionResult",
@@ -142,20 +142,20 @@ async def decide(
     # 5. Applicable permissions (active, resource matching); any block wins.
     action, resource, amount = request.action, request.resource, request.amount
     naming_action = policy.for_action(action)
-    applicable = [
-        (permission, match)
-        for permission in naming_action
-        if permission.is_active(now) and (match := permission.match(resource)) is not None
-    ]
-    for permission, match in applicable:
+    candidates: list[tuple[PermissionEntry, MatchKind]] = []
+    for permission in naming_action:
+        if not permission.is_active(now):
+            continue
         if action in permission.blocked_actions:
-            return deny(
-                ReasonCode.ACTION_BLOCKED,
-                f"permission {permission.permission_id} blocks {action!r} on this resource",
-                revision,
-                scored(permission, match, amount, now),
-            )
-    candidates = [(p, match) for p, match in applicable if action in p.allowed_actions]
+            if (match := permission.block_match(resource)) is not None:
+                return deny(
+                    ReasonCode.ACTION_BLOCKED,
+                    f"permission {permission.permission_id} blocks {action!r} on this resource",
+                    revision,
+                    scored(permission, match, amount, now),
+                )
+        elif (match := permission.match(resource)) is not None:
+            candidates.append((permission, match))
 
     # 6. No candidate: the most specific reason.
     if not candidates:

@@ -88,7 +88,9 @@ class PermissionEntry(NamedTuple):
     """One unrevoked passport line, with its resources pre-split into exact names and wildcards.
 
     `any_resource` is true only when the grant names the explicit `*` pattern. A grant naming no
-    resources, or whose names all failed normalization, matches nothing rather than everything.
+    resources, or whose names all failed normalization, allows nothing rather than everything.
+    `unreadable_resources` marks a grant with a name that no longer normalizes (stored under an
+    older, looser parser): its blocks then hold on every resource (`block_match`).
     A named tuple rather than a frozen dataclass: immutable all the same, and made in a quarter
     of the time (a frozen dataclass sets each of its 16 fields through object.__setattr__),
     which a snapshot of a million permissions pays a million times.
@@ -110,6 +112,7 @@ class PermissionEntry(NamedTuple):
     requires_approval: bool = False
     category: ActionCategory = ActionCategory.UNSPECIFIED
     revision: int = 0
+    unreadable_resources: bool = False
 
     def match(self, resource: str) -> MatchKind | None:
         """How this permission covers a normalized resource, most specific kind; None if not."""
@@ -120,6 +123,17 @@ class PermissionEntry(NamedTuple):
         if self.any_resource:
             return MatchKind.ANY_RESOURCE
         return None
+
+    def block_match(self, resource: str) -> MatchKind | None:
+        """How this permission's blocks cover a resource: everywhere, if one name is unreadable.
+
+        The name it was meant to block cannot be told apart from any other any more, and a
+        block that covers too much fails closed where one that covers too little would not.
+        """
+        match = self.match(resource)
+        if match is None and self.unreadable_resources:
+            return MatchKind.ANY_RESOURCE
+        return match
 
     def is_active(self, now: datetime) -> bool:
         """Whether `not_before <= now < expires_at` (absent bounds are open)."""
@@ -231,7 +245,8 @@ def agent_from_proto(message: resources_pb2.Agent, interner: Interner | None = N
     )
 
 
-_Resources = tuple[ExactNames, tuple[str, ...], bool]  # exact, wildcards, any resource
+# exact names, wildcards, any resource (`*`), some name unreadable
+_Resources = tuple[ExactNames, tuple[str, ...], bool, bool]
 _CATEGORIES = {category.value: category for category in ActionCategory}
 
 
@@ -244,7 +259,7 @@ def permission_from_proto(
     are shared through `interner`, which a snapshot build keeps for all its permissions.
     """
     share = interner if interner is not None else Interner()
-    exact, wildcards, any_resource = share.resources(message.resources, _resources)
+    exact, wildcards, any_resource, unreadable = share.resources(message.resources, _resources)
     max_amount = (
         share.value(money_from_proto(message.max_amount))
         if message.HasField("max_amount")
@@ -268,21 +283,23 @@ def permission_from_proto(
         requires_approval=message.requires_approval,
         category=_CATEGORIES.get(message.category, ActionCategory.UNSPECIFIED),
         revision=message.revision,
+        unreadable_resources=unreadable,
     )
 
 
 def _resources(raws: tuple[str, ...]) -> _Resources:
-    """Split a grant's resource patterns into exact names, wildcards and `*`; drop bad ones."""
+    """Split a grant's resource patterns into exact names, wildcards and `*`; flag bad ones."""
     if len(raws) == 1:  # almost every grant: no sets to build
         return _one_resource(raws[0])
     exact: set[str] = set()
     wildcards: set[str] = set()
-    any_resource = False
+    any_resource = unreadable = False
     for raw in raws:
         try:
             pattern = normalize_pattern(raw)
         except InvalidResourceName:
-            continue  # the registry validates on grant; a bad name must not widen the grant
+            unreadable = True  # allows nothing, blocks everything (PermissionEntry.block_match)
+            continue
         if pattern == ANY_RESOURCE:
             any_resource = True
         else:
@@ -291,24 +308,25 @@ def _resources(raws: tuple[str, ...]) -> _Resources:
         (tuple(exact) if len(exact) == 1 else frozenset(exact)),
         tuple(sorted(wildcards)),
         any_resource,
+        unreadable,
     )
 
 
 _NO_NAMES: frozenset[str] = frozenset()
-_NOTHING: _Resources = (_NO_NAMES, (), False)
-_EVERYTHING: _Resources = (_NO_NAMES, (), True)
+_UNREADABLE: _Resources = (_NO_NAMES, (), False, True)
+_EVERYTHING: _Resources = (_NO_NAMES, (), True, False)
 
 
 def _one_resource(raw: str) -> _Resources:
     try:
         pattern = normalize_pattern(raw)
     except InvalidResourceName:
-        return _NOTHING  # the registry validates on grant; a bad name must not widen the grant
+        return _UNREADABLE  # allows nothing, blocks everything (PermissionEntry.block_match)
     if pattern == ANY_RESOURCE:
         return _EVERYTHING
     if is_wildcard(pattern):
-        return _NO_NAMES, (pattern,), False
-    return (pattern,), (), False
+        return _NO_NAMES, (pattern,), False, False
+    return (pattern,), (), False, False
 
 
 def snapshot_from_entries(
