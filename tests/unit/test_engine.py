@@ -289,6 +289,23 @@ def test_stale_when_registry_silent_beyond_bound() -> None:
     assert result.reason_code is ReasonCode.STALE_POLICY
 
 
+@pytest.mark.parametrize(("skew_seconds", "outcome"), [(29, Outcome.ALLOW), (31, Outcome.DENY)])
+def test_stale_when_the_clock_is_off_the_registrys_beyond_bound(
+    skew_seconds: int, outcome: Outcome
+) -> None:
+    """Grants start and expire on the verifier's clock: off by more than the bound, STALE."""
+    skewed = Freshness(
+        silent_for=timedelta(0),
+        staleness_bound=timedelta(seconds=30),
+        clock_skew=timedelta(seconds=skew_seconds),
+    )
+    result = run(request(), snapshot_of(permission()), freshness=skewed)
+    assert result.outcome is outcome
+    if outcome is Outcome.DENY:
+        assert result.reason_code is ReasonCode.STALE_POLICY
+        assert "clock is 31.0 s off" in result.reason
+
+
 @pytest.mark.parametrize(
     ("category", "match", "amount", "expires_in", "expected"),
     [

@@ -63,8 +63,10 @@ def _agent(tenant: str, *, disabled: bool, revision: int) -> resources_pb2.Agent
     )
 
 
-def _permission(tenant: str, permission_id: str) -> resources_pb2.Permission:
-    return resources_pb2.Permission(
+def _permission(
+    tenant: str, permission_id: str, expires_at: datetime | None = None
+) -> resources_pb2.Permission:
+    permission = resources_pb2.Permission(
         permission_id=permission_id,
         agent_id=AGENT,
         tenant_id=tenant,
@@ -72,18 +74,31 @@ def _permission(tenant: str, permission_id: str) -> resources_pb2.Permission:
         resources=["example.com"],
         revision=1,
     )
+    if expires_at is not None:
+        permission.expires_at.FromDatetime(expires_at)
+    return permission
 
 
 def _chunk(
-    revision: int, *, last: bool, tenants: tuple[str, ...] = (TENANT,)
+    revision: int,
+    *,
+    last: bool,
+    tenants: tuple[str, ...] = (TENANT,),
+    expires_at: datetime | None = None,
 ) -> internal_pb2.WatchPolicyResponse:
     chunk = internal_pb2.PolicySnapshotChunk(revision=revision, last=last)
     for tenant in tenants:
         chunk.agents.append(_agent(tenant, disabled=False, revision=1))
         chunk.permissions.append(
-            _permission(tenant, PERMISSION if tenant == TENANT else OTHER_PERMISSION)
+            _permission(tenant, PERMISSION if tenant == TENANT else OTHER_PERMISSION, expires_at)
         )
     return internal_pb2.WatchPolicyResponse(snapshot_chunk=chunk)
+
+
+def _heartbeat(revision: int, registry_time: datetime) -> internal_pb2.WatchPolicyResponse:
+    heartbeat = internal_pb2.WatchHeartbeat(revision=revision)
+    heartbeat.server_time.FromDatetime(registry_time)
+    return internal_pb2.WatchPolicyResponse(heartbeat=heartbeat)
 
 
 def _disable(
@@ -210,3 +225,36 @@ async def test_a_part_of_a_delta_that_never_completes_does_not_vouch_for_the_old
     assert watcher.state.snapshot.revision == 10  # the part was (rightly) not applied
     clock.now += 4
     assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
+
+
+async def test_a_clock_behind_the_registrys_does_not_extend_an_expired_grant(
+    clock: Clock,
+) -> None:
+    """The agent's grant expires at T; the registry's clock is past T, the verifier's runs a
+    minute slow (NTP lost), so by its own clock the grant has 10 s left. The heartbeat carries
+    the registry's clock: 60 s off, beyond the 5 s bound, is STALE_POLICY rather than a minute
+    of ALLOWs under an expired grant. A heartbeat that finds the clocks together again clears
+    it."""
+    registry = Registry()
+    watcher = _watcher(registry)
+    ours = datetime.now(UTC)
+    expires_at = ours + timedelta(seconds=10)
+    registry_time = ours + timedelta(seconds=60)
+    stream = Stream(
+        [
+            _chunk(10, last=True, expires_at=expires_at),
+            _heartbeat(10, registry_time),
+            _heartbeat(10, datetime.now(UTC)),
+        ],
+        holds=(2,),
+    )
+    registry.streams.append(stream)
+    following = asyncio.create_task(watcher._follow_once())
+    await _settle()
+    assert stream.delivered == 2
+    assert watcher.freshness.clock_skew > timedelta(seconds=59)
+    assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
+    stream.release(2)
+    await following
+    assert watcher.freshness.clock_skew < BOUND
+    assert await _decide(watcher) == (Outcome.ALLOW, ReasonCode.ALLOWED)

@@ -75,11 +75,13 @@ class VerifyInput:
 @dataclass(frozen=True, slots=True)
 class Freshness:
     """How long the policy Verify answers from has gone without word from the registry (a
-    delta or heartbeat on the stream that installed it), on a clock that never steps back,
-    and how long is ok."""
+    heartbeat on the stream that installed it), on a clock that never steps back, and how long
+    is ok. `clock_skew`: how far our wall clock was from the registry's at its last heartbeat;
+    grants start and expire on our clock, so beyond the same bound it is stale policy too."""
 
     silent_for: timedelta
     staleness_bound: timedelta
+    clock_skew: timedelta = timedelta(0)
 
 
 class StatefulSteps(Protocol):
@@ -127,6 +129,9 @@ async def decide(
     revision = snapshot.revision
     if freshness.silent_for > freshness.staleness_bound:
         return stale(revision, "the verifier has lost contact with the registry for too long")
+    if freshness.clock_skew > freshness.staleness_bound:
+        skew = freshness.clock_skew.total_seconds()
+        return stale(revision, f"the verifier's clock is {skew:.1f} s off the registry's")
     if request.min_revision > revision:
         return stale(
             revision, f"policy revision {revision} is behind min_revision {request.min_revision}"

@@ -7,7 +7,7 @@ import gc
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import structlog
@@ -37,6 +37,11 @@ STALENESS_SECONDS = Gauge(
     multiprocess_mode="livemax",
 )
 STALENESS_REFRESH_SECONDS = 1.0
+CLOCK_SKEW_SECONDS = Gauge(
+    "behalf_verifier_clock_skew_seconds",
+    "How far the verifier's wall clock was from the registry's at the last heartbeat.",
+    multiprocess_mode="livemax",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,8 @@ class PolicyWatcher:
     stream that sends nothing for a staleness bound is abandoned for a new one (which may reach
     another registry replica). The chunks of a snapshot still being received vouch for
     nothing: until it is swapped in, Verify answers from the old state, which keeps ageing.
+    Each heartbeat also carries the registry's wall clock, and `_clock_skew` is how far ours
+    was from it: a grant's start and expiry are read on our clock.
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class PolicyWatcher:
         self._staleness_bound = staleness_bound
         self.state: PolicyState | None = None
         self._heard_at: float | None = None
+        self._clock_skew = timedelta(0)
         self._changed = asyncio.Condition()
         self._releasing: set[asyncio.Task[None]] = set()
         self._task = BackgroundTask("policy-watch", self._follow_forever)
@@ -89,7 +97,7 @@ class PolicyWatcher:
 
     @property
     def freshness(self) -> Freshness:
-        return Freshness(self._silent_for(), self._staleness_bound)
+        return Freshness(self._silent_for(), self._staleness_bound, self._clock_skew)
 
     @property
     def ready(self) -> bool:
@@ -198,14 +206,27 @@ class PolicyWatcher:
                     if delta is not None:
                         await self._swap(_applied(self.state, delta))
                         acks.put_nowait(delta.revision)
-                elif kind == "heartbeat" and installed:
-                    heartbeat = (message.heartbeat.revision, time.monotonic())
+                elif kind == "heartbeat":
+                    self._set_clock_skew(message.heartbeat)
+                    if installed:
+                        heartbeat = (message.heartbeat.revision, time.monotonic())
                 if heartbeat is not None and self.state is not None:
                     head, said_at = heartbeat
                     if self.state.snapshot.revision >= head:
                         self._heard_at, heartbeat = said_at, None
         finally:
             call.cancel()
+
+    def _set_clock_skew(self, heartbeat: internal_pb2.WatchHeartbeat) -> None:
+        if not heartbeat.HasField("server_time"):
+            return
+        skew = abs(datetime.now(UTC) - heartbeat.server_time.ToDatetime(tzinfo=UTC))
+        too_far = skew > self._staleness_bound
+        if too_far != (self._clock_skew > self._staleness_bound):
+            log = _log.warning if too_far else _log.info
+            log("clock_skew", seconds=round(skew.total_seconds(), 3), beyond_bound=too_far)
+        self._clock_skew = skew
+        CLOCK_SKEW_SECONDS.set(skew.total_seconds())
 
     def _release(self, snapshot: PolicySnapshot) -> None:
         """Free a replaced snapshot a slice at a time once nothing else holds it.
