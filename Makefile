@@ -107,7 +107,7 @@ fmt: $(VENV)/.installed ## Format and fix with ruff
 
 .PHONY: test
 test: install protos-check lint ## Run the whole test suite against real PostgreSQL and Kafka
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 .PHONY: test-faults
 test-faults: install ## Fault suite only: kill Kafka, the registry, PostgreSQL, the dispatcher; input storm
