@@ -8,10 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
+import pytest
 import structlog
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from prometheus_client import REGISTRY
 
 from behalf.common.interceptors import ObservabilityInterceptor
+from behalf.v1 import registry_pb2
 
 
 async def _echo(request: bytes, context: Any) -> bytes:
@@ -24,15 +28,15 @@ async def _bound(request: bytes, context: Any) -> bytes:
 
 
 @asynccontextmanager
-async def _serving(service: str, method: str, behaviour: Any) -> AsyncIterator[Any]:
-    """A real grpc.aio server with the interceptor, serving one unary method; yields its stub."""
+async def _serving(
+    service: str, method: str, behaviour: Any, deserializer: Any = None
+) -> AsyncIterator[Any]:
+    """A real grpc.aio server with the interceptor, serving one unary method; yields its stub
+    (which sends and receives bytes)."""
     server = grpc.aio.server(interceptors=[ObservabilityInterceptor(service)])
+    handler = grpc.unary_unary_rpc_method_handler(behaviour, request_deserializer=deserializer)
     server.add_generic_rpc_handlers(
-        [
-            grpc.method_handlers_generic_handler(
-                f"t.{service}", {method: grpc.unary_unary_rpc_method_handler(behaviour)}
-            )
-        ]
+        [grpc.method_handlers_generic_handler(f"t.{service}", {method: handler})]
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -95,3 +99,33 @@ async def test_each_call_logs_under_its_own_request_id():
     assert first_id not in ("caller-42", "None") and second_id not in ("caller-42", first_id)
     assert first_id.rpartition("-")[0] == second_id.rpartition("-")[0]  # one process prefix
     assert "request_id" not in structlog.contextvars.get_contextvars()
+
+
+async def _named(request: registry_pb2.CreateAgentRequest, context: Any) -> bytes:
+    return request.name.encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x0a\x04ab\xff\xfe",  # name = 4 bytes that are not UTF-8
+        b"\x0a\x09short",  # name says 9 bytes, 5 follow
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # a field number past the limit
+    ],
+)
+async def test_a_request_that_does_not_decode_is_invalid_argument(body: bytes) -> None:
+    """Bytes that are no message of the method's type are the caller's error, named as such:
+    INVALID_ARGUMENT on `request`, not grpc's UNKNOWN with the parser's exception text."""
+    deserializer = registry_pb2.CreateAgentRequest.FromString
+    async with _serving("decode-test", "Create", _named, deserializer) as create:
+        assert await create(b"\x0a\x02ok") == b"ok"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await create(body)
+    error = refused.value
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "DecodeError" not in (error.details() or "")
+    status = rpc_status.from_call(error)
+    assert status is not None
+    violation = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(violation)
+    assert violation.field_violations[0].field == "request"

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
@@ -114,12 +115,38 @@ def _rpc_seconds(service: str, method: str, code: str) -> Histogram:
     return RPC_SECONDS.labels(service, method, code)
 
 
+class _Undecodable:
+    """What a request that is not a well-formed message decodes to, for the handler to refuse
+    as INVALID_ARGUMENT (grpc.aio itself answers a failed decode UNKNOWN, with the parser's
+    text and no field)."""
+
+    __slots__ = ()
+
+
+_UNDECODABLE = _Undecodable()
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError:
+            return _UNDECODABLE
+
+    return decode
+
+
 def _wrap_unary(
     service: str, method: str, behaviour: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     async def handle(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         call = _Call(service, method, context)
         try:
+            if request is _UNDECODABLE:
+                raise InvalidArgument("request", "is not a well-formed message (bad UTF-8?)")
             return await behaviour(request, context)
         except grpc.aio.AbortError:
             call.code = context.code() or grpc.StatusCode.UNKNOWN
@@ -143,6 +170,8 @@ def _wrap_streaming(
     ) -> AsyncIterator[Any]:
         call = _Call(service, method, context)
         try:
+            if request is _UNDECODABLE:
+                raise InvalidArgument("request", "is not a well-formed message (bad UTF-8?)")
             async for response in behaviour(request, context):
                 yield response
         except grpc.aio.AbortError:
@@ -194,9 +223,12 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
+        # A single request is decoded before the handler runs, so the handler can refuse one
+        # that does not decode; a streamed request's messages are decoded as the handler reads.
+        single = {**kwargs, "request_deserializer": _tolerant(handler.request_deserializer)}
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(self._service, method, handler.unary_unary), **kwargs
+                _wrap_unary(self._service, method, handler.unary_unary), **single
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
@@ -204,7 +236,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_streaming(self._service, method, handler.unary_stream), **kwargs
+                _wrap_streaming(self._service, method, handler.unary_stream), **single
             )
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
