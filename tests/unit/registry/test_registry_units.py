@@ -143,6 +143,9 @@ def test_unknown_currencies_fail(code: str) -> None:
         (lambda: v.description("ring\x07", "comment"), "comment"),
         (lambda: v.labels({"team": "x\x00"}), "labels['team']"),
         (lambda: v.labels({"team": "x\ny"}), "labels['team']"),
+        (lambda: v.name("shop\x7f"), "name"),
+        (lambda: v.name("shop\x9b31mper"), "name"),  # C1 CSI: a terminal escape, like ESC [
+        (lambda: v.description("ok\x85", "comment"), "comment"),
     ],
 )
 def test_text_postgresql_cannot_store_is_refused_naming_the_field(check, field: str) -> None:
@@ -152,6 +155,7 @@ def test_text_postgresql_cannot_store_is_refused_naming_the_field(check, field: 
         check()
     assert info.value.field == field
     assert v.description("line one\r\n\tline two") == "line one\r\n\tline two"
+    assert v.name("Café bot ☕") == "Café bot ☕"
 
 
 @pytest.mark.parametrize("seconds", [2**62, 2**63 - 1, -(2**62)])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -72,8 +73,11 @@ def name(value: str, field: str = "name") -> str:
 
 
 def _has_control_characters(value: str, allowed: str = "") -> bool:
-    """C0 controls (NUL among them, which PostgreSQL text refuses), but those `allowed`."""
-    return any(ord(ch) < 0x20 and ch not in allowed for ch in value)
+    """Controls, but those `allowed`: C0 (NUL among them, which PostgreSQL text refuses), DEL
+    and C1 (U+009B starts a terminal escape sequence, as ESC does, where the CLI prints)."""
+    if value.isascii() and value.isprintable():
+        return False
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value)
 
 
 def description(value: str, field: str = "description") -> str:
