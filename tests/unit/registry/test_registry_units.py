@@ -86,6 +86,27 @@ def test_private_webhook_urls_fail_unless_allowed(url: str) -> None:
     assert validate_webhook_url(url, allow_private=True) == url
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        # localhost and 127.0.0.1 in full-width letters and digits
+        "https://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54/hook",
+        "https://\uff11\uff12\uff17.\uff10.\uff10.\uff11/hook",
+        "https://localhost%2e/hook",
+        "https://127.0.0.1%2e/hook",
+        "https://bücher.example/hook",
+    ],
+)
+def test_a_host_other_parsers_read_otherwise_is_refused(url: str) -> None:
+    """Hosts that URL parsers map (full-width letters and digits) or decode (`%2e`) are refused
+    even in development, where private targets are allowed: only the plain ASCII form names
+    the host every parser agrees on."""
+    for allow_private in (False, True):
+        with pytest.raises(InvalidWebhookUrl, match="ASCII"):
+            validate_webhook_url(url, allow_private=allow_private)
+    assert validate_webhook_url("https://xn--bcher-kva.example/hook", allow_private=False)
+
+
 def test_catalogue_covers_six_categories_with_versions() -> None:
     """The catalogue spans all six categories; version 0 means latest."""
     catalogue = Catalogue()

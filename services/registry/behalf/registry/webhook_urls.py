@@ -2,9 +2,12 @@
 
 IP literals must be public addresses by `behalf.common.public_address` (the one definition the
 dispatcher also uses, so IPv6 forms embedding an IPv4 address are judged by that address);
-`localhost` and `*.localhost` are refused by name. Host names are not resolved here (DNS can
-change after validation anyway): the dispatcher resolves and checks at every attempt and
-connects only to the address that passed.
+`localhost` and `*.localhost` are refused by name. A host name must be plain ASCII (an
+internationalized name in its `xn--` form): URL parsers map full-width letters and decode
+`%2e`, so `localhost` in full-width letters would be read as localhost by them and as
+something else here. Host names are not resolved here (DNS can change after validation
+anyway): the dispatcher resolves and checks at every attempt and connects only to the address
+that passed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from behalf.common.public_address import is_public_address
 
 MAX_URL_LENGTH = 2048
 _NUMERIC_LAST_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.I)
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 
 class InvalidWebhookUrl(ValueError):
@@ -51,9 +55,22 @@ def validate_webhook_url(raw: str, *, allow_private: bool) -> str:
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise InvalidWebhookUrl("has no host")
+    if not _HOST_NAME.fullmatch(host) and not _is_ip_literal(host):
+        raise InvalidWebhookUrl(
+            "must have a host of ASCII letters, digits, '-', '_' and dots, or an IP address"
+            " (an internationalized name in its xn-- form)"
+        )
     if not allow_private:
         _refuse_local_host(host)
     return raw
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _refuse_local_host(host: str) -> None:
