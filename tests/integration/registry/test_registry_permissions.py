@@ -300,12 +300,17 @@ async def test_scope_templates_cover_six_categories(registry: Registry) -> None:
         pb.GetScopeTemplateRequest(name="transactions.purchase", version=1)
     )
     assert list(one.template.allowed_actions) == ["purchase"]
-    await fails(tenant.audit.GetScopeTemplate(pb.GetScopeTemplateRequest(name="nope")), C.NOT_FOUND)
     await fails(
-        tenant.audit.GetScopeTemplate(pb.GetScopeTemplateRequest(name="")),
-        C.INVALID_ARGUMENT,
-        "name",
+        tenant.audit.GetScopeTemplate(pb.GetScopeTemplateRequest(name="transactions.nope")),
+        C.NOT_FOUND,
     )
+    # Not a template name at all (a huge one, a NUL, a bidi override): the field is at fault.
+    for name in ("", "nope", "x" * 100_000, "data_access.read\x00", "\u202edata_access.read"):
+        await fails(
+            tenant.audit.GetScopeTemplate(pb.GetScopeTemplateRequest(name=name)),
+            C.INVALID_ARGUMENT,
+            "name",
+        )
     await fails(
         tenant.audit.ListScopeTemplates(pb.ListScopeTemplatesRequest(category=77)),
         C.INVALID_ARGUMENT,

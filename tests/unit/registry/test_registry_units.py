@@ -128,6 +128,15 @@ def test_page_tokens_round_trip_and_are_list_specific() -> None:
             paging.decode("agents", bad)
 
 
+@pytest.mark.parametrize("name", ["", "purchases", "Data_access.read", "a." + "b" * 300, "a.b\x00"])
+def test_a_template_name_out_of_its_grammar_is_refused(name: str) -> None:
+    """Template names are dotted lower-case words; anything else is the field's fault."""
+    with pytest.raises(InvalidArgument) as info:
+        v.template_name(name, "template_name")
+    assert info.value.field == "template_name"
+    assert v.template_name("admin_workflows.operator", "name") == "admin_workflows.operator"
+
+
 def test_grant_validation_applies_template_and_names_fields() -> None:
     """A template grant fills defaults; a contradiction names the field."""
     now = datetime.now(UTC)

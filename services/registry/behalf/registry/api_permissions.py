@@ -128,11 +128,10 @@ class PermissionHandlers(Handlers):
         context: grpc.aio.ServicerContext[pb.GetScopeTemplateRequest, pb.GetScopeTemplateResponse],
     ) -> pb.GetScopeTemplateResponse:
         await self._auth(context, *READ_ROLES)
-        if not request.name:
-            raise InvalidArgument("name", "is required")
+        v.template_name(request.name, "name")
         if request.version < 0:
             raise InvalidArgument("version", "must be >= 0")
         template = self._deps.catalogue.get(request.name, request.version)
         if template is None:
-            raise NotFound(f"scope template {request.name[:200]} v{request.version} not found")
+            raise NotFound(f"scope template {request.name} v{request.version} not found")
         return pb.GetScopeTemplateResponse(template=template.to_proto())

@@ -274,9 +274,22 @@ def _duration(value: duration_pb2.Duration, field: str) -> timedelta:
         raise InvalidArgument(field, "is out of range") from None
 
 
+_TEMPLATE_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}(\.[a-z][a-z0-9_]{0,63})+")
+
+
+def template_name(value: str, field: str) -> str:
+    """A scope template's name, such as `transactions.purchase` (known or not)."""
+    if not value:
+        raise InvalidArgument(field, "is required")
+    if len(value) > MAX_NAME or not _TEMPLATE_NAME.fullmatch(value):
+        raise InvalidArgument(field, "must be a scope template name such as data_access.read")
+    return value
+
+
 def _template(request: registry_pb2.GrantPermissionRequest, catalogue: Catalogue) -> ScopeTemplate:
     if request.template_version < 0:
         raise InvalidArgument("template_version", "must be >= 0")
+    template_name(request.template_name, "template_name")
     if not catalogue.has_name(request.template_name):
         raise InvalidArgument("template_name", "is not a known scope template")
     template = catalogue.get(request.template_name, request.template_version)
