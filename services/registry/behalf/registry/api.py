@@ -92,7 +92,9 @@ class RegistryApi(
         context: grpc.aio.ServicerContext[pb.ListApiKeysRequest, pb.ListApiKeysResponse],
     ) -> pb.ListApiKeysResponse:
         caller = await self._auth(context, Role.ADMIN)
-        page = pages.page_request(pages.API_KEYS, request.page_token, request.page_size)
+        page = pages.page_request(
+            pages.API_KEYS, request.page_token, request.page_size, caller.tenant_id
+        )
         items, token = await keys.list_keys(self._db, caller.tenant_id, page)
         return pb.ListApiKeysResponse(api_keys=items, next_page_token=token)
 

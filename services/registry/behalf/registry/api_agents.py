@@ -58,7 +58,9 @@ class AgentHandlers(Handlers):
             disabled=request.disabled if request.HasField("disabled") else None,
             labels=v.labels(request.labels),
         )
-        page = pages.page_request(pages.AGENTS, request.page_token, request.page_size)
+        page = pages.page_request(
+            pages.AGENTS, request.page_token, request.page_size, caller.tenant_id
+        )
         items, token = await agents.list_agents(self._db, caller.tenant_id, which, page)
         return pb.ListAgentsResponse(agents=items, next_page_token=token)
 

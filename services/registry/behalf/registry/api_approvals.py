@@ -24,7 +24,9 @@ class ApprovalHandlers(Handlers):
         caller = await self._auth(context, *READ_ROLES)
         state = v.approval_state(request.state)
         agent_id = v.optional_id(request.agent_id, "agt", "agent_id")
-        page = pages.page_request(pages.APPROVALS, request.page_token, request.page_size)
+        page = pages.page_request(
+            pages.APPROVALS, request.page_token, request.page_size, caller.tenant_id
+        )
         items, token = await approvals.list_approvals(
             self._db, caller.tenant_id, state=state, agent_id=agent_id, page=page
         )

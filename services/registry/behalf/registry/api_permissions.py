@@ -62,7 +62,9 @@ class PermissionHandlers(Handlers):
     ) -> pb.ListPermissionsResponse:
         caller = await self._auth(context, *READ_ROLES)
         agent_id = v.optional_id(request.agent_id, "agt", "agent_id")
-        page = pages.page_request(pages.PERMISSIONS, request.page_token, request.page_size)
+        page = pages.page_request(
+            pages.PERMISSIONS, request.page_token, request.page_size, caller.tenant_id
+        )
         items, token = await permissions.list_permissions(
             self._db,
             caller.tenant_id,

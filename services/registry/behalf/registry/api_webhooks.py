@@ -65,7 +65,9 @@ class WebhookHandlers(Handlers):
         ],
     ) -> pb.ListWebhookEndpointsResponse:
         caller = await self._auth(context, *READ_ROLES)
-        page = pages.page_request(pages.WEBHOOK_ENDPOINTS, request.page_token, request.page_size)
+        page = pages.page_request(
+            pages.WEBHOOK_ENDPOINTS, request.page_token, request.page_size, caller.tenant_id
+        )
         items, token = await webhooks.list_endpoints(self._db, caller.tenant_id, page)
         return pb.ListWebhookEndpointsResponse(endpoints=items, next_page_token=token)
 

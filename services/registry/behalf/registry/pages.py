@@ -1,7 +1,8 @@
 """Paged lists: a validated page request, and the token for the page after a fetched one.
 
-Each list names its kind (bound into its tokens) and how to read an item's id, so a token is
-never made from a guessed attribute.
+Each list names its kind and how to read an item's id, so a token is never made from a guessed
+attribute. A token is bound to its list and to the caller's tenant: one handed to another
+tenant is refused, not read as a position in that tenant's list.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class PageRequest(Generic[T]):
     kind: ListKind[T]
     cursor: paging.Cursor | None
     limit: int
+    scope: str  # what the token is bound to: the list and the tenant
 
     @property
     def fetch(self) -> int:
@@ -55,14 +57,15 @@ class PageRequest(Generic[T]):
         if len(rows) <= self.limit:
             return items, ""
         item, created_at = rows[self.limit - 1]
-        return items, paging.encode(self.kind.name, created_at, self.kind.id_of(item))
+        return items, paging.encode(self.scope, created_at, self.kind.id_of(item))
 
 
-def page_request(kind: ListKind[T], token: str, page_size: int) -> PageRequest[T]:
+def page_request(kind: ListKind[T], token: str, page_size: int, tenant_id: str) -> PageRequest[T]:
     """Validate a list request's page size and token (InvalidArgument naming the field)."""
     limit = v.page(page_size)
+    scope = f"{kind.name}@{tenant_id}"
     try:
-        cursor = paging.decode(kind.name, token)
+        cursor = paging.decode(scope, token)
     except paging.BadPageToken as exc:
         raise InvalidArgument("page_token", str(exc)) from None
-    return PageRequest(kind, cursor, limit)
+    return PageRequest(kind, cursor, limit, scope)
