@@ -176,11 +176,16 @@ def test_unknown_currencies_fail(code: str) -> None:
         (lambda: v.name("shop\x7f"), "name"),
         (lambda: v.name("shop\x9b31mper"), "name"),  # C1 CSI: a terminal escape, like ESC [
         (lambda: v.description("ok\x85", "comment"), "comment"),
+        (lambda: v.name("shop\u202egnp.exe"), "name"),  # a right-to-left override
+        (lambda: v.name("agent\u200b", "resolved_by"), "resolved_by"),  # zero-width space
+        (lambda: v.labels({"team": "a\u2066b"}), "labels['team']"),  # an isolate
+        (lambda: v.description("line\u2028break"), "description"),
     ],
 )
-def test_text_postgresql_cannot_store_is_refused_naming_the_field(check, field: str) -> None:
-    """A NUL (which PostgreSQL refuses in text, so an INTERNAL error) or another control
-    character is InvalidArgument naming the field; a description keeps its line breaks."""
+def test_hidden_characters_are_refused_naming_the_field(check, field: str) -> None:
+    """A NUL (which PostgreSQL refuses in text, so an INTERNAL error), another control, or a
+    character that hides or reorders what a person reads (bidi, zero-width) is InvalidArgument
+    naming the field; a description keeps its line breaks and tabs."""
     with pytest.raises(InvalidArgument) as info:
         check()
     assert info.value.field == field

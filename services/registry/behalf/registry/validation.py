@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +23,7 @@ from behalf.common.resource_names import (
     InvalidResourceName,
     normalize_grant_pattern,
 )
+from behalf.common.visible_text import describe, first_hidden
 from behalf.registry.store.values import GrantSpec, MoneyValue
 from behalf.registry.templates import Catalogue, ScopeTemplate
 from behalf.v1 import common_pb2, registry_pb2, resources_pb2
@@ -67,25 +67,24 @@ def name(value: str, field: str = "name") -> str:
         raise InvalidArgument(field, "is required")
     if len(value) > MAX_NAME:
         raise InvalidArgument(field, f"must be at most {MAX_NAME} characters")
-    if _has_control_characters(value):
-        raise InvalidArgument(field, "must not contain control characters")
+    _refuse_hidden(value, field)
     return value
 
 
-def _has_control_characters(value: str, allowed: str = "") -> bool:
-    """Controls, but those `allowed`: C0 (NUL among them, which PostgreSQL text refuses), DEL
-    and C1 (U+009B starts a terminal escape sequence, as ESC does, where the CLI prints)."""
-    if value.isascii() and value.isprintable():
-        return False
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value)
+def _refuse_hidden(value: str, field: str, allowed: str = "") -> None:
+    """Text a person reads (the console, the CLI, an approver) shows as itself: no control,
+    format (bidi overrides, zero-width), surrogate, private-use or unassigned character but
+    those `allowed` (NUL among them, which PostgreSQL text refuses)."""
+    shown = value.translate({ord(ch): None for ch in allowed}) if allowed else value
+    if (hidden := first_hidden(shown, spaces=True)) is not None:
+        raise InvalidArgument(field, f"must not contain {describe(hidden)}")
 
 
 def description(value: str, field: str = "description") -> str:
-    """At most 2,000 characters; line breaks and tabs, but no other control characters."""
+    """At most 2,000 characters; line breaks and tabs, but no other hidden character."""
     if len(value) > MAX_DESCRIPTION:
         raise InvalidArgument(field, f"must be at most {MAX_DESCRIPTION} characters")
-    if _has_control_characters(value, allowed="\t\n\r"):
-        raise InvalidArgument(field, "must not contain control characters but tab and line breaks")
+    _refuse_hidden(value, field, allowed="\t\n\r")
     return value
 
 
@@ -100,8 +99,7 @@ def labels(value: Mapping[str, str], field: str = "labels") -> dict[str, str]:
             )
         if len(item) > MAX_LABEL_PART:
             raise InvalidArgument(f"{field}[{key!r}]", f"must be at most {MAX_LABEL_PART} chars")
-        if _has_control_characters(item):
-            raise InvalidArgument(f"{field}[{key!r}]", "must not contain control characters")
+        _refuse_hidden(item, f"{field}[{key!r}]")
     return dict(value)
 
 
