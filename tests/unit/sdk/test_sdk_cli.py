@@ -93,12 +93,14 @@ def test_float_like_amount_with_too_many_decimals_is_an_error() -> None:
 
 def test_durations() -> None:
     """2h, 30m, 1h30m, 7d and plain seconds parse; nonsense does not."""
-    assert parse_duration("2h") == timedelta(hours=2)
-    assert parse_duration("1h30m") == timedelta(minutes=90)
-    assert parse_duration("7d") == timedelta(days=7)
-    assert parse_duration("45") == timedelta(seconds=45)
-    with pytest.raises(typer.BadParameter):
-        parse_duration("2 hours")
+    assert parse_duration("2h", "--ttl") == timedelta(hours=2)
+    assert parse_duration("1h30m", "--ttl") == timedelta(minutes=90)
+    assert parse_duration("7d", "--ttl") == timedelta(days=7)
+    assert parse_duration("45", "--ttl") == timedelta(seconds=45)
+    for nonsense in ("2 hours", "99999999999d", "3660w"):
+        with pytest.raises(typer.BadParameter) as refused:
+            parse_duration(nonsense, "--ttl")
+        assert refused.value.param_hint == "--ttl"
 
 
 def test_webhook_list_columns_show_health() -> None:

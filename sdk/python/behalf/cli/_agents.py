@@ -9,6 +9,7 @@ from google.protobuf import duration_pb2
 
 from behalf import Money
 from behalf.cli._context import (
+    MAX_INT32,
     Limit,
     PageToken,
     emit,
@@ -130,7 +131,7 @@ def permissions_grant(
     ctx: typer.Context,
     agent_id: AgentArg,
     template: Annotated[str, typer.Option(help="Scope template, e.g. transactions.purchase")] = "",
-    template_version: Annotated[int, typer.Option(help="0 means latest")] = 0,
+    template_version: Annotated[int, typer.Option(help="0 means latest", min=0, max=MAX_INT32)] = 0,
     allow: Annotated[list[str] | None, typer.Option(help="Allowed action (repeatable)")] = None,
     block: Annotated[list[str] | None, typer.Option(help="Blocked action (repeatable)")] = None,
     vendor: Annotated[
@@ -167,13 +168,12 @@ def permissions_grant(
                 common_pb2.Money(amount_minor=value.amount_minor, currency=value.currency)
             )
     if expires_in:
-        request.expires_in.CopyFrom(
-            duration_pb2.Duration(seconds=int(parse_duration(expires_in).total_seconds()))
-        )
+        lifetime = parse_duration(expires_in, "--expires-in")
+        request.expires_in.CopyFrom(duration_pb2.Duration(seconds=int(lifetime.total_seconds())))
     if expires_at:
-        request.expires_at.FromDatetime(parse_time(expires_at))
+        request.expires_at.FromDatetime(parse_time(expires_at, "--expires-at"))
     if not_before:
-        request.not_before.FromDatetime(parse_time(not_before))
+        request.not_before.FromDatetime(parse_time(not_before, "--not-before"))
     if requires_approval is not None:
         request.requires_approval = requires_approval
     emit(s, s.call(s.registry_stub().GrantPermission, request))
@@ -242,7 +242,7 @@ def templates_list(
 def templates_show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument()],
-    version: Annotated[int, typer.Option(help="0 means latest")] = 0,
+    version: Annotated[int, typer.Option(help="0 means latest", min=0, max=MAX_INT32)] = 0,
 ) -> None:
     """Show one template version."""
     s = settings(ctx)

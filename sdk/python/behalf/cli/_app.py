@@ -61,6 +61,11 @@ class _Group(TyperGroup):
             sys.exit(EXIT_ERROR)
         except (typer.Abort, KeyboardInterrupt):
             sys.exit(130)
+        except Exception as exc:
+            # Anything else is a bug of ours or an input nothing checked: still one line and
+            # exit 3, never a traceback whose exit 1 a script would read as "denied".
+            fail(f"{type(exc).__name__}: {exc}")
+            sys.exit(EXIT_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
 
 

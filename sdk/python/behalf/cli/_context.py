@@ -34,9 +34,11 @@ EXIT_OK, EXIT_DENY, EXIT_APPROVAL, EXIT_ERROR = 0, 1, 2, 3
 DEFAULT_DISPATCHER = "127.0.0.1:50053"
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_INT32, MAX_INT64 = 2**31 - 1, 2**63 - 1  # the proto fields' ranges
+MAX_DURATION_SECONDS = 10 * 366 * 86400  # no option of ours means more than ten years
 
 # Options every list command takes.
-Limit = Annotated[int, typer.Option(help="Page size, 1..500")]
+Limit = Annotated[int, typer.Option(help="Page size, 1..500", min=1, max=500)]
 PageToken = Annotated[str, typer.Option(help="From a previous page")]
 
 stdout = Console(soft_wrap=True)
@@ -50,7 +52,10 @@ def profile_settings(name: str | None) -> dict[str, str]:
         if name:
             raise BehalfError(f"profile {name!r} asked for but {path} does not exist")
         return {}
-    data = tomllib.loads(path.read_text())
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BehalfError(f"cannot read {path}: {exc}") from None
     profiles = data.get("profiles", {})
     chosen = name or os.environ.get("BEHALF_PROFILE") or "default"
     if chosen not in profiles:
@@ -111,23 +116,29 @@ def settings(ctx: typer.Context) -> Settings:
     return value
 
 
-def parse_duration(text: str) -> timedelta:
-    """ "2h", "30m", "1h30m", "7d", "45s" or plain seconds."""
+def parse_duration(text: str, option: str) -> timedelta:
+    """ "2h", "30m", "1h30m", "7d", "45s" or plain seconds, given as `option`."""
     text = text.strip().lower()
     if text.isdigit():
-        return timedelta(seconds=int(text))
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise typer.BadParameter(f"{text!r} is not a duration like 2h, 30m, 1h30m, 7d")
-    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+        seconds = int(text)
+    else:
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise typer.BadParameter(
+                f"{text!r} is not a duration like 2h, 30m, 1h30m, 7d", param_hint=option
+            )
+        seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    if seconds > MAX_DURATION_SECONDS:
+        raise typer.BadParameter(f"{text!r} is longer than ten years", param_hint=option)
+    return timedelta(seconds=seconds)
 
 
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time, or a duration meaning that long ago ("1h")."""
+def parse_time(text: str, option: str) -> datetime:
+    """An ISO 8601 time, or a duration meaning that long ago ("1h"), given as `option`."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return datetime.now(UTC) - parse_duration(text)
+        return datetime.now(UTC) - parse_duration(text, option)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -185,7 +196,9 @@ def emit(
     """`--json`: the whole reply as JSON. Otherwise a table of `rows`, or key: value lines."""
     payload = as_dict(data) if isinstance(data, Message) else data
     if s.json:
-        stdout.print_json(json.dumps(payload, default=str))
+        # ASCII only: a bidi override or an escape in a stored name reaches the terminal as
+        # \u202e, as it does in tables (print_json would write the character itself).
+        print(json.dumps(payload, default=str, ensure_ascii=True, indent=2))
         return
     if rows is None:
         for key, value in payload.items():

@@ -20,6 +20,7 @@ from behalf import (
 from behalf.cli._context import (
     EXIT_APPROVAL,
     EXIT_DENY,
+    MAX_INT64,
     Limit,
     PageToken,
     Settings,
@@ -60,7 +61,9 @@ def verify(
     amount: Annotated[str | None, typer.Option(help='Major units, e.g. "799.99"')] = None,
     currency: Annotated[str | None, typer.Option(help="ISO-4217 code")] = None,
     context: Annotated[list[str] | None, typer.Option(help="key=value, repeatable")] = None,
-    min_revision: Annotated[int, typer.Option(help="Reflect at least this revision")] = 0,
+    min_revision: Annotated[
+        int, typer.Option(help="Reflect at least this revision", min=0, max=MAX_INT64)
+    ] = 0,
     approval_id: Annotated[str, typer.Option(help="An approved approval to consume")] = "",
     request_id: Annotated[str | None, typer.Option(help="Idempotency id")] = None,
 ) -> None:
@@ -155,9 +158,9 @@ def decisions_list(
     request = _decisions_request(agent, outcome, reason, request_id, limit)
     request.page_token = page_token
     if since:
-        request.start_time.FromDatetime(parse_time(since))
+        request.start_time.FromDatetime(parse_time(since, "--since"))
     if until:
-        request.end_time.FromDatetime(parse_time(until))
+        request.end_time.FromDatetime(parse_time(until, "--until"))
     reply = s.call(s.registry_stub().ListDecisions, request)
     emit(s, reply, [as_dict(d) for d in reply.decisions], _DECISION_COLUMNS)
 
@@ -170,12 +173,12 @@ def decisions_follow(
     reason: Reason = None,
     interval: Annotated[float, typer.Option(help="Seconds between polls")] = 1.0,
     since: Annotated[str, typer.Option(help="Start this long ago (or ISO time)")] = "0s",
-    count: Annotated[int, typer.Option(help="Stop after this many (0: never)")] = 0,
+    count: Annotated[int, typer.Option(help="Stop after this many (0: never)", min=0)] = 0,
 ) -> None:
     """Print new decisions as they are audited (polls ListDecisions); Ctrl-C stops."""
     s = settings(ctx)
     seen: set[str] = set()
-    start = parse_time(since)
+    start = parse_time(since, "--since")
     shown = 0
     status = None if s.json else stderr.status("following decisions… (Ctrl-C stops)")
     if status is not None:

@@ -40,7 +40,7 @@ def passport_export(
     s = settings(ctx)
     request = registry_pb2.ExportPassportRequest(agent_id=agent_id)
     if valid_for:
-        request.valid_for.FromTimedelta(parse_duration(valid_for))
+        request.valid_for.FromTimedelta(parse_duration(valid_for, "--valid-for"))
     reply = s.call(s.registry_stub().ExportPassport, request)
     signed = SignedPassport(reply.document, reply.signature, reply.key_id, reply.public_key)
     if out is None:
@@ -70,11 +70,14 @@ def passport_verify(
     """Check a passport's signature by a trusted key, its age and its expiry; exit 0 valid, 3
     invalid. The key inside the envelope is never trusted."""
     s = settings(ctx)
-    text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
     signed = SignedPassport.from_json(text)
     trusted: str | dict[str, str] = public_key or _published_passport_keys(s)
     checked = signed.verify(
-        trusted, max_age=parse_duration(max_age) if max_age else DEFAULT_MAX_AGE
+        trusted, max_age=parse_duration(max_age, "--max-age") if max_age else DEFAULT_MAX_AGE
     )
     emit(
         s,

@@ -86,7 +86,7 @@ def webhooks_rotate(
 ) -> None:
     """Rotate the signing secret; the new one is printed once."""
     s = settings(ctx)
-    seconds = int(parse_duration(overlap).total_seconds())
+    seconds = int(parse_duration(overlap, "--overlap").total_seconds())
     request = registry_pb2.RotateWebhookSecretRequest(
         endpoint_id=endpoint_id, overlap=duration_pb2.Duration(seconds=seconds)
     )
@@ -171,7 +171,7 @@ def deliveries_redrive(
         request.endpoint_id = endpoint or ""
         if since:
             stamp = timestamp_pb2.Timestamp()
-            stamp.FromDatetime(parse_time(since))
+            stamp.FromDatetime(parse_time(since, "--since"))
             request.since_time.CopyFrom(stamp)
     emit(s, s.call(s.dispatcher_stub().Redrive, request))
 
