@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from behalf.cli import app
-from behalf.cli._context import parse_duration
+from behalf.cli._context import Settings, emit, parse_duration
 from tests.unit.sdk.fake_server import Fake, decision
 
 runner = CliRunner()
@@ -144,3 +144,15 @@ def test_server_text_is_shown_as_it_is_never_as_markup_or_terminal_control() -> 
     assert console.export_text() == (
         "[fe80::1]\n\\u001b]8;;https://evil.example\\u0007refund\\u202eDSU 00.21\\u000anext\n"
     )
+
+
+def test_json_output_spells_out_characters_that_drive_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--json` prints ASCII: a bidi override or an escape in a stored string reaches the
+    terminal as `\\u202e`, as it does in tables, and the output still parses to the text."""
+    stored = {"name": "refund \u202eexe.gnp\x1b[8m"}
+    emit(Settings(json=True), stored)
+    printed = capsys.readouterr().out
+    assert printed.isascii() and "\\u202e" in printed and "\\u001b" in printed
+    assert json.loads(printed) == stored
