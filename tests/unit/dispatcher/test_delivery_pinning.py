@@ -266,6 +266,35 @@ async def test_an_unresolvable_host_fails_and_is_retried() -> None:
     assert server.connects == []
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["hooks..example.org", "a" * 64 + ".example.org"],  # an empty label, one of 64
+)
+async def test_a_host_no_resolver_can_encode_is_a_recorded_permanent_failure(host: str) -> None:
+    """The system resolver raises UnicodeError (not an OSError) for a name no DNS query can
+    carry. That is the attempt's answer, a permanent one; before, it escaped `post`, and the
+    delivery stayed pending with no attempt recorded, queued again by every reclaim."""
+    http = HttpDeliverer(PUBLIC)
+    try:
+        outcome = await http.post(f"https://{host}/hook", {}, b"{}")
+    finally:
+        await http.close()
+    assert outcome.permanent and outcome.error == "the endpoint host is not a valid DNS name"
+
+
+async def test_an_unforeseen_error_is_a_failed_attempt_not_a_lost_one() -> None:
+    """Whatever goes wrong inside an attempt ends as a failed outcome (retried, then dead)."""
+
+    async def broken(host: str, port: int, tenant_id: str) -> Sequence[str]:
+        raise RuntimeError("a bug")
+
+    async with serving(OK) as server:
+        async with deliverer(PUBLIC, broken, server) as http:
+            outcome = await http.post(f"https://{HOST}/hook", {}, b"{}")
+    assert not outcome.succeeded and not outcome.permanent
+    assert outcome.error == "internal error" and server.connects == []
+
+
 async def test_the_client_resolver_answers_nothing_without_a_pin() -> None:
     """Outside an attempt, or for another host or port than the pin's, the client's resolver
     answers nothing, so no connection can be opened."""

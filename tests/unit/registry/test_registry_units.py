@@ -95,16 +95,20 @@ def test_private_webhook_urls_fail_unless_allowed(url: str) -> None:
         "https://localhost%2e/hook",
         "https://127.0.0.1%2e/hook",
         "https://bücher.example/hook",
+        "https://hooks..example.org/hook",  # an empty label
+        "https://" + "a" * 64 + ".example.org/hook",  # a label of 64: no DNS name
+        "https://" + "a." * 127 + "org/hook",  # 257 in all
     ],
 )
 def test_a_host_other_parsers_read_otherwise_is_refused(url: str) -> None:
-    """Hosts that URL parsers map (full-width letters and digits) or decode (`%2e`) are refused
-    even in development, where private targets are allowed: only the plain ASCII form names
-    the host every parser agrees on."""
+    """Hosts that URL parsers map (full-width letters and digits) or decode (`%2e`), or that no
+    DNS query can carry, are refused even in development, where private targets are allowed:
+    only a plain ASCII DNS name is read alike by every parser and resolver."""
     for allow_private in (False, True):
         with pytest.raises(InvalidWebhookUrl, match="ASCII"):
             validate_webhook_url(url, allow_private=allow_private)
-    assert validate_webhook_url("https://xn--bcher-kva.example/hook", allow_private=False)
+    for fine in ("https://xn--bcher-kva.example/hook", "https://" + "a" * 63 + ".example/"):
+        assert validate_webhook_url(fine, allow_private=False) == fine
 
 
 def test_catalogue_covers_six_categories_with_versions() -> None:

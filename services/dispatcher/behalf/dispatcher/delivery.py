@@ -34,6 +34,7 @@ from ipaddress import ip_address
 
 import aiohttp
 import httpx
+import structlog
 import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
@@ -46,6 +47,7 @@ MAX_STORED_BODY = 1024
 MAX_URLS = 1024  # checked endpoint URLs kept, the least recently used dropped first
 KEEPALIVE_SECONDS = 5.0
 USER_AGENT = "Behalf-Webhooks/1"
+_log = structlog.get_logger("delivery")
 _FIXED_HEADERS = {"user-agent": USER_AGENT, "accept": "*/*"}
 # The client's errors, each recorded under one stable name (the attempt's `error`); any
 # other client error is a "NetworkError".
@@ -259,6 +261,11 @@ class HttpDeliverer:
             return _failure(started_at, started, _error_name(exc))
         except OSError as exc:
             return _failure(started_at, started, f"{type(exc).__name__}")
+        except Exception:
+            # A bug of ours or a library's: the attempt is still recorded as failed (retried,
+            # then dead), never lost to a worker that only logs it.
+            _log.exception("delivery_attempt_crashed")
+            return _failure(started_at, started, "internal error")
         latency = time.perf_counter() - started
         retry_after = None
         if status in THROTTLE_STATUSES:
@@ -276,6 +283,9 @@ class HttpDeliverer:
         except ValueError:
             try:
                 addresses = await self._resolver(host, port, tenant_id)
+            except UnicodeError:
+                # An empty label or one over 63 octets: no DNS name, now or on any retry.
+                raise _Refused("the endpoint host is not a valid DNS name") from None
             except OSError:
                 raise _Unresolvable("could not resolve the endpoint host") from None
         if not addresses:

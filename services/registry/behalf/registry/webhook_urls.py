@@ -20,7 +20,8 @@ from behalf.common.public_address import is_public_address
 
 MAX_URL_LENGTH = 2048
 _NUMERIC_LAST_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.I)
-_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+_HOST_NAME = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*")  # DNS: labels of 1-63
+MAX_HOST_LENGTH = 253
 
 
 class InvalidWebhookUrl(ValueError):
@@ -55,10 +56,11 @@ def validate_webhook_url(raw: str, *, allow_private: bool) -> str:
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise InvalidWebhookUrl("has no host")
-    if not _HOST_NAME.fullmatch(host) and not _is_ip_literal(host):
+    is_name = len(host) <= MAX_HOST_LENGTH and _HOST_NAME.fullmatch(host)
+    if not is_name and not _is_ip_literal(host):
         raise InvalidWebhookUrl(
-            "must have a host of ASCII letters, digits, '-', '_' and dots, or an IP address"
-            " (an internationalized name in its xn-- form)"
+            "must have a host of ASCII letters, digits, '-', '_' and dots (labels of 1-63,"
+            " 253 in all), or an IP address (an internationalized name in its xn-- form)"
         )
     if not allow_private:
         _refuse_local_host(host)
