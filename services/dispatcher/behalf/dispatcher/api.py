@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from behalf.common import page_tokens
 from behalf.common.callers import READ_ROLES, Role
 from behalf.common.errors import InvalidArgument, NotFound
+from behalf.common.timestamps import read_timestamp
 from behalf.dispatcher.auth import Authenticator
 from behalf.dispatcher.store import (
     AttemptRow,
@@ -70,10 +71,6 @@ def _ts(moment: datetime | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromDatetime(moment.astimezone(UTC))
     return ts
-
-
-def _from_ts(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(UTC)
 
 
 def _check_id(field: str, value: str, prefix: str) -> None:
@@ -163,8 +160,8 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
             endpoint_id=request.endpoint_id,
             event_id=request.event_id,
             state=_STATE_NAMES.get(request.state, ""),
-            start_time=_from_ts(request.start_time) if request.HasField("start_time") else None,
-            end_time=_from_ts(request.end_time) if request.HasField("end_time") else None,
+            start_time=read_timestamp(request, "start_time"),
+            end_time=read_timestamp(request, "end_time"),
         )
         after = decode_page_token(request.page_token) if request.page_token else None
         rows = await self._store.list_deliveries(caller.tenant_id, where, after, size + 1)
@@ -200,7 +197,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServiceServicer):
         caller = await self._auth.authenticate(context.invocation_metadata())
         caller.require(Role.ADMIN)
         target = request.WhichOneof("target")
-        since = _from_ts(request.since_time) if request.HasField("since_time") else None
+        since = read_timestamp(request, "since_time")
         if target == "delivery_id":
             _check_id("delivery_id", request.delivery_id, "dlv")
             if since is not None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from google.protobuf import timestamp_pb2
-
 from behalf.common.errors import InvalidArgument
 from behalf.common.ids import REQUEST_ID_RULE, is_request_id
 from behalf.common.resource_names import InvalidResourceName, normalize_resource
+from behalf.common.timestamps import read_timestamp
 from behalf.registry import validation as v
 from behalf.registry.commands.budget_claims import CLAIM_MAX_CHARS
 from behalf.registry.store.request_ids import RequestFacts
@@ -130,12 +127,8 @@ def _health_report(report: pb.EndpointHealthReport, field: str) -> HealthReport:
         successes=health.successes,
         last_error=health.last_error,
         last_error_status_code=health.last_error_status_code,
-        last_error_at=_time(health.last_error_time, health.HasField("last_error_time")),
-        last_success_at=_time(health.last_success_time, health.HasField("last_success_time")),
+        last_error_at=read_timestamp(health, "last_error_time"),
+        last_success_at=read_timestamp(health, "last_success_time"),
         breaker_state=health.breaker_state,
         window_seconds=health.window_seconds,
     )
-
-
-def _time(stamp: timestamp_pb2.Timestamp, present: bool) -> datetime | None:
-    return stamp.ToDatetime(tzinfo=UTC) if present else None

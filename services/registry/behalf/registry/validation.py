@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
 from behalf.common.actions import MAX_ACTION_LENGTH, is_action
@@ -23,6 +23,7 @@ from behalf.common.resource_names import (
     InvalidResourceName,
     normalize_grant_pattern,
 )
+from behalf.common.timestamps import read_timestamp
 from behalf.common.visible_text import describe, first_hidden
 from behalf.registry.store.values import GrantSpec, MoneyValue
 from behalf.registry.templates import Catalogue, ScopeTemplate
@@ -255,16 +256,6 @@ def action_category(value: int) -> int:
     return value
 
 
-def _timestamp(message: Message, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    value: timestamp_pb2.Timestamp = getattr(message, field)
-    try:
-        return value.ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(field, "is out of range") from None
-
-
 def _duration(value: duration_pb2.Duration, field: str) -> timedelta:
     try:
         return value.ToTimedelta()
@@ -332,8 +323,8 @@ def grant(
                 raise InvalidArgument(field, f"template {template.name} has no amount limits")
     if max_amount and budget and max_amount.currency != budget.currency:
         raise InvalidArgument("budget.currency", "must equal max_amount.currency")
-    not_before = _timestamp(request, "not_before")
-    expires_at = _timestamp(request, "expires_at")
+    not_before = read_timestamp(request, "not_before")
+    expires_at = read_timestamp(request, "expires_at")
     if request.HasField("expires_in"):
         if expires_at is not None:
             raise InvalidArgument("expires_in", "must not be set together with expires_at")

@@ -4,13 +4,14 @@ tenant."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 
 from behalf.common import page_tokens
 from behalf.common.errors import InvalidArgument, NotFound
 from behalf.common.ids import REQUEST_ID_RULE, is_id, is_request_id
+from behalf.common.timestamps import read_timestamp
 from behalf.registry.store import decisions
 from behalf.registry.store.decisions import DecisionCursor, DecisionFilters
 from behalf.v1 import common_pb2, events_pb2, registry_pb2
@@ -51,8 +52,8 @@ class AuditQueries:
         self, tenant_id: str, request: registry_pb2.CountDecisionsRequest
     ) -> registry_pb2.CountDecisionsResponse:
         """The tenant's decisions counted by outcome in equal buckets of the window."""
-        start = _time(request, "start_time")
-        end = _time(request, "end_time")
+        start = read_timestamp(request, "start_time")
+        end = read_timestamp(request, "end_time")
         if start is None:
             raise InvalidArgument("start_time", "is required")
         if end is None:
@@ -130,8 +131,8 @@ def _filters(request: registry_pb2.ListDecisionsRequest) -> DecisionFilters:
         if request.reason_code not in common_pb2.ReasonCode.values():
             raise InvalidArgument("reason_code", "unknown reason code")
         reason_code = common_pb2.ReasonCode.Name(request.reason_code)
-    start = _time(request, "start_time")
-    end = _time(request, "end_time")
+    start = read_timestamp(request, "start_time")
+    end = read_timestamp(request, "end_time")
     if start is not None and end is not None and end <= start:
         raise InvalidArgument("end_time", "must be after start_time")
     if request.request_id:
@@ -153,18 +154,6 @@ def _page_size(value: int) -> int:
         return DEFAULT_PAGE_SIZE
     if not 1 <= value <= MAX_PAGE_SIZE:
         raise InvalidArgument("page_size", f"must be between 1 and {MAX_PAGE_SIZE} (0 means 50)")
-    return value
-
-
-def _time(
-    request: registry_pb2.ListDecisionsRequest | registry_pb2.CountDecisionsRequest, field: str
-) -> datetime | None:
-    if not request.HasField(field):
-        return None
-    try:
-        value: datetime = getattr(request, field).ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(field, "not a valid timestamp") from None
     return value
 
 
