@@ -216,6 +216,7 @@ class DispatcherService:
                 await asyncio.sleep(min(reclaim_after / 4, 5.0))
                 try:
                     await pipeline.reclaim(reclaim_after)
+                    await pipeline.report_suspensions()
                 except Exception as exc:  # PostgreSQL away: the next round tries again
                     _log.warning("reclaim_failed", error=type(exc).__name__)
 

@@ -104,7 +104,7 @@ class Pipeline:
         policy: RetryPolicy,
         topics: Topics,
         ahead_patience_seconds: float = 120.0,
-        report_gone: Callable[[str, str, str], Awaitable[None]] | None = None,
+        report_gone: Callable[[str, str, str], Awaitable[bool]] | None = None,
         health: EndpointHealth | None = None,
     ) -> None:
         self._store = store
@@ -396,17 +396,34 @@ class Pipeline:
         )
 
     async def _suspend(self, row: DeliveryRow, reason: str) -> None:
-        """Stop sending to the endpoint here at once, and have the registry disable it."""
+        """Stop sending to the endpoint here at once, and have the registry disable it (if it
+        cannot be told now, `report_suspensions` tells it later)."""
         await self._store.suspend_endpoint(row.tenant_id, row.endpoint_id, reason)
         self._targets.invalidate(row.tenant_id)
-        if self._report_gone is not None:
-            await self._report_gone(row.tenant_id, row.endpoint_id, reason)
+        await self._report_suspension(row.tenant_id, row.endpoint_id, reason)
         _log.warning(
             "endpoint_suspended",
             endpoint_id=row.endpoint_id,
             tenant_id=row.tenant_id,
             reason=reason,
         )
+
+    async def report_suspensions(self, limit: int = 100) -> int:
+        """Report again the suspensions the registry has not acknowledged: until it has, the
+        endpoint is enabled there and disabled here, and an admin has no way to lift it (enabling
+        an enabled endpoint changes nothing). How many were acknowledged now."""
+        reported = 0
+        for tenant_id, endpoint_id, reason in await self._store.unreported_suspensions(limit):
+            reported += await self._report_suspension(tenant_id, endpoint_id, reason)
+        return reported
+
+    async def _report_suspension(self, tenant_id: str, endpoint_id: str, reason: str) -> bool:
+        if self._report_gone is None:
+            return False
+        if not await self._report_gone(tenant_id, endpoint_id, reason):
+            return False
+        await self._store.mark_suspension_reported(tenant_id, endpoint_id)
+        return True
 
 
 async def _durable(futures: Sequence[asyncio.Future[bool] | None]) -> None:

@@ -316,6 +316,24 @@ class DeliveryStore:
             reason,
         )
 
+    async def mark_suspension_reported(self, tenant_id: str, endpoint_id: str) -> None:
+        await self._pool.execute(
+            """UPDATE endpoint_suspensions SET reported = true
+               WHERE tenant_id = $1 AND endpoint_id = $2""",
+            tenant_id,
+            endpoint_id,
+        )
+
+    async def unreported_suspensions(self, limit: int) -> list[tuple[str, str, str]]:
+        """(tenant id, endpoint id, reason) of suspensions the registry has not acknowledged,
+        oldest first."""
+        rows = await self._pool.fetch(
+            """SELECT tenant_id, endpoint_id, reason FROM endpoint_suspensions
+               WHERE NOT reported ORDER BY suspended_at LIMIT $1""",
+            limit,
+        )
+        return [(r["tenant_id"], r["endpoint_id"], r["reason"]) for r in rows]
+
     async def lift_suspensions(self, tenant_id: str, endpoint_id: str) -> None:
         await self._pool.execute(
             "DELETE FROM endpoint_suspensions WHERE tenant_id = $1 AND endpoint_id = $2",

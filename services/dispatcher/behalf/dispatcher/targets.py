@@ -87,10 +87,11 @@ class RegistryTargetSource:
             for t in response.targets
         ]
 
-    async def suspend(self, tenant_id: str, endpoint_id: str, reason: str) -> None:
-        """Ask the registry to disable an endpoint that answered 410 Gone (best effort: the
-        local suspension already stops deliveries; the registry makes it visible and emits
-        `webhook.endpoint_disabled`)."""
+    async def suspend(self, tenant_id: str, endpoint_id: str, reason: str) -> bool:
+        """Ask the registry to disable an endpoint the dispatcher suspended (it answered 410
+        Gone, or failed for a whole health window): whether the registry has it, which makes it
+        visible and emits `webhook.endpoint_disabled`. An endpoint the registry no longer has
+        needs nothing more."""
         try:
             await self._stub.SuspendWebhookEndpoint(
                 internal_pb2.SuspendWebhookEndpointRequest(
@@ -100,7 +101,11 @@ class RegistryTargetSource:
                 timeout=self._timeout,
             )
         except grpc.aio.AioRpcError as exc:
+            if exc.code() is grpc.StatusCode.NOT_FOUND:
+                return True
             _log.warning("endpoint_suspend_not_reported", code=exc.code().name)
+            return False
+        return True
 
 
 @dataclass
