@@ -73,20 +73,7 @@ class SuspensionAwareSource:
         suspended = await self._store.suspended(tenant_id)
         if not suspended:
             return targets
-        return [
-            Target(
-                t.endpoint_id,
-                t.tenant_id,
-                t.url,
-                t.event_types,
-                True,
-                t.secrets,
-                t.rate_per_second,
-            )
-            if t.endpoint_id in suspended
-            else t
-            for t in targets
-        ]
+        return [replace(t, disabled=True) if t.endpoint_id in suspended else t for t in targets]
 
 
 class Pipeline:
@@ -320,8 +307,10 @@ class Pipeline:
         if not breaker.allow(time.monotonic()):
             self._park(row)
             return
+        signed_at = time.time()
         try:
-            headers = signed_headers(row.webhook_id, int(time.time()), row.payload, target.secrets)
+            secrets = target.signing_secrets(signed_at)
+            headers = signed_headers(row.webhook_id, int(signed_at), row.payload, secrets)
         except SigningError as exc:
             breaker.record(True, time.monotonic())  # not the endpoint's fault
             self._finish_without_attempt(row, str(exc))

@@ -14,7 +14,7 @@ import structlog
 from behalf.common.errors import Unavailable
 from behalf.common.event_types import explicitly_wanted, is_test_type
 from behalf.dispatcher.matching import type_matches
-from behalf.v1 import internal_pb2, internal_pb2_grpc
+from behalf.v1 import internal_pb2, internal_pb2_grpc, resources_pb2
 
 WEBHOOK_EVENT_PREFIX = "webhook."
 
@@ -30,9 +30,19 @@ class Target:
     disabled: bool
     secrets: tuple[str, ...]
     rate_per_second: float = 0.0  # the endpoint's own rate limit; 0: the dispatcher's default
+    # When the previous secret's rotation overlap ends (Unix time); None: no overlap.
+    previous_secret_expires_at: float | None = None
 
     def __repr__(self) -> str:  # keep secrets out of logs and tracebacks
         return f"Target({self.endpoint_id!r}, {self.url!r}, disabled={self.disabled})"
+
+    def signing_secrets(self, now: float) -> tuple[str, ...]:
+        """The secrets that sign at `now`: the previous one only until its overlap ends, even
+        if this target was cached before it did."""
+        ends = self.previous_secret_expires_at
+        if ends is not None and now >= ends:
+            return self.secrets[:1]
+        return self.secrets
 
     def wants(self, event_type: str) -> bool:
         """Enabled, able to sign, and subscribed: test-mode decisions only by a filter under
@@ -83,6 +93,7 @@ class RegistryTargetSource:
                 disabled=t.endpoint.disabled,
                 secrets=tuple(t.signing_secrets),
                 rate_per_second=t.endpoint.rate_limit_per_second,
+                previous_secret_expires_at=_overlap_end(t.endpoint),
             )
             for t in response.targets
         ]
@@ -106,6 +117,13 @@ class RegistryTargetSource:
             _log.warning("endpoint_suspend_not_reported", code=exc.code().name)
             return False
         return True
+
+
+def _overlap_end(endpoint: resources_pb2.WebhookEndpoint) -> float | None:
+    if not endpoint.HasField("previous_secret_expire_time"):
+        return None
+    expires = endpoint.previous_secret_expire_time
+    return expires.seconds + expires.nanos / 1e9
 
 
 @dataclass
