@@ -232,7 +232,9 @@ export function buildVerifyRequest(
     agentId: nonEmpty(params.agentId, "agent_id"),
     action: parseAction(params.action),
     resource: params.resource ?? params.vendor ?? "",
-    context: {},
+    // No prototype: a key the model wrote as "__proto__" is an entry like any other, not a
+    // write to Object.prototype's setter that drops it.
+    context: Object.create(null) as Record<string, string>,
     minRevision: "0",
     approvalId: testMode ? "" : (params.approvalId ?? ""),
     requestId,

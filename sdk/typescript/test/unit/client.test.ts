@@ -20,7 +20,10 @@ import {
   isLoopbackTarget,
   type VerifyParams,
 } from "../../src/index";
+import { buildVerifyRequest } from "../../src/client";
 import { Outcome, ReasonCode, Risk } from "../../src/gen/behalf/v1/common";
+import { VerifyRequest } from "../../src/gen/behalf/v1/verifier";
+import { httpVerifyBody } from "../../src/http";
 import { ApprovalState } from "../../src/gen/behalf/v1/resources";
 import {
   approval,
@@ -60,6 +63,23 @@ async function withFake(
     await fake.close();
   }
 }
+
+describe("verify request", () => {
+  it("carries every context entry, a key named __proto__ included", () => {
+    // What JSON.parse makes of a model's tool arguments: an own property named "__proto__".
+    // Written into a plain object it would hit Object.prototype's setter and vanish, unaudited.
+    const context = JSON.parse('{"__proto__": "audit-me", "order": "o-1"}') as Record<
+      string,
+      string
+    >;
+    const request = buildVerifyRequest({ ...purchase, context }, "req-1");
+    assert.deepEqual(Object.keys(request.context).sort(), ["__proto__", "order"]);
+    const wire = Buffer.from(VerifyRequest.encode(request).finish()).toString("latin1");
+    assert.ok(wire.includes("__proto__") && wire.includes("audit-me"));
+    const json = JSON.stringify(httpVerifyBody(request));
+    assert.deepEqual(Object.keys(JSON.parse(json).context).sort(), ["__proto__", "order"]);
+  });
+});
 
 describe("verify", () => {
   it("resolves with the decision on ALLOW and sends the key, request id and amount", async () => {
