@@ -6,7 +6,8 @@ from __future__ import annotations
 from http.cookies import SimpleCookie
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from behalf.common.config import ConfigError, Env
 from behalf.console.app import create_app
@@ -21,6 +22,8 @@ from behalf.console.sessions import (
     session_id_hash,
 )
 from behalf.console.settings import ConsoleSettings, cookies_secure, is_loopback
+from behalf.console.views_testlinks import public_origin
+from behalf.console.web import SETTINGS
 from tests.unit.console.test_console_app import FakeBackend
 
 SECRET = "s" * 40
@@ -217,3 +220,22 @@ async def test_healthz_answers_without_a_session_cookie() -> None:
         assert "Set-Cookie" not in response.headers
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize(
+    ("bound", "host_header", "origin"),
+    [
+        ("0.0.0.0", "console.example.com", "https://console.example.com"),
+        ("0.0.0.0", "console.example.com:8443", "https://console.example.com:8443"),
+        ("127.0.0.1", "127.0.0.1:8080", "http://127.0.0.1:8080"),
+    ],
+)
+def test_links_name_https_wherever_cookies_are_secure(
+    bound: str, host_header: str, origin: str
+) -> None:
+    """Off loopback the console is served over HTTPS by a proxy in front while it speaks plain
+    HTTP itself: a test link (a bearer token) it hands out says https, never http."""
+    app = web.Application()
+    app[SETTINGS] = _settings(bound)
+    request = make_mocked_request("POST", "/agents/x/test-links", {"Host": host_header}, app=app)
+    assert public_origin(request) == origin

@@ -18,6 +18,7 @@ from behalf.console.views_agents import agent_id_of
 from behalf.console.web import (
     BACKEND,
     LINKS,
+    SETTINGS,
     error_response,
     form_dict,
     redirect,
@@ -51,9 +52,19 @@ async def create_link(request: web.Request) -> web.StreamResponse:
         raise redirect(f"/agents/{agent_id}")
     assert lifetime.value is not None
     token = await issue_link(backend, request.app[LINKS], session.api_key, agent, lifetime.value)
-    session.once[f"link:{agent_id}"] = f"{request.url.origin()}/t/{token}"
+    session.once[f"link:{agent_id}"] = f"{public_origin(request)}/t/{token}"
     session.flash("ok", "Test link created. Copy it now: it is shown only once.")
     raise redirect(f"/agents/{agent_id}#test-links")
+
+
+def public_origin(request: web.Request) -> str:
+    """Where people reach this console. With Secure cookies it is served over HTTPS by a
+    proxy in front (the console itself speaks plain HTTP), so a link must say https: a test
+    link is a bearer token, and must not leave in clear text when it is opened."""
+    origin = request.url.origin()
+    if request.app[SETTINGS].cookie_secure:
+        origin = origin.with_scheme("https")
+    return str(origin)
 
 
 @routes.post("/agents/{agent_id}/test-links/{key_id}/revoke")
