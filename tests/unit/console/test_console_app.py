@@ -74,6 +74,7 @@ class FakeBackend:
     def __init__(self) -> None:
         self.registry = self.dispatcher = self.verifier = _Names()
         self.created: list[registry_pb2.CreateAgentRequest] = []
+        self.approval_queries: list[registry_pb2.ListApprovalsRequest] = []
 
     async def start(self) -> None: ...
 
@@ -105,7 +106,11 @@ class FakeBackend:
         if method == "GetDecision":  # a real allow whose agent chose a test link's markers
             return registry_pb2.GetDecisionResponse(decision=SPOOFED_TEST)
         if method == "ListApprovals":
-            return registry_pb2.ListApprovalsResponse(approvals=[SPOOFED_APPROVAL])
+            self.approval_queries.append(request)
+            more = "" if request.page_token else "page-2"
+            return registry_pb2.ListApprovalsResponse(
+                approvals=[SPOOFED_APPROVAL], next_page_token=more
+            )
         raise BackendError("not found", grpc.StatusCode.NOT_FOUND)
 
 
@@ -253,3 +258,19 @@ async def test_webhook_endpoints_show_their_health(client) -> None:
         assert "99.5% of 200" in html and "breaker open" in html
         assert XSS not in html and "&lt;script&gt;" in html
     assert "no attempts in the last hour" in listed
+
+
+async def test_every_approval_is_reachable_past_the_first_page(client) -> None:
+    """Agents can file hundreds of approvals (up to a cap each): the page offers the next one,
+    keeping its filters, and an agent filter shows one agent's requests whatever the others
+    filed."""
+    test_client, backend = client
+    await signed_in(test_client)
+    first = await (await test_client.get("/approvals")).text()
+    assert 'href="/approvals?page_token=page-2&amp;state=PENDING&amp;agent_id="' in first
+    later = await test_client.get(f"/approvals?page_token=page-2&state=all&agent_id={AGENT_ID}")
+    assert later.status == 200 and 'id="next-page"' not in await later.text()
+    query = backend.approval_queries[-1]
+    assert (query.page_token, query.agent_id, query.state) == ("page-2", AGENT_ID, 0)
+    await test_client.get("/approvals?agent_id=agt_<script>")
+    assert backend.approval_queries[-1].agent_id == ""  # not an agent id: no filter

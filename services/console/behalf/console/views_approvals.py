@@ -28,15 +28,29 @@ STATES = {
 async def approvals(request: web.Request) -> web.StreamResponse:
     session = require_session(request)
     state = request.query.get("state", "PENDING")
-    query = registry_pb2.ListApprovalsRequest(page_size=200)
+    query = registry_pb2.ListApprovalsRequest(
+        page_size=200, page_token=request.query.get("page_token", "")[:500]
+    )
     if state in STATES:
         query.state = STATES[state]  # type: ignore[assignment]
     else:
         state = ""
+    # One agent's requests: a flood of approvals from the others never hides them.
+    agent_id = request.query.get("agent_id", "")
+    if is_id(agent_id, "agt"):
+        query.agent_id = agent_id
+    else:
+        agent_id = ""
     backend = request.app[BACKEND]
     listed = await backend.call(backend.registry.ListApprovals, query, session.api_key)
     return render(
-        request, "approvals.html", approvals=list(listed.approvals), state=state, states=STATES
+        request,
+        "approvals.html",
+        approvals=list(listed.approvals),
+        next_page_token=listed.next_page_token,
+        state=state,
+        states=STATES,
+        agent_id=agent_id,
     )
 
 
