@@ -99,6 +99,33 @@ async def test_decision_is_delivered_signed_to_matching_endpoints(
         assert {r.headers["webhook-id"] for r in receiver.requests} == {d.webhook_id for d in found}
 
 
+async def test_the_previous_secret_signs_only_until_its_overlap_ends(
+    env, registry, receiver, producer, prefix
+):
+    """During a rotation the registry lists both secrets and when the overlap ends. The target
+    stays cached for up to a minute, yet a delivery after the overlap carries the current
+    secret's signature alone: a retired secret signs nothing."""
+    old, new = new_secret(), new_secret()
+    registry.add(receiver.url("/rotating"), secrets_=[new, old])
+    [target] = registry.targets[TENANT]
+    overlap_ends = time.time() + 3.0
+    target.endpoint.previous_secret_expire_time.FromNanoseconds(int(overlap_ends * 1e9))
+    async with run_dispatcher(env):
+        first = decision_event(common_pb2.OUTCOME_DENY)
+        await publish(producer, f"{prefix}.decisions", first, "verification.denied")
+        await receiver.wait_for(lambda: len(receiver.on("/rotating")) >= 1)
+        [during] = receiver.on("/rotating")
+        if time.time() < overlap_ends:  # (a slow first delivery proves only the second half)
+            assert len(during.headers["webhook-signature"].split(" ")) == 2
+        await asyncio.sleep(max(overlap_ends - time.time(), 0.0) + 0.2)
+        second = decision_event(common_pb2.OUTCOME_DENY)
+        await publish(producer, f"{prefix}.decisions", second, "verification.denied")
+        await receiver.wait_for(lambda: len(receiver.on("/rotating")) >= 2)
+        after = receiver.on("/rotating")[1]
+    assert len(after.headers["webhook-signature"].split(" ")) == 1
+    assert Webhook(new).verify(after.body, after.headers)["data"]["event_id"] == second.event_id
+
+
 async def test_fails_twice_then_succeeds_with_one_webhook_id(
     env, registry, receiver, producer, prefix
 ):
