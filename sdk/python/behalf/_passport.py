@@ -54,14 +54,23 @@ class Passport:
 
     def active_permissions(self, now: datetime | None = None) -> tuple[dict[str, Any], ...]:
         """The permissions in force at `now` (default: the current time): started and not
-        expired."""
+        expired, while the passport itself has not expired. None for a disabled agent or one in
+        test mode (the registry lists no lines for them either)."""
         moment = now or datetime.now(UTC)
+        if moment >= self.expires_at or not self.enforced:
+            return ()
         return tuple(
             p
             for p in self.permissions
             if (not p.get("expires_at") or _time(p["expires_at"]) > moment)
             and (not p.get("not_before") or _time(p["not_before"]) <= moment)
         )
+
+
+    @property
+    def enforced(self) -> bool:
+        """Whether the agent may act at all: enabled, and not in test mode."""
+        return not self.agent.get("disabled") and self.agent.get("mode") != "AGENT_MODE_TEST"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Passports against the real registry: a bounded, signed expiry and verification only under the
-registry's published keys, never the key a passport carries."""
+keys the registry publishes to the tenant, never the key a passport carries; what a verified
+passport reports as in force is never more than Verify would let through."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from google.protobuf.duration_pb2 import Duration
 
 from behalf import AsyncBehalf, PassportError, SignedPassport
 from behalf._passport import _b64url, key_id_of
-from behalf.v1 import registry_pb2
-from tests.harness.stack import Stack, Tenant, start_stack, stop_stack
+from behalf.v1 import registry_pb2, resources_pb2
+from tests.harness.stack import Stack, Tenant, coachella_grant, start_stack, stop_stack
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +34,11 @@ async def stack(database_url: str, kafka_bootstrap: str, tmp_path_factory) -> As
 @pytest.fixture(scope="module")
 def tenant(stack: Stack) -> Tenant:
     return stack.create_tenant("passports")
+
+
+@pytest.fixture(scope="module")
+def other(stack: Stack) -> Tenant:
+    return stack.create_tenant("passports-other")
 
 
 def _export(stack: Stack, tenant: Tenant, agent_id: str, **fields) -> SignedPassport:
@@ -107,3 +113,56 @@ async def test_tampered_or_self_signed_passports_are_refused(stack: Stack, tenan
         self_signed.verify(keys)
     with pytest.raises(PassportError, match="no trusted key"):
         self_signed.verify()
+
+
+async def _in_force(stack: Stack, tenant: Tenant, agent_id: str) -> list[str]:
+    """The permission ids a relying party would honour from a passport exported now."""
+    signed = _export(stack, tenant, agent_id)
+    passport = signed.verify(await _published_keys(stack, tenant))
+    return [line["permission_id"] for line in passport.active_permissions()]
+
+
+async def test_a_disabled_agents_passport_lists_nothing_in_force(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """A disabled agent is denied everything: a passport exported after DisableAgent lists none
+    of its lines (before, it listed the grant as in force while Verify answered
+    AGENT_DISABLED)."""
+    agent_id, grant = stack.agent_with_grant(tenant, "to-disable")
+    assert await _in_force(stack, tenant, agent_id) == [grant.permission.permission_id]
+    stack.registry_stub().DisableAgent(
+        registry_pb2.DisableAgentRequest(agent_id=agent_id), metadata=tenant.admin, timeout=10
+    )
+    assert await _in_force(stack, tenant, agent_id) == []
+
+
+async def test_a_test_mode_agents_passport_lists_nothing_in_force(
+    stack: Stack, tenant: Tenant
+) -> None:
+    """An agent in manual test mode is authorized to do nothing: its passport lists none of its
+    lines (before, it listed the grant as in force)."""
+    registry = stack.registry_stub()
+    agent = registry.CreateAgent(
+        registry_pb2.CreateAgentRequest(
+            name="tester",
+            kind=resources_pb2.AGENT_KIND_EXTERNAL,
+            mode=resources_pb2.AGENT_MODE_TEST,
+        ),
+        metadata=tenant.admin,
+        timeout=10,
+    ).agent
+    registry.GrantPermission(coachella_grant(agent.agent_id), metadata=tenant.admin, timeout=10)
+    assert await _in_force(stack, tenant, agent.agent_id) == []
+
+
+async def test_another_tenants_passport_does_not_verify_under_this_tenants_keys(
+    stack: Stack, tenant: Tenant, other: Tenant
+) -> None:
+    """A relying party verifies with the keys the registry publishes to its own tenant: a
+    passport another tenant's admin exports (any lines it likes, for an agent of its own) does
+    not verify under them. Before, every tenant was signed with the one registry key."""
+    foreign_agent, _ = stack.agent_with_grant(other, "foreign", max_amount=None)
+    signed = _export(stack, other, foreign_agent)
+    with pytest.raises(PassportError):
+        signed.verify(await _published_keys(stack, tenant))
+    assert signed.verify(await _published_keys(stack, other)).agent_id == foreign_agent

@@ -62,10 +62,17 @@ def test_secret_box_round_trips_and_binds_associated_data() -> None:
     assert new_webhook_secret().startswith("whsec_")
 
 
-def test_passport_key_is_deterministic_per_master_key() -> None:
-    """Every replica derives the same signing key from the same master key."""
-    assert PassportSigner(MASTER).public_key == PassportSigner(MASTER).public_key
-    assert PassportSigner(MASTER).public_key != PassportSigner(bytes(32)).public_key
+def test_passport_keys_are_deterministic_per_master_key_and_tenant() -> None:
+    """Every replica derives a tenant's signing key from the same master key; each tenant has
+    a key of its own, so the keys published to one verify none of another's passports."""
+    acme, other = "ten_" + "a" * 20, "ten_" + "b" * 20
+    assert PassportSigner(MASTER).key_for(acme) == PassportSigner(MASTER).key_for(acme)
+    assert PassportSigner(MASTER).key_for(acme).public_key != (
+        PassportSigner(bytes(32)).key_for(acme).public_key
+    )
+    assert (
+        PassportSigner(MASTER).key_for(acme).key_id != PassportSigner(MASTER).key_for(other).key_id
+    )
 
 
 @pytest.mark.parametrize(

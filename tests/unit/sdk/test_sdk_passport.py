@@ -24,9 +24,13 @@ ISSUED = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 SOON = ISSUED + timedelta(minutes=1)
 
 
-def _signed(master: bytes = b"m" * 32, valid_for: timedelta = timedelta(hours=1)) -> SignedPassport:
+def _signed(
+    master: bytes = b"m" * 32,
+    valid_for: timedelta = timedelta(hours=1),
+    agent: resources_pb2.Agent | None = None,
+) -> SignedPassport:
     signer = PassportSigner(master)
-    agent = resources_pb2.Agent(agent_id="agt_1", tenant_id="ten_1", name="buyer")
+    agent = agent or resources_pb2.Agent(agent_id="agt_1", tenant_id="ten_1", name="buyer")
     permission = resources_pb2.Permission(
         permission_id="prm_1",
         agent_id="agt_1",
@@ -51,14 +55,14 @@ def _self_signed(body: dict) -> SignedPassport:
 
 def test_registry_signed_passport_verifies() -> None:
     """The registry's own signer produces a passport the SDK verifies and parses."""
-    signed = _signed()
+    signed = _signed(valid_for=timedelta(hours=4))
     passport = signed.verify(signed.public_key, now=SOON)
     assert (passport.agent_id, passport.tenant_id, passport.revision) == ("agt_1", "ten_1", 42)
     assert passport.issued_at == ISSUED and passport.key_id == signed.key_id
-    assert passport.expires_at == ISSUED + timedelta(hours=1)
+    assert passport.expires_at == ISSUED + timedelta(hours=4)
     assert passport.permissions[0]["max_amount"] == {"amount_minor": "80000", "currency": "USD"}
     assert len(passport.active_permissions(ISSUED + timedelta(hours=1))) == 1
-    assert passport.active_permissions(ISSUED + timedelta(hours=3)) == ()
+    assert passport.active_permissions(ISSUED + timedelta(hours=3)) == ()  # the line expired
 
 
 def test_published_keys_by_id_or_as_a_list_are_trusted() -> None:
@@ -220,9 +224,36 @@ def test_wrong_documents_and_garbage_are_refused() -> None:
         SignedPassport.from_json("{}")
 
 
+def test_nothing_is_in_force_once_the_passport_itself_expired() -> None:
+    """A verified passport kept past its signed expiry vouches for nothing: that expiry is what
+    bounds how long a revocation can be missed."""
+    signed = _signed(valid_for=timedelta(minutes=30))
+    passport = signed.verify(signed.public_key, now=SOON)
+    assert len(passport.active_permissions(ISSUED + timedelta(minutes=29))) == 1
+    assert passport.active_permissions(ISSUED + timedelta(minutes=30)) == ()
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        resources_pb2.Agent(agent_id="agt_1", tenant_id="ten_1", disabled=True),
+        resources_pb2.Agent(
+            agent_id="agt_1", tenant_id="ten_1", mode=resources_pb2.AGENT_MODE_TEST
+        ),
+    ],
+)
+def test_a_disabled_or_test_mode_agent_has_nothing_in_force(agent: resources_pb2.Agent) -> None:
+    """Even a passport that lists lines (signed by a registry before it left them out) vouches
+    for none of them when its agent is disabled or in test mode."""
+    signed = _signed(agent=agent)
+    passport = signed.verify(signed.public_key, now=SOON)
+    assert passport.permissions and not passport.enforced
+    assert passport.active_permissions(SOON) == ()
+
+
 def test_not_yet_started_permissions_are_not_active() -> None:
     """`active_permissions` leaves out a permission before its `not_before`."""
-    signed = _signed()
+    signed = _signed(valid_for=timedelta(hours=3))
     body = json.loads(signed.document)
     body["permissions"][0]["not_before"] = "2025-01-01T13:00:00Z"
     key = Ed25519PrivateKey.generate()

@@ -102,14 +102,10 @@ class PermissionHandlers(Handlers):
         request: pb.ListPassportKeysRequest,
         context: grpc.aio.ServicerContext[pb.ListPassportKeysRequest, pb.ListPassportKeysResponse],
     ) -> pb.ListPassportKeysResponse:
-        await self._auth(context, *READ_ROLES)
-        signer = self._deps.signer
+        caller = await self._auth(context, *READ_ROLES)
+        key = self._deps.signer.key_for(caller.tenant_id)
         return pb.ListPassportKeysResponse(
-            keys=[
-                pb.PassportKey(
-                    key_id=signer.key_id, public_key=signer.public_key, algorithm="Ed25519"
-                )
-            ]
+            keys=[pb.PassportKey(key_id=key.key_id, public_key=key.public_key, algorithm="Ed25519")]
         )
 
     async def ListScopeTemplates(

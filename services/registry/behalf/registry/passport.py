@@ -1,9 +1,12 @@
 """Signed passports: an agent's active permissions as canonical JSON, signed with Ed25519.
 
-The signing key is derived from the master key with HKDF, so every replica signs with the same
-key and nothing else needs distributing. Canonical JSON: keys sorted, no whitespace, UTF-8.
-Every document carries a signed `expires_at` (`valid_for` after issue: one hour unless asked,
-at most seven days), so a passport outlives a revocation by at most that long.
+Each tenant's signing key is derived from the master key with HKDF (its tenant id in the info),
+so every replica signs with the same key and nothing else needs distributing, and the keys one
+tenant is shown verify none of another tenant's passports. Canonical JSON: keys sorted, no
+whitespace, UTF-8. Every document carries a signed `expires_at` (`valid_for` after issue: one
+hour unless asked, at most seven days), so a passport outlives a revocation by at most that
+long. The lines of a disabled agent, or of one in test mode, vouch for nothing: its passport
+says so and lists none.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,15 +70,38 @@ class SignedPassport:
     public_key: str
 
 
+@dataclass(frozen=True)
+class TenantKey:
+    """One tenant's passport signing key and what is published of it."""
+
+    private_key: Ed25519PrivateKey = field(repr=False, compare=False)
+    public_key: str
+    key_id: str
+
+
+_MAX_KEYS_CACHED = 10_000
+
+
 class PassportSigner:
-    """Signs passports with the Ed25519 key derived from the master key."""
+    """Signs passports with each tenant's Ed25519 key, derived from the master key."""
 
     def __init__(self, master_key: bytes) -> None:
-        seed = derive_key(master_key, "behalf/passport-signing/ed25519/v1")
-        self._key = Ed25519PrivateKey.from_private_bytes(seed)
-        public = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.public_key = b64url(public)
-        self.key_id = "psk_" + hashlib.sha256(public).hexdigest()[:16]
+        self._master_key = master_key
+        self._keys: dict[str, TenantKey] = {}
+
+    def key_for(self, tenant_id: str) -> TenantKey:
+        """The tenant's key, the same on every replica."""
+        key = self._keys.get(tenant_id)
+        if key is None:
+            seed = derive_key(self._master_key, f"behalf/passport-signing/ed25519/v2/{tenant_id}")
+            private = Ed25519PrivateKey.from_private_bytes(seed)
+            public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+            key_id = "psk_" + hashlib.sha256(public).hexdigest()[:16]
+            key = TenantKey(private, b64url(public), key_id)
+            if len(self._keys) >= _MAX_KEYS_CACHED:
+                self._keys.pop(next(iter(self._keys)))
+            self._keys[tenant_id] = key
+        return key
 
     def sign(
         self,
@@ -86,9 +112,10 @@ class PassportSigner:
         issued_at: datetime,
         valid_for: timedelta = DEFAULT_VALIDITY,
     ) -> SignedPassport:
+        key = self.key_for(agent.tenant_id)
         body = {
             "type": DOCUMENT_TYPE,
-            "key_id": self.key_id,
+            "key_id": key.key_id,
             "issued_at": _stamp(issued_at),
             "expires_at": _stamp(issued_at + valid_for),
             "revision": revision,
@@ -99,9 +126,9 @@ class PassportSigner:
         document = canonical_json(body)
         return SignedPassport(
             document=document,
-            signature=b64url(self._key.sign(document)),
-            key_id=self.key_id,
-            public_key=self.public_key,
+            signature=b64url(key.private_key.sign(document)),
+            key_id=key.key_id,
+            public_key=key.public_key,
         )
 
 

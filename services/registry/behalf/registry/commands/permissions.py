@@ -99,7 +99,8 @@ async def list_permissions(
 
 
 async def passport_contents(db: Db, tenant_id: str, agent_id: str) -> PassportContents:
-    """The agent and its active permissions in one consistent, read-only snapshot."""
+    """The agent and its permissions in force, in one consistent, read-only snapshot. A
+    disabled agent, or one in test mode, may do nothing: none of its lines is in force."""
     async with (
         db.pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
@@ -107,6 +108,7 @@ async def passport_contents(db: Db, tenant_id: str, agent_id: str) -> PassportCo
         agent = await agents.get(conn, tenant_id, agent_id)
         if agent is None:
             raise not_found("agent", agent_id)
-        active = await permissions.active_for_agent(conn, tenant_id, agent_id)
+        enforced = not agent.disabled and agent.mode != resources_pb2.AGENT_MODE_TEST
+        active = await permissions.active_for_agent(conn, tenant_id, agent_id) if enforced else []
         revision = await current_revision(conn)
     return PassportContents(agent, active, revision)
