@@ -66,7 +66,6 @@ class Passport:
             and (not p.get("not_before") or _time(p["not_before"]) <= moment)
         )
 
-
     @property
     def enforced(self) -> bool:
         """Whether the agent may act at all: enabled, and not in test mode."""

@@ -61,7 +61,10 @@ export const protobufFileName = "behalf/v1/registry.proto";
 
 /** CreateTenantRequest names the new tenant. */
 export interface CreateTenantRequest {
-  /** Display name, 1..200 characters. */
+  /**
+   * Display name, 1..200 characters, each shown as itself: no control, format (bidi,
+   * zero-width), private-use or unassigned character.
+   */
   name: string;
   /** Same key and body return the first result. */
   idempotencyKey: string;
@@ -97,7 +100,7 @@ export interface GetTenantResponse {
 
 /** CreateApiKeyRequest describes the new key. */
 export interface CreateApiKeyRequest {
-  /** Human label, 1..200 characters. */
+  /** Human label, 1..200 characters, each shown as itself (as an agent's name). */
   name: string;
   /** Its role. */
   role: Role;
@@ -161,11 +164,17 @@ export interface RevokeApiKeyResponse {
 
 /** CreateAgentRequest describes the new agent. */
 export interface CreateAgentRequest {
-  /** Display name, 1..200 characters. */
+  /**
+   * Display name, 1..200 characters, each shown as itself: no control, format (bidi,
+   * zero-width), private-use or unassigned character.
+   */
   name: string;
   /** Native or external. */
   kind: AgentKind;
-  /** Up to 2000 characters. */
+  /**
+   * Up to 2000 characters; tabs and line breaks, but no other character that does not show
+   * as itself.
+   */
   description: string;
   /** Up to 32 labels. */
   labels: { [key: string]: string };
@@ -760,7 +769,10 @@ export interface GetDecisionResponse {
   decision?: DecisionEvent | undefined;
 }
 
-/** CountDecisionsRequest is a window cut into equal buckets, with ListDecisions' filters. */
+/**
+ * CountDecisionsRequest is a window cut into equal buckets, with ListDecisions' filters. Only
+ * real decisions are counted: test decisions authorized nothing (ListDecisions lists them).
+ */
 export interface CountDecisionsRequest {
   /** Decided at or after; required. */
   startTime?:
