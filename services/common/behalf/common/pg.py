@@ -108,3 +108,16 @@ async def migrate(pool: asyncpg.Pool, package: str) -> list[int]:
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
     return applied_now
+
+
+async def delete_in_batches(pool: asyncpg.Pool, statement: str, *args: object, batch: int) -> int:
+    """Run a DELETE that removes at most `$1` (= `batch`) rows, until it removes fewer; how many
+    in all. Each batch is a short statement of its own: a large backlog holds no long
+    transaction and no lock a writer would wait for."""
+    deleted = 0
+    while True:
+        status = await pool.execute(statement, batch, *args)
+        count = int(status.rsplit(" ", 1)[-1])
+        deleted += count
+        if count < batch:
+            return deleted

@@ -32,6 +32,7 @@ from behalf.dispatcher.endpoint_changes import EndpointChanges
 from behalf.dispatcher.endpoint_health import EndpointHealth
 from behalf.dispatcher.health_report import RegistryHealthReporter, health_requests
 from behalf.dispatcher.pipeline import Pipeline, SuspensionAwareSource
+from behalf.dispatcher.retention import DeliveryRetention
 from behalf.dispatcher.settings import DispatcherSettings
 from behalf.dispatcher.store import DeliveryStore
 from behalf.dispatcher.targets import RegistryTargetSource, TargetCache, TargetSource
@@ -65,6 +66,7 @@ class DispatcherService:
         self._writer: OutcomeWriter | None = None
         self._pipeline: Pipeline | None = None
         self._reclaimer: BackgroundTask | None = None
+        self._retention: DeliveryRetention | None = None
         self._health_reports: BackgroundTask | None = None
         self._endpoint_changes: EndpointChanges | None = None
         self._target_source = target_source
@@ -222,6 +224,8 @@ class DispatcherService:
 
         self._reclaimer = BackgroundTask("reclaim-deliveries", reclaim)
         self._reclaimer.start()
+        self._retention = DeliveryRetention(self.pool, settings.retention)
+        self._retention.start()
         await host.set_serving(True)
         _log.info("dispatcher_ready", tiers=list(settings.retry_tiers))
 
@@ -260,6 +264,8 @@ class DispatcherService:
             await asyncio.gather(*self._runs, return_exceptions=True)
         if self._reclaimer is not None:
             await self._reclaimer.stop()
+        if self._retention is not None:
+            await self._retention.stop()
         if self._health_reports is not None:
             await self._health_reports.stop()
         if self._endpoint_changes is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from behalf.common.config import ConfigError, Env
 from behalf.common.settings import HostSettings, KafkaSettings, channel_tls_from_env
@@ -31,6 +32,8 @@ class DispatcherSettings:
     channel_tls: ChannelTls | None = None
     # Seconds between health reports to the registry, which counts a report for a minute.
     health_report_seconds: float = 10.0
+    # How long finished deliveries are kept; None: for ever (retention.py).
+    retention: timedelta | None = timedelta(days=30)
 
     def lanes(self) -> LaneSettings:
         d = self.delivery
@@ -112,4 +115,10 @@ class DispatcherSettings:
             health_report_seconds=env.float(
                 "BEHALF_WEBHOOK_HEALTH_REPORT_SECONDS", 10.0, minimum=0.05, maximum=30.0
             ),
+            retention=_days(env.int("BEHALF_WEBHOOK_RETENTION_DAYS", 30, maximum=36_600)),
         )
+
+
+def _days(days: int) -> timedelta | None:
+    """A retention in days; 0 keeps for ever."""
+    return timedelta(days=days) if days else None

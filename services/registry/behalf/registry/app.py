@@ -16,6 +16,7 @@ from behalf.registry.internal_api import RegistryInternalApi
 from behalf.registry.keys import Authenticator
 from behalf.registry.passport import PassportSigner
 from behalf.registry.relay import OutboxRelay
+from behalf.registry.retention import Retention
 from behalf.registry.secret_box import SecretBox
 from behalf.registry.settings import RegistrySettings
 from behalf.registry.store import SCHEMA, tenants
@@ -38,7 +39,7 @@ class RegistryService:
         self.stream_pools: list[asyncpg.Pool] = []
         self.api = RegistryApi()
         self.internal_api = RegistryInternalApi()
-        self._tasks: list[WatchHub | OutboxRelay | AuditSink | ExpirySweeper] = []
+        self._tasks: list[WatchHub | OutboxRelay | AuditSink | ExpirySweeper | Retention] = []
 
     def register(self, host: ServiceHost) -> None:
         host.add_service(
@@ -131,6 +132,7 @@ class RegistryService:
                 security=kafka.security,
             ),
             ExpirySweeper(pool),
+            Retention(pool, settings.retention),
         ]
         for task in self._tasks:
             await task.start()

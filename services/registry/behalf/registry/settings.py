@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from behalf.common.config import ConfigError, Env
 from behalf.common.settings import HostSettings, KafkaSettings
 from behalf.registry.identities import DIGEST_BYTES, Identity, ServiceCredentials
+from behalf.registry.retention import RetentionSettings
 
 # The RegistryInternalService listener (verifiers and dispatchers only), apart from the public one.
 DEFAULT_INTERNAL_PORT = 50054
@@ -32,6 +34,7 @@ class RegistrySettings:
     master_key: bytes
     allow_private_webhook_urls: bool
     approval_window_seconds: float
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @classmethod
     def from_env(cls, env: Env) -> RegistrySettings:
@@ -54,7 +57,17 @@ class RegistrySettings:
             master_key=_master_key(env),
             allow_private_webhook_urls=env.bool("BEHALF_ALLOW_PRIVATE_WEBHOOK_URLS", False),
             approval_window_seconds=env.float("BEHALF_APPROVAL_WINDOW_SECONDS", 900.0, minimum=1),
+            retention=_retention(env),
         )
+
+
+def _retention(env: Env) -> RetentionSettings:
+    """BEHALF_AUDIT_RETENTION_DAYS: 0 (the default) keeps the audit trail for ever."""
+    days = env.int("BEHALF_AUDIT_RETENTION_DAYS", 0, minimum=0, maximum=36_600)
+    return RetentionSettings(
+        audit=timedelta(days=days) if days else None,
+        interval_seconds=env.float("BEHALF_RETENTION_INTERVAL_SECONDS", 3600.0, minimum=1.0),
+    )
 
 
 def _credentials(env: Env) -> ServiceCredentials:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from behalf.registry.store._rows import Connection
 from behalf.registry.store.locks import lock_until_commit
 
-RETENTION = "24 hours"
+RETENTION = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,13 @@ async def lock(conn: Connection, tenant_id: str, operation: str, key: str) -> No
 
 async def find(conn: Connection, tenant_id: str, operation: str, key: str) -> Remembered | None:
     row = await conn.fetchrow(
-        f"""SELECT request_hash, response FROM idempotency_keys
-            WHERE tenant_id = $1 AND operation = $2 AND idempotency_key = $3
-              AND created_at > now() - interval '{RETENTION}'""",
+        """SELECT request_hash, response FROM idempotency_keys
+           WHERE tenant_id = $1 AND operation = $2 AND idempotency_key = $3
+             AND created_at > now() - $4::interval""",
         tenant_id,
         operation,
         key,
+        RETENTION,
     )
     return Remembered(bytes(row["request_hash"]), bytes(row["response"])) if row else None
 
