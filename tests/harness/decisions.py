@@ -54,7 +54,7 @@ def wait_audited(stack: Stack, tenant: Tenant, request_id: str, count: int = 1) 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         listed = stack.registry_stub().ListDecisions(
-            registry_pb2.ListDecisionsRequest(request_id=request_id, page_size=10),
+            registry_pb2.ListDecisionsRequest(request_id=request_id, page_size=min(count, 500)),
             metadata=tenant.admin,
             timeout=10,
         )

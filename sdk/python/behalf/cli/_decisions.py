@@ -36,7 +36,7 @@ from behalf.cli._context import (
     stderr,
     stdout,
 )
-from behalf.v1 import common_pb2, registry_pb2
+from behalf.v1 import common_pb2, events_pb2, registry_pb2
 
 decisions = typer.Typer(help="The audit trail of Verify decisions.", no_args_is_help=True)
 
@@ -47,10 +47,17 @@ _DECISION_COLUMNS = (
     ("action", lambda r: r.get("action")),
     ("resource", lambda r: r.get("resource")),
     ("amount", lambda r: money(r.get("amount"))),
-    ("outcome", lambda r: enum_name(r.get("decision", {}).get("outcome"), "OUTCOME_")),
+    ("outcome", lambda r: _outcome(r)),
     ("reason", lambda r: enum_name(r.get("decision", {}).get("reason_code"), "REASON_CODE_")),
     ("risk", lambda r: enum_name(r.get("decision", {}).get("risk"), "RISK_")),
 )
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    """The outcome, marked TEST for a test decision: it authorized nothing."""
+    decision = row.get("decision", {})
+    outcome = enum_name(decision.get("outcome"), "OUTCOME_")
+    return f"TEST {outcome}" if row.get("test_mode") or decision.get("test_mode") else outcome
 
 
 def verify(
@@ -137,6 +144,9 @@ def _decisions_request(
 
 
 Agent = Annotated[str, typer.Option("--agent", help="Only this agent")]
+# How far before the newest decision printed `follow` reads again: the audit trail takes a
+# decision in up to about a second after it was decided, and after a registry restart later.
+FOLLOW_LOOKBACK = timedelta(seconds=10)
 Outcome = Annotated[str | None, typer.Option(help="allow, deny or require-approval")]
 Reason = Annotated[str | None, typer.Option(help="Reason code, e.g. amount-exceeds-limit")]
 
@@ -186,9 +196,9 @@ def decisions_follow(
     try:
         while True:
             request = _decisions_request(agent, outcome, reason, "", 500)
-            request.start_time.FromDatetime(start - timedelta(seconds=2))
-            reply = s.call(s.registry_stub().ListDecisions, request)
-            fresh = [d for d in reversed(reply.decisions) if d.event_id not in seen]
+            request.start_time.FromDatetime(start - FOLLOW_LOOKBACK)
+            listed = _every_page(s, request)
+            fresh = [d for d in reversed(listed) if d.event_id not in seen]
             for event in fresh:
                 seen.add(event.event_id)
                 _print_event(s, as_dict(event))
@@ -203,6 +213,20 @@ def decisions_follow(
     finally:
         if status is not None:
             status.stop()
+
+
+def _every_page(
+    s: Settings, request: registry_pb2.ListDecisionsRequest
+) -> list[events_pb2.DecisionEvent]:
+    """Every decision the request matches, newest first, however many pages: a burst of
+    decisions never pushes one out of what `follow` prints."""
+    found: list[events_pb2.DecisionEvent] = []
+    while True:
+        reply = s.call(s.registry_stub().ListDecisions, request)
+        found.extend(reply.decisions)
+        if not reply.next_page_token:
+            return found
+        request.page_token = reply.next_page_token
 
 
 def _print_event(s: Settings, row: dict[str, Any]) -> None:

@@ -32,6 +32,14 @@ _DRAIN_SECONDS = 5.0
 _FETCH = FetchBatching(min_bytes=64 * 1024, max_wait_ms=100)
 _COMMIT_INTERVAL_SECONDS = 1.0
 _log = structlog.get_logger("audit")
+MAX_ID_LENGTH = 256
+# What one row can fail on (a value out of range, past a limit such as an index entry's size, a
+# constraint): that row is skipped, not retried. Anything else means the database is away.
+_ROW_ERRORS = (
+    asyncpg.DataError,
+    asyncpg.ProgramLimitExceededError,
+    asyncpg.IntegrityConstraintViolationError,
+)
 
 
 def enum_name(enum: Any, number: int) -> str:
@@ -54,6 +62,12 @@ def to_row(record: Record) -> DecisionRow | None:
         _log.error("audit_record_incomplete", partition=record.partition, offset=record.offset)
         return None
     decision = event.decision
+    ids = (event.event_id, event.tenant_id, event.agent_id, decision.request_id)
+    if any(len(value) > MAX_ID_LENGTH for value in ids):
+        # Our verifiers never publish one (request ids are at most 128 characters), and no
+        # index could hold it: stored, it would stop the trail for every tenant.
+        _log.error("audit_record_oversize_id", partition=record.partition, offset=record.offset)
+        return None
     return DecisionRow(
         event_id=event.event_id,
         tenant_id=event.tenant_id,
@@ -63,6 +77,7 @@ def to_row(record: Record) -> DecisionRow | None:
         reason_code=enum_name(common_pb2.ReasonCode, decision.reason_code),
         decided_at=_decided_at(decision, record),
         payload=record.value or b"",
+        test_mode=event.test_mode or decision.test_mode,
     )
 
 
@@ -132,9 +147,10 @@ class AuditSink:
         rows = [row for record in records if (row := to_row(record)) is not None]
         with consumer_spans(self._topic, (record.headers for record in records)):
             try:
-                await decisions.insert(self._pool, rows)
-            except asyncpg.DataError:
-                await self._insert_one_by_one(rows)
+                try:
+                    await decisions.insert(self._pool, rows)
+                except _ROW_ERRORS:
+                    await self._insert_one_by_one(rows)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 _log.warning("audit_insert_failed", error=type(exc).__name__)
                 raise RetryLater("the audit table is unavailable") from exc
@@ -144,5 +160,7 @@ class AuditSink:
         for row in rows:
             try:
                 await decisions.insert(self._pool, [row])
-            except asyncpg.DataError:
-                _log.error("audit_row_rejected", event_id=row.event_id[:64])
+            except _ROW_ERRORS as exc:
+                _log.error(
+                    "audit_row_rejected", event_id=row.event_id[:64], error=type(exc).__name__
+                )

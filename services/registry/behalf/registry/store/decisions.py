@@ -3,7 +3,8 @@
 Column conventions: `outcome` and `reason_code` hold the proto enum names in full
 ("OUTCOME_ALLOW", "REASON_CODE_NO_PERMISSION"), or the number as text for a value this build does
 not know; `decided_at` is the decision's decide_time (the record's timestamp if unset); `payload`
-is the record value exactly as consumed, so GetDecision returns what the verifier published.
+is the record value exactly as consumed, so GetDecision returns what the verifier published;
+`test_mode` marks a test decision, which authorized nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from behalf.registry.store._rows import Executor
 
 _INSERT = """
 INSERT INTO decisions
-    (event_id, tenant_id, request_id, agent_id, outcome, reason_code, decided_at, payload)
+    (event_id, tenant_id, request_id, agent_id, outcome, reason_code, decided_at, payload,
+     test_mode)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::timestamptz[], $8::bytea[])
+                     $7::timestamptz[], $8::bytea[], $9::boolean[])
 ON CONFLICT (event_id) DO NOTHING
 """
 
@@ -38,6 +40,7 @@ class DecisionRow:
     reason_code: str
     decided_at: datetime
     payload: bytes
+    test_mode: bool = False
 
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(DecisionRow))
@@ -134,14 +137,16 @@ async def payload_of_event(executor: Executor, tenant_id: str, event_id: str) ->
 async def payloads_asking_approval(
     executor: Executor, tenant_id: str, approval_id: str
 ) -> list[bytes]:
-    """Payloads of the REQUIRE_APPROVAL decisions of the approval's agent under its request id,
-    oldest first: the one that asked for it is among them (its payload names the approval)."""
+    """Payloads of the real REQUIRE_APPROVAL decisions of the approval's agent under its request
+    id, oldest first: the one that asked for it is among them (its payload names the approval).
+    Test decisions ask for nothing, so however many the agent made under that id, none push it
+    out."""
     rows = await executor.fetch(
         """SELECT d.payload FROM decisions d JOIN approvals a
                ON a.tenant_id = d.tenant_id AND a.agent_id = d.agent_id
               AND a.request_id = d.request_id
            WHERE a.tenant_id = $1 AND a.approval_id = $2
-             AND d.outcome = 'OUTCOME_REQUIRE_APPROVAL'
+             AND d.outcome = 'OUTCOME_REQUIRE_APPROVAL' AND NOT d.test_mode
            ORDER BY d.decided_at, d.event_id LIMIT 100""",
         tenant_id,
         approval_id,
@@ -157,11 +162,11 @@ async def count_by_bucket(
     end: datetime,
     buckets: int,
 ) -> list[asyncpg.Record]:
-    """(bucket, outcome, count) of the tenant's matching decisions in [start, end) cut into
-    `buckets` equal slices (bucket 0 first), counted by PostgreSQL: the chart of a busy tenant
-    costs one indexed scan, not a fetch of its rows."""
+    """(bucket, outcome, count) of the tenant's matching real decisions (test decisions left
+    out) in [start, end) cut into `buckets` equal slices (bucket 0 first), counted by
+    PostgreSQL: the chart of a busy tenant costs one indexed scan, not a fetch of its rows."""
     args: list[object] = [tenant_id, start, end, buckets]
-    where = ["tenant_id = $1", "decided_at >= $2", "decided_at < $3"]
+    where = ["tenant_id = $1", "decided_at >= $2", "decided_at < $3", "NOT test_mode"]
     if filters.agent_id is not None:
         args.append(filters.agent_id)
         where.append(f"agent_id = ${len(args)}")
