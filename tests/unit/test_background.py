@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from behalf.common.background import BackgroundTask, Backoff
+from behalf.common.background import BackgroundTask, Backoff, every
 
 
 @given(
@@ -64,3 +64,30 @@ async def test_background_task_that_failed_is_not_running_and_stop_does_not_rais
     await asyncio.sleep(0.01)
     assert not task.running
     await task.stop()
+
+
+async def test_every_runs_its_step_again_after_a_failure_and_logs_it():
+    """A periodic step that fails (its database away) is logged by type and tried again at the
+    next round; the loop never ends on its own."""
+    rounds: list[int] = []
+    logged: list[tuple[str, dict]] = []
+
+    class Log:
+        def warning(self, event: str, **fields: object) -> None:
+            logged.append((event, fields))
+
+    four_rounds = asyncio.Event()
+
+    async def step() -> None:
+        rounds.append(len(rounds))
+        if len(rounds) == 2:
+            raise ConnectionError("away")
+        if len(rounds) == 4:
+            four_rounds.set()
+
+    task = BackgroundTask("periodic", every(0.001, step, Log(), "step_failed"))
+    task.start()
+    await asyncio.wait_for(four_rounds.wait(), timeout=10)
+    assert task.running
+    await task.stop()
+    assert logged == [("step_failed", {"error": "ConnectionError"})]

@@ -114,15 +114,23 @@ class FakeRegistry(internal_pb2_grpc.RegistryInternalServiceServicer):
         )
 
 
-@pytest.fixture
-async def registry() -> AsyncIterator[FakeRegistry]:
-    fake = FakeRegistry()
+@contextlib.asynccontextmanager
+async def serving(fake: FakeRegistry) -> AsyncIterator[FakeRegistry]:
+    """`fake` served as the registry's internal API on a port of its own (`fake.port`)."""
     server = grpc.aio.server()
     internal_pb2_grpc.add_RegistryInternalServiceServicer_to_server(fake, server)
     fake.port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    yield fake
-    await server.stop(0)
+    try:
+        yield fake
+    finally:
+        await server.stop(0)
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[FakeRegistry]:
+    async with serving(FakeRegistry()) as fake:
+        yield fake
 
 
 # -- database, topics, dispatcher ------------------------------------------------------------

@@ -6,13 +6,14 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from behalf.v1 import common_pb2, internal_pb2, internal_pb2_grpc
+from behalf.v1 import common_pb2, internal_pb2
 from tests.integration.dispatcher.conftest import (
     FakeRegistry,
     decision_event,
     dispatcher_env,
     publish,
     run_dispatcher,
+    serving,
 )
 
 pytestmark = pytest.mark.integration
@@ -46,13 +47,8 @@ class BrieflyUnavailableRegistry(FakeRegistry):
 
 @pytest.fixture
 async def flaky_registry():
-    fake = BrieflyUnavailableRegistry()
-    server = grpc.aio.server()
-    internal_pb2_grpc.add_RegistryInternalServiceServicer_to_server(fake, server)
-    fake.port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield fake
-    await server.stop(0)
+    async with serving(BrieflyUnavailableRegistry()) as fake:
+        yield fake
 
 
 async def test_a_suspension_the_registry_missed_is_reported_again(

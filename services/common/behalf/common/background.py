@@ -17,12 +17,17 @@ to a cap and resets on success, and is started by the app and cancelled on drain
     task.start()
     ...
     await task.stop()
+
+    BackgroundTask("retention", every(3600.0, retention.prune, log, "prune_failed"))
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
 
 
 class Backoff:
@@ -87,3 +92,23 @@ class BackgroundTask:
 
 async def _run(body: Callable[[], Awaitable[None]]) -> None:
     await body()
+
+
+def every(
+    interval_seconds: float,
+    step: Callable[[], Awaitable[Any]],
+    log: structlog.typing.FilteringBoundLogger,
+    failure_event: str,
+) -> Callable[[], Awaitable[None]]:
+    """A loop body that runs `step`, then waits `interval_seconds`, for ever. A failed step is
+    logged by its type (a database away, say) and the next round tries again."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await step()
+            except Exception as exc:
+                log.warning(failure_event, error=type(exc).__name__)
+            await asyncio.sleep(interval_seconds)
+
+    return loop

@@ -10,13 +10,12 @@ once: they delete disjoint or already-deleted rows.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import asyncpg
 import structlog
 
-from behalf.common.background import BackgroundTask
+from behalf.common.background import BackgroundTask, every
 from behalf.common.pg import delete_in_batches
 
 _log = structlog.get_logger("retention")
@@ -51,8 +50,9 @@ class DeliveryRetention:
     ) -> None:
         self._pool = pool
         self._keep = keep
-        self._interval = interval_seconds
-        self._task = BackgroundTask("delivery-retention", self._run)
+        self._task = BackgroundTask(
+            "delivery-retention", every(interval_seconds, self.prune, _log, "prune_failed")
+        )
 
     def start(self) -> None:
         if self._keep is not None:
@@ -60,14 +60,6 @@ class DeliveryRetention:
 
     async def stop(self) -> None:
         await self._task.stop()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except Exception as exc:  # PostgreSQL away: the next round tries again
-                _log.warning("prune_failed", error=type(exc).__name__)
-            await asyncio.sleep(self._interval)
 
     async def prune(self) -> int:
         """Delete every finished delivery past its retention now; how many."""

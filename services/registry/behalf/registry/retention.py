@@ -13,14 +13,13 @@ delete disjoint or already-deleted rows.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
 import structlog
 
-from behalf.common.background import BackgroundTask
+from behalf.common.background import BackgroundTask, every
 from behalf.common.pg import delete_in_batches
 from behalf.registry.store import idempotency
 
@@ -44,21 +43,15 @@ class Retention:
     def __init__(self, pool: asyncpg.Pool, settings: RetentionSettings) -> None:
         self._pool = pool
         self._settings = settings
-        self._task = BackgroundTask("retention", self._run)
+        self._task = BackgroundTask(
+            "retention", every(settings.interval_seconds, self.prune, _log, "prune_failed")
+        )
 
     async def start(self) -> None:
         self._task.start()
 
     async def stop(self) -> None:
         await self._task.stop()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except Exception as exc:  # PostgreSQL away: the next round tries again
-                _log.warning("prune_failed", error=type(exc).__name__)
-            await asyncio.sleep(self._settings.interval_seconds)
 
     async def prune(self) -> dict[str, int]:
         """Delete every row past its retention now; how many of each kind."""

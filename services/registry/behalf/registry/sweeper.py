@@ -10,12 +10,10 @@ spends no revision, and a cheap unlocked check skips the transaction when nothin
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import structlog
 
-from behalf.common.background import BackgroundTask
+from behalf.common.background import BackgroundTask, every
 from behalf.registry.commands.transaction import Db, Outcome, change
 from behalf.registry.store import expiry
 from behalf.registry.store._rows import Connection
@@ -29,8 +27,9 @@ class ExpirySweeper:
 
     def __init__(self, pool: asyncpg.Pool, *, interval_seconds: float = 1.0) -> None:
         self._db = Db(pool)
-        self._interval = interval_seconds
-        self._task = BackgroundTask("expiry-sweeper", self._run)
+        self._task = BackgroundTask(
+            "expiry-sweeper", every(interval_seconds, self.sweep, _log, "sweep_failed")
+        )
 
     async def start(self) -> None:
         """Start sweeping every interval."""
@@ -39,14 +38,6 @@ class ExpirySweeper:
     async def stop(self) -> None:
         """Stop sweeping (a sweep in flight rolls back)."""
         await self._task.stop()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception as exc:
-                _log.warning("sweep_failed", error=type(exc).__name__)
-            await asyncio.sleep(self._interval)
 
     async def sweep(self) -> int:
         """Emit every due expiry now; return how many events were written."""
