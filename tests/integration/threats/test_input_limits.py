@@ -376,3 +376,55 @@ def _check(target: str, metadata, agent_id: str) -> external_auth_pb2.CheckRespo
     )
     stub = external_auth_pb2_grpc.AuthorizationStub(grpc.insecure_channel(target))
     return stub.Check(request, metadata=metadata, timeout=10)
+
+
+async def _hold_health_watches(target: str, count: int) -> tuple[list, list]:
+    """`count` Health.Watch streams to `target` from a client with no key, over 20 channels."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    channels = [grpc.aio.insecure_channel(target) for _ in range(20)]
+    calls = [
+        health_pb2_grpc.HealthStub(channels[n % 20]).Watch(
+            health_pb2.HealthCheckRequest(), timeout=120
+        )
+        for n in range(count)
+    ]
+    for call in calls:
+        try:  # each stream's first message says it is open on the server
+            await asyncio.wait_for(call.read(), 20)
+        except (grpc.aio.AioRpcError, TimeoutError):
+            pass
+    return channels, calls
+
+
+async def test_health_watch_streams_from_a_client_with_no_key_starve_no_tenant(
+    stack: Stack, tenant: Tenant, agent: tuple[str, int]
+) -> None:
+    """Health Watch is served to anyone, and an open stream holds one of the server's 1,000
+    concurrent calls. With 1,000 of them held by a client with no key, a tenant's Verify and
+    its admin's DisableAgent still go through (before, both were RESOURCE_EXHAUSTED for as long
+    as the streams stayed open: a misbehaving agent could not be stopped)."""
+    registry = stack.registry_stub()
+    rogue = registry.CreateAgent(
+        registry_pb2.CreateAgentRequest(name="rogue", kind=resources_pb2.AGENT_KIND_NATIVE),
+        metadata=tenant.admin,
+        timeout=10,
+    ).agent
+    held = [
+        await _hold_health_watches(target, 1000)
+        for target in (stack.verifiers[0].target, stack.registry.target)
+    ]
+    try:
+        await asyncio.to_thread(_assert_still_allows, stack, tenant, agent)
+        await asyncio.to_thread(
+            registry.DisableAgent,
+            registry_pb2.DisableAgentRequest(agent_id=rogue.agent_id),
+            metadata=tenant.admin,
+            timeout=10,
+        )
+    finally:
+        for channels, calls in held:
+            for call in calls:
+                call.cancel()
+            for channel in channels:
+                await channel.close()

@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from prometheus_client import start_http_server
 
 from behalf.common.interceptors import ObservabilityInterceptor
+from behalf.common.open_streams import OpenStreamQuota
 from behalf.common.reflection import enable_reflection
 from behalf.common.tls import ServerTls
 from behalf.common.tracing import server_interceptors
@@ -56,8 +57,9 @@ class ServiceHost:
 
     gRPC itself refuses, with RESOURCE_EXHAUSTED and before decoding, a message larger than
     `max_receive_bytes` and a call beyond `max_concurrent_rpcs` in flight (long-lived streams
-    count for as long as they are open), so an unauthenticated caller costs little; a connection
-    with no call open is closed after `MAX_CONNECTION_IDLE_MS`.
+    count for as long as they are open, so the streams anyone may open, health Watch and
+    reflection, are few and short: `OpenStreamQuota`), so an unauthenticated caller costs
+    little; a connection with no call open is closed after `MAX_CONNECTION_IDLE_MS`.
 
     With `tls` the port serves TLS only (mutual TLS when it names a client CA); without it,
     plaintext, for loopback development.
@@ -86,8 +88,14 @@ class ServiceHost:
         self._metrics_server: Any = None
         self._new_server = partial(
             grpc.aio.server,
-            # Tracing's first, so the access log and errors are inside the RPC's span.
-            interceptors=[*server_interceptors(), ObservabilityInterceptor(name), *interceptors],
+            # Tracing's first, so the access log and errors are inside the RPC's span. The quota
+            # on streams anyone may open counts across the host's listeners.
+            interceptors=[
+                *server_interceptors(),
+                ObservabilityInterceptor(name),
+                OpenStreamQuota(),
+                *interceptors,
+            ],
             maximum_concurrent_rpcs=max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", max_receive_bytes),
