@@ -102,6 +102,11 @@ def test_major_units_convert_exactly(minor: int, currency: str, as_number: bool)
         (b'{"agentId": "a", "action": "b", "resource": "\\ud800.example"}', "resource"),
         (b'{"agentId": "a", "action": "b", "context": {"k": "\\udfff"}}', "context[k]"),
         (b'{"agentId": "a", "action": "b", "context": {"\\ud800": "v"}}', "context"),
+        # JSON is UTF-8 (RFC 8259): UTF-16 and UTF-32, which a proxy in front reading UTF-8
+        # would see as no JSON at all, are refused, not decided.
+        ('{"agentId": "a", "action": "b"}'.encode("utf-16"), "body"),
+        ('{"agentId": "a", "action": "b"}'.encode("utf-32-le"), "body"),
+        (b'{"agentId": "a\xff", "action": "b"}', "body"),
     ],
 )
 def test_bad_bodies_name_the_json_field(raw: bytes, field: str):

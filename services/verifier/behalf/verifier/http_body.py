@@ -52,10 +52,18 @@ def json_field(field: str) -> str:
 
 
 def parse_verify_body(raw: bytes) -> verifier_pb2.VerifyRequest:
-    """A VerifyRequest from a JSON body, or InvalidArgument naming the JSON field at fault."""
+    """A VerifyRequest from a JSON body, or InvalidArgument naming the JSON field at fault.
+
+    The body must be UTF-8 (RFC 8259): `json.loads` would also read UTF-16 and UTF-32, which a
+    gateway or audit proxy in front, reading UTF-8, would see as no JSON at all.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument("body", "is not UTF-8") from None
     try:
         body = json.loads(
-            raw,
+            text,
             parse_float=_json_decimal,
             parse_int=_json_integer,
             parse_constant=_refuse_constant,
