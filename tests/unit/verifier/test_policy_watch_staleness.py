@@ -258,3 +258,20 @@ async def test_a_clock_behind_the_registrys_does_not_extend_an_expired_grant(
     await following
     assert watcher.freshness.clock_skew < BOUND
     assert await _decide(watcher) == (Outcome.ALLOW, ReasonCode.ALLOWED)
+
+
+async def test_a_heartbeat_with_no_possible_clock_makes_the_policy_stale(clock: Clock) -> None:
+    """A heartbeat whose time no datetime holds (a broken registry) is as far off as can be:
+    STALE_POLICY, never a crashed stream or a skew of nothing."""
+    registry = Registry()
+    watcher = _watcher(registry)
+    broken = internal_pb2.WatchPolicyResponse(heartbeat=internal_pb2.WatchHeartbeat(revision=10))
+    broken.heartbeat.server_time.seconds = 2**62
+    stream = Stream([_chunk(10, last=True), broken], holds=(2,))
+    registry.streams.append(stream)
+    following = asyncio.create_task(watcher._follow_once())
+    await _settle()
+    assert stream.delivered == 2
+    assert await _decide(watcher) == (Outcome.DENY, ReasonCode.STALE_POLICY)
+    stream.release(2)
+    await following

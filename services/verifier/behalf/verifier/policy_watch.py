@@ -220,7 +220,10 @@ class PolicyWatcher:
     def _set_clock_skew(self, heartbeat: internal_pb2.WatchHeartbeat) -> None:
         if not heartbeat.HasField("server_time"):
             return
-        skew = abs(datetime.now(UTC) - heartbeat.server_time.ToDatetime(tzinfo=UTC))
+        try:
+            skew = abs(datetime.now(UTC) - heartbeat.server_time.ToDatetime(tzinfo=UTC))
+        except (ValueError, OverflowError):
+            skew = timedelta.max  # no clock at all: as far off as can be, so stale
         too_far = skew > self._staleness_bound
         if too_far != (self._clock_skew > self._staleness_bound):
             log = _log.warning if too_far else _log.info
