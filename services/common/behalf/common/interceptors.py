@@ -126,6 +126,10 @@ class _Undecodable:
 _UNDECODABLE = _Undecodable()
 
 
+def _not_a_message() -> InvalidArgument:
+    return InvalidArgument("request", "is not a well-formed message (bad UTF-8?)")
+
+
 def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
     if deserialize is None:
         return None
@@ -146,7 +150,7 @@ def _wrap_unary(
         call = _Call(service, method, context)
         try:
             if request is _UNDECODABLE:
-                raise InvalidArgument("request", "is not a well-formed message (bad UTF-8?)")
+                raise _not_a_message()
             return await behaviour(request, context)
         except grpc.aio.AbortError:
             call.code = context.code() or grpc.StatusCode.UNKNOWN
@@ -171,7 +175,7 @@ def _wrap_streaming(
         call = _Call(service, method, context)
         try:
             if request is _UNDECODABLE:
-                raise InvalidArgument("request", "is not a well-formed message (bad UTF-8?)")
+                raise _not_a_message()
             async for response in behaviour(request, context):
                 yield response
         except grpc.aio.AbortError:
