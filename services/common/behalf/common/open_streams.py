@@ -4,9 +4,9 @@ Health `Watch` and reflection are served before any credential is asked for, and
 one of the server's `maximum_concurrent_rpcs` for as long as it is open (and keeps its
 connection from idling out). Without a bound, a client with no key could hold them all with a
 thousand streams and leave every tenant's Verify, or an admin's DisableAgent,
-RESOURCE_EXHAUSTED. Here each server lets `most` such streams be open at once (the next is
-RESOURCE_EXHAUSTED at once) and ends each after `lifetime_seconds`; health `Check`, which
-probes use, is a unary call and untouched.
+RESOURCE_EXHAUSTED. Here the servers an interceptor is installed on (a service's listeners) let
+`most` such streams be open at once (the next is RESOURCE_EXHAUSTED at once) and end each after
+`lifetime_seconds`; health `Check`, which probes use, is a unary call and untouched.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ LIFETIME_SECONDS = 30.0
 
 
 class OpenStreamQuota(grpc.aio.ServerInterceptor):
-    """Bounds the streams of `OPEN_TO_ANYONE` on the server it is installed on."""
+    """Bounds the streams of `OPEN_TO_ANYONE` on the servers it is installed on, together."""
 
     def __init__(self, most: int = MOST_OPEN, lifetime_seconds: float = LIFETIME_SECONDS) -> None:
         self._most = most
