@@ -20,6 +20,7 @@ from behalf.verifier.engine import VerifyInput, decide
 from behalf.verifier.outcomes import Outcome, ReasonCode
 from behalf.verifier.policy_watch import PolicyWatcher
 from behalf.verifier.snapshot import Money
+from tests.harness.no_steps import NoSteps
 from tests.integration.registry_stream.stream_support import (
     Database,
     create_agent,
@@ -30,17 +31,6 @@ from tests.integration.registry_stream.stream_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-class NoSteps:
-    async def reserve_budget(self, *_args: object) -> str | None:
-        raise AssertionError("not expected")
-
-    async def create_approval(self, *_args: object) -> str:
-        raise AssertionError("not expected")
-
-    async def consume_approval(self, *_args: object) -> bool:
-        raise AssertionError("not expected")
 
 
 Pace = Callable[[int, internal_pb2.WatchPolicyResponse], float]

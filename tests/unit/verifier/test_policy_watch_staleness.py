@@ -20,6 +20,7 @@ from behalf.verifier import policy_watch
 from behalf.verifier.engine import VerifyInput, decide
 from behalf.verifier.outcomes import Outcome, ReasonCode
 from behalf.verifier.policy_watch import PolicyWatcher
+from tests.harness.no_steps import NoSteps
 
 TENANT = "ten_" + "t" * 20
 OTHER = "ten_" + "o" * 20
@@ -27,17 +28,6 @@ AGENT = "agt_" + "a" * 20
 PERMISSION = "prm_" + "p" * 20
 OTHER_PERMISSION = "prm_" + "q" * 20
 BOUND = timedelta(seconds=5)
-
-
-class NoSteps:
-    async def reserve_budget(self, *_args: object) -> str | None:
-        raise AssertionError("not expected")
-
-    async def create_approval(self, *_args: object) -> str:
-        raise AssertionError("not expected")
-
-    async def consume_approval(self, *_args: object) -> bool:
-        raise AssertionError("not expected")
 
 
 class Clock:

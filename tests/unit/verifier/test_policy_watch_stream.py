@@ -18,23 +18,11 @@ from behalf.v1 import internal_pb2, resources_pb2
 from behalf.verifier.engine import VerifyInput, decide
 from behalf.verifier.outcomes import Outcome, ReasonCode
 from behalf.verifier.policy_watch import PolicyWatcher
+from tests.harness.no_steps import NoSteps
 
 TENANT = "ten_" + "t" * 20
 AGENT = "agt_" + "a" * 20
 ASK = VerifyInput(tenant_id=TENANT, agent_id=AGENT, action="browse_web", resource="example.com")
-
-
-class NoSteps:
-    """A decision here never needs the registry's stateful steps."""
-
-    async def reserve_budget(self, *_args: object) -> str | None:
-        raise AssertionError("not expected")
-
-    async def create_approval(self, *_args: object) -> str:
-        raise AssertionError("not expected")
-
-    async def consume_approval(self, *_args: object) -> bool:
-        raise AssertionError("not expected")
 
 
 def _chunk(revision: int, *, disabled: bool, last: bool) -> internal_pb2.WatchPolicyResponse:
